@@ -1,0 +1,71 @@
+"""The one exception root of the service and the tree beneath it.
+
+    SchedulingError
+    ├── PermanentError              -- retrying cannot help: answer 4xx, record, dead-letter
+    │   ├── InvalidRequest          -- the caller's input breaks a rule (422 validation-failed)
+    │   ├── NotFound                -- unknown booking, hold, event type, host, rule set (404)
+    │   └── SlotUnavailable         -- the slot is taken, held, outside hours or over a cap (409)
+    └── TransientError              -- may succeed later: re-raise so Service Bus redelivers
+        └── UpstreamUnavailable     -- Graph, Dataverse or storage did not answer in time (503)
+
+The HTTP shell maps each type to exactly one problem `code`; nothing below this
+root may escape as a 500 for bad input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FieldError:
+    """One offending input field, named by its dotted path (e.g. `workingHours.0.start`)."""
+
+    field: str
+    message: str
+
+
+class SchedulingError(Exception):
+    """Root of every error this service raises on purpose."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class PermanentError(SchedulingError):
+    """Retrying the same request or message cannot succeed."""
+
+
+class TransientError(SchedulingError):
+    """The same request or message may succeed later."""
+
+
+class InvalidRequest(PermanentError):
+    """Input is well-formed JSON but breaks a schema or semantic rule."""
+
+    def __init__(self, detail: str, errors: tuple[FieldError, ...] = ()) -> None:
+        super().__init__(detail)
+        self.errors = errors
+
+
+class NotFound(PermanentError):
+    """A named thing (event type, host, booking, ...) does not exist."""
+
+    def __init__(self, kind: str, key: str) -> None:
+        super().__init__(f"{kind} '{key}' was not found.")
+        self.kind = kind
+        self.key = key
+
+
+class SlotUnavailable(PermanentError):
+    """The requested slot cannot be given to this caller."""
+
+
+class UpstreamUnavailable(TransientError):
+    """A dependency (Graph, Dataverse, storage) failed or throttled past our retry budget."""
+
+    def __init__(self, service: str, detail: str, retry_after_seconds: int | None = None) -> None:
+        super().__init__(detail)
+        self.service = service
+        self.retry_after_seconds = retry_after_seconds
