@@ -1,0 +1,500 @@
+"""Outlook free/busy through Microsoft Graph: a retrying client and a short-lived cache.
+
+Invariants:
+- Every `getSchedule` call stays inside Graph's documented limits: at most
+  `MAX_SCHEDULES_PER_REQUEST` (20) schedules and a window shorter than
+  `MAX_SCHEDULE_WINDOW` (62 days) ("Limits and error conditions" in Graph's
+  "Get free/busy schedule of Outlook calendar users and resources"). Larger
+  asks are split and the pieces merged, so callers never see the limits.
+- Every instant leaving this module is an aware UTC `datetime`; responses are
+  requested in UTC (`Prefer: outlook.timezone="UTC"`) and parsed zone-aware anyway.
+- A request is retried only on throttling or unavailability (429, 502, 503,
+  504, connect/read timeouts), at most `max_retries` times and never past
+  `max_total_seconds`; `Retry-After` is obeyed. Past that budget the caller gets
+  `UpstreamUnavailable`; any other 4xx is `GraphRequestRejected` (our bug or
+  configuration, never retried).
+- `CachedBusyTimes` never serves items older than its TTL, never caches a
+  per-schedule error, and drops whatever an invalidation raced with.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from random import Random
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import httpx
+from pydantic import ValidationError
+
+from scheduling_core.adapters.credentials import TokenProvider
+from scheduling_core.adapters.graph_models import (
+    DateTimeTimeZone,
+    GetScheduleRequest,
+    GetScheduleResponse,
+    GraphError,
+    ScheduleInformation,
+)
+from scheduling_core.clock import Clock, SystemClock
+from scheduling_core.domain import BusyItem
+from scheduling_core.errors import PermanentError, UpstreamUnavailable
+from scheduling_core.intervals import Interval
+from scheduling_core.ports import HostFreeBusy, Mailbox
+
+#: Graph answers at most this many schedules per getSchedule call (documented limit).
+MAX_SCHEDULES_PER_REQUEST = 20
+#: A getSchedule window must be shorter than this (documented limit).
+MAX_SCHEDULE_WINDOW = timedelta(days=62)
+#: The longest piece we ask for: comfortably under the limit.
+SCHEDULE_WINDOW_PIECE = timedelta(days=61)
+#: Width of an availabilityView digit; we read scheduleItems, so this only sizes the payload.
+AVAILABILITY_VIEW_INTERVAL_MINUTES = 15
+
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+_BACKOFF_BASE_SECONDS = 0.5
+_BACKOFF_CAP_SECONDS = 8.0
+_SERVICE = "graph"
+
+
+class GraphRequestRejected(PermanentError):
+    """Graph refused a request with a 4xx other than 429: a bug or a configuration error on our side."""
+
+    def __init__(self, *, status_code: int, code: str | None, message: str | None, request: str) -> None:
+        super().__init__(
+            f"Graph rejected {request}: HTTP {status_code} {code or 'unknown error'}: {message or ''}"
+        )
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+
+
+class GraphClient:
+    """A synchronous Microsoft Graph client for what this service needs, with bounded retries.
+
+    Thread-safe: one instance (one connection pool) serves the whole process.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        tokens: TokenProvider,
+        timeout_seconds: float = 10.0,
+        max_retries: int = 4,
+        max_total_seconds: float = 20.0,
+        max_concurrency: int = 4,
+        transport: httpx.BaseTransport | None = None,
+        random: Random | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_retries < 0 or max_concurrency < 1 or timeout_seconds <= 0 or max_total_seconds <= 0:
+            raise ValueError("retry, concurrency and time budgets must be positive")
+        self._tokens = tokens
+        self._timeout = timeout_seconds
+        self._max_retries = max_retries
+        self._max_total = max_total_seconds
+        self._max_concurrency = max_concurrency
+        self._random = random or Random()  # noqa: S311 - jitter, not cryptography
+        self._random_lock = threading.Lock()
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/") + "/",
+            transport=transport,
+            timeout=timeout_seconds,
+            headers={"Accept": "application/json"},
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> GraphClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- free/busy ---------------------------------------------------------------------------------
+
+    def get_schedule(self, mailboxes: Sequence[Mailbox], window: Interval) -> dict[str, HostFreeBusy]:
+        """Outlook items of every mailbox over `window`, keyed by host id.
+
+        One `getSchedule` call per chunk of mailboxes and piece of the window,
+        run concurrently. A schedule Graph could not read comes back as
+        `HostFreeBusy(error=...)`; a call Graph would not answer in time raises
+        `UpstreamUnavailable`.
+        """
+        if not mailboxes:
+            return {}
+        hosts_by_email: dict[str, list[str]] = {}
+        for mailbox in mailboxes:
+            hosts_by_email.setdefault(mailbox.email.strip().lower(), []).append(mailbox.host_id)
+        emails = list(hosts_by_email)
+        requester_by_email = {
+            mailbox.email.strip().lower(): mailbox.host_id for mailbox in reversed(mailboxes)
+        }
+        chunks = [
+            emails[i : i + MAX_SCHEDULES_PER_REQUEST]
+            for i in range(0, len(emails), MAX_SCHEDULES_PER_REQUEST)
+        ]
+        pieces = list(_window_pieces(window))
+        deadline = self._monotonic() + self._max_total
+        tasks = [(chunk, piece) for chunk in chunks for piece in pieces]
+
+        def fetch(task: tuple[list[str], Interval]) -> dict[str, ScheduleInformation]:
+            chunk, piece = task
+            return self._get_schedule_chunk(requester_by_email[chunk[0]], chunk, piece, deadline)
+
+        if len(tasks) == 1:
+            answers = [fetch(tasks[0])]
+        else:
+            with ThreadPoolExecutor(
+                max_workers=min(self._max_concurrency, len(tasks)), thread_name_prefix="graph-getSchedule"
+            ) as pool:
+                answers = list(pool.map(fetch, tasks))
+
+        merged: dict[str, _Merged] = {email: _Merged() for email in emails}
+        for answer in answers:
+            for email, info in answer.items():
+                try:
+                    merged[email].add(info)
+                except ValueError as exc:
+                    raise UpstreamUnavailable(
+                        _SERVICE, f"Graph sent an unreadable schedule item: {exc}"
+                    ) from exc
+        result: dict[str, HostFreeBusy] = {}
+        for email, host_ids in hosts_by_email.items():
+            free_busy = merged[email].result()
+            for host_id in host_ids:
+                result[host_id] = free_busy
+        return result
+
+    def _get_schedule_chunk(
+        self, requester: str, emails: list[str], window: Interval, deadline: float
+    ) -> dict[str, ScheduleInformation]:
+        body = GetScheduleRequest(
+            schedules=emails,
+            start_time=DateTimeTimeZone.utc(window.start),
+            end_time=DateTimeTimeZone.utc(window.end),
+            availability_view_interval=AVAILABILITY_VIEW_INTERVAL_MINUTES,
+        )
+        payload = self.request_json(
+            "POST",
+            f"/users/{quote(requester, safe='@')}/calendar/getSchedule",
+            json=body.to_wire(),
+            deadline=deadline,
+        )
+        try:
+            response = GetScheduleResponse.model_validate(payload)
+        except ValidationError as exc:
+            raise UpstreamUnavailable(
+                _SERVICE, f"Graph sent an unreadable getSchedule response: {exc}"
+            ) from exc
+        wanted = set(emails)
+        answers: dict[str, ScheduleInformation] = {}
+        for position, info in enumerate(response.value):
+            key = (info.schedule_id or "").strip().lower()
+            if key not in wanted and position < len(emails):
+                key = emails[position]  # Graph answers in request order
+            if key in wanted:
+                answers[key] = info
+        return answers
+
+    # -- transport ---------------------------------------------------------------------------------
+
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        deadline: float | None = None,
+    ) -> Any:
+        """Send one Graph request (relative to `base_url`) with retries; the parsed JSON body, or None.
+
+        Sends `Prefer: outlook.timezone="UTC"` unless `headers` names another preference.
+        """
+        response = self._send(method, path, json=json, params=params, headers=headers, deadline=deadline)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise UpstreamUnavailable(_SERVICE, f"Graph sent a non-JSON answer to {method} {path}") from exc
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        deadline: float | None,
+    ) -> httpx.Response:
+        if deadline is None:
+            deadline = self._monotonic() + self._max_total
+        request_headers = {"Prefer": 'outlook.timezone="UTC"', "client-request-id": str(uuid.uuid4())}
+        request_headers.update(headers or {})
+        label = f"{method} {path}"
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = deadline - self._monotonic()
+            if remaining <= 0:
+                raise UpstreamUnavailable(
+                    _SERVICE, f"Graph did not answer {label} within {self._max_total:g} s"
+                )
+            request_headers["Authorization"] = f"Bearer {self._tokens.token()}"
+            retry_after: float | None = None
+            try:
+                response = self._http.request(
+                    method,
+                    path.lstrip("/"),
+                    json=json,
+                    params=params,
+                    headers=request_headers,
+                    timeout=min(self._timeout, remaining),
+                )
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                failure = f"{type(exc).__name__} on {label}"
+            else:
+                if response.status_code < 400:
+                    return response
+                if response.status_code not in RETRYABLE_STATUSES:
+                    raise _rejection(response, label)
+                retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+                code = _error_code(response)
+                failure = f"HTTP {response.status_code}{f' {code}' if code else ''} on {label}"
+            if attempt > self._max_retries:
+                raise UpstreamUnavailable(
+                    _SERVICE,
+                    f"Graph still unavailable after {attempt} attempts ({failure})",
+                    retry_after_seconds=_whole_seconds(retry_after),
+                )
+            delay = retry_after if retry_after is not None else self._backoff(attempt)
+            if self._monotonic() + delay >= deadline:
+                raise UpstreamUnavailable(
+                    _SERVICE,
+                    f"Graph asked to wait {delay:.1f} s, past our {self._max_total:g} s budget ({failure})",
+                    retry_after_seconds=_whole_seconds(delay),
+                )
+            self._sleep(delay)
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter: half the step fixed, half random."""
+        step = min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2.0 ** (attempt - 1))
+        with self._random_lock:
+            return step / 2 + self._random.uniform(0, step / 2)
+
+
+class ScheduleSource(Protocol):
+    """What `CachedBusyTimes` needs of its upstream (`GraphClient` is one)."""
+
+    def get_schedule(self, mailboxes: Sequence[Mailbox], window: Interval) -> Mapping[str, HostFreeBusy]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _CacheEntry:
+    email: str
+    covered: Interval
+    items: tuple[BusyItem, ...]
+    fetched_at: datetime
+
+
+class CachedBusyTimes:
+    """A `BusyTimeSource` over Graph that remembers each host's items for a short TTL.
+
+    A request whose window lies inside a host's cached window (fetched less than
+    `ttl_seconds` ago) is answered from the cache; all other hosts are fetched
+    in one batched `get_schedule` call over the window rounded out to whole UTC
+    days, so neighbouring requests hit. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        source: ScheduleSource,
+        *,
+        ttl_seconds: float = 60.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self._source = source
+        self._ttl = timedelta(seconds=ttl_seconds)
+        self._clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._entries: dict[str, _CacheEntry] = {}
+        self._generations: dict[str, int] = {}
+        self._epoch = 0
+
+    def free_busy(
+        self, mailboxes: Sequence[Mailbox], window: Interval, *, fresh: bool = False
+    ) -> dict[str, HostFreeBusy]:
+        now = self._clock.now()
+        result: dict[str, HostFreeBusy] = {}
+        missing: list[Mailbox] = []
+        with self._lock:
+            epoch = self._epoch
+            generations = {
+                mailbox.host_id: self._generations.get(mailbox.host_id, 0) for mailbox in mailboxes
+            }
+            for mailbox in mailboxes:
+                entry = None if fresh else self._entries.get(mailbox.host_id)
+                if (
+                    entry is not None
+                    and entry.email == mailbox.email.strip().lower()
+                    and now - entry.fetched_at < self._ttl
+                    and entry.covered.contains(window)
+                ):
+                    result[mailbox.host_id] = HostFreeBusy(items=_overlapping(entry.items, window))
+                else:
+                    missing.append(mailbox)
+        if not missing:
+            return result
+
+        covering = _whole_utc_days(window)
+        fetched = self._source.get_schedule(missing, covering)
+        with self._lock:
+            for mailbox in missing:
+                free_busy = fetched.get(mailbox.host_id)
+                if free_busy is None:
+                    free_busy = HostFreeBusy(error="Graph returned no schedule for this mailbox")
+                if free_busy.error is not None:
+                    self._entries.pop(mailbox.host_id, None)
+                elif epoch == self._epoch and generations[mailbox.host_id] == self._generations.get(
+                    mailbox.host_id, 0
+                ):
+                    self._entries[mailbox.host_id] = _CacheEntry(
+                        email=mailbox.email.strip().lower(),
+                        covered=covering,
+                        items=tuple(free_busy.items),
+                        fetched_at=now,
+                    )
+                result[mailbox.host_id] = HostFreeBusy(
+                    items=_overlapping(free_busy.items, window), error=free_busy.error
+                )
+            self._drop_expired(now)
+        return result
+
+    def invalidate(self, host_id: str) -> None:
+        """Forget one host's items (its calendar changed); a fetch in flight for it is not cached."""
+        with self._lock:
+            self._entries.pop(host_id, None)
+            self._generations[host_id] = self._generations.get(host_id, 0) + 1
+
+    def invalidate_all(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._generations.clear()
+            self._epoch += 1
+
+    def _drop_expired(self, now: datetime) -> None:
+        expired = [host for host, entry in self._entries.items() if now - entry.fetched_at >= self._ttl]
+        for host in expired:
+            del self._entries[host]
+
+
+class _Merged:
+    """One schedule's answers across window pieces: items de-duplicated, any error wins."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[datetime, datetime, str], BusyItem] = {}
+        self.error: str | None = None
+        self.answered = False
+
+    def add(self, info: ScheduleInformation) -> None:
+        self.answered = True
+        if info.error is not None:
+            self.error = self.error or info.error.describe()
+            return
+        for item in info.schedule_items or ():
+            start, end = item.start.to_utc(), item.end.to_utc()
+            if start >= end:
+                continue
+            busy = BusyItem(start=start, end=end, show_as=item.status)
+            self.items[(start, end, busy.show_as.value)] = busy
+
+    def result(self) -> HostFreeBusy:
+        if self.error is not None:
+            return HostFreeBusy(error=self.error)
+        if not self.answered:
+            return HostFreeBusy(error="Graph returned no schedule for this mailbox")
+        return HostFreeBusy(items=tuple(sorted(self.items.values(), key=lambda item: (item.start, item.end))))
+
+
+def _window_pieces(window: Interval) -> Iterator[Interval]:
+    start = window.start.astimezone(UTC)
+    end = window.end.astimezone(UTC)
+    while start < end:
+        piece_end = min(end, start + SCHEDULE_WINDOW_PIECE)
+        yield Interval(start, piece_end)
+        start = piece_end
+
+
+def _whole_utc_days(window: Interval) -> Interval:
+    start = window.start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    end_utc = window.end.astimezone(UTC)
+    end = end_utc.replace(hour=0, minute=0, second=0, microsecond=0)
+    if end < end_utc:
+        end += timedelta(days=1)
+    return Interval(start, end)
+
+
+def _overlapping(items: Sequence[BusyItem], window: Interval) -> tuple[BusyItem, ...]:
+    return tuple(item for item in items if item.start < window.end and window.start < item.end)
+
+
+def _retry_after_seconds(header: str | None) -> float | None:
+    """`Retry-After` as seconds: delta-seconds or an HTTP date; None when absent or unreadable."""
+    if not header:
+        return None
+    header = header.strip()
+    try:
+        return max(0.0, float(header))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _whole_seconds(seconds: float | None) -> int | None:
+    return None if seconds is None else max(1, math.ceil(seconds))
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        detail = GraphError.model_validate(response.json()).error
+    except (ValueError, ValidationError):
+        return None
+    return detail.code if detail else None
+
+
+def _rejection(response: httpx.Response, label: str) -> GraphRequestRejected | UpstreamUnavailable:
+    code: str | None = None
+    message: str | None = None
+    try:
+        detail = GraphError.model_validate(response.json()).error
+    except (ValueError, ValidationError):
+        detail = None
+    if detail is not None:
+        code, message = detail.code, detail.message
+    if response.status_code >= 500:
+        return UpstreamUnavailable(
+            _SERVICE, f"Graph failed {label}: HTTP {response.status_code} {code or ''}".strip()
+        )
+    return GraphRequestRejected(status_code=response.status_code, code=code, message=message, request=label)

@@ -1,0 +1,255 @@
+"""Wire payloads of Microsoft Graph v1.0 that this service reads or writes.
+
+Every field's alias is a property name of the Graph v1.0 schema
+(`../shared/reference/graph-v1.0-calendar-types.json`; a unit test holds the
+models to it) and every enum is one of Graph's own members. Graph payloads are
+parsed here once, at the adapter edge; properties we do not model are ignored,
+so Graph adding properties never breaks parsing. Evolvable enums Graph may
+extend (`freeBusyStatus`) parse an unknown member as `unknown`, which blocks.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from scheduling_core.domain import ShowAs
+from scheduling_core.timezones import UnknownTimeZone, resolve_time_zone
+
+#: Graph writes local times with seven fractional digits: 2026-12-01T09:00:00.0000000
+_GRAPH_DATETIME = re.compile(
+    r"^(?P<base>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)(?:\.(?P<fraction>\d+))?(?P<offset>Z|[+-]\d{2}:?\d{2})?$"
+)
+#: Graph sometimes names zones by an internal URI, e.g. "tzone://Microsoft/Utc".
+_TZONE_URI_PREFIX = "tzone://Microsoft/"
+
+AttendeeType = Literal["required", "optional", "resource"]
+BodyType = Literal["text", "html"]
+EventType = Literal["singleInstance", "occurrence", "exception", "seriesMaster"]
+Importance = Literal["low", "normal", "high"]
+OnlineMeetingProviderType = Literal["unknown", "skypeForBusiness", "skypeForConsumer", "teamsForBusiness"]
+ResponseType = Literal["none", "organizer", "tentativelyAccepted", "accepted", "declined", "notResponded"]
+Sensitivity = Literal["normal", "personal", "private", "confidential"]
+DayOfWeek = Literal["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"]
+
+
+class GraphModel(BaseModel):
+    """Base of the wire models: camelCase on the wire, snake_case in Python, extra fields ignored."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        frozen=True,
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON object Graph expects: aliases, and unset optional fields left out."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def parse_graph_datetime(value: str, time_zone: str | None) -> datetime:
+    """The UTC instant a Graph `dateTime` denotes in `time_zone` (an explicit offset wins)."""
+    match = _GRAPH_DATETIME.match(value.strip())
+    if match is None:
+        raise ValueError(f"'{value}' is not a Graph dateTime")
+    fraction = (match["fraction"] or "")[:6].ljust(6, "0")
+    naive = datetime.fromisoformat(f"{match['base']}.{fraction}")
+    offset = match["offset"]
+    if offset is not None:
+        stamp = datetime.fromisoformat(f"{naive.isoformat()}{'+00:00' if offset == 'Z' else offset}")
+        return stamp.astimezone(UTC)
+    zone = resolve_graph_time_zone(time_zone or "UTC")
+    return naive.replace(tzinfo=zone).astimezone(UTC)
+
+
+def resolve_graph_time_zone(name: str) -> ZoneInfo:
+    """A Windows, IANA or `tzone://Microsoft/...` zone name as a `ZoneInfo`; ValueError otherwise."""
+    if name.startswith(_TZONE_URI_PREFIX):
+        name = name[len(_TZONE_URI_PREFIX) :]
+        if name.lower() == "utc":
+            name = "UTC"
+    try:
+        return resolve_time_zone(name)
+    except UnknownTimeZone as exc:  # from Graph this is a malformed answer, not the caller's bad input
+        raise ValueError(f"Graph named an unknown time zone '{name}'") from exc
+
+
+def format_graph_datetime(instant: datetime) -> str:
+    """An aware instant as Graph's UTC wall time with seven fractional digits."""
+    utc = instant.astimezone(UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond:06d}0"
+
+
+class DateTimeTimeZone(GraphModel):
+    """`graph.dateTimeTimeZone`: a wall-clock time and the zone it is in."""
+
+    date_time: str
+    time_zone: str | None = None
+
+    @classmethod
+    def utc(cls, instant: datetime) -> DateTimeTimeZone:
+        if instant.tzinfo is None:
+            raise ValueError("instant must be timezone-aware")
+        return cls(date_time=format_graph_datetime(instant), time_zone="UTC")
+
+    def to_utc(self) -> datetime:
+        return parse_graph_datetime(self.date_time, self.time_zone)
+
+
+class EmailAddress(GraphModel):
+    address: str | None = None
+    name: str | None = None
+
+
+class Recipient(GraphModel):
+    email_address: EmailAddress | None = None
+
+
+class ResponseStatus(GraphModel):
+    response: ResponseType | None = None
+    time: str | None = None
+
+
+class Attendee(GraphModel):
+    email_address: EmailAddress | None = None
+    type: AttendeeType | None = None
+    status: ResponseStatus | None = None
+
+
+class ItemBody(GraphModel):
+    content_type: BodyType | None = None
+    content: str | None = None
+
+
+class Location(GraphModel):
+    display_name: str | None = None
+
+
+class OnlineMeetingInfo(GraphModel):
+    join_url: str | None = None
+
+
+def _show_as(value: object) -> object:
+    """Graph's examples capitalise statuses ("Busy"); an unknown future member counts as unknown."""
+    if isinstance(value, ShowAs) or not isinstance(value, str):
+        return value
+    by_lower = {member.value.lower(): member for member in ShowAs}
+    return by_lower.get(value.lower(), ShowAs.UNKNOWN)
+
+
+class ScheduleItem(GraphModel):
+    """`graph.scheduleItem`: one busy/free block of a schedule."""
+
+    start: DateTimeTimeZone
+    end: DateTimeTimeZone
+    status: ShowAs = ShowAs.UNKNOWN
+    is_private: bool | None = None
+    subject: str | None = None
+    location: str | None = None
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _lenient_status(cls, value: object) -> object:
+        return _show_as(value)
+
+
+class FreeBusyError(GraphModel):
+    """`graph.freeBusyError`: why one schedule could not be read (the call itself succeeded)."""
+
+    message: str | None = None
+    response_code: str | None = None
+
+    def describe(self) -> str:
+        parts = [part for part in (self.response_code, self.message) if part]
+        return ": ".join(parts) or "Graph could not read this schedule"
+
+
+class TimeZoneBase(GraphModel):
+    name: str | None = None
+
+
+class WorkingHours(GraphModel):
+    days_of_week: list[DayOfWeek] | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    time_zone: TimeZoneBase | None = None
+
+
+class ScheduleInformation(GraphModel):
+    """`graph.scheduleInformation`: one requested schedule's items, or its `error`."""
+
+    schedule_id: str | None = None
+    availability_view: str | None = None
+    schedule_items: list[ScheduleItem] | None = None
+    working_hours: WorkingHours | None = None
+    error: FreeBusyError | None = None
+
+
+class GetScheduleRequest(GraphModel):
+    """Body of `POST /users/{id}/calendar/getSchedule` (action parameters, not a schema type)."""
+
+    schedules: list[str]
+    start_time: DateTimeTimeZone
+    end_time: DateTimeTimeZone
+    availability_view_interval: int | None = Field(default=None, ge=5, le=1440)
+
+
+class GetScheduleResponse(GraphModel):
+    value: list[ScheduleInformation] = Field(default_factory=list)
+
+
+class Event(GraphModel):
+    """The subset of `graph.event` this service reads and writes."""
+
+    id: str | None = None
+    created_date_time: str | None = None
+    last_modified_date_time: str | None = None
+    change_key: str | None = None
+    subject: str | None = None
+    body: ItemBody | None = None
+    start: DateTimeTimeZone | None = None
+    end: DateTimeTimeZone | None = None
+    show_as: ShowAs | None = None
+    is_cancelled: bool | None = None
+    is_all_day: bool | None = None
+    type: EventType | None = None
+    sensitivity: Sensitivity | None = None
+    importance: Importance | None = None
+    organizer: Recipient | None = None
+    attendees: list[Attendee] | None = None
+    location: Location | None = None
+    transaction_id: str | None = None
+    i_cal_u_id: str | None = None
+    is_online_meeting: bool | None = None
+    online_meeting_provider: OnlineMeetingProviderType | None = None
+    online_meeting: OnlineMeetingInfo | None = None
+    web_link: str | None = None
+
+    @field_validator("show_as", mode="before")
+    @classmethod
+    def _lenient_show_as(cls, value: object) -> object:
+        return _show_as(value)
+
+
+class EventPage(GraphModel):
+    """One page of `/events` or `/calendarView`; follow `next_link` for the rest."""
+
+    value: list[Event] = Field(default_factory=list)
+    next_link: str | None = Field(default=None, alias="@odata.nextLink")
+
+
+class GraphErrorDetail(GraphModel):
+    code: str | None = None
+    message: str | None = None
+
+
+class GraphError(GraphModel):
+    """Graph's error body: `{"error": {"code", "message", "innerError"}}`."""
+
+    error: GraphErrorDetail | None = None
