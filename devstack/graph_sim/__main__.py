@@ -1,0 +1,3 @@
+from devstack.graph_sim import main
+
+main()
