@@ -1,0 +1,230 @@
+"""Graph wire models: parsing sample payloads, and the models' fit to Graph's v1.0 schema (no I/O)."""
+
+from __future__ import annotations
+
+import types
+import typing
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import pytest
+from pydantic import BaseModel
+
+from scheduling_core.adapters import graph_models as gm
+from scheduling_core.domain import ShowAs
+from tests.fixtures.graph import GraphSchema
+
+SCHEDULE_RESPONSE: dict[str, Any] = {
+    "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(microsoft.graph.scheduleInformation)",
+    "value": [
+        {
+            "scheduleId": "rep@contoso.com",
+            "availabilityView": "0220100",
+            "scheduleItems": [
+                {
+                    "isPrivate": False,
+                    "status": "busy",
+                    "subject": "Pipeline review",
+                    "location": "Room 4",
+                    "start": {"dateTime": "2026-12-01T09:00:00.0000000", "timeZone": "UTC"},
+                    "end": {"dateTime": "2026-12-01T10:00:00.0000000", "timeZone": "UTC"},
+                },
+                {
+                    "status": "Tentative",  # Graph's own examples capitalise
+                    "start": {"dateTime": "2026-12-01T06:00:00.0000000", "timeZone": "Pacific Standard Time"},
+                    "end": {"dateTime": "2026-12-01T06:30:00.5000000", "timeZone": "tzone://Microsoft/Utc"},
+                },
+                {
+                    "status": "somethingNew",
+                    "start": {"dateTime": "2026-12-01T15:00:00Z", "timeZone": "UTC"},
+                    "end": {"dateTime": "2026-12-01T16:00:00+01:00", "timeZone": "UTC"},
+                    "futureProperty": {"ignored": True},
+                },
+            ],
+            "workingHours": {
+                "daysOfWeek": ["monday", "friday"],
+                "startTime": "08:00:00.0000000",
+                "endTime": "17:00:00.0000000",
+                "timeZone": {
+                    "@odata.type": "#microsoft.graph.customTimeZone",
+                    "name": "Customized Time Zone",
+                    "bias": 480,
+                },
+            },
+        },
+        {
+            "scheduleId": "nobody@contoso.com",
+            "error": {"message": "Unable to resolve e-mail address.", "responseCode": "5009"},
+        },
+    ],
+}
+
+
+def test_a_get_schedule_response_parses_into_utc_items() -> None:
+    response = gm.GetScheduleResponse.model_validate(SCHEDULE_RESPONSE)
+    found, missing = response.value
+
+    assert found.schedule_id == "rep@contoso.com"
+    assert found.error is None
+    assert found.schedule_items is not None
+    busy, tentative, novel = found.schedule_items
+    assert busy.status is ShowAs.BUSY
+    assert busy.subject == "Pipeline review"
+    assert busy.is_private is False
+    assert busy.start.to_utc() == datetime(2026, 12, 1, 9, tzinfo=UTC)
+    assert tentative.status is ShowAs.TENTATIVE
+    assert tentative.start.to_utc() == datetime(2026, 12, 1, 14, tzinfo=UTC)  # PST is UTC-8
+    assert tentative.end.to_utc() == datetime(2026, 12, 1, 6, 30, 0, 500000, tzinfo=UTC)
+    assert novel.status is ShowAs.UNKNOWN  # an evolvable enum's new member blocks, to be safe
+    assert novel.start.to_utc() == datetime(2026, 12, 1, 15, tzinfo=UTC)
+    assert novel.end.to_utc() == datetime(2026, 12, 1, 15, tzinfo=UTC)  # the explicit offset wins
+    assert found.working_hours is not None
+    assert found.working_hours.days_of_week == ["monday", "friday"]
+
+    assert missing.schedule_items is None
+    assert missing.error is not None
+    assert missing.error.describe() == "5009: Unable to resolve e-mail address."
+
+
+def test_a_get_schedule_request_is_written_with_graphs_names() -> None:
+    request = gm.GetScheduleRequest(
+        schedules=["a@contoso.com"],
+        start_time=gm.DateTimeTimeZone.utc(datetime(2026, 12, 1, 8, 0, 0, 250000, tzinfo=UTC)),
+        end_time=gm.DateTimeTimeZone.utc(datetime(2026, 12, 2, tzinfo=UTC)),
+        availability_view_interval=15,
+    )
+    assert request.to_wire() == {
+        "schedules": ["a@contoso.com"],
+        "startTime": {"dateTime": "2026-12-01T08:00:00.2500000", "timeZone": "UTC"},
+        "endTime": {"dateTime": "2026-12-02T00:00:00.0000000", "timeZone": "UTC"},
+        "availabilityViewInterval": 15,
+    }
+    with pytest.raises(ValueError, match=r"availability_?view_?interval|availabilityViewInterval"):
+        gm.GetScheduleRequest.model_validate({**request.to_wire(), "availabilityViewInterval": 2})
+
+
+def test_unreadable_times_and_zones_are_refused() -> None:
+    with pytest.raises(ValueError, match="not a Graph dateTime"):
+        gm.parse_graph_datetime("1 December 2026", "UTC")
+    with pytest.raises(ValueError, match="time zone"):
+        gm.parse_graph_datetime("2026-12-01T09:00:00", "Middle Earth Standard Time")
+    with pytest.raises(ValueError, match="aware"):
+        gm.DateTimeTimeZone.utc(datetime(2026, 12, 1))
+
+
+def test_an_event_and_a_page_of_events_parse() -> None:
+    page = gm.EventPage.model_validate(
+        {
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users('x')/calendarView",
+            "@odata.nextLink": "https://graph.microsoft.com/v1.0/users/x/calendarView?$skip=10",
+            "value": [
+                {
+                    "@odata.etag": 'W/"abc"',
+                    "id": "AAMkAG1",
+                    "subject": "Demo",
+                    "showAs": "oof",
+                    "isCancelled": False,
+                    "type": "singleInstance",
+                    "start": {
+                        "dateTime": "2026-12-01T09:00:00.0000000",
+                        "timeZone": "W. Europe Standard Time",
+                    },
+                    "end": {"dateTime": "2026-12-01T10:00:00.0000000", "timeZone": "W. Europe Standard Time"},
+                    "attendees": [
+                        {
+                            "type": "required",
+                            "status": {"response": "accepted", "time": "2026-11-30T10:00:00Z"},
+                            "emailAddress": {"name": "Lead", "address": "lead@fabrikam.com"},
+                        }
+                    ],
+                    "onlineMeeting": {"joinUrl": "https://teams.microsoft.com/l/meetup-join/x"},
+                    "onlineMeetingProvider": "teamsForBusiness",
+                    "recurrence": None,
+                }
+            ],
+        }
+    )
+    assert page.next_link == "https://graph.microsoft.com/v1.0/users/x/calendarView?$skip=10"
+    (event,) = page.value
+    assert event.show_as is ShowAs.OOF
+    assert event.start is not None
+    assert event.start.to_utc() == datetime(2026, 12, 1, 8, tzinfo=UTC)
+    assert event.attendees is not None
+    assert event.attendees[0].status is not None
+    assert event.attendees[0].status.response == "accepted"
+    assert event.online_meeting is not None
+    assert event.online_meeting.join_url is not None
+
+
+def test_a_graph_error_body_parses() -> None:
+    body = {"error": {"code": "TooManyRequests", "message": "Slow down", "innerError": {"request-id": "r"}}}
+    error = gm.GraphError.model_validate(body).error
+    assert error is not None
+    assert (error.code, error.message) == ("TooManyRequests", "Slow down")
+
+
+# -- the models fit Graph's schema ------------------------------------------------------------------
+
+SCHEMA_TYPES: dict[type[BaseModel], str] = {
+    gm.DateTimeTimeZone: "graph.dateTimeTimeZone",
+    gm.EmailAddress: "graph.emailAddress",
+    gm.Recipient: "graph.recipient",
+    gm.ResponseStatus: "graph.responseStatus",
+    gm.Attendee: "graph.attendee",
+    gm.ItemBody: "graph.itemBody",
+    gm.Location: "graph.location",
+    gm.OnlineMeetingInfo: "graph.onlineMeetingInfo",
+    gm.ScheduleItem: "graph.scheduleItem",
+    gm.FreeBusyError: "graph.freeBusyError",
+    gm.TimeZoneBase: "graph.timeZoneBase",
+    gm.WorkingHours: "graph.workingHours",
+    gm.ScheduleInformation: "graph.scheduleInformation",
+    gm.Event: "graph.event",
+}
+
+
+def _literal_members(annotation: Any) -> set[str] | None:
+    """The string members of a Literal (or of ShowAs) inside an annotation, if any."""
+    if annotation is ShowAs:
+        return {member.value for member in ShowAs}
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return {str(arg) for arg in typing.get_args(annotation)}
+    if origin in (typing.Union, types.UnionType, list):
+        for arg in typing.get_args(annotation):
+            members = _literal_members(arg)
+            if members is not None:
+                return members
+    return None
+
+
+@pytest.mark.parametrize("model", list(SCHEMA_TYPES), ids=lambda model: model.__name__)
+def test_every_model_field_is_a_property_of_its_graph_type(
+    model: type[BaseModel], graph_schema: GraphSchema
+) -> None:
+    type_name = SCHEMA_TYPES[model]
+    properties = graph_schema.properties(type_name)
+    for name, info in model.model_fields.items():
+        alias = info.alias or name
+        assert alias in properties, f"{model.__name__}.{name}: '{alias}' is not a property of {type_name}"
+        members = _literal_members(info.annotation)
+        graph_type = properties[alias].removeprefix("Collection(").removesuffix(")")
+        if members is not None:
+            assert members == set(graph_schema.enum_members(graph_type)), f"{model.__name__}.{name}"
+
+
+def test_every_wire_model_is_held_to_the_schema() -> None:
+    exempt = {
+        gm.GraphModel,
+        gm.GetScheduleRequest,
+        gm.GetScheduleResponse,
+        gm.EventPage,
+        gm.GraphError,
+        gm.GraphErrorDetail,
+    }
+    models = {
+        value
+        for value in vars(gm).values()
+        if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == gm.__name__
+    }
+    assert models - exempt == set(SCHEMA_TYPES)
