@@ -30,9 +30,7 @@ class ShowAs(StrEnum):
 
 
 #: Statuses that make a host unavailable (api.md, slot rule 3).
-BLOCKING_SHOW_AS: frozenset[ShowAs] = frozenset(
-    {ShowAs.BUSY, ShowAs.TENTATIVE, ShowAs.OOF, ShowAs.UNKNOWN}
-)
+BLOCKING_SHOW_AS: frozenset[ShowAs] = frozenset({ShowAs.BUSY, ShowAs.TENTATIVE, ShowAs.OOF, ShowAs.UNKNOWN})
 
 
 class Assignment(StrEnum):

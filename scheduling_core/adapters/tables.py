@@ -1,0 +1,167 @@
+"""Azure Table storage adapters (Azurite locally).
+
+Configuration lives in one table, `{prefix}config`: PartitionKey is the kind of
+document (`host`, `eventtype`, `ruleset`), RowKey its id, and `doc` the JSON
+document exactly as the admin API validated it. Storage faults surface as
+`UpstreamUnavailable("storage")`, never as a raw SDK exception.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.data.tables import TableClient, TableServiceClient, UpdateMode
+
+from scheduling_core.documents import EventTypeDoc, HostDoc
+from scheduling_core.domain import EventType, Host
+from scheduling_core.errors import NotFound, UpstreamUnavailable
+from scheduling_core.settings import Settings
+
+T = TypeVar("T")
+
+
+def table_service_from_settings(settings: Settings) -> TableServiceClient:
+    if settings.tables_connection_string:
+        return TableServiceClient.from_connection_string(settings.tables_connection_string)
+    from azure.identity import DefaultAzureCredential
+
+    assert settings.tables_endpoint is not None
+    return TableServiceClient(endpoint=settings.tables_endpoint, credential=DefaultAzureCredential())
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Translate transport and server faults into the service's error tree."""
+    try:
+        yield
+    except (ResourceNotFoundError, ResourceExistsError):
+        raise
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        raise UpstreamUnavailable("storage", "Table storage did not answer.") from exc
+    except HttpResponseError as exc:
+        if exc.status_code is not None and exc.status_code < 500 and exc.status_code != 429:
+            raise
+        raise UpstreamUnavailable("storage", f"Table storage failed ({exc.status_code}).") from exc
+    except AzureError as exc:
+        raise UpstreamUnavailable("storage", "Table storage failed.") from exc
+
+
+class Tables:
+    """Table clients by logical name, created in storage on first use."""
+
+    def __init__(self, service: TableServiceClient, prefix: str) -> None:
+        self._service = service
+        self._prefix = prefix
+        self._ready: dict[str, TableClient] = {}
+        self._lock = threading.Lock()
+
+    def table(self, name: str) -> TableClient:
+        client = self._ready.get(name)
+        if client is not None:
+            return client
+        with self._lock:
+            client = self._ready.get(name)
+            if client is None:
+                full = f"{self._prefix}{name}"
+                with storage_errors():
+                    client = self._service.create_table_if_not_exists(full)
+                self._ready[name] = client
+        return client
+
+    def ping(self) -> None:
+        """Cheap round trip to storage (health check)."""
+        with storage_errors():
+            next(iter(self._service.list_tables(results_per_page=1).by_page()), None)
+
+
+class TableConfigRepository:
+    """Hosts, event types and (later) routing rule sets as JSON documents."""
+
+    HOST = "host"
+    EVENT_TYPE = "eventtype"
+
+    def __init__(self, tables: Tables) -> None:
+        self._tables = tables
+
+    @property
+    def _table(self) -> TableClient:
+        return self._tables.table("config")
+
+    def _get(self, kind: str, key: str, label: str, parse: Callable[[Any], T]) -> T:
+        try:
+            with storage_errors():
+                entity = self._table.get_entity(partition_key=kind, row_key=key)
+        except ResourceNotFoundError:
+            raise NotFound(label, key) from None
+        return parse(json.loads(entity["doc"]))
+
+    def _list(self, kind: str) -> list[tuple[str, Any]]:
+        with storage_errors():
+            entities = list(self._table.query_entities("PartitionKey eq @kind", parameters={"kind": kind}))
+        return [(e["RowKey"], json.loads(e["doc"])) for e in entities]
+
+    def _put(self, kind: str, key: str, doc: str) -> bool:
+        entity = {"PartitionKey": kind, "RowKey": key, "doc": doc}
+        with storage_errors():
+            try:
+                self._table.create_entity(entity)
+                return True
+            except ResourceExistsError:
+                self._table.update_entity(entity, mode=UpdateMode.REPLACE)
+                return False
+
+    def _delete(self, kind: str, key: str, label: str) -> None:
+        with storage_errors():
+            try:
+                self._table.get_entity(partition_key=kind, row_key=key, select=["RowKey"])
+            except ResourceNotFoundError:
+                raise NotFound(label, key) from None
+            self._table.delete_entity(partition_key=kind, row_key=key)
+
+    def get_host(self, host_id: str) -> Host:
+        return self._get(self.HOST, host_id, "host", lambda d: HostDoc.model_validate(d).to_domain(host_id))
+
+    def list_hosts(self) -> list[Host]:
+        return [HostDoc.model_validate(d).to_domain(k) for k, d in self._list(self.HOST)]
+
+    def put_host(self, host: Host) -> bool:
+        return self._put(self.HOST, host.id, HostDoc.from_domain(host).model_dump_json())
+
+    def delete_host(self, host_id: str) -> None:
+        self._delete(self.HOST, host_id, "host")
+
+    def get_event_type(self, slug: str) -> EventType:
+        return self._get(
+            self.EVENT_TYPE, slug, "event type", lambda d: EventTypeDoc.model_validate(d).to_domain(slug)
+        )
+
+    def list_event_types(self) -> list[EventType]:
+        return [EventTypeDoc.model_validate(d).to_domain(k) for k, d in self._list(self.EVENT_TYPE)]
+
+    def put_event_type(self, event_type: EventType) -> bool:
+        return self._put(
+            self.EVENT_TYPE, event_type.slug, EventTypeDoc.from_domain(event_type).model_dump_json()
+        )
+
+    def delete_event_type(self, slug: str) -> None:
+        self._delete(self.EVENT_TYPE, slug, "event type")
+
+    def has_rule_set(self, rule_set_id: str) -> bool:
+        with storage_errors():
+            try:
+                self._table.get_entity(partition_key="ruleset", row_key=rule_set_id, select=["RowKey"])
+                return True
+            except ResourceNotFoundError:
+                return False

@@ -1,0 +1,1 @@
+"""Services: one use case each, wiring ports to the functional core."""

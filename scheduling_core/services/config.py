@@ -1,0 +1,64 @@
+"""Admin configuration: hosts and event types.
+
+Invariant: a stored event type only names hosts and rule sets that existed when
+it was stored (a later host deletion is reported when slots are asked for).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from scheduling_core.domain import EventType, Host
+from scheduling_core.errors import FieldError, InvalidRequest, NotFound
+from scheduling_core.ports import ConfigRepository
+
+
+class RuleSetLookup(Protocol):
+    def has_rule_set(self, rule_set_id: str) -> bool: ...
+
+
+class ConfigService:
+    def __init__(self, *, repository: ConfigRepository, rule_sets: RuleSetLookup) -> None:
+        self._repo = repository
+        self._rule_sets = rule_sets
+
+    def put_host(self, host: Host) -> bool:
+        return self._repo.put_host(host)
+
+    def get_host(self, host_id: str) -> Host:
+        return self._repo.get_host(host_id)
+
+    def list_hosts(self) -> list[Host]:
+        return sorted(self._repo.list_hosts(), key=lambda h: h.id)
+
+    def delete_host(self, host_id: str) -> None:
+        self._repo.delete_host(host_id)
+
+    def put_event_type(self, event_type: EventType) -> bool:
+        problems: list[FieldError] = []
+        for index, host_id in enumerate(event_type.host_ids):
+            try:
+                self._repo.get_host(host_id)
+            except NotFound:
+                problems.append(FieldError(field=f"hostIds.{index}", message=f"unknown host '{host_id}'"))
+        if event_type.routing_rule_set is not None and not self._rule_sets.has_rule_set(
+            event_type.routing_rule_set
+        ):
+            problems.append(
+                FieldError(
+                    field="routingRuleSet",
+                    message=f"unknown routing rule set '{event_type.routing_rule_set}'",
+                )
+            )
+        if problems:
+            raise InvalidRequest("The event type refers to things that do not exist.", tuple(problems))
+        return self._repo.put_event_type(event_type)
+
+    def get_event_type(self, slug: str) -> EventType:
+        return self._repo.get_event_type(slug)
+
+    def list_event_types(self) -> list[EventType]:
+        return sorted(self._repo.list_event_types(), key=lambda e: e.slug)
+
+    def delete_event_type(self, slug: str) -> None:
+        self._repo.delete_event_type(slug)

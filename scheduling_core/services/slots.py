@@ -1,0 +1,170 @@
+"""`GET /slots`: which times can this event type be booked, and with whom.
+
+Invariants: the window asked for is at most 62 days; a host whose free/busy
+Outlook could not report is never offered (an unknown calendar is not a free
+one); the answer depends only on configuration, free/busy, commitments and now.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from scheduling_core.availability import HostCalendar, PoolMode, pooled_slots
+from scheduling_core.clock import Clock
+from scheduling_core.domain import Assignment, EventType, Host, Slot
+from scheduling_core.errors import FieldError, InvalidRequest
+from scheduling_core.intervals import Interval
+from scheduling_core.ports import BusyTimeSource, CommitmentSource, ConfigRepository, Mailbox
+from scheduling_core.timezones import UTC
+
+log = logging.getLogger(__name__)
+
+MAX_RANGE = timedelta(days=62)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostSelection:
+    """Which hosts were asked about, and why them (rendered as `routing` on the response)."""
+
+    host_ids: tuple[str, ...]
+    strategy: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlotAnswer:
+    event_type: EventType
+    selection: HostSelection
+    slots: tuple[Slot, ...]
+    unavailable_hosts: tuple[str, ...] = ()
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), zone).astimezone(UTC)
+
+
+def _range_bound(value: str, field: str, zone: ZoneInfo, *, end: bool) -> datetime:
+    text = value.strip()
+    if len(text) == 10:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise InvalidRequest(
+                "Bad date.", (FieldError(field=field, message="must be YYYY-MM-DD or an ISO 8601 instant"),)
+            ) from None
+        # Dates are inclusive local dates: an end date covers that whole local day.
+        return _midnight(day + timedelta(days=1) if end else day, zone)
+    try:
+        instant = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        raise InvalidRequest(
+            "Bad instant.", (FieldError(field=field, message="must be YYYY-MM-DD or an ISO 8601 instant"),)
+        ) from None
+    if instant.tzinfo is None:
+        raise InvalidRequest(
+            "Instants need an offset.", (FieldError(field=field, message="missing UTC offset"),)
+        )
+    return instant.astimezone(UTC)
+
+
+def resolve_window(start: str, end: str, zone: ZoneInfo) -> Interval:
+    """The UTC window `[start, end)` that dates (inclusive, in `zone`) or instants denote."""
+    lower = _range_bound(start, "start", zone, end=False)
+    upper = _range_bound(end, "end", zone, end=True)
+    if upper <= lower:
+        raise InvalidRequest("The range is empty.", (FieldError(field="end", message="must be after start"),))
+    if upper - lower > MAX_RANGE + timedelta(hours=2):  # two hours of slack for DST-length days
+        raise InvalidRequest(
+            "The range is too long.",
+            (FieldError(field="end", message="the range may cover at most 62 days"),),
+        )
+    return Interval(lower, upper)
+
+
+class SlotService:
+    def __init__(
+        self,
+        *,
+        config: ConfigRepository,
+        busy: BusyTimeSource,
+        clock: Clock,
+        commitments: CommitmentSource | None = None,
+    ) -> None:
+        self._config = config
+        self._busy = busy
+        self._clock = clock
+        self._commitments = commitments
+
+    def select_hosts(self, event_type: EventType, explicit: Sequence[str]) -> HostSelection:
+        if explicit:
+            ids = tuple(dict.fromkeys(explicit))
+            return HostSelection(host_ids=ids, strategy="explicit", reason="hostId given in the request")
+        if event_type.host_ids:
+            return HostSelection(
+                host_ids=event_type.host_ids, strategy="fixed", reason="the event type's fixed hostIds"
+            )
+        raise InvalidRequest(
+            "The event type has no hosts to ask.",
+            (FieldError(field="hostId", message="give hostId, or configure hostIds on the event type"),),
+        )
+
+    def find_slots(
+        self, *, event_type_slug: str, window: Interval, host_ids: Sequence[str] = ()
+    ) -> SlotAnswer:
+        event_type = self._config.get_event_type(event_type_slug)
+        selection = self.select_hosts(event_type, host_ids)
+        hosts = [self._config.get_host(host_id) for host_id in selection.host_ids]
+        mode = PoolMode.ALL_OF if event_type.assignment is Assignment.COLLECTIVE else PoolMode.ANY_OF
+        slots, unavailable = self.compute(event_type, hosts, window, mode)
+        return SlotAnswer(
+            event_type=event_type, selection=selection, slots=tuple(slots), unavailable_hosts=unavailable
+        )
+
+    def fetch_window(self, event_type: EventType, window: Interval) -> Interval | None:
+        """The part of `window` that notice and booking window leave open, widened by buffers."""
+        now = self._clock.now()
+        earliest = max(window.start, now + timedelta(minutes=event_type.minimum_notice_minutes))
+        latest = window.end
+        if event_type.booking_window_days is not None:
+            latest = min(latest, now + timedelta(days=event_type.booking_window_days, seconds=1))
+        if latest <= earliest:
+            return None
+        # Commitments carry their own buffers; a day of margin covers any buffer an event type may set.
+        margin = timedelta(days=1)
+        return Interval(earliest - margin, latest + event_type.duration + margin)
+
+    def compute(
+        self, event_type: EventType, hosts: Sequence[Host], window: Interval, mode: PoolMode
+    ) -> tuple[list[Slot], tuple[str, ...]]:
+        active = [h for h in hosts if h.active]
+        if not active or (mode is PoolMode.ALL_OF and len(active) < len(hosts)):
+            return [], tuple(h.id for h in hosts if not h.active)
+        fetch = self.fetch_window(event_type, window)
+        if fetch is None:
+            return [], ()
+        free_busy = self._busy.free_busy([Mailbox(host_id=h.id, email=h.email) for h in active], fetch)
+        commitments = (
+            self._commitments.commitments([h.id for h in active], fetch)
+            if self._commitments is not None
+            else {}
+        )
+        calendars: list[HostCalendar] = []
+        unavailable: list[str] = []
+        for host in active:
+            answer = free_busy.get(host.id)
+            if answer is None or answer.error is not None:
+                log.warning(
+                    "free/busy unavailable for host %s: %s", host.id, answer.error if answer else "missing"
+                )
+                unavailable.append(host.id)
+                continue
+            calendars.append(
+                HostCalendar(host=host, busy=answer.items, commitments=tuple(commitments.get(host.id, ())))
+            )
+        if not calendars or (mode is PoolMode.ALL_OF and unavailable):
+            return [], tuple(unavailable)
+        return pooled_slots(calendars, event_type, window, self._clock.now(), mode), tuple(unavailable)

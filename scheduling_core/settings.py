@@ -1,0 +1,67 @@
+"""Application settings, read once from the environment (app settings in Azure, local.settings.json locally).
+
+Every setting has an embedded default that works against the local stack
+(Azurite on :10002, the Graph simulator on :7081), so `make run` needs no
+configuration; in Azure the same names carry the real endpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+AZURITE_ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+def azurite_connection_string(port: int = 10002, host: str = "127.0.0.1") -> str:
+    """Azurite's well-known development account, on any port (UseDevelopmentStorage=true assumes 10002)."""
+    return (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        f"AccountKey={AZURITE_ACCOUNT_KEY};TableEndpoint=http://{host}:{port}/devstoreaccount1;"
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    tables_connection_string: str | None
+    tables_endpoint: str | None
+    table_prefix: str
+    graph_base_url: str
+    graph_static_token: str | None
+    tenant_id: str | None
+    client_id: str | None
+    client_secret: str | None
+    busy_cache_ttl_seconds: float
+    graph_timeout_seconds: float
+    api_key: str | None
+    admin_api_key: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        values = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = values.get(name)
+            return value if value else None
+
+        endpoint = get("TABLES_ENDPOINT")
+        connection = get("TABLES_CONNECTION_STRING")
+        if connection is None and endpoint is None:
+            connection = azurite_connection_string()
+        return cls(
+            tables_connection_string=connection,
+            tables_endpoint=endpoint,
+            table_prefix=get("TABLE_PREFIX") or "sched",
+            graph_base_url=(get("GRAPH_BASE_URL") or "http://127.0.0.1:7081/v1.0").rstrip("/"),
+            graph_static_token=get("GRAPH_STATIC_TOKEN"),
+            tenant_id=get("AZURE_TENANT_ID"),
+            client_id=get("AZURE_CLIENT_ID"),
+            client_secret=get("AZURE_CLIENT_SECRET"),
+            busy_cache_ttl_seconds=float(get("BUSY_CACHE_TTL_SECONDS") or 60),
+            graph_timeout_seconds=float(get("GRAPH_TIMEOUT_SECONDS") or 10),
+            api_key=get("API_KEY"),
+            admin_api_key=get("ADMIN_API_KEY"),
+        )
