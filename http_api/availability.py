@@ -1,0 +1,96 @@
+"""`GET /slots`: bookable times of an event type, rendered in the caller's time zone."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import azure.functions as func
+from pydantic import BaseModel, Field, ValidationError
+
+from http_api.auth import Access
+from http_api.endpoint import Operation, QueryParam, endpoint, json_response, query_values
+from http_api.problems import from_validation_error
+from http_api.schemas import Problem, RoutingOut, SlotOut, SlotsResponse
+from scheduling_core.composition import services
+from scheduling_core.documents import HOST_ID_PATTERN, SLUG_PATTERN
+from scheduling_core.services.slots import resolve_window
+from scheduling_core.timezones import resolve_time_zone
+
+bp = func.Blueprint()
+
+
+class SlotsQuery(BaseModel):
+    eventType: str = Field(pattern=SLUG_PATTERN)
+    start: str = Field(min_length=10, max_length=40)
+    end: str = Field(min_length=10, max_length=40)
+    timeZone: str = Field(default="UTC", max_length=64)
+    hostId: list[Annotated[str, Field(pattern=HOST_ID_PATTERN)]] = Field(default_factory=list, max_length=100)
+
+
+_QUERY = (
+    QueryParam(name="eventType", description="Event type slug", required=True),
+    QueryParam(
+        name="start", description="First local date (YYYY-MM-DD, inclusive) or an instant", required=True
+    ),
+    QueryParam(
+        name="end", description="Last local date (inclusive) or an instant (exclusive)", required=True
+    ),
+    QueryParam(name="timeZone", description="IANA or Windows zone for dates and rendering (default UTC)"),
+    QueryParam(name="hostId", description="Hosts to ask instead of the event type's", repeatable=True),
+)
+
+
+@endpoint(
+    bp,
+    route="slots",
+    access=Access.API,
+    operations=(
+        Operation(
+            method="GET",
+            operation_id="GetSlots",
+            summary="Bookable slots of an event type",
+            tag="slots",
+            query=_QUERY,
+            responses={
+                200: SlotsResponse,
+                401: Problem,
+                403: Problem,
+                404: Problem,
+                422: Problem,
+                503: Problem,
+            },
+        ),
+    ),
+)
+def get_slots(req: func.HttpRequest) -> func.HttpResponse:
+    raw = {name: req.params.get(name) for name in ("eventType", "start", "end", "timeZone")}
+    try:
+        query = SlotsQuery.model_validate(
+            {k: v for k, v in raw.items() if v is not None} | {"hostId": query_values(req, "hostId")}
+        )
+    except ValidationError as exc:
+        raise from_validation_error(exc) from None
+    zone = resolve_time_zone(query.timeZone)
+    window = resolve_window(query.start, query.end, zone)
+    answer = services().slots.find_slots(
+        event_type_slug=query.eventType, window=window, host_ids=query.hostId
+    )
+    body = SlotsResponse(
+        eventType=answer.event_type.slug,
+        timeZone=zone.key,
+        durationMinutes=answer.event_type.duration_minutes,
+        routing=RoutingOut(
+            strategy=answer.selection.strategy,
+            hostIds=list(answer.selection.host_ids),
+            reason=answer.selection.reason,
+        ),
+        slots=[
+            SlotOut(
+                start=slot.start.astimezone(zone).isoformat(),
+                end=slot.end.astimezone(zone).isoformat(),
+                hostIds=list(slot.host_ids),
+            )
+            for slot in answer.slots
+        ],
+    )
+    return json_response(body)

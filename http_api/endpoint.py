@@ -1,0 +1,133 @@
+"""`endpoint`: how every HTTP function is declared.
+
+One decorator registers the Azure Functions route, applies the key check, maps
+any error to a problem response, and records the operation for `/openapi.json`,
+so a route cannot exist without being documented (a test holds the two together).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import azure.functions as func
+from pydantic import BaseModel, ValidationError
+
+from http_api.auth import Access, check_access
+from http_api.problems import HttpProblem, from_validation_error, problem_response, to_problem
+
+MAX_BODY_BYTES = 64 * 1024
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[func.HttpRequest], func.HttpResponse]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueryParam:
+    name: str
+    description: str
+    required: bool = False
+    repeatable: bool = False
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Operation:
+    """One method of one route, as OpenAPI describes it."""
+
+    method: str
+    operation_id: str
+    summary: str
+    tag: str
+    request: type[BaseModel] | None = None
+    responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
+    query: tuple[QueryParam, ...] = ()
+    headers: tuple[QueryParam, ...] = ()
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteDoc:
+    route: str
+    access: Access
+    operations: tuple[Operation, ...]
+
+
+ROUTES: list[RouteDoc] = []
+
+
+def _keys() -> tuple[str | None, str | None]:
+    return os.environ.get("API_KEY") or None, os.environ.get("ADMIN_API_KEY") or None
+
+
+def endpoint(
+    bp: func.Blueprint, *, route: str, access: Access, operations: tuple[Operation, ...]
+) -> Callable[[Handler], Handler]:
+    methods = [op.method.upper() for op in operations]
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def run(req: func.HttpRequest) -> func.HttpResponse:
+            try:
+                check_access(req, access, *_keys())
+                return handler(req)
+            except Exception as exc:
+                return problem_response(to_problem(exc))
+
+        ROUTES.append(RouteDoc(route=route, access=access, operations=operations))
+        level = func.AuthLevel.ANONYMOUS if access is Access.PUBLIC else func.AuthLevel.FUNCTION
+        return bp.route(route=route, methods=methods, auth_level=level)(run)  # type: ignore[no-any-return]
+
+    return decorate
+
+
+def read_json(req: func.HttpRequest, model: type[M]) -> M:
+    body = req.get_body() or b""
+    if len(body) > MAX_BODY_BYTES:
+        raise HttpProblem(
+            413, "payload-too-large", "Payload too large", f"The body may be at most {MAX_BODY_BYTES} bytes."
+        )
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise HttpProblem(
+            400, "invalid-json", "Invalid JSON", "The request body is not valid JSON."
+        ) from None
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise from_validation_error(exc) from None
+
+
+def query_values(req: func.HttpRequest, name: str) -> list[str]:
+    """Every value of a repeatable query parameter (`?hostId=a&hostId=b` or `hostId=a,b`)."""
+    values = parse_qs(urlsplit(req.url).query, keep_blank_values=False).get(name)
+    if values is None:
+        single = req.params.get(name)
+        values = [single] if single else []
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def route_param(req: func.HttpRequest, name: str, pattern: str) -> str:
+    value = req.route_params.get(name, "")
+    if not re.match(pattern, value):
+        raise HttpProblem(
+            422,
+            "validation-failed",
+            "Validation failed",
+            f"'{name}' is not a valid identifier.",
+            [],
+        )
+    return value
+
+
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    body = payload.model_dump_json(by_alias=True) if isinstance(payload, BaseModel) else json.dumps(payload)
+    return func.HttpResponse(body, status_code=status, mimetype="application/json", headers=headers or {})
