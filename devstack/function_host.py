@@ -1,0 +1,135 @@
+"""Route HTTP requests to the functions registered on a `func.FunctionApp`, as the Functions host does.
+
+Used by the local host (`devstack.localhost`) and by tests, so both call the real
+decorated functions with real `func.HttpRequest` objects. Routes come from the
+functions' own trigger metadata; new functions are served without changes here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import azure.functions as func
+
+_PARAM = re.compile(r"{(\*?)(\w+)(?::[^}?]+)?(\??)}")
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    name: str
+    template: str
+    methods: frozenset[str]
+    pattern: re.Pattern[str]
+    call: Callable[[func.HttpRequest], func.HttpResponse]
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    out, last = [], 0
+    for m in _PARAM.finditer(template):
+        out.append(re.escape(template[last : m.start()]))
+        catch_all, name, optional = m.group(1), m.group(2), m.group(3)
+        body = ".*" if catch_all else "[^/]+"
+        out.append(f"(?P<{name}>{body}){'?' if optional else ''}")
+        last = m.end()
+    out.append(re.escape(template[last:]))
+    return re.compile("^" + "".join(out) + "$", re.IGNORECASE)
+
+
+_INDEXED: dict[int, tuple[func.FunctionApp, list[Any]]] = {}
+
+
+def indexed_functions(app: func.FunctionApp) -> list[Any]:
+    """`app.get_functions()`, once: like the worker, an app may be indexed only once."""
+    entry = _INDEXED.get(id(app))
+    if entry is None or entry[0] is not app:
+        entry = (app, app.get_functions())
+        _INDEXED[id(app)] = entry
+    return entry[1]
+
+
+def http_routes(app: func.FunctionApp) -> list[HttpRoute]:
+    routes = []
+    for fn in indexed_functions(app):
+        trigger = fn.get_trigger()
+        if getattr(trigger, "type", None) != "httpTrigger":
+            continue
+        template = (trigger.route or fn.get_function_name()).strip("/")
+        methods = frozenset(
+            str(getattr(m, "value", m)).upper() for m in (trigger.methods or [])
+        ) or frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+        routes.append(
+            HttpRoute(fn.get_function_name(), template, methods, _compile(template), fn.get_user_function())
+        )
+    # Literal segments beat parameters, as in ASP.NET routing: fewer parameters first.
+    routes.sort(key=lambda r: (r.template.count("{"), -len(r.template)))
+    return routes
+
+
+class FunctionRouter:
+    def __init__(self, app: func.FunctionApp, route_prefix: str = "api") -> None:
+        self.routes = http_routes(app)
+        self.prefix = route_prefix.strip("/")
+
+    def handle(
+        self, method: str, url: str, headers: Mapping[str, str] | None = None, body: bytes = b""
+    ) -> func.HttpResponse:
+        parts = urlsplit(url)
+        path = parts.path.strip("/")
+        if self.prefix:
+            if not (path == self.prefix or path.startswith(self.prefix + "/")):
+                return _not_found()
+            path = path[len(self.prefix) :].strip("/")
+        allowed = False
+        for route in self.routes:
+            match = route.pattern.match(path)
+            if not match:
+                continue
+            if method.upper() not in route.methods:
+                allowed = True
+                continue
+            params = {k: v for k, v in match.groupdict().items() if v is not None}
+            request = func.HttpRequest(
+                method=method.upper(),
+                url=url,
+                headers=dict(headers or {}),
+                params=dict(parse_qsl(parts.query, keep_blank_values=True)),
+                route_params=params,
+                body=body,
+            )
+            return route.call(request)
+        if allowed:
+            return func.HttpResponse(status_code=405)
+        return _not_found()
+
+
+def _not_found() -> func.HttpResponse:
+    return func.HttpResponse(status_code=404)
+
+
+def route_prefix(host_json: Path) -> str:
+    try:
+        config: dict[str, Any] = json.loads(host_json.read_text())
+    except (OSError, ValueError):
+        return "api"
+    return str(config.get("extensions", {}).get("http", {}).get("routePrefix", "api"))
+
+
+def load_local_settings(path: Path, *, override: bool = False) -> dict[str, str]:
+    """Put `Values` of local.settings.json into the environment, as Core Tools does."""
+    try:
+        values = json.loads(path.read_text()).get("Values", {})
+    except (OSError, ValueError):
+        return {}
+    applied = {}
+    for key, value in values.items():
+        if override or key not in os.environ:
+            os.environ[key] = str(value)
+            applied[key] = str(value)
+    return applied

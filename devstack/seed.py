@@ -1,0 +1,155 @@
+"""The demo tenant `make run` seeds: three reps, their Outlook calendars, three event types.
+
+Idempotent: users are created only when missing, calendars are filled only when
+empty, and configuration is PUT (create or replace), so a second start neither
+duplicates nor resets anything.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime, timedelta
+
+import httpx
+
+BEARER = {"Authorization": "Bearer demo-seed"}
+
+HOSTS = [
+    (
+        "6f1c1a52-5d8e-4c1b-9a77-00000000a001",
+        "Ana Ruiz",
+        "ana@contoso.com",
+        "W. Europe Standard Time",
+        "Europe/Berlin",
+        ["DACH"],
+        {"german": 5, "field-service": 2},
+    ),
+    (
+        "6f1c1a52-5d8e-4c1b-9a77-00000000a002",
+        "Ben Carter",
+        "ben@contoso.com",
+        "Eastern Standard Time",
+        "America/New_York",
+        ["US-East"],
+        {"field-service": 4},
+    ),
+    (
+        "6f1c1a52-5d8e-4c1b-9a77-00000000a003",
+        "Chloé Martin",
+        "chloe@contoso.com",
+        "Romance Standard Time",
+        "Europe/Paris",
+        ["FR"],
+        {"french": 5},
+    ),
+]
+
+
+def _busy_items(start: date, days: int) -> list[tuple[date, str, str, str]]:
+    items = []
+    for offset in range(days):
+        day = start + timedelta(days=offset)
+        if day.weekday() >= 5:
+            continue
+        items.append((day, "10:00", "11:00", "busy"))
+        if offset % 2:
+            items.append((day, "14:00", "15:30", "tentative"))
+        if offset % 5 == 3:
+            items.append((day, "12:00", "13:00", "free"))
+    return items
+
+
+def seed_demo_tenant(*, api: str, graph: str) -> str:
+    admin = {"x-functions-key": os.environ.get("ADMIN_API_KEY", "")}
+    created_users = filled = 0
+    with httpx.Client(timeout=30) as client:
+        for host_id, name, mail, windows_zone, iana_zone, territories, skills in HOSTS:
+            if client.get(f"{graph}/users/{host_id}", headers=BEARER).status_code == 404:
+                client.post(
+                    f"{graph}/users",
+                    headers=BEARER,
+                    json={
+                        "id": host_id,
+                        "displayName": name,
+                        "mail": mail,
+                        "userPrincipalName": mail,
+                        "accountEnabled": True,
+                    },
+                ).raise_for_status()
+                created_users += 1
+            existing = client.get(f"{graph}/users/{host_id}/events", params={"$top": "1"}, headers=BEARER)
+            existing.raise_for_status()
+            if not existing.json().get("value"):
+                for day, start, end, show_as in _busy_items(datetime.now(UTC).date(), 21):
+                    client.post(
+                        f"{graph}/users/{host_id}/events",
+                        headers=BEARER,
+                        json={
+                            "subject": "Customer meeting" if show_as == "busy" else "Internal sync",
+                            "showAs": show_as,
+                            "start": {"dateTime": f"{day}T{start}:00", "timeZone": windows_zone},
+                            "end": {"dateTime": f"{day}T{end}:00", "timeZone": windows_zone},
+                        },
+                    ).raise_for_status()
+                filled += 1
+            client.put(
+                f"{api}/admin/hosts/{host_id}",
+                headers=admin,
+                json={
+                    "email": mail,
+                    "displayName": name,
+                    "timeZone": iana_zone,
+                    "workingHours": [
+                        {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "17:00"}
+                    ],
+                    "dateOverrides": [],
+                    "skills": skills,
+                    "territories": territories,
+                    "weight": 100,
+                    "maxMeetingsPerDay": 6,
+                    "active": True,
+                    "dynamicsUserId": None,
+                },
+            ).raise_for_status()
+        ana, ben, chloe = (h[0] for h in HOSTS)
+        event_types = {
+            "discovery-call": {
+                "title": "Sales discovery call",
+                "durationMinutes": 30,
+                "assignment": "single",
+                "hostIds": [ana],
+                "bufferAfterMinutes": 10,
+                "minimumNoticeMinutes": 120,
+            },
+            "team-intro": {
+                "title": "Meet the team",
+                "durationMinutes": 30,
+                "slotIntervalMinutes": 15,
+                "assignment": "roundRobin",
+                "hostIds": [ana, ben, chloe],
+            },
+            "deal-review": {
+                "title": "Deal review",
+                "durationMinutes": 60,
+                "assignment": "collective",
+                "hostIds": [ana, chloe],
+                "bufferBeforeMinutes": 15,
+            },
+        }
+        for slug, body in event_types.items():
+            client.put(
+                f"{api}/admin/event-types/{slug}",
+                headers=admin,
+                json={
+                    "bookingWindowDays": 60,
+                    "location": {"kind": "teams", "value": None},
+                    **body,
+                },
+            ).raise_for_status()
+    today = datetime.now(UTC).date()
+    return (
+        f"Demo tenant: {len(HOSTS)} hosts ({created_users} new mailboxes, {filled} calendars filled), "
+        f"event types {', '.join(event_types)}.\n"
+        f"  e.g. GET {api}/slots?eventType=discovery-call&start={today}&end={today + timedelta(days=6)}"
+        "&timeZone=Europe/Berlin"
+    )
