@@ -1,0 +1,173 @@
+"""The whole local stack as `make run` starts it, driven over real HTTP.
+
+Starts `python -m devstack.stack` on free ports with a temporary state folder,
+waits for its "Local stack is up" line, then exercises it as a user would and
+runs the shared contract smoke test's in-scope checks against it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.azurite import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFORMANCE = ROOT.parent / "shared" / "conformance" / "test_contract.py"
+KEYS = {"x-functions-key": "dev-api-key"}
+
+
+@dataclass
+class Stack:
+    api: str
+    graph: str
+    process: subprocess.Popen[str]
+    output: list[str]
+
+
+def _start(state: Path) -> Stack:
+    ports = [free_port() for _ in range(3)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "devstack.stack",
+            "--host-port",
+            str(ports[0]),
+            "--azurite-port",
+            str(ports[1]),
+            "--graph-port",
+            str(ports[2]),
+            "--state-dir",
+            str(state),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        output.append(line)
+        if "Ctrl-C stops" in line:
+            break
+    else:
+        raise AssertionError("stack did not start:\n" + "".join(output))
+    return Stack(f"http://127.0.0.1:{ports[0]}/api", f"http://127.0.0.1:{ports[2]}/v1.0", process, output)
+
+
+def _stop(stack: Stack) -> str:
+    stack.process.send_signal(signal.SIGINT)
+    rest, _ = stack.process.communicate(timeout=30)
+    return rest
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = _start(tmp_path_factory.mktemp("stack"))
+    yield running
+    _stop(running)
+
+
+def test_the_stack_serves_health_and_openapi(stack: Stack) -> None:
+    health = httpx.get(f"{stack.api}/health", timeout=10)
+    assert health.status_code == 200 and health.json()["checks"]["storage"] == "ok"
+    assert health.json()["checks"]["graph"] == "ok"
+    assert "/slots" in httpx.get(f"{stack.api}/openapi.json", timeout=10).json()["paths"]
+
+
+def test_the_demo_tenant_has_slots(stack: Stack) -> None:
+    start = date.today() + timedelta(days=7)
+    r = httpx.get(
+        f"{stack.api}/slots",
+        headers=KEYS,
+        timeout=30,
+        params={
+            "eventType": "team-intro",
+            "start": str(start),
+            "end": str(start + timedelta(days=6)),
+            "timeZone": "Europe/Berlin",
+        },
+    )
+    assert r.status_code == 200, r.text
+    slots = r.json()["slots"]
+    assert slots and len({h for s in slots for h in s["hostIds"]}) == 3
+
+
+@pytest.mark.skipif(not CONFORMANCE.exists(), reason="shared/conformance is not beside this checkout")
+def test_shared_contract_checks_in_scope_pass(stack: Stack) -> None:
+    env = {**os.environ, "CONTRACT_API": stack.api, "CONTRACT_GRAPH": stack.graph}
+    in_scope = "test_health or test_slots_shape_and_busy_time or test_problem_details"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(CONFORMANCE.parent),
+            str(CONFORMANCE),
+            "-k",
+            in_scope,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
+
+
+def test_a_restarted_stack_keeps_its_data_and_does_not_reseed_twice(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    first = _start(state)
+    try:
+        host = "e2e-" + os.urandom(4).hex()
+        r = httpx.put(
+            f"{first.api}/admin/hosts/{host}",
+            headers={"x-functions-key": "dev-admin-key"},
+            timeout=10,
+            json={"email": "e2e@contoso.com", "displayName": "E2E", "timeZone": "UTC"},
+        )
+        assert r.status_code == 201, r.text
+        events_before = httpx.get(
+            f"{first.graph}/users/ana@contoso.com/events",
+            params={"$top": "999"},
+            headers={"Authorization": "Bearer x"},
+            timeout=10,
+        ).json()["value"]
+    finally:
+        _stop(first)
+    second = _start(state)
+    try:
+        assert (
+            httpx.get(
+                f"{second.api}/admin/hosts/{host}", headers={"x-functions-key": "dev-admin-key"}, timeout=10
+            ).status_code
+            == 200
+        )
+        events_after = httpx.get(
+            f"{second.graph}/users/ana@contoso.com/events",
+            params={"$top": "999"},
+            headers={"Authorization": "Bearer x"},
+            timeout=10,
+        ).json()["value"]
+        assert len(events_after) == len(events_before) > 0
+    finally:
+        _stop(second)

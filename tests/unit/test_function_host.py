@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import json
+
+import azure.functions as func
+
+from devstack.function_host import FunctionRouter
+
+
+def _app() -> func.FunctionApp:
+    app = func.FunctionApp()
+
+    @app.route(route="items/{itemId}", methods=["GET", "PUT"])
+    def item(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(
+            json.dumps(
+                {
+                    "id": req.route_params["itemId"],
+                    "q": req.params.get("q"),
+                    "method": req.method,
+                    "body": req.get_body().decode(),
+                }
+            )
+        )
+
+    @app.route(route="items/special", methods=["GET"])
+    def special(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse("special")
+
+    return app
+
+
+def test_route_parameters_query_and_body_reach_the_function() -> None:
+    router = FunctionRouter(_app())
+    response = router.handle("PUT", "http://x/api/items/42?q=a", {}, b"hello")
+    assert json.loads(response.get_body()) == {"id": "42", "q": "a", "method": "PUT", "body": "hello"}
+
+
+def test_literal_routes_win_over_parameters() -> None:
+    assert FunctionRouter(_app()).handle("GET", "http://x/api/items/special").get_body() == b"special"
+
+
+def test_unknown_paths_are_404_and_wrong_methods_405() -> None:
+    router = FunctionRouter(_app())
+    assert router.handle("GET", "http://x/api/nothing").status_code == 404
+    assert router.handle("GET", "http://x/items/1").status_code == 404  # no route prefix
+    assert router.handle("DELETE", "http://x/api/items/1").status_code == 405
