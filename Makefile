@@ -37,6 +37,7 @@ typecheck: deps
 
 bench: deps
 	$(PY) bench/slots.py
+	$(PY) bench/slots_endpoint.py
 
 ## Forget local state (Azurite data, simulator state).
 clean:

@@ -47,6 +47,7 @@ class ConfigRepository(Protocol):
 
     def get_host(self, host_id: str) -> Host: ...  # NotFound if absent
     def list_hosts(self) -> list[Host]: ...
+    def get_hosts(self, host_ids: Sequence[str]) -> list[Host]: ...  # in order; NotFound for the first absent
     def put_host(self, host: Host) -> bool: ...  # True if created, False if replaced
     def delete_host(self, host_id: str) -> None: ...  # NotFound if absent
 

@@ -116,17 +116,17 @@ def _schedule_information(
     )
     step = timedelta(minutes=interval)
     slots = math.ceil((end - start) / step)
-    view = []
-    for index in range(slots):
-        slot_start = start + index * step
-        slot_end = min(end, slot_start + step)
-        statuses = [
-            str(event.props.get("showAs") or "busy")
-            for event in events
-            if event.start < slot_end and slot_start < event.end
-        ]
-        strongest = max(statuses, key=lambda status: _RANK.get(status, 3), default="free")
-        view.append(_DIGIT.get(strongest, "2"))
+    # Each event marks only the intervals it covers; the strongest status per interval wins.
+    strongest: list[str | None] = [None] * slots
+    for event in events:
+        status = str(event.props.get("showAs") or "busy")
+        first = max(0, int((event.start - start) // step))
+        last = min(slots, math.ceil((event.end - start) / step))
+        for index in range(first, last):
+            current = strongest[index]
+            if current is None or _RANK.get(status, 3) > _RANK.get(current, 3):
+                strongest[index] = status
+    view = [_DIGIT.get(status or "free", "2") for status in strongest]
     items = []
     for event in events:
         item: dict[str, Any] = {

@@ -117,7 +117,7 @@ class SlotService:
     ) -> SlotAnswer:
         event_type = self._config.get_event_type(event_type_slug)
         selection = self.select_hosts(event_type, host_ids)
-        hosts = [self._config.get_host(host_id) for host_id in selection.host_ids]
+        hosts = self._config.get_hosts(selection.host_ids)
         mode = PoolMode.ALL_OF if event_type.assignment is Assignment.COLLECTIVE else PoolMode.ANY_OF
         slots, unavailable = self.compute(event_type, hosts, window, mode)
         return SlotAnswer(

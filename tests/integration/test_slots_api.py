@@ -218,3 +218,72 @@ def test_busy_times_are_served_from_cache_within_its_lifetime(
     before = len(httpx.get(f"{graph_sim.url}/_sim/requests").json())
     assert app.get("/slots", params=params).status == 200
     assert len(httpx.get(f"{graph_sim.url}/_sim/requests").json()) == before
+
+
+def test_a_pool_is_read_in_one_go_and_a_missing_member_is_named(
+    app: Any, chicago_host: tuple[str, str]
+) -> None:
+    host_id, slug = chicago_host
+    ghost = "ghost-" + uuid.uuid4().hex[:6]
+    r = app.get(
+        "/slots",
+        params=[
+            ("eventType", slug),
+            ("start", MONDAY),
+            ("end", MONDAY),
+            ("hostId", host_id),
+            ("hostId", ghost),
+        ],
+    )
+    assert r.status == 404 and ghost in r.json()["detail"]
+
+
+def test_round_robin_pool_lists_every_free_host_per_slot(
+    app: Any, graph_sim: Any, chicago_host: tuple[str, str]
+) -> None:
+    first, _ = chicago_host
+    second = str(uuid.uuid4())
+    email = f"{second[:8]}@contoso.com"
+    httpx.post(
+        f"{graph_sim.v1}/users",
+        headers=BEARER,
+        json={
+            "id": second,
+            "displayName": "Two",
+            "mail": email,
+            "userPrincipalName": email,
+            "accountEnabled": True,
+        },
+    )
+    app.put(
+        f"/admin/hosts/{second}",
+        json_body={
+            "email": email,
+            "displayName": "Two",
+            "timeZone": "America/Chicago",
+            "workingHours": [{"days": ["mon"], "start": "10:00", "end": "12:00"}],
+        },
+    )
+    _busy(graph_sim, first, MONDAY, "10:00", "11:00")
+    for assignment, expected in (
+        (
+            "roundRobin",
+            {"08:00": [first], "09:00": [first], "10:00": [second], "11:00": sorted([first, second])},
+        ),
+        ("collective", {"11:00": sorted([first, second])}),
+    ):
+        slug = f"{assignment.lower()}-{uuid.uuid4().hex[:6]}"
+        app.put(
+            f"/admin/event-types/{slug}",
+            json_body={
+                "title": "Pool",
+                "durationMinutes": 60,
+                "assignment": assignment,
+                "hostIds": [first, second],
+            },
+        )
+        r = app.get(
+            "/slots",
+            params={"eventType": slug, "start": MONDAY, "end": MONDAY, "timeZone": "America/Chicago"},
+        )
+        assert {s["start"][11:16]: s["hostIds"] for s in r.json()["slots"]} == expected, assignment
