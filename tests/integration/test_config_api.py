@@ -89,3 +89,19 @@ def test_admin_endpoints_need_the_admin_key(app: Any) -> None:
     assert app.get("/admin/hosts", key=None).json()["code"] == "unauthorized"
     wrong = app.get("/admin/hosts", key="test-api-key")
     assert wrong.status == 403 and wrong.json()["code"] == "forbidden"
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"durationMinutes": -30},
+        {"bufferAfterMinutes": -5},
+        {"slotIntervalMinutes": 0},
+        {"bookingWindowDays": -1},
+    ],
+)
+def test_negative_or_zero_durations_are_rejected_through_the_api(app: Any, patch: dict[str, int]) -> None:
+    r = app.put("/admin/event-types/neg", json_body={"title": "x", "durationMinutes": 30} | patch)
+    assert r.status == 422 and r.json()["code"] == "validation-failed"
+    assert r.json()["errors"][0]["field"] == next(iter(patch))
+    assert app.get("/admin/event-types/neg").status == 404
