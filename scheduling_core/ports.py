@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
 
 from scheduling_core.domain import BusyItem, Commitment, EventType, Host
 from scheduling_core.intervals import Interval
@@ -60,4 +62,82 @@ class ConfigRepository(Protocol):
 class CommitmentSource(Protocol):
     def commitments(self, host_ids: Sequence[str], window: Interval) -> Mapping[str, Sequence[Commitment]]:
         """Confirmed bookings and unexpired holds of each host that touch `window`."""
+        ...
+
+
+# --- events and the outbox (issue 3) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CloudEvent:
+    """A CloudEvents 1.0 structured event (architecture.md, Messages); `id` doubles as the Service Bus messageId."""
+
+    id: str
+    source: str
+    type: str
+    time: datetime
+    data: Mapping[str, Any]
+    session_id: str  # the booking id: one booking's events are handled in order
+    traceparent: str | None = None
+
+
+class EventPublisher(Protocol):
+    def publish(self, event: CloudEvent) -> None:
+        """Return only once the broker (or local dispatch) has accepted `event`; raise `TransientError` otherwise.
+
+        Publishing the same event twice is harmless: its id is the broker's duplicate-detection key.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PendingEvent:
+    """An outbox row not yet confirmed as published, with what `mark_sent` needs to update it safely."""
+
+    event: CloudEvent
+    partition_key: str
+    row_key: str
+    etag: str
+
+
+class OutboxStore(Protocol):
+    def pending(self, limit: int = 100) -> list[PendingEvent]:
+        """Outbox rows not yet marked sent, oldest first."""
+        ...
+
+    def mark_sent(self, pending: PendingEvent, at: datetime) -> None:
+        """Mark the row sent (ETag-conditional; a row already marked by another relay is fine)."""
+        ...
+
+
+# --- idempotency (issue 3) -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredResponse:
+    status: int
+    body: str
+    headers: Mapping[str, str]
+
+
+class IdempotencyOutcome(StrEnum):
+    PROCEED = "proceed"  # first time: do the work, then complete() or abandon()
+    REPLAY = "replay"  # done before with the same request: answer `response` again
+    IN_PROGRESS = "in-progress"  # the first request is still running
+    KEY_REUSED = "key-reused"  # the key was used with a different request
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdempotencyClaim:
+    outcome: IdempotencyOutcome
+    response: StoredResponse | None = None
+
+
+class IdempotencyStore(Protocol):
+    def begin(self, scope: str, key: str, request_hash: str, now: datetime) -> IdempotencyClaim: ...
+
+    def complete(self, scope: str, key: str, response: StoredResponse, now: datetime) -> None: ...
+
+    def abandon(self, scope: str, key: str) -> None:
+        """Forget an in-progress claim (the work failed transiently; a retry may try again)."""
         ...
