@@ -1,0 +1,157 @@
+"""Publish booking events to the Service Bus topic `booking-events` (azure-servicebus).
+
+Invariants:
+- One event is one message: body = the CloudEvents structured JSON, `message_id` = the event id (so
+  Service Bus duplicate detection drops a republished event), `session_id` = the booking id (so one
+  booking's events reach each subscription in order). `to_service_bus_message` is the only mapping;
+  the local in-process bus builds its trigger messages from it too.
+- `publish` returns only after Service Bus accepted the message; every SDK or credential failure
+  surfaces as `UpstreamUnavailable("service-bus")`, never as a raw SDK exception.
+- One client and one sender per publisher, created on first use and reused. The SDK does not promise
+  thread safety, so sends are serialised under a lock; after a failed send both are discarded and the
+  next publish connects afresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any, Final
+
+from azure.core.exceptions import AzureError
+from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSender, parse_connection_string
+
+from scheduling_core.errors import UpstreamUnavailable
+from scheduling_core.events import to_json
+from scheduling_core.ports import CloudEvent
+
+#: The CloudEvents AMQP binding's content type for structured mode.
+CONTENT_TYPE: Final = "application/cloudevents+json"
+
+#: Copies of CloudEvents attributes as application properties (the binding's `cloudEvents_` prefix),
+#: so subscription SQL filters and Service Bus Explorer can see them without parsing the body.
+TYPE_PROPERTY: Final = "cloudEvents_type"
+SOURCE_PROPERTY: Final = "cloudEvents_source"
+ID_PROPERTY: Final = "cloudEvents_id"
+
+SERVICE: Final = "service-bus"
+
+
+def to_service_bus_message(event: CloudEvent) -> ServiceBusMessage:
+    """The Service Bus message that carries `event`: structured-mode body plus routing metadata.
+
+    `subject` is the event type; application properties `cloudEvents_type`, `cloudEvents_source` and
+    `cloudEvents_id` repeat those attributes (the body stays the source of truth).
+    """
+    return ServiceBusMessage(
+        to_json(event).encode("utf-8"),
+        message_id=event.id,
+        session_id=event.session_id,
+        content_type=CONTENT_TYPE,
+        subject=event.type,
+        application_properties={
+            TYPE_PROPERTY: event.type,
+            SOURCE_PROPERTY: event.source,
+            ID_PROPERTY: event.id,
+        },
+    )
+
+
+class ServiceBusPublisher:
+    """An `EventPublisher` for a Service Bus topic, by connection string or by Entra ID (managed identity).
+
+    With no `connection_string`, `fully_qualified_namespace` (e.g. `sb-x.servicebus.windows.net`) is
+    required and `credential` defaults to `DefaultAzureCredential()` (the managed identity in Azure).
+    `retry_total` and `send_timeout_seconds` bound how long a publish may block (the SDK's own retries,
+    exponential from 0.8 s); the after-commit publish runs inside a request, so keep them small there.
+    """
+
+    def __init__(
+        self,
+        *,
+        topic: str,
+        connection_string: str | None = None,
+        fully_qualified_namespace: str | None = None,
+        credential: Any = None,
+        retry_total: int = 3,
+        send_timeout_seconds: float | None = None,
+    ) -> None:
+        if not topic:
+            raise ValueError("a Service Bus topic name is required")
+        if not connection_string and not fully_qualified_namespace:
+            raise ValueError("either a connection string or a fully qualified namespace is required")
+        if connection_string:
+            # A malformed connection string fails here, at start-up, not as an outage on every publish.
+            parse_connection_string(connection_string)
+        self._topic = topic
+        self._connection_string = connection_string
+        self._namespace = fully_qualified_namespace
+        self._credential = credential
+        self._retry_total = retry_total
+        self._send_timeout = send_timeout_seconds
+        self._lock = threading.Lock()
+        self._client: ServiceBusClient | None = None
+        self._sender: ServiceBusSender | None = None
+        self._closed = False
+
+    @property
+    def topic(self) -> str:
+        return self._topic
+
+    def publish(self, event: CloudEvent) -> None:
+        message = to_service_bus_message(event)
+        with self._lock:
+            if self._closed:
+                raise UpstreamUnavailable(SERVICE, "The Service Bus publisher is closed.")
+            try:
+                self._connected_sender().send_messages(message, timeout=self._send_timeout)
+            except AzureError as exc:
+                self._discard()
+                reason = str(exc)[:200]
+                raise UpstreamUnavailable(
+                    SERVICE, f"Service Bus did not accept event {event.id}: {type(exc).__name__}: {reason}"
+                ) from exc
+
+    def close(self) -> None:
+        """Close the sender and client; later publishes fail with `UpstreamUnavailable`."""
+        with self._lock:
+            self._closed = True
+            self._discard()
+
+    def _connected_sender(self) -> ServiceBusSender:
+        if self._sender is None:
+            client = self._client or self._new_client()
+            self._client = client
+            self._sender = client.get_topic_sender(topic_name=self._topic)
+        return self._sender
+
+    def _new_client(self) -> ServiceBusClient:
+        if self._connection_string:
+            return ServiceBusClient.from_connection_string(
+                self._connection_string, retry_total=self._retry_total
+            )
+        credential = self._credential
+        if credential is None:
+            # Imported here so that merely importing this module stays cheap.
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+            self._credential = credential
+        assert self._namespace is not None
+        return ServiceBusClient(
+            fully_qualified_namespace=self._namespace, credential=credential, retry_total=self._retry_total
+        )
+
+    def _discard(self) -> None:
+        """Close and forget the sender and client, ignoring errors from closing a broken link."""
+        sender, client = self._sender, self._client
+        self._sender = self._client = None
+        for closable in (sender, client):
+            if closable is None:
+                continue
+            with contextlib.suppress(Exception):  # a broken link may fail to close; nothing to do about it
+                closable.close()
+
+    def __repr__(self) -> str:
+        mode = "connection-string" if self._connection_string else f"namespace={self._namespace}"
+        return f"ServiceBusPublisher(topic={self._topic!r}, {mode})"
