@@ -1,0 +1,245 @@
+"""The local Service Bus: published events reach the app's real `serviceBusTrigger` functions."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from scheduling_core.adapters.inprocess_bus import InProcessPublisher
+from scheduling_core.errors import TransientError
+from scheduling_core.events import booking_event, from_json
+from scheduling_core.ports import CloudEvent
+from triggers.local_bus import deliver_to_functions
+
+AT = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+
+
+def _event(booking_id: str = "bk_1", version: int = 1) -> CloudEvent:
+    event_type = "booking.created" if version == 1 else "booking.rescheduled"
+    return booking_event(booking={"id": booking_id, "version": version}, event_type=event_type, time=AT)
+
+
+@dataclass
+class Seen:
+    message_id: str
+    session_id: str | None
+    delivery_count: int | None
+    body: bytes
+    content_type: str | None
+    subject: str | None
+    application_properties: dict[str, Any]
+
+
+@dataclass
+class Subscriptions:
+    """A tiny app with the two subscriptions of booking-events; `fail` makes a handler raise."""
+
+    app: func.FunctionApp
+    outlook: list[Seen] = field(default_factory=list)
+    dataverse: list[Seen] = field(default_factory=list)
+    fail: dict[str, int] = field(default_factory=dict)  # function -> how many more times to raise
+
+
+def _record(msg: func.ServiceBusMessage) -> Seen:
+    return Seen(
+        message_id=msg.message_id,
+        session_id=msg.session_id,
+        delivery_count=msg.delivery_count,
+        body=msg.get_body(),
+        content_type=msg.content_type,
+        subject=msg.subject,
+        application_properties=msg.application_properties,
+    )
+
+
+def _subscriptions() -> Subscriptions:
+    app = func.FunctionApp()
+    subs = Subscriptions(app)
+
+    def maybe_fail(name: str) -> None:
+        if subs.fail.get(name, 0) > 0:
+            subs.fail[name] -= 1
+            raise RuntimeError(f"{name} is down")
+
+    @app.service_bus_topic_trigger(
+        arg_name="msg",
+        topic_name="booking-events",
+        subscription_name="outlook",
+        connection="ServiceBusConnection",
+        is_sessions_enabled=True,
+    )
+    def sync_outlook(msg: func.ServiceBusMessage) -> None:
+        subs.outlook.append(_record(msg))
+        maybe_fail("sync_outlook")
+
+    @app.service_bus_topic_trigger(
+        arg_name="message",
+        topic_name="booking-events",
+        subscription_name="dataverse",
+        connection="ServiceBusConnection",
+        is_sessions_enabled=True,
+    )
+    def sync_dataverse(message: func.ServiceBusMessage) -> None:
+        subs.dataverse.append(_record(message))
+        maybe_fail("sync_dataverse")
+
+    @app.service_bus_topic_trigger(
+        arg_name="msg", topic_name="other-topic", subscription_name="x", connection="ServiceBusConnection"
+    )
+    def unrelated(msg: func.ServiceBusMessage) -> None:
+        raise AssertionError("not subscribed to booking-events")
+
+    @app.route(route="ping")
+    def ping(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse("pong")
+
+    return subs
+
+
+def _publisher(subs: Subscriptions, **options: Any) -> InProcessPublisher:
+    return InProcessPublisher(deliver_to_functions(subs.app.get_functions(), "booking-events", **options))
+
+
+def test_a_published_event_reaches_each_subscription_as_azure_would_deliver_it() -> None:
+    subs = _subscriptions()
+    event = _event()
+    _publisher(subs).publish(event)
+
+    assert len(subs.outlook) == 1 and len(subs.dataverse) == 1
+    seen = subs.outlook[0]
+    assert seen.message_id == "bk_1:1"
+    assert seen.session_id == "bk_1"
+    assert seen.delivery_count == 1
+    assert seen.content_type == "application/cloudevents+json"
+    assert seen.subject == "booking.created"
+    assert seen.application_properties["cloudEvents_type"] == "booking.created"
+    assert json.loads(seen.body)["type"] == "booking.created"
+    assert from_json(seen.body) == event
+    assert subs.dataverse[0] == seen
+
+
+def test_only_functions_of_the_topic_are_subscribed() -> None:
+    subs = _subscriptions()
+    topic = deliver_to_functions(subs.app.get_functions(), "booking-events")
+    assert topic.functions == ("sync_outlook", "sync_dataverse")
+
+
+def test_a_failing_handler_makes_publish_transient_and_the_redelivery_counts_up() -> None:
+    subs = _subscriptions()
+    publisher = _publisher(subs)
+    subs.fail["sync_outlook"] = 1
+
+    with pytest.raises(TransientError) as caught:
+        publisher.publish(_event())
+    assert "sync_outlook is down" in caught.value.detail
+    assert isinstance(caught.value.__cause__, RuntimeError)
+
+    publisher.publish(_event())  # the relay publishing the still-pending event again
+    assert [s.delivery_count for s in subs.outlook] == [1, 2]
+    assert [s.message_id for s in subs.outlook] == ["bk_1:1", "bk_1:1"]
+    assert [s.delivery_count for s in subs.dataverse] == [1]  # it completed the first time: not redelivered
+
+
+def test_republishing_a_handled_event_is_absorbed_like_duplicate_detection() -> None:
+    subs = _subscriptions()
+    publisher = _publisher(subs)
+    publisher.publish(_event())
+    publisher.publish(_event())
+    assert len(subs.outlook) == 1 and len(subs.dataverse) == 1
+    publisher.publish(_event(version=2))
+    assert [s.message_id for s in subs.outlook] == ["bk_1:1", "bk_1:2"]
+
+
+def test_after_max_delivery_count_the_message_is_dead_lettered_and_stops_blocking() -> None:
+    subs = _subscriptions()
+    topic = deliver_to_functions(subs.app.get_functions(), "booking-events", max_delivery_count=2)
+    publisher = InProcessPublisher(topic)
+    subs.fail["sync_outlook"] = 99
+
+    for _ in range(2):
+        with pytest.raises(TransientError):
+            publisher.publish(_event())
+    publisher.publish(_event())  # settled everywhere now: nothing to deliver
+
+    assert [s.delivery_count for s in subs.outlook] == [1, 2]
+    [dead] = topic.dead_letters
+    assert (dead.function, dead.subscription, dead.message_id, dead.session_id) == (
+        "sync_outlook",
+        "outlook",
+        "bk_1:1",
+        "bk_1",
+    )
+    assert dead.reason == "MaxDeliveryCountExceeded"
+
+
+def test_one_session_is_delivered_one_event_at_a_time() -> None:
+    app = func.FunctionApp()
+    active: dict[str, int] = {}
+    overlaps: list[str] = []
+    order: list[str] = []
+    guard = threading.Lock()
+
+    @app.service_bus_topic_trigger(
+        arg_name="msg", topic_name="booking-events", subscription_name="outlook", connection="C"
+    )
+    def handler(msg: func.ServiceBusMessage) -> None:
+        session = msg.session_id or ""
+        with guard:
+            active[session] = active.get(session, 0) + 1
+            if active[session] > 1:
+                overlaps.append(session)
+        time.sleep(0.01)
+        with guard:
+            active[session] -= 1
+            order.append(msg.message_id)
+
+    publisher = InProcessPublisher(deliver_to_functions(app.get_functions(), "booking-events"))
+    threads = [
+        threading.Thread(target=publisher.publish, args=(_event(booking, version),))
+        for version in (1, 2, 3)
+        for booking in ("bk_a", "bk_b")
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert overlaps == []
+    assert sorted(order) == sorted(f"{b}:{v}" for b in ("bk_a", "bk_b") for v in (1, 2, 3))
+
+
+def test_a_handler_may_publish_for_its_own_session_without_deadlock() -> None:
+    app = func.FunctionApp()
+    seen: list[str] = []
+    publisher: InProcessPublisher
+
+    @app.service_bus_topic_trigger(
+        arg_name="msg", topic_name="booking-events", subscription_name="outlook", connection="C"
+    )
+    def handler(msg: func.ServiceBusMessage) -> None:
+        seen.append(msg.message_id)
+        if msg.message_id == "bk_1:1":
+            publisher.publish(_event(version=2))
+
+    publisher = InProcessPublisher(deliver_to_functions(app.get_functions(), "booking-events"))
+    publisher.publish(_event())
+    assert seen == ["bk_1:1", "bk_1:2"]
+
+
+def test_functions_needing_other_bindings_are_refused_up_front() -> None:
+    app = func.FunctionApp()
+
+    @app.service_bus_topic_trigger(
+        arg_name="msg", topic_name="booking-events", subscription_name="outlook", connection="C"
+    )
+    def handler(msg: func.ServiceBusMessage, out: Any) -> None:
+        raise AssertionError("never called")
+
+    with pytest.raises(ValueError, match="'out'"):
+        deliver_to_functions(app.get_functions(), "booking-events")

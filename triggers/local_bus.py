@@ -1,0 +1,245 @@
+"""Local Service Bus dispatch: run the app's own `serviceBusTrigger` functions for a published event.
+
+Where no Service Bus namespace is configured, `InProcessPublisher(deliver_to_functions(...))` stands in
+for the topic. Each subscribed function is called with the same `azure.functions.ServiceBusMessage`
+the Functions worker would build (body, `message_id`, `session_id`, `delivery_count`, content type,
+subject, application properties), derived from `to_service_bus_message`, the one mapping the Azure
+publisher uses too. It models the topic's delivery rules per subscription (per function):
+- a handler that returns completes the message; a handler that raises abandons it, and the exception
+  propagates (the publisher turns it into `TransientError`, the outbox keeps the event pending and the
+  next publish is the redelivery, with `delivery_count` one higher);
+- a redelivery skips subscriptions that already completed the message (each subscription holds its own
+  copy, and the same message id is not delivered to a subscription twice: duplicate detection);
+- after `max_delivery_count` failed deliveries the message is dead-lettered for that subscription
+  (`MaxDeliveryCountExceeded`, kept in `dead_letters`) and no longer blocks its session.
+
+The functions come pre-indexed (`app.get_functions()` may run only once per app, and the worker or the
+local host owns that call), so this module never indexes an app itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from azure.functions import servicebus
+
+from scheduling_core.adapters.service_bus import to_service_bus_message
+from scheduling_core.ports import CloudEvent
+
+TRIGGER_TYPE = "serviceBusTrigger"
+DEFAULT_MAX_DELIVERY_COUNT = 10  # the Service Bus default for a subscription
+_REMEMBERED_MESSAGES = 10_000  # per-(function, message) state kept, like a duplicate-detection window
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetter:
+    function: str
+    subscription: str
+    message_id: str
+    session_id: str
+    reason: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Subscriber:
+    function: str
+    subscription: str
+    arg_name: str
+    many: bool
+    call: Callable[..., Any]
+
+
+@dataclass(slots=True)
+class _Delivery:
+    """One message's state in one subscription."""
+
+    sequence_number: int
+    enqueued_time_utc: datetime
+    attempts: int = 0
+    settled: bool = False  # completed or dead-lettered: never delivered again
+
+
+@dataclass(slots=True)
+class _State:
+    deliveries: OrderedDict[tuple[str, str], _Delivery] = field(default_factory=OrderedDict)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+class LocalTopic:
+    """Delivers events to the trigger functions subscribed to one topic; call it with a `CloudEvent`."""
+
+    def __init__(
+        self,
+        subscribers: Sequence[_Subscriber],
+        *,
+        topic: str,
+        max_delivery_count: int = DEFAULT_MAX_DELIVERY_COUNT,
+    ) -> None:
+        if max_delivery_count < 1:
+            raise ValueError("max_delivery_count must be at least 1")
+        self.topic = topic
+        self._subscribers = tuple(subscribers)
+        self._max_delivery_count = max_delivery_count
+        self._lock = threading.Lock()
+        self._state = _State()
+        self._sequence = itertools.count(1)
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        """Names of the subscribed functions, in delivery order."""
+        return tuple(s.function for s in self._subscribers)
+
+    @property
+    def dead_letters(self) -> tuple[DeadLetter, ...]:
+        with self._lock:
+            return tuple(self._state.dead_letters)
+
+    def __call__(self, event: CloudEvent) -> None:
+        """Deliver `event` to each subscription that has not settled it; re-raise the first failure."""
+        first_failure: Exception | None = None
+        for subscriber in self._subscribers:
+            try:
+                self._deliver(subscriber, event)
+            except Exception as exc:
+                log.warning(
+                    "%s failed on message %s: %s: %s", subscriber.function, event.id, type(exc).__name__, exc
+                )
+                first_failure = first_failure or exc
+        if first_failure is not None:
+            raise first_failure
+
+    def _deliver(self, subscriber: _Subscriber, event: CloudEvent) -> None:
+        delivery = self._claim(subscriber, event)
+        if delivery is None:
+            return
+        message = _trigger_message(event, delivery)
+        argument: Any = [message] if subscriber.many else message
+        try:
+            result = subscriber.call(**{subscriber.arg_name: argument})
+            if inspect.isawaitable(result):
+                asyncio.run(_wait(result))
+        except Exception as exc:
+            self._abandon(subscriber, event, delivery, exc)
+            raise
+        with self._lock:
+            delivery.settled = True
+
+    def _claim(self, subscriber: _Subscriber, event: CloudEvent) -> _Delivery | None:
+        """The delivery to attempt now, counted; `None` if this subscription already settled the message."""
+        key = (subscriber.function, event.id)
+        with self._lock:
+            deliveries = self._state.deliveries
+            delivery = deliveries.get(key)
+            if delivery is None:
+                delivery = _Delivery(
+                    sequence_number=next(self._sequence), enqueued_time_utc=datetime.now(UTC)
+                )
+                deliveries[key] = delivery
+                while len(deliveries) > _REMEMBERED_MESSAGES:
+                    deliveries.popitem(last=False)
+            if delivery.settled:
+                return None
+            delivery.attempts += 1
+            return delivery
+
+    def _abandon(
+        self, subscriber: _Subscriber, event: CloudEvent, delivery: _Delivery, exc: Exception
+    ) -> None:
+        with self._lock:
+            if delivery.attempts < self._max_delivery_count:
+                return
+            delivery.settled = True
+            self._state.dead_letters.append(
+                DeadLetter(
+                    function=subscriber.function,
+                    subscription=subscriber.subscription,
+                    message_id=event.id,
+                    session_id=event.session_id,
+                    reason="MaxDeliveryCountExceeded",
+                    description=f"{type(exc).__name__}: {exc}",
+                )
+            )
+        log.error(
+            "message %s dead-lettered for %s after %d deliveries",
+            event.id,
+            subscriber.function,
+            delivery.attempts,
+        )
+
+
+def deliver_to_functions(
+    functions: Sequence[Any], topic: str, *, max_delivery_count: int = DEFAULT_MAX_DELIVERY_COUNT
+) -> LocalTopic:
+    """A delivery callable for `InProcessPublisher` over the indexed functions triggered by `topic`.
+
+    `functions` is what `FunctionApp.get_functions()` returned (index the app once and share the list).
+    A function may take only its trigger argument (any other parameter needs a default), since the
+    local bus has no other bindings to supply.
+    """
+    subscribers = []
+    for fn in functions:
+        trigger = fn.get_trigger()
+        if getattr(trigger, "type", None) != TRIGGER_TYPE or getattr(trigger, "topic_name", None) != topic:
+            continue
+        call = fn.get_user_function()
+        _check_parameters(fn.get_function_name(), call, trigger.name)
+        cardinality = getattr(trigger, "cardinality", None)
+        subscribers.append(
+            _Subscriber(
+                function=fn.get_function_name(),
+                subscription=str(getattr(trigger, "subscription_name", "") or ""),
+                arg_name=trigger.name,
+                many=str(getattr(cardinality, "value", cardinality)).lower() == "many",
+                call=call,
+            )
+        )
+    return LocalTopic(subscribers, topic=topic, max_delivery_count=max_delivery_count)
+
+
+def _check_parameters(name: str, call: Callable[..., Any], arg_name: str) -> None:
+    for parameter in inspect.signature(call).parameters.values():
+        if parameter.name == arg_name or parameter.default is not inspect.Parameter.empty:
+            continue
+        if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue
+        raise ValueError(
+            f"function {name!r} needs {parameter.name!r}, which the local Service Bus cannot supply; "
+            f"only its trigger argument {arg_name!r} is passed"
+        )
+
+
+def _trigger_message(event: CloudEvent, delivery: _Delivery) -> servicebus.ServiceBusMessage:
+    """The message as the Functions worker hands it to a `serviceBusTrigger` function."""
+    sent = to_service_bus_message(event)
+    body = b"".join(cast(Iterable[bytes], sent.body))
+    properties = {str(k): v for k, v in (sent.application_properties or {}).items()}
+    return servicebus.ServiceBusMessage(
+        body=body,
+        application_properties=properties,
+        user_properties=dict(properties),
+        content_type=sent.content_type,
+        correlation_id=sent.correlation_id,
+        delivery_count=delivery.attempts,
+        enqueued_time_utc=delivery.enqueued_time_utc,
+        label=sent.subject,
+        message_id=event.id,
+        sequence_number=delivery.sequence_number,
+        session_id=sent.session_id,
+        subject=sent.subject,
+    )
+
+
+async def _wait(awaitable: Any) -> None:
+    await awaitable
