@@ -29,6 +29,10 @@ from scheduling_core.domain import (
 )
 from scheduling_core.timezones import UnknownTimeZone, iana_name
 
+#: Every time a booking can start, last or be buffered by sits on this grid (see `bookings.LOCK_BUCKET`).
+GRID_MINUTES = 5
+#: Meeting plus buffers; see `bookings.MAX_CLAIM_MINUTES` (one transaction must hold a reschedule).
+MAX_CLAIM_MINUTES = 240  # 2 x 48 locks + booking + outbox fit one 100-operation transaction
 _CLOCK = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: Azure Table keys may not contain / \ # ? or control characters; ids are used as keys.
@@ -58,6 +62,8 @@ class TimeRangeDoc(Document):
     def _clock(cls, value: str) -> str:
         if not _CLOCK.match(value):
             raise ValueError("must be HH:MM between 00:00 and 24:00")
+        if clock_to_minutes(value) % GRID_MINUTES:
+            raise ValueError(f"must be on the {GRID_MINUTES}-minute grid (e.g. 09:00, 09:05)")
         return value
 
     @model_validator(mode="after")
@@ -223,6 +229,25 @@ class EventTypeDoc(Document):
             if not _REQUIRED_FIELD.match(name):
                 raise ValueError(f"'{name}' must look like context.x, answers.x or invitee.x")
         return value
+
+    @field_validator(
+        "durationMinutes",
+        "slotIntervalMinutes",
+        "bufferBeforeMinutes",
+        "bufferAfterMinutes",
+        "minimumNoticeMinutes",
+    )
+    @classmethod
+    def _on_grid(cls, value: int | None) -> int | None:
+        if value is not None and value % GRID_MINUTES:
+            raise ValueError(f"must be a multiple of {GRID_MINUTES} minutes")
+        return value
+
+    @model_validator(mode="after")
+    def _claim_fits(self) -> EventTypeDoc:
+        if self.durationMinutes + self.bufferBeforeMinutes + self.bufferAfterMinutes > MAX_CLAIM_MINUTES:
+            raise ValueError(f"durationMinutes plus buffers may be at most {MAX_CLAIM_MINUTES} minutes")
+        return self
 
     @field_validator("hostIds")
     @classmethod

@@ -4,7 +4,8 @@
     ├── PermanentError              -- retrying cannot help: answer 4xx, record, dead-letter
     │   ├── InvalidRequest          -- the caller's input breaks a rule (422 validation-failed)
     │   ├── NotFound                -- unknown booking, hold, event type, host, rule set (404)
-    │   └── SlotUnavailable         -- the slot is taken, held, outside hours or over a cap (409)
+    │   ├── SlotUnavailable         -- the slot is taken, held, outside hours or over a cap (409)
+    │   └── BookingNotModifiable    -- cancelled, or changed since the caller read it (409)
     └── TransientError              -- may succeed later: re-raise so Service Bus redelivers
         └── UpstreamUnavailable     -- Graph, Dataverse or storage did not answer in time (503)
 
@@ -60,6 +61,10 @@ class NotFound(PermanentError):
 
 class SlotUnavailable(PermanentError):
     """The requested slot cannot be given to this caller."""
+
+
+class BookingNotModifiable(PermanentError):
+    """A cancelled booking cannot change again; a stale `If-Match` version cannot be applied."""
 
 
 class UpstreamUnavailable(TransientError):

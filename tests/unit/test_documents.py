@@ -102,3 +102,22 @@ def test_event_type_defaults_and_round_trip() -> None:
 def test_invalid_event_types_are_rejected(patch: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         EventTypeDoc.model_validate({"title": "Call", "durationMinutes": 30} | patch)
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"durationMinutes": 32},
+        {"slotIntervalMinutes": 7},
+        {"bufferAfterMinutes": 3},
+        {"durationMinutes": 200, "bufferBeforeMinutes": 30, "bufferAfterMinutes": 15},
+    ],
+)
+def test_event_types_stay_on_the_five_minute_grid_and_fit_one_transaction(patch: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        EventTypeDoc.model_validate({"title": "Call", "durationMinutes": 30} | patch)
+
+
+def test_working_hours_stay_on_the_five_minute_grid() -> None:
+    with pytest.raises(ValidationError, match="grid"):
+        HostDoc.model_validate(HOST | {"workingHours": [{"days": ["mon"], "start": "09:03", "end": "17:00"}]})

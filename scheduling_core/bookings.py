@@ -1,0 +1,276 @@
+"""Bookings and holds as values, and the pure rules around them.
+
+Invariants:
+- A booking or hold owns one lock per 5-minute bucket that `[start - before, end + after)` touches;
+  two claims overlap (buffers included) exactly when they share a bucket, because every start, duration
+  and buffer is a multiple of five minutes (event types and working hours are validated so).
+- `version` starts at 1 and grows by one with every change; a cancelled booking never changes again.
+- The Dataverse appointment id is a pure function of the booking id, so no retry can make a second one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from scheduling_core.availability import HostCalendar, host_slot_starts
+from scheduling_core.documents import GRID_MINUTES
+from scheduling_core.domain import EventType
+from scheduling_core.errors import SlotUnavailable
+from scheduling_core.intervals import Interval
+
+LOCK_BUCKET = timedelta(minutes=GRID_MINUTES)
+APPOINTMENT_NAMESPACE = uuid.UUID("8f0c3b5e-6a1d-4c7e-9b2a-5d4e3f2a1b0c")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class BookingStatus(StrEnum):
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+
+
+def new_booking_id() -> str:
+    return "bk_" + uuid.uuid4().hex[:24]
+
+
+def new_hold_id() -> str:
+    return "hd_" + uuid.uuid4().hex[:24]
+
+
+def appointment_id(booking_id: str) -> str:
+    """The Dataverse `activityid` of a booking's appointment (uuid5: deterministic, collision-free)."""
+    return str(uuid.uuid5(APPOINTMENT_NAMESPACE, booking_id))
+
+
+def claim_interval(start: datetime, end: datetime, before: timedelta, after: timedelta) -> Interval:
+    return Interval(start - before, end + after)
+
+
+def lock_buckets(claim: Interval) -> list[datetime]:
+    """Starts of the 5-minute buckets `claim` touches (UTC, aligned to the epoch)."""
+    first = _EPOCH + ((claim.start - _EPOCH) // LOCK_BUCKET) * LOCK_BUCKET
+    buckets = []
+    at = first
+    while at < claim.end:
+        buckets.append(at)
+        at += LOCK_BUCKET
+    return buckets
+
+
+def bucket_key(at: datetime) -> str:
+    return "l|" + at.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Claim:
+    """What a booking or hold takes of one host's time."""
+
+    host_id: str
+    event_type: str
+    start: datetime
+    end: datetime
+    buffer_before: timedelta
+    buffer_after: timedelta
+
+    @property
+    def interval(self) -> Interval:
+        return claim_interval(self.start, self.end, self.buffer_before, self.buffer_after)
+
+    @property
+    def lock_keys(self) -> list[str]:
+        return [bucket_key(b) for b in lock_buckets(self.interval)]
+
+
+def claim_for(event_type: EventType, host_id: str, start: datetime) -> Claim:
+    return Claim(
+        host_id=host_id,
+        event_type=event_type.slug,
+        start=start,
+        end=start + event_type.duration,
+        buffer_before=event_type.buffer_before,
+        buffer_after=event_type.buffer_after,
+    )
+
+
+def ensure_bookable(calendar: HostCalendar, event_type: EventType, start: datetime, now: datetime) -> None:
+    """Raise `SlotUnavailable` unless `start` is one of the host's slots now (api.md slot rules 1-6)."""
+    if start < now + timedelta(minutes=event_type.minimum_notice_minutes):
+        raise SlotUnavailable("The start is in the past or inside the minimum notice.")
+    if event_type.booking_window_days is not None and start > now + timedelta(
+        days=event_type.booking_window_days
+    ):
+        raise SlotUnavailable("The start is beyond the booking window.")
+    probe = Interval(start, start + timedelta(minutes=1))
+    if start not in host_slot_starts(calendar, event_type, probe, now):
+        raise SlotUnavailable(
+            "The slot is not available: taken or held, busy in Outlook, outside working hours, "
+            "off the slot grid, or over a daily cap."
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invitee:
+    name: str
+    email: str
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Booking:
+    id: str
+    status: BookingStatus
+    version: int
+    event_type: str
+    start: datetime
+    end: datetime
+    time_zone: str
+    host_ids: tuple[str, ...]
+    invitee: Invitee
+    buffer_before: timedelta
+    buffer_after: timedelta
+    created_at: datetime
+    updated_at: datetime
+    context: Mapping[str, Any] = field(default_factory=dict)
+    answers: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    routing: Mapping[str, Any] = field(default_factory=dict)
+    outlook: Mapping[str, Any] = field(default_factory=dict)
+    dynamics: Mapping[str, Any] = field(default_factory=dict)
+    cancellation: Mapping[str, Any] | None = None
+
+    @property
+    def primary_host(self) -> str:
+        return self.host_ids[0]
+
+    def claim(self, host_id: str) -> Claim:
+        return Claim(
+            host_id=host_id,
+            event_type=self.event_type,
+            start=self.start,
+            end=self.end,
+            buffer_before=self.buffer_before,
+            buffer_after=self.buffer_after,
+        )
+
+    def rescheduled(self, start: datetime, at: datetime, reason: str | None) -> Booking:
+        duration = self.end - self.start
+        metadata = dict(self.metadata)
+        if reason:
+            metadata["lastRescheduleReason"] = reason
+        return replace(
+            self,
+            start=start,
+            end=start + duration,
+            version=self.version + 1,
+            updated_at=at,
+            metadata=metadata,
+        )
+
+    def cancelled(self, at: datetime, reason: str | None, source: str) -> Booking:
+        return replace(
+            self,
+            status=BookingStatus.CANCELLED,
+            version=self.version + 1,
+            updated_at=at,
+            cancellation={"reason": reason, "source": source, "at": at.isoformat()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBooking:
+    """A booking as read from storage, with the ETag a conditional write must match."""
+
+    booking: Booking
+    etag: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hold:
+    id: str
+    event_type: str
+    host_ids: tuple[str, ...]
+    start: datetime
+    end: datetime
+    buffer_before: timedelta
+    buffer_after: timedelta
+    expires_at: datetime
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+    def claim(self, host_id: str) -> Claim:
+        return Claim(
+            host_id=host_id,
+            event_type=self.event_type,
+            start=self.start,
+            end=self.end,
+            buffer_before=self.buffer_before,
+            buffer_after=self.buffer_after,
+        )
+
+    def expired(self, now: datetime) -> bool:
+        return now >= self.expires_at
+
+
+def _iso(at: datetime, zone: Any) -> str:
+    return at.astimezone(zone).isoformat()
+
+
+def booking_snapshot(booking: Booking, zone: Any = UTC) -> dict[str, Any]:
+    """The booking as `GET /bookings/{id}` shows it, instants rendered in `zone`."""
+    snapshot: dict[str, Any] = {
+        "id": booking.id,
+        "status": booking.status.value,
+        "version": booking.version,
+        "eventType": booking.event_type,
+        "start": _iso(booking.start, zone),
+        "end": _iso(booking.end, zone),
+        "timeZone": booking.time_zone,
+        "hostIds": list(booking.host_ids),
+        "invitee": {
+            "name": booking.invitee.name,
+            "email": booking.invitee.email,
+            "phone": booking.invitee.phone,
+        },
+        "context": dict(booking.context),
+        "answers": dict(booking.answers),
+        "metadata": dict(booking.metadata),
+        "routing": dict(booking.routing),
+        "outlook": dict(booking.outlook),
+        "dynamics": dict(booking.dynamics),
+        "createdAt": _iso(booking.created_at, zone),
+        "updatedAt": _iso(booking.updated_at, zone),
+    }
+    if booking.cancellation is not None:
+        snapshot["cancellation"] = dict(booking.cancellation)
+    return snapshot
+
+
+def booking_from_snapshot(
+    doc: Mapping[str, Any], *, buffer_before: timedelta, buffer_after: timedelta
+) -> Booking:
+    invitee = doc["invitee"]
+    return Booking(
+        id=doc["id"],
+        status=BookingStatus(doc["status"]),
+        version=int(doc["version"]),
+        event_type=doc["eventType"],
+        start=datetime.fromisoformat(doc["start"]).astimezone(UTC),
+        end=datetime.fromisoformat(doc["end"]).astimezone(UTC),
+        time_zone=doc["timeZone"],
+        host_ids=tuple(doc["hostIds"]),
+        invitee=Invitee(name=invitee["name"], email=invitee["email"], phone=invitee.get("phone")),
+        buffer_before=buffer_before,
+        buffer_after=buffer_after,
+        created_at=datetime.fromisoformat(doc["createdAt"]).astimezone(UTC),
+        updated_at=datetime.fromisoformat(doc["updatedAt"]).astimezone(UTC),
+        context=doc.get("context") or {},
+        answers=doc.get("answers") or {},
+        metadata=doc.get("metadata") or {},
+        routing=doc.get("routing") or {},
+        outlook=doc.get("outlook") or {},
+        dynamics=doc.get("dynamics") or {},
+        cancellation=doc.get("cancellation"),
+    )

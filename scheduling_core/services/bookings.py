@@ -1,0 +1,383 @@
+"""Holds and bookings: create (once), reschedule, cancel.
+
+Invariants:
+- Nothing is committed unless the slot rules hold for the host at commit time, against Outlook read fresh
+  (not from the cache) and this service's own bookings and holds; storage then refuses any overlap atomically.
+- Every change bumps `version` and writes its CloudEvent in the same transaction (outbox); publishing is
+  attempted right after commit and retried by the relay, so an event is never lost and may repeat.
+- A cancelled booking never changes again; cancelling it twice answers the same booking, with no new event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from scheduling_core.availability import HostCalendar
+from scheduling_core.bookings import (
+    Booking,
+    BookingStatus,
+    Hold,
+    Invitee,
+    StoredBooking,
+    appointment_id,
+    booking_snapshot,
+    claim_for,
+    ensure_bookable,
+    new_booking_id,
+    new_hold_id,
+)
+from scheduling_core.clock import Clock
+from scheduling_core.domain import Assignment, Commitment, EventType, Host
+from scheduling_core.errors import (
+    BookingNotModifiable,
+    FieldError,
+    InvalidRequest,
+    SlotUnavailable,
+)
+from scheduling_core.events import booking_event
+from scheduling_core.intervals import Interval
+from scheduling_core.ports import (
+    BusyTimeSource,
+    CloudEvent,
+    ConfigRepository,
+    HostFreeBusy,
+    Mailbox,
+    PendingEvent,
+)
+
+HOLD_LIFETIME = timedelta(minutes=5)
+
+
+class BookingStore(Protocol):
+    def get_booking(self, booking_id: str) -> StoredBooking: ...
+    def create_booking(
+        self, booking: Booking, event: CloudEvent, now: datetime, *, hold: Hold | None = None
+    ) -> PendingEvent: ...
+    def reschedule_booking(
+        self, stored: StoredBooking, new: Booking, event: CloudEvent, now: datetime
+    ) -> PendingEvent: ...
+    def cancel_booking(
+        self, stored: StoredBooking, new: Booking, event: CloudEvent, now: datetime
+    ) -> PendingEvent: ...
+    def list_bookings(
+        self,
+        *,
+        record_id: str | None,
+        host_id: str | None,
+        start: datetime | None,
+        end: datetime | None,
+        status: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Booking], int | None]: ...
+    def create_hold(self, hold: Hold, now: datetime) -> None: ...
+    def get_hold(self, hold_id: str) -> Hold: ...
+    def delete_hold(self, hold_id: str) -> None: ...
+    def expire_holds(self, now: datetime) -> int: ...
+    def commitments(
+        self, host_ids: Sequence[str], window: Interval, exclude: frozenset[str] = frozenset()
+    ) -> Mapping[str, Sequence[Commitment]]: ...
+
+
+class AfterCommit(Protocol):
+    def publish_now(self, pending: Sequence[PendingEvent]) -> object: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookingRequest:
+    event_type: str
+    start: datetime
+    time_zone: str
+    invitee: Invitee
+    hold_id: str | None = None
+    host_id: str | None = None
+    context: Mapping[str, Any] = field(default_factory=dict)
+    answers: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+def missing_required_fields(event_type: EventType, request: BookingRequest) -> list[FieldError]:
+    sections: dict[str, Mapping[str, Any]] = {
+        "context": request.context,
+        "answers": request.answers,
+        "invitee": {
+            "name": request.invitee.name,
+            "email": request.invitee.email,
+            "phone": request.invitee.phone,
+        },
+    }
+    missing = []
+    for name in event_type.required_fields:
+        section, _, key = name.partition(".")
+        value = sections.get(section, {}).get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            missing.append(FieldError(field=name, message="required by this event type"))
+    return missing
+
+
+class BookingService:
+    def __init__(
+        self,
+        *,
+        config: ConfigRepository,
+        store: BookingStore,
+        busy: BusyTimeSource,
+        clock: Clock,
+        after_commit: AfterCommit | None = None,
+        hold_lifetime: timedelta = HOLD_LIFETIME,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._busy = busy
+        self._clock = clock
+        self._after_commit = after_commit
+        self._hold_lifetime = hold_lifetime
+
+    # ---- rules -----------------------------------------------------------------------------------
+
+    def _candidates(self, event_type: EventType, host_id: str | None) -> list[Host]:
+        if host_id:
+            return self._config.get_hosts([host_id])
+        if not event_type.host_ids:
+            raise InvalidRequest(
+                "The event type has no hosts.",
+                (FieldError(field="hostId", message="give hostId, or configure hostIds on the event type"),),
+            )
+        return [h for h in self._config.get_hosts(event_type.host_ids) if h.active]
+
+    def _free_hosts(
+        self, event_type: EventType, hosts: Sequence[Host], start: datetime, exclude: frozenset[str]
+    ) -> list[Host]:
+        """Hosts for whom `start` is a slot right now: Outlook read fresh, our own claims from storage."""
+        claim = claim_for(event_type, "", start)
+        # A day either side covers the caps of the host's local date as well as the buffers.
+        window = Interval(claim.interval.start - timedelta(days=1), claim.interval.end + timedelta(days=1))
+        free_busy = self._busy.free_busy(
+            [Mailbox(host_id=h.id, email=h.email) for h in hosts], window, fresh=True
+        )
+        commitments = self._store.commitments([h.id for h in hosts], window, exclude)
+        now = self._clock.now()
+        free = []
+        first_error: SlotUnavailable | None = None
+        for host in hosts:
+            answer = free_busy.get(host.id, HostFreeBusy(error="no answer"))
+            if answer.error is not None:
+                first_error = first_error or SlotUnavailable("Outlook could not confirm the host is free.")
+                continue
+            calendar = HostCalendar(
+                host=host, busy=answer.items, commitments=tuple(commitments.get(host.id, ()))
+            )
+            try:
+                ensure_bookable(calendar, event_type, start, now)
+            except SlotUnavailable as exc:
+                first_error = first_error or exc
+                continue
+            free.append(host)
+        if not free:
+            raise first_error or SlotUnavailable("No host is free at that time.")
+        return free
+
+    def _publish(self, pending: PendingEvent) -> None:
+        if self._after_commit is not None:
+            self._after_commit.publish_now([pending])
+
+    # ---- holds -----------------------------------------------------------------------------------
+
+    def hold(
+        self, *, event_type_slug: str, start: datetime, host_id: str | None, context: Mapping[str, Any]
+    ) -> Hold:
+        event_type = self._config.get_event_type(event_type_slug)
+        candidates = self._candidates(event_type, host_id)
+        free = self._free_hosts(event_type, candidates, start, frozenset())
+        now = self._clock.now()
+        hosts = [h.id for h in candidates] if event_type.assignment is Assignment.COLLECTIVE else None
+        if hosts is not None and len(free) < len(candidates):
+            raise SlotUnavailable("Not every host of this collective event type is free then.")
+        last_error: SlotUnavailable | None = None
+        for host in free:
+            claim = claim_for(event_type, host.id, start)
+            hold = Hold(
+                id=new_hold_id(),
+                event_type=event_type.slug,
+                host_ids=tuple(hosts or [host.id]),
+                start=start,
+                end=claim.end,
+                buffer_before=claim.buffer_before,
+                buffer_after=claim.buffer_after,
+                expires_at=now + self._hold_lifetime,
+                context=dict(context),
+            )
+            try:
+                self._store.create_hold(hold, now)
+                return hold
+            except SlotUnavailable as exc:
+                last_error = exc
+        raise last_error or SlotUnavailable("No host is free at that time.")
+
+    def release_hold(self, hold_id: str) -> None:
+        self._store.delete_hold(hold_id)
+
+    def expire_holds(self) -> int:
+        return self._store.expire_holds(self._clock.now())
+
+    # ---- bookings --------------------------------------------------------------------------------
+
+    def create(self, request: BookingRequest) -> Booking:
+        event_type = self._config.get_event_type(request.event_type)
+        missing = missing_required_fields(event_type, request)
+        if missing:
+            raise InvalidRequest("Fields this event type requires are missing.", tuple(missing))
+        hold = self._usable_hold(request, event_type) if request.hold_id else None
+        if hold is not None:
+            candidates = self._config.get_hosts(list(hold.host_ids))
+        else:
+            candidates = self._candidates(event_type, request.host_id)
+        exclude = frozenset({hold.id}) if hold is not None else frozenset()
+        free = self._free_hosts(event_type, candidates, request.start, exclude)
+        collective = event_type.assignment is Assignment.COLLECTIVE
+        if collective and len(free) < len(candidates):
+            raise SlotUnavailable("Not every host of this collective event type is free then.")
+        pools = [sorted(h.id for h in candidates)] if collective else [[h.id] for h in free]
+        last_error: SlotUnavailable | None = None
+        for host_ids in pools:
+            booking = self._new_booking(request, event_type, host_ids, hold)
+            now = self._clock.now()
+            event = booking_event(booking=booking_snapshot(booking), event_type="booking.created", time=now)
+            try:
+                pending = self._store.create_booking(booking, event, now, hold=hold)
+            except SlotUnavailable as exc:
+                last_error = exc
+                continue
+            self._publish(pending)
+            return booking
+        raise last_error or SlotUnavailable("No host is free at that time.")
+
+    def _usable_hold(self, request: BookingRequest, event_type: EventType) -> Hold:
+        assert request.hold_id is not None
+        hold = self._store.get_hold(request.hold_id)
+        if hold.event_type != event_type.slug or hold.start != request.start:
+            raise InvalidRequest(
+                "The hold is for a different slot.",
+                (FieldError(field="holdId", message="held for another event type or start"),),
+            )
+        if request.host_id and request.host_id not in hold.host_ids:
+            raise InvalidRequest(
+                "The hold is for another host.", (FieldError(field="hostId", message="not the held host"),)
+            )
+        if hold.expired(self._clock.now()):
+            raise SlotUnavailable(f"The hold expired at {hold.expires_at.isoformat()}; pick the slot again.")
+        return hold
+
+    def _new_booking(
+        self, request: BookingRequest, event_type: EventType, host_ids: list[str], hold: Hold | None
+    ) -> Booking:
+        now = self._clock.now()
+        booking_id = new_booking_id()
+        if hold is not None:
+            routing = {"decisionId": None, "rule": None, "strategy": "hold", "reason": f"held by {hold.id}"}
+        elif request.host_id:
+            routing = {
+                "decisionId": None,
+                "rule": None,
+                "strategy": "explicit",
+                "reason": "hostId in the request",
+            }
+        else:
+            routing = {
+                "decisionId": None,
+                "rule": None,
+                "strategy": "fixed",
+                "reason": "first free host of the event type's hostIds",
+            }
+        return Booking(
+            id=booking_id,
+            status=BookingStatus.CONFIRMED,
+            version=1,
+            event_type=event_type.slug,
+            start=request.start,
+            end=request.start + event_type.duration,
+            time_zone=request.time_zone,
+            host_ids=tuple(host_ids),
+            invitee=request.invitee,
+            buffer_before=event_type.buffer_before,
+            buffer_after=event_type.buffer_after,
+            created_at=now,
+            updated_at=now,
+            context=dict(request.context),
+            answers=dict(request.answers),
+            metadata=dict(request.metadata),
+            routing=routing,
+            outlook={"eventId": None, "joinUrl": None, "syncStatus": "pending", "drift": None},
+            dynamics={"appointmentId": appointment_id(booking_id), "syncStatus": "pending"},
+        )
+
+    def get(self, booking_id: str) -> Booking:
+        return self._store.get_booking(booking_id).booking
+
+    def list(
+        self,
+        *,
+        record_id: str | None = None,
+        host_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        status: str | None = None,
+        limit: int = 200,
+        offset: int = 0,
+    ) -> tuple[list[Booking], int | None]:
+        return self._store.list_bookings(
+            record_id=record_id,
+            host_id=host_id,
+            start=start,
+            end=end,
+            status=status,
+            limit=limit,
+            offset=offset,
+        )
+
+    def _modifiable(self, booking_id: str, if_match: int | None) -> StoredBooking:
+        stored = self._store.get_booking(booking_id)
+        if stored.booking.status is BookingStatus.CANCELLED:
+            raise BookingNotModifiable(f"Booking '{booking_id}' is cancelled.")
+        if if_match is not None and if_match != stored.booking.version:
+            raise BookingNotModifiable(
+                f"Booking '{booking_id}' is at version {stored.booking.version}, not {if_match}."
+            )
+        return stored
+
+    def reschedule(
+        self, booking_id: str, start: datetime, *, reason: str | None = None, if_match: int | None = None
+    ) -> Booking:
+        stored = self._modifiable(booking_id, if_match)
+        old = stored.booking
+        if start == old.start:
+            return old
+        event_type = self._config.get_event_type(old.event_type)
+        hosts = self._config.get_hosts(list(old.host_ids))
+        free = self._free_hosts(event_type, hosts, start, frozenset({old.id}))
+        if len(free) < len(hosts):
+            raise SlotUnavailable("The booking's host is not free at the new time.")
+        now = self._clock.now()
+        new = old.rescheduled(start, now, reason)
+        event = booking_event(booking=booking_snapshot(new), event_type="booking.rescheduled", time=now)
+        self._publish(self._store.reschedule_booking(stored, new, event, now))
+        return new
+
+    def cancel(
+        self, booking_id: str, *, reason: str | None = None, source: str = "api", if_match: int | None = None
+    ) -> Booking:
+        stored = self._store.get_booking(booking_id)
+        if stored.booking.status is BookingStatus.CANCELLED:
+            return stored.booking
+        if if_match is not None and if_match != stored.booking.version:
+            raise BookingNotModifiable(
+                f"Booking '{booking_id}' is at version {stored.booking.version}, not {if_match}."
+            )
+        now = self._clock.now()
+        new = stored.booking.cancelled(now, reason, source)
+        event = booking_event(booking=booking_snapshot(new), event_type="booking.cancelled", time=now)
+        self._publish(self._store.cancel_booking(stored, new, event, now))
+        return new
