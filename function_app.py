@@ -4,17 +4,27 @@ HTTP (route prefix /api)
   admin/hosts[/{hostId}]            GET, PUT, DELETE   http_api.admin
   admin/event-types[/{slug}]        GET, PUT, DELETE   http_api.admin
   slots                             GET                http_api.availability
+  holds, holds/{holdId}             POST, DELETE       http_api.bookings
+  bookings[/{bookingId}]            GET, POST          http_api.bookings
+  bookings/{bookingId}/reschedule   POST               http_api.bookings
+  bookings/{bookingId}/cancel       POST               http_api.bookings
   health, openapi.json              GET                http_api.operations
+
+Timers
+  relay_outbox (every 30 s), expire_holds (every 5 min)                   triggers.timers
 """
 
 from __future__ import annotations
 
 import azure.functions as func
 
-from http_api import admin, availability, operations
+from http_api import admin, availability, bookings, operations
+from triggers import timers
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 app.register_functions(admin.bp)
 app.register_functions(availability.bp)
+app.register_functions(bookings.bp)
 app.register_functions(operations.bp)
+app.register_functions(timers.bp)

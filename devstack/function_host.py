@@ -73,9 +73,18 @@ def http_routes(app: func.FunctionApp) -> list[HttpRoute]:
 
 
 class FunctionRouter:
-    def __init__(self, app: func.FunctionApp, route_prefix: str = "api") -> None:
+    """HTTP routes of `app`, and (like the local run's Service Bus) its topic triggers fed in-process."""
+
+    def __init__(
+        self, app: func.FunctionApp, route_prefix: str = "api", topic: str = "booking-events"
+    ) -> None:
+        from scheduling_core.composition import set_local_delivery
+        from triggers.local_bus import deliver_to_functions
+
         self.routes = http_routes(app)
         self.prefix = route_prefix.strip("/")
+        self.topic = deliver_to_functions(indexed_functions(app), topic)
+        set_local_delivery(self.topic)
 
     def handle(
         self, method: str, url: str, headers: Mapping[str, str] | None = None, body: bytes = b""

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from http_api.auth import Access, check_access
 from http_api.problems import HttpProblem, from_validation_error, problem_response, to_problem
+from scheduling_core.errors import NotFound
 
 MAX_BODY_BYTES = 64 * 1024
 M = TypeVar("M", bound=BaseModel)
@@ -113,9 +114,12 @@ def query_values(req: func.HttpRequest, name: str) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def route_param(req: func.HttpRequest, name: str, pattern: str) -> str:
+def route_param(req: func.HttpRequest, name: str, pattern: str, *, kind: str | None = None) -> str:
+    """A route parameter that must match `pattern`; with `kind` a mismatch is a 404, else a 422."""
     value = req.route_params.get(name, "")
     if not re.match(pattern, value):
+        if kind is not None:
+            raise NotFound(kind, value[:100])
         raise HttpProblem(
             422,
             "validation-failed",

@@ -17,6 +17,7 @@ import azure.functions as func
 from pydantic import ValidationError
 
 from scheduling_core.errors import (
+    BookingNotModifiable,
     FieldError,
     InvalidRequest,
     NotFound,
@@ -90,6 +91,8 @@ def to_problem(exc: Exception) -> HttpProblem:
         return HttpProblem(422, "validation-failed", "Validation failed", exc.detail, exc.errors)
     if isinstance(exc, NotFound):
         return HttpProblem(404, "not-found", "Not found", exc.detail)
+    if isinstance(exc, BookingNotModifiable):
+        return HttpProblem(409, "booking-not-modifiable", "Booking not modifiable", exc.detail)
     if isinstance(exc, SlotUnavailable):
         return HttpProblem(409, "slot-unavailable", "Slot unavailable", exc.detail)
     if isinstance(exc, UpstreamUnavailable):

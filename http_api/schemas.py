@@ -67,3 +67,68 @@ class SlotsResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: str
     checks: dict[str, str]
+
+
+class InviteeOut(BaseModel):
+    name: str
+    email: str
+    phone: str | None = None
+
+
+class BookingRoutingOut(BaseModel):
+    decisionId: str | None = None
+    rule: str | None = None
+    strategy: str
+    reason: str
+
+
+class OutlookSync(BaseModel):
+    eventId: str | None = None
+    joinUrl: str | None = None
+    syncStatus: str
+    drift: dict[str, object] | None = None
+
+
+class DynamicsSync(BaseModel):
+    appointmentId: str
+    syncStatus: str
+
+
+class Cancellation(BaseModel):
+    reason: str | None = None
+    source: str
+    at: str
+
+
+class BookingOut(BaseModel):
+    id: str
+    status: str
+    version: int
+    eventType: str
+    start: str
+    end: str
+    timeZone: str
+    hostIds: list[str]
+    invitee: InviteeOut
+    context: dict[str, object]
+    answers: dict[str, object]
+    metadata: dict[str, object]
+    routing: BookingRoutingOut
+    outlook: OutlookSync
+    dynamics: DynamicsSync
+    createdAt: str
+    updatedAt: str
+    cancellation: Cancellation | None = None
+
+
+class BookingList(BaseModel):
+    items: list[BookingOut]
+    continuationToken: str | None = None
+
+
+class HoldOut(BaseModel):
+    id: str
+    hostIds: list[str]
+    start: str
+    end: str
+    expiresAt: str

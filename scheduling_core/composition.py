@@ -7,14 +7,23 @@ cache); tests call `reset_services()` after changing the environment.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from scheduling_core.adapters.booking_table import TableBookingStore
 from scheduling_core.adapters.credentials import token_provider_from_settings
 from scheduling_core.adapters.graph import CachedBusyTimes, GraphClient
+from scheduling_core.adapters.idempotency_table import TableIdempotencyStore
+from scheduling_core.adapters.inprocess_bus import InProcessPublisher
+from scheduling_core.adapters.service_bus import ServiceBusPublisher
 from scheduling_core.adapters.tables import TableConfigRepository, Tables, table_service_from_settings
 from scheduling_core.clock import Clock, SystemClock
+from scheduling_core.errors import TransientError
+from scheduling_core.ports import CloudEvent, EventPublisher
+from scheduling_core.services.bookings import BookingService
 from scheduling_core.services.config import ConfigService
 from scheduling_core.services.health import HealthService, reachable
+from scheduling_core.services.outbox import OutboxRelay
 from scheduling_core.services.slots import SlotService
 from scheduling_core.settings import Settings
 
@@ -31,13 +40,54 @@ class Services:
     config: ConfigService
     slots: SlotService
     health: HealthService
+    booking_store: TableBookingStore
+    bookings: BookingService
+    idempotency: TableIdempotencyStore
+    publisher: EventPublisher
+    relay: OutboxRelay
 
     def close(self) -> None:
         self.graph.close()
+        close = getattr(self.publisher, "close", None)
+        if close is not None:
+            close()
 
 
-def build_services(settings: Settings, clock: Clock | None = None) -> Services:
+Delivery = Callable[[CloudEvent], None]
+_local_delivery: Delivery | None = None
+
+
+def set_local_delivery(deliver: Delivery | None) -> None:
+    """Where events go when no Service Bus is configured: the shell hands in its registered triggers."""
+    global _local_delivery
+    _local_delivery = deliver
+
+
+def _deliver_locally(event: CloudEvent) -> None:
+    if _local_delivery is None:
+        # Nobody has wired the local topic yet: keep the event pending rather than drop it.
+        raise TransientError("no local delivery installed for booking events")
+    _local_delivery(event)
+
+
+def publisher_from_settings(settings: Settings) -> EventPublisher:
+    if settings.service_bus_connection or settings.service_bus_namespace:
+        return ServiceBusPublisher(
+            topic=settings.booking_topic,
+            connection_string=settings.service_bus_connection,
+            fully_qualified_namespace=settings.service_bus_namespace,
+            # publish_now runs inside the HTTP request: fail fast, the outbox relay retries later.
+            retry_total=1,
+            send_timeout_seconds=5,
+        )
+    return InProcessPublisher(_deliver_locally)
+
+
+def build_services(
+    settings: Settings, clock: Clock | None = None, publisher: EventPublisher | None = None
+) -> Services:
     clock = clock or SystemClock()
+    publisher = publisher or publisher_from_settings(settings)
     tables = Tables(table_service_from_settings(settings), settings.table_prefix)
     repository = TableConfigRepository(tables)
     graph = GraphClient(
@@ -52,6 +102,8 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         timeout_seconds=settings.graph_timeout_seconds,
     )
     busy_times = CachedBusyTimes(graph, ttl_seconds=settings.busy_cache_ttl_seconds, clock=clock)
+    booking_store = TableBookingStore(tables, clock)
+    relay = OutboxRelay(store=booking_store, publisher=publisher, clock=clock)
     return Services(
         settings=settings,
         clock=clock,
@@ -59,10 +111,17 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         graph=graph,
         busy_times=busy_times,
         config=ConfigService(repository=repository, rule_sets=repository),
-        slots=SlotService(config=repository, busy=busy_times, clock=clock),
+        slots=SlotService(config=repository, busy=busy_times, clock=clock, commitments=booking_store),
         health=HealthService(
             ping_storage=tables.ping, probes={"graph": lambda: reachable(settings.graph_base_url)}
         ),
+        booking_store=booking_store,
+        bookings=BookingService(
+            config=repository, store=booking_store, busy=busy_times, clock=clock, after_commit=relay
+        ),
+        idempotency=TableIdempotencyStore(tables),
+        publisher=publisher,
+        relay=relay,
     )
 
 

@@ -70,7 +70,7 @@ class CommitmentSource(Protocol):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CloudEvent:
-    """A CloudEvents 1.0 structured event (architecture.md, Messages); `id` doubles as the Service Bus messageId."""
+    """A CloudEvents 1.0 structured event (architecture.md); `id` is also the Service Bus messageId."""
 
     id: str
     source: str
@@ -83,7 +83,7 @@ class CloudEvent:
 
 class EventPublisher(Protocol):
     def publish(self, event: CloudEvent) -> None:
-        """Return only once the broker (or local dispatch) has accepted `event`; raise `TransientError` otherwise.
+        """Return once the broker (or local dispatch) accepted `event`; raise `TransientError` otherwise.
 
         Publishing the same event twice is harmless: its id is the broker's duplicate-detection key.
         """

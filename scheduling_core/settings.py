@@ -38,6 +38,9 @@ class Settings:
     graph_timeout_seconds: float
     api_key: str | None
     admin_api_key: str | None
+    service_bus_connection: str | None
+    service_bus_namespace: str | None
+    booking_topic: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -64,4 +67,8 @@ class Settings:
             graph_timeout_seconds=float(get("GRAPH_TIMEOUT_SECONDS") or 10),
             api_key=get("API_KEY"),
             admin_api_key=get("ADMIN_API_KEY"),
+            # The same names the Service Bus trigger bindings use (connection="ServiceBusConnection").
+            service_bus_connection=get("ServiceBusConnection"),
+            service_bus_namespace=get("ServiceBusConnection__fullyQualifiedNamespace"),
+            booking_topic=get("BOOKING_TOPIC") or "booking-events",
         )

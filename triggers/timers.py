@@ -1,0 +1,29 @@
+"""Timer triggers: the outbox relay (the slow path behind the after-commit publish) and hold clean-up.
+
+Neither is needed for correctness of a single request: an expired hold stops blocking at its expiry
+without clean-up, and the after-commit publish usually sends events at once. The relay guarantees that an
+event whose publish failed (or whose process died after commit) is still published.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from scheduling_core.composition import services
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="*/30 * * * * *", run_on_startup=False, use_monitor=True)
+def relay_outbox(timer: func.TimerRequest) -> None:
+    report = services().relay.relay()
+    log.info("outbox relay: %s", report)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=True)
+def expire_holds(timer: func.TimerRequest) -> None:
+    removed = services().bookings.expire_holds()
+    log.info("expired holds removed: %d", removed)
