@@ -38,6 +38,7 @@ typecheck: deps
 bench: deps
 	$(PY) bench/slots.py
 	$(PY) bench/slots_endpoint.py
+	$(PY) bench/bookings.py
 
 ## Forget local state (Azurite data, simulator state).
 clean:

@@ -142,3 +142,62 @@ def load_local_settings(path: Path, *, override: bool = False) -> dict[str, str]
             os.environ[key] = str(value)
             applied[key] = str(value)
     return applied
+
+
+@dataclass(frozen=True)
+class TimerFunction:
+    name: str
+    every_seconds: int
+    call: Callable[[Any], None]
+
+
+def _period(schedule: str) -> int:
+    """Seconds between runs of an NCRONTAB schedule of the `*/N` kind (seconds or minutes); else a minute."""
+    fields = schedule.split()
+    if len(fields) == 6:
+        seconds, minutes = fields[0], fields[1]
+        if seconds.startswith("*/"):
+            return int(seconds[2:])
+        if minutes.startswith("*/"):
+            return int(minutes[2:]) * 60
+    return 60
+
+
+def timer_functions(app: func.FunctionApp) -> list[TimerFunction]:
+    timers = []
+    for fn in indexed_functions(app):
+        trigger = fn.get_trigger()
+        if getattr(trigger, "type", None) == "timerTrigger":
+            timers.append(
+                TimerFunction(fn.get_function_name(), _period(trigger.schedule), fn.get_user_function())
+            )
+    return timers
+
+
+class LocalTimer(func.TimerRequest):
+    """What a timer function receives; the local scheduler never runs late."""
+
+    @property
+    def past_due(self) -> bool:
+        return False
+
+
+def run_timers(app: func.FunctionApp, stop: Any) -> list[Any]:
+    """Fire every timer function of `app` on its period until `stop` (a threading.Event) is set."""
+    import logging
+    import threading
+
+    def loop(timer: TimerFunction) -> None:
+        while not stop.wait(timer.every_seconds):
+            try:
+                timer.call(LocalTimer())
+            except Exception:
+                logging.getLogger(__name__).exception("timer %s failed", timer.name)
+
+    threads = [
+        threading.Thread(target=loop, args=(t,), name=f"timer:{t.name}", daemon=True)
+        for t in timer_functions(app)
+    ]
+    for thread in threads:
+        thread.start()
+    return threads

@@ -46,8 +46,14 @@ def main() -> None:
     try:
         graph = serve_in_thread(graph_sim.create_app(state / "graph.json"), port=args.graph_port)
         servers.append(graph)
-        host = serve_in_thread(localhost.create_app(localhost.build_router()), port=args.host_port)
+        router = localhost.build_router()
+        host = serve_in_thread(localhost.create_app(router), port=args.host_port)
         servers.append(host)
+        import function_app
+        from devstack.function_host import run_timers
+
+        stop = threading.Event()
+        run_timers(function_app.app, stop)
         if not args.no_seed:
             from devstack.seed import seed_demo_tenant
 
@@ -60,7 +66,6 @@ def main() -> None:
             "Keys: x-functions-key from local.settings(.sample).json (API_KEY, ADMIN_API_KEY). Ctrl-C stops.",
             flush=True,
         )
-        stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         stop.wait()

@@ -45,3 +45,17 @@ def test_unknown_paths_are_404_and_wrong_methods_405() -> None:
     assert router.handle("GET", "http://x/api/nothing").status_code == 404
     assert router.handle("GET", "http://x/items/1").status_code == 404  # no route prefix
     assert router.handle("DELETE", "http://x/api/items/1").status_code == 405
+
+
+def test_timer_functions_are_found_with_their_period() -> None:
+    from devstack.function_host import timer_functions
+
+    app = func.FunctionApp()
+
+    @app.timer_trigger(arg_name="t", schedule="*/30 * * * * *")
+    def fast(t: func.TimerRequest) -> None: ...
+
+    @app.timer_trigger(arg_name="t", schedule="0 */5 * * * *")
+    def slow(t: func.TimerRequest) -> None: ...
+
+    assert sorted((t.name, t.every_seconds) for t in timer_functions(app)) == [("fast", 30), ("slow", 300)]
