@@ -109,8 +109,10 @@ def test_the_demo_tenant_has_slots(stack: Stack) -> None:
 @pytest.mark.skipif(not CONFORMANCE.exists(), reason="shared/conformance is not beside this checkout")
 def test_shared_contract_checks_in_scope_pass(stack: Stack) -> None:
     env = {**os.environ, "CONTRACT_API": stack.api, "CONTRACT_GRAPH": stack.graph}
-    in_scope = ("test_health or test_slots_shape_and_busy_time or test_problem_details"
-                " or test_booking_shape_location_and_replay")
+    in_scope = (
+        "test_health or test_slots_shape_and_busy_time or test_problem_details"
+        " or test_booking_shape_location_and_replay"
+    )
     result = subprocess.run(
         [
             sys.executable,
