@@ -1,0 +1,853 @@
+"""Routing: which host (or pool of hosts) a meeting goes to, as a pure function.
+
+A rule set is an ordered list of rules. Each rule whose `when` holds proposes
+candidates from the already-resolved `RoutingContext`; eligibility filters them;
+the first rule left with at least one eligible host wins (routing.md).
+
+Invariants kept here:
+- `route` reads nothing but its `RoutingInputs` (no clock, no I/O), and the
+  result does not depend on the iteration order of any mapping, nor on the order
+  of host lists whose order carries no meaning (owner team members, account team,
+  pools): candidates are sorted, and every ranking ends in host id order.
+- Every host in a decision's `host_ids` is in the directory, active and passed
+  the eligibility filters in force; the first one is the preferred host.
+- Rules after the winning rule are not tried; every rule tried has a `RuleTrace`
+  saying why it matched or not, and each excluded candidate has exactly one reason.
+- `inputs_from_json(inputs_to_json(x))` routes exactly like `x`, so a stored
+  decision can be replayed; both JSON forms are canonical (sorted keys where the
+  order carries no meaning).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from fractions import Fraction
+from typing import Any
+
+from scheduling_core.domain import Host
+
+__all__ = [
+    "DirectoryHost",
+    "Eligibility",
+    "Fairness",
+    "HostProfile",
+    "HostStats",
+    "RoutingContext",
+    "RoutingDecision",
+    "RoutingInputs",
+    "Rule",
+    "RuleSet",
+    "RuleTrace",
+    "Strategy",
+    "TerritoryMatch",
+    "choose_host",
+    "decision_from_json",
+    "decision_to_json",
+    "inputs_from_json",
+    "inputs_to_json",
+    "order_by_fairness",
+    "parse_skills",
+    "pick",
+    "route",
+]
+
+
+class Strategy(StrEnum):
+    OWNER = "owner"
+    ACCOUNT_TEAM = "accountTeam"
+    TERRITORY = "territory"
+    SKILLS = "skills"
+    ROUND_ROBIN = "roundRobin"
+
+
+class Fairness(StrEnum):
+    LEAST_RECENTLY_BOOKED = "leastRecentlyBooked"
+    BALANCED = "balanced"
+    WEIGHTED = "weighted"
+
+
+# --------------------------------------------------------------------------- rule sets
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TerritoryMatch:
+    """How a territory is recognised from a country (ISO 3166 alpha-2) and/or a postal code prefix.
+
+    Both given: both must match. Only one given: that one must match.
+    """
+
+    countries: frozenset[str] = frozenset()
+    postal_prefixes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    """One rule of a rule set; only the fields of its `strategy` are used."""
+
+    name: str
+    strategy: Strategy
+    when_record_types: frozenset[str] | None = None  # None: always applies
+    role: str | None = None  # accountTeam
+    territories: Mapping[str, TerritoryMatch] = field(default_factory=dict)  # territory
+    require: Mapping[str, int] = field(default_factory=dict)  # skills: skill -> minimum rating
+    pool: tuple[str, ...] = ()  # roundRobin
+    fairness: Fairness = Fairness.LEAST_RECENTLY_BOOKED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Eligibility:
+    exclude_out_of_office: bool = True
+    respect_daily_caps: bool = True
+    require_availability_within_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleSet:
+    id: str
+    rules: tuple[Rule, ...]
+    eligibility: Eligibility = field(default_factory=Eligibility)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostProfile:
+    """What routing reads of a host; the form a replayed decision's directory takes."""
+
+    id: str
+    active: bool = True
+    skills: Mapping[str, int] = field(default_factory=dict)
+    territories: tuple[str, ...] = ()
+    weight: int = 100
+    max_meetings_per_day: int | None = None
+
+    @classmethod
+    def of(cls, host: Host | HostProfile) -> HostProfile:
+        return cls(
+            id=host.id,
+            active=host.active,
+            skills=dict(host.skills),
+            territories=tuple(host.territories),
+            weight=host.weight,
+            max_meetings_per_day=host.max_meetings_per_day,
+        )
+
+
+#: A host of the directory: the full configuration value, or its routing profile (replays).
+DirectoryHost = Host | HostProfile
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoutingContext:
+    """Everything about the record, resolved before routing (Dataverse lookups happen outside)."""
+
+    record_type: str | None = None
+    record_id: str | None = None
+    #: The record owner as host ids (a team owner: its members); empty if unknown.
+    owner_host_ids: tuple[str, ...] = ()
+    #: Why the owner is missing or partial, e.g. "owner systemuser X has no bookable host".
+    owner_note: str | None = None
+    #: Account team members as host ids, per role (the roles of the rule set's accountTeam rules).
+    account_team: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    territory: str | None = None
+    country: str | None = None
+    postal_code: str | None = None
+    #: Extra skill requirements (`parse_skills("german:3,field-service")`).
+    skills: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostStats:
+    """Booking statistics of one host, computed before routing. A host without stats has the defaults."""
+
+    last_booked_at: datetime | None = None
+    bookings_last_30_days: int = 0
+    #: Assignments so far in this rule's rotation (`weighted` fairness).
+    assignments: int = 0
+    bookings_on_requested_day: int = 0
+    out_of_office_whole_range: bool = False
+    available_within_days: bool = True
+
+    def __post_init__(self) -> None:
+        if self.last_booked_at is not None and self.last_booked_at.utcoffset() is None:
+            raise ValueError("last_booked_at must be an aware datetime")
+
+
+_NO_STATS = HostStats()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoutingInputs:
+    rule_set: RuleSet
+    context: RoutingContext
+    hosts: Mapping[str, DirectoryHost]
+    stats: Mapping[str, HostStats] = field(default_factory=dict)
+    now: datetime
+
+    def __post_init__(self) -> None:
+        if self.now.utcoffset() is None:
+            raise ValueError("now must be an aware datetime")
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleTrace:
+    """What one rule did: whether its `when` held, whom it proposed, whom eligibility removed and why."""
+
+    rule: str
+    strategy: str
+    applied: bool
+    candidates: tuple[str, ...] = ()  # before eligibility, sorted by host id
+    eligible: tuple[str, ...] = ()  # after eligibility, in the rule's ranking
+    excluded: Mapping[str, str] = field(default_factory=dict)  # host id -> reason
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoutingDecision:
+    """The outcome of `route`: the winning rule and its ranked pool, or no rule and an empty pool."""
+
+    rule_set: str
+    rule: str | None
+    strategy: str | None
+    #: The pool ranked by the rule (skills surplus, then fairness, then id): first = preferred.
+    host_ids: tuple[str, ...]
+    reason: str
+    trace: tuple[RuleTrace, ...]
+    #: The winning rule's fairness, used again at booking time (`choose_host`).
+    fairness: str | None = None
+    #: skills rules only: each pooled host's total surplus rating, ranked before fairness.
+    surplus: Mapping[str, int] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- skills text
+
+_SKILL_LEVEL = re.compile(r"^[0-9]{1,3}$")
+MAX_SKILL_NAME = 64
+MAX_SKILL_LEVEL = 100
+
+
+def parse_skills(text: str) -> dict[str, int]:
+    """`"german:3,field-service"` -> `{"german": 3, "field-service": 1}`; a repeated skill keeps its maximum.
+
+    Raises `ValueError` for an empty item, a name longer than 64 characters, or a
+    level that is not a whole number from 1 to 100.
+    """
+    skills: dict[str, int] = {}
+    if not text.strip():
+        return skills
+    for item in text.split(","):
+        name, colon, level_text = item.partition(":")
+        name = name.strip()
+        if not name:
+            raise ValueError(f"skill '{item.strip()}' has no name")
+        if len(name) > MAX_SKILL_NAME:
+            raise ValueError(f"skill name '{name[:20]}...' is longer than {MAX_SKILL_NAME} characters")
+        level = 1
+        if colon:
+            level_text = level_text.strip()
+            if not _SKILL_LEVEL.match(level_text) or not 1 <= int(level_text) <= MAX_SKILL_LEVEL:
+                raise ValueError(
+                    f"skill '{name}' needs a level from 1 to {MAX_SKILL_LEVEL}, not '{level_text}'"
+                )
+            level = int(level_text)
+        skills[name] = max(skills.get(name, 0), level)
+    return skills
+
+
+# --------------------------------------------------------------------------- fairness
+
+
+def _stats(stats: Mapping[str, HostStats], host_id: str) -> HostStats:
+    return stats.get(host_id, _NO_STATS)
+
+
+def _weight(hosts: Mapping[str, DirectoryHost], host_id: str) -> int:
+    host = hosts.get(host_id)
+    return host.weight if host is not None else 0
+
+
+def _fairness_key(
+    fairness: Fairness, hosts: Mapping[str, DirectoryHost], stats: Mapping[str, HostStats], host_id: str
+) -> tuple[Any, ...]:
+    st = _stats(stats, host_id)
+    if fairness is Fairness.LEAST_RECENTLY_BOOKED:
+        last = st.last_booked_at
+        return (last is not None, last.astimezone(UTC) if last is not None else None, host_id)
+    weight = _weight(hosts, host_id)
+    if weight <= 0:  # weight 0: only when nobody else is left
+        return (True, Fraction(0), host_id)
+    if fairness is Fairness.BALANCED:
+        return (False, Fraction(st.bookings_last_30_days, weight), host_id)
+    return (False, Fraction(st.assignments + 1, weight), host_id)
+
+
+def order_by_fairness(
+    host_ids: Iterable[str],
+    fairness: Fairness,
+    hosts: Mapping[str, DirectoryHost],
+    stats: Mapping[str, HostStats],
+) -> tuple[str, ...]:
+    """The distinct `host_ids`, best first, by `fairness`; ties (and the input order) end in host id order.
+
+    - leastRecentlyBooked: never booked first, then the oldest `last_booked_at`.
+    - balanced: fewest `bookings_last_30_days / weight`.
+    - weighted: smallest `(assignments + 1) / weight`, a deterministic weighted rotation
+      (with `assignments` counted up after each pick, host shares follow the weights).
+    A host of weight 0 (or missing from `hosts`) comes last under balanced and weighted.
+    """
+    fairness = Fairness(fairness)
+    return tuple(sorted(set(host_ids), key=lambda h: _fairness_key(fairness, hosts, stats, h)))
+
+
+def _rank(
+    host_ids: Iterable[str],
+    fairness: Fairness,
+    hosts: Mapping[str, DirectoryHost],
+    stats: Mapping[str, HostStats],
+    surplus: Mapping[str, int],
+) -> tuple[str, ...]:
+    ordered = order_by_fairness(host_ids, fairness, hosts, stats)
+    if not surplus:
+        return ordered
+    return tuple(sorted(ordered, key=lambda h: -surplus.get(h, 0)))  # stable: fairness breaks ties
+
+
+def pick(
+    decision_pool: Sequence[str],
+    free_host_ids: Collection[str],
+    fairness: Fairness,
+    hosts: Mapping[str, DirectoryHost],
+    stats: Mapping[str, HostStats],
+    *,
+    surplus: Mapping[str, int] | None = None,
+) -> str | None:
+    """At booking time: the best host of the pool that is free at the chosen slot, or None.
+
+    Ranked as `route` ranks (skills `surplus` first if given, then `fairness` with
+    the stats of now, then host id); hosts missing from `hosts` or inactive are skipped.
+    """
+    free = set(free_host_ids)
+    options = [h for h in set(decision_pool) if h in free and _bookable(hosts.get(h))]
+    ranked = _rank(options, Fairness(fairness), hosts, stats, surplus or {})
+    return ranked[0] if ranked else None
+
+
+def choose_host(
+    decision: RoutingDecision,
+    free_host_ids: Collection[str],
+    hosts: Mapping[str, DirectoryHost],
+    stats: Mapping[str, HostStats],
+) -> str | None:
+    """`pick` with the decision's own pool, fairness and surplus."""
+    if decision.rule is None or not decision.host_ids:
+        return None
+    fairness = Fairness(decision.fairness or Fairness.LEAST_RECENTLY_BOOKED)
+    return pick(decision.host_ids, free_host_ids, fairness, hosts, stats, surplus=decision.surplus)
+
+
+def _bookable(host: DirectoryHost | None) -> bool:
+    return host is not None and host.active
+
+
+# --------------------------------------------------------------------------- engine
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Proposal:
+    """A strategy's candidates (sorted), the ones it rules out itself, and why."""
+
+    candidates: tuple[str, ...]
+    reason: str
+    unqualified: Mapping[str, str] = field(default_factory=dict)
+    surplus: Mapping[str, int] = field(default_factory=dict)
+
+
+def _sorted_ids(ids: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(set(ids)))
+
+
+def _when_holds(rule: Rule, context: RoutingContext) -> tuple[bool, str]:
+    if rule.when_record_types is None:
+        return True, ""
+    wanted = sorted(rule.when_record_types)
+    if context.record_type is None:
+        return False, f"record type unknown; rule applies to {', '.join(wanted)}"
+    if context.record_type.casefold() in {t.casefold() for t in wanted}:
+        return True, f"record type {context.record_type}"
+    return False, f"record type {context.record_type} is not {' or '.join(wanted)}"
+
+
+def _propose_owner(context: RoutingContext) -> _Proposal:
+    owners = _sorted_ids(context.owner_host_ids)
+    note = f" ({context.owner_note})" if context.owner_note else ""
+    if not owners:
+        return _Proposal(candidates=(), reason=context.owner_note or "record has no owner we know")
+    if len(owners) == 1:
+        return _Proposal(candidates=owners, reason=f"record owner {owners[0]}{note}")
+    return _Proposal(candidates=owners, reason=f"record owned by a team of {len(owners)} hosts{note}")
+
+
+def _propose_account_team(rule: Rule, context: RoutingContext) -> _Proposal:
+    if rule.role is None:
+        return _Proposal(candidates=(), reason="rule names no account team role")
+    members = _sorted_ids(context.account_team.get(rule.role, ()))
+    if not members:
+        return _Proposal(candidates=(), reason=f"no account team member with role {rule.role}")
+    return _Proposal(
+        candidates=members, reason=f"{len(members)} account team member(s) with role {rule.role}"
+    )
+
+
+def _postal(text: str) -> str:
+    return "".join(text.split()).upper()
+
+
+def _resolve_territory(rule: Rule, context: RoutingContext) -> tuple[str | None, str]:
+    """The territory and how it was found: from the context, else the rule's best-matching entry.
+
+    An entry matches when each of its constraints matches; among matches, one that
+    constrains the country beats one that does not, then the longest postal prefix
+    wins, then the territory name in alphabetical order.
+    """
+    if context.territory and context.territory.strip():
+        return context.territory.strip(), f"territory {context.territory.strip()} from the context"
+    country = context.country.strip().upper() if context.country and context.country.strip() else None
+    postal = _postal(context.postal_code) if context.postal_code else ""
+    best: tuple[tuple[bool, int], str, str] | None = None
+    for name in sorted(rule.territories):
+        match = rule.territories[name]
+        if not match.countries and not match.postal_prefixes:
+            continue
+        how: list[str] = []
+        if match.countries:
+            if country is None or country not in {c.upper() for c in match.countries}:
+                continue
+            how.append(f"country {country}")
+        prefix = ""
+        if match.postal_prefixes:
+            hits = [_postal(p) for p in match.postal_prefixes if postal and postal.startswith(_postal(p))]
+            if not hits:
+                continue
+            prefix = max(hits, key=lambda p: (len(p), p))
+            how.append(f"postal code {context.postal_code} (prefix {prefix})")
+        score = (bool(match.countries), len(prefix))
+        if best is None or score > best[0]:
+            best = (score, name, " and ".join(how))
+    if best is not None:
+        return best[1], f"territory {best[1]} derived from {best[2]}"
+    given = [f"country {country}"] if country else []
+    if context.postal_code:
+        given.append(f"postal code {context.postal_code}")
+    if not given:
+        return None, "no territory given, and no country or postal code to derive one"
+    return None, f"no territory given, and none of the rule's territories matches {' and '.join(given)}"
+
+
+def _propose_territory(rule: Rule, inputs: RoutingInputs) -> _Proposal:
+    territory, how = _resolve_territory(rule, inputs.context)
+    if territory is None:
+        return _Proposal(candidates=(), reason=how)
+    key = territory.casefold()
+    members = _sorted_ids(
+        host.id for host in inputs.hosts.values() if key in {t.casefold() for t in host.territories}
+    )
+    if not members:
+        return _Proposal(candidates=(), reason=f"{how}; no host covers it")
+    return _Proposal(candidates=members, reason=f"{how}; {len(members)} host(s) cover it")
+
+
+def _requirements(rule: Rule, context: RoutingContext) -> dict[str, int]:
+    needs = dict(rule.require)
+    for skill, level in context.skills.items():
+        needs[skill] = max(needs.get(skill, 0), level)
+    return {skill: needs[skill] for skill in sorted(needs)}
+
+
+def _propose_skills(rule: Rule, inputs: RoutingInputs) -> _Proposal:
+    needs = _requirements(rule, inputs.context)
+    if not needs:
+        return _Proposal(candidates=(), reason="no skill required by the rule or the context")
+    wanted = ", ".join(f"{skill}:{level}" for skill, level in needs.items())
+    unqualified: dict[str, str] = {}
+    surplus: dict[str, int] = {}
+    candidates = _sorted_ids(inputs.hosts)
+    for host_id in candidates:
+        skills = inputs.hosts[host_id].skills
+        for skill, level in needs.items():
+            has = skills.get(skill)
+            if has is None or has < level:
+                shown = "none" if has is None else str(has)
+                unqualified[host_id] = f"lacks skill {skill} (has {shown}, needs {level})"
+                break
+        else:
+            surplus[host_id] = sum(skills[skill] - level for skill, level in needs.items())
+    return _Proposal(
+        candidates=candidates,
+        reason=f"needs {wanted}; {len(surplus)} host(s) qualify",
+        unqualified=unqualified,
+        surplus=surplus,
+    )
+
+
+def _propose_pool(rule: Rule) -> _Proposal:
+    pool = _sorted_ids(rule.pool)
+    if not pool:
+        return _Proposal(candidates=(), reason="the pool is empty")
+    return _Proposal(candidates=pool, reason=f"pool of {len(pool)} host(s)")
+
+
+def _propose(rule: Rule, inputs: RoutingInputs) -> _Proposal:
+    match rule.strategy:
+        case Strategy.OWNER:
+            return _propose_owner(inputs.context)
+        case Strategy.ACCOUNT_TEAM:
+            return _propose_account_team(rule, inputs.context)
+        case Strategy.TERRITORY:
+            return _propose_territory(rule, inputs)
+        case Strategy.SKILLS:
+            return _propose_skills(rule, inputs)
+        case Strategy.ROUND_ROBIN:
+            return _propose_pool(rule)
+
+
+def _exclusion(host_id: str, proposal: _Proposal, inputs: RoutingInputs) -> str | None:
+    host = inputs.hosts.get(host_id)
+    if host is None:
+        return "not a bookable host"
+    if not host.active:
+        return "inactive"
+    if host_id in proposal.unqualified:
+        return proposal.unqualified[host_id]
+    rules = inputs.rule_set.eligibility
+    st = _stats(inputs.stats, host_id)
+    if rules.exclude_out_of_office and st.out_of_office_whole_range:
+        return "out of office for the whole range"
+    cap = host.max_meetings_per_day
+    if rules.respect_daily_caps and cap is not None and st.bookings_on_requested_day >= cap:
+        return "at daily cap"
+    days = rules.require_availability_within_days
+    if days is not None and not st.available_within_days:
+        return f"no availability within {days} days"
+    return None
+
+
+def _try(rule: Rule, inputs: RoutingInputs) -> tuple[RuleTrace, dict[str, int]]:
+    """The rule's trace (its `eligible` ranked, best first) and the eligible hosts' skill surplus."""
+    applies, why = _when_holds(rule, inputs.context)
+    if not applies:
+        return RuleTrace(rule=rule.name, strategy=rule.strategy.value, applied=False, reason=why), {}
+    proposal = _propose(rule, inputs)
+    excluded: dict[str, str] = {}
+    eligible: list[str] = []
+    for host_id in proposal.candidates:
+        reason = _exclusion(host_id, proposal, inputs)
+        if reason is None:
+            eligible.append(host_id)
+        else:
+            excluded[host_id] = reason
+    surplus = {h: proposal.surplus[h] for h in eligible if h in proposal.surplus}
+    ranked = _rank(eligible, rule.fairness, inputs.hosts, inputs.stats, surplus)
+    reason = proposal.reason
+    if proposal.candidates and not ranked:
+        reason += f"; none of {len(proposal.candidates)} candidate(s) is eligible"
+    elif ranked:
+        ranking = f"skill surplus then {rule.fairness.value}" if surplus else rule.fairness.value
+        reason += f"; {len(ranked)} eligible, ranked by {ranking}"
+    if why:
+        reason = f"{why}; {reason}"
+    trace = RuleTrace(
+        rule=rule.name,
+        strategy=rule.strategy.value,
+        applied=True,
+        candidates=proposal.candidates,
+        eligible=ranked,
+        excluded=excluded,
+        reason=reason,
+    )
+    return trace, surplus
+
+
+def route(inputs: RoutingInputs) -> RoutingDecision:
+    """Try the rules in order; the first whose `when` holds and that leaves an eligible host wins.
+
+    No winner: `rule` and `strategy` are None, `host_ids` is empty and `reason`
+    sums up why each rule failed.
+    """
+    traces: list[RuleTrace] = []
+    for rule in inputs.rule_set.rules:
+        trace, surplus = _try(rule, inputs)
+        traces.append(trace)
+        if trace.eligible:
+            first, size = trace.eligible[0], len(trace.eligible)
+            pool = f" (pool of {size})" if size > 1 else ""
+            return RoutingDecision(
+                rule_set=inputs.rule_set.id,
+                rule=rule.name,
+                strategy=rule.strategy.value,
+                fairness=rule.fairness.value,
+                host_ids=trace.eligible,
+                surplus=surplus,
+                reason=f"rule '{rule.name}' ({rule.strategy.value}) chose {first}{pool}: {trace.reason}",
+                trace=tuple(traces),
+            )
+    if not traces:
+        reason = f"rule set {inputs.rule_set.id} has no rules"
+    else:
+        reason = "no rule left an eligible host: " + "; ".join(f"'{t.rule}': {t.reason}" for t in traces)
+    return RoutingDecision(
+        rule_set=inputs.rule_set.id,
+        rule=None,
+        strategy=None,
+        host_ids=(),
+        reason=reason,
+        trace=tuple(traces),
+    )
+
+
+# --------------------------------------------------------------------------- JSON forms
+
+
+def _rule_to_json(rule: Rule) -> dict[str, Any]:
+    doc: dict[str, Any] = {"name": rule.name}
+    if rule.when_record_types is not None:
+        doc["when"] = {"recordType": sorted(rule.when_record_types)}
+    doc["strategy"] = rule.strategy.value
+    if rule.role is not None:
+        doc["role"] = rule.role
+    if rule.territories:
+        doc["territories"] = {
+            name: {
+                "countries": sorted(rule.territories[name].countries),
+                "postalPrefixes": list(rule.territories[name].postal_prefixes),
+            }
+            for name in sorted(rule.territories)
+        }
+    if rule.require:
+        doc["require"] = {skill: rule.require[skill] for skill in sorted(rule.require)}
+    if rule.pool:
+        doc["pool"] = list(rule.pool)
+    doc["fairness"] = rule.fairness.value
+    return doc
+
+
+def _rule_set_to_json(rule_set: RuleSet) -> dict[str, Any]:
+    """The rule set in the shape of its admin document (`routing_documents.RuleSetDoc`), without its id."""
+    rules = rule_set.eligibility
+    return {
+        "rules": [_rule_to_json(rule) for rule in rule_set.rules],
+        "eligibility": {
+            "excludeOutOfOffice": rules.exclude_out_of_office,
+            "respectDailyCaps": rules.respect_daily_caps,
+            "requireAvailabilityWithinDays": rules.require_availability_within_days,
+        },
+    }
+
+
+def _rule_from_json(doc: Mapping[str, Any]) -> Rule:
+    when = doc.get("when")
+    territories = doc.get("territories") or {}
+    return Rule(
+        name=str(doc["name"]),
+        strategy=Strategy(doc["strategy"]),
+        when_record_types=None if when is None else frozenset(str(t) for t in when["recordType"]),
+        role=None if doc.get("role") is None else str(doc["role"]),
+        territories={
+            str(name): TerritoryMatch(
+                countries=frozenset(str(c) for c in match.get("countries", ())),
+                postal_prefixes=tuple(str(p) for p in match.get("postalPrefixes", ())),
+            )
+            for name, match in territories.items()
+        },
+        require={str(skill): int(level) for skill, level in (doc.get("require") or {}).items()},
+        pool=tuple(str(h) for h in doc.get("pool") or ()),
+        fairness=Fairness(doc.get("fairness", Fairness.LEAST_RECENTLY_BOOKED)),
+    )
+
+
+def _rule_set_from_json(rule_set_id: str, doc: Mapping[str, Any]) -> RuleSet:
+    """Inverse of `_rule_set_to_json` (trusted, stored JSON; admin input goes through `RuleSetDoc`)."""
+    rules = doc.get("eligibility") or {}
+    days = rules.get("requireAvailabilityWithinDays")
+    return RuleSet(
+        id=rule_set_id,
+        rules=tuple(_rule_from_json(rule) for rule in doc["rules"]),
+        eligibility=Eligibility(
+            exclude_out_of_office=bool(rules.get("excludeOutOfOffice", True)),
+            respect_daily_caps=bool(rules.get("respectDailyCaps", True)),
+            require_availability_within_days=None if days is None else int(days),
+        ),
+    )
+
+
+def _instant_to_json(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def _instant_from_json(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    value = datetime.fromisoformat(text)
+    if value.utcoffset() is None:
+        raise ValueError(f"'{text}' has no UTC offset")
+    return value.astimezone(UTC)
+
+
+def _sorted_map(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: mapping[key] for key in sorted(mapping)}
+
+
+def _context_to_json(context: RoutingContext) -> dict[str, Any]:
+    return {
+        "recordType": context.record_type,
+        "recordId": context.record_id,
+        "ownerHostIds": list(context.owner_host_ids),
+        "ownerNote": context.owner_note,
+        "accountTeam": {role: list(context.account_team[role]) for role in sorted(context.account_team)},
+        "territory": context.territory,
+        "country": context.country,
+        "postalCode": context.postal_code,
+        "skills": _sorted_map(context.skills),
+    }
+
+
+def _context_from_json(doc: Mapping[str, Any]) -> RoutingContext:
+    return RoutingContext(
+        record_type=doc.get("recordType"),
+        record_id=doc.get("recordId"),
+        owner_host_ids=tuple(doc.get("ownerHostIds") or ()),
+        owner_note=doc.get("ownerNote"),
+        account_team={str(role): tuple(ids) for role, ids in (doc.get("accountTeam") or {}).items()},
+        territory=doc.get("territory"),
+        country=doc.get("country"),
+        postal_code=doc.get("postalCode"),
+        skills={str(skill): int(level) for skill, level in (doc.get("skills") or {}).items()},
+    )
+
+
+def _host_to_json(host: DirectoryHost) -> dict[str, Any]:
+    return {
+        "active": host.active,
+        "skills": _sorted_map(host.skills),
+        "territories": list(host.territories),
+        "weight": host.weight,
+        "maxMeetingsPerDay": host.max_meetings_per_day,
+    }
+
+
+def _host_from_json(host_id: str, doc: Mapping[str, Any]) -> HostProfile:
+    cap = doc.get("maxMeetingsPerDay")
+    return HostProfile(
+        id=host_id,
+        active=bool(doc.get("active", True)),
+        skills={str(skill): int(level) for skill, level in (doc.get("skills") or {}).items()},
+        territories=tuple(str(t) for t in doc.get("territories") or ()),
+        weight=int(doc.get("weight", 100)),
+        max_meetings_per_day=None if cap is None else int(cap),
+    )
+
+
+def _stats_to_json(st: HostStats) -> dict[str, Any]:
+    return {
+        "lastBookedAt": _instant_to_json(st.last_booked_at),
+        "bookingsLast30Days": st.bookings_last_30_days,
+        "assignments": st.assignments,
+        "bookingsOnRequestedDay": st.bookings_on_requested_day,
+        "outOfOfficeWholeRange": st.out_of_office_whole_range,
+        "availableWithinDays": st.available_within_days,
+    }
+
+
+def _stats_from_json(doc: Mapping[str, Any]) -> HostStats:
+    return HostStats(
+        last_booked_at=_instant_from_json(doc.get("lastBookedAt")),
+        bookings_last_30_days=int(doc.get("bookingsLast30Days", 0)),
+        assignments=int(doc.get("assignments", 0)),
+        bookings_on_requested_day=int(doc.get("bookingsOnRequestedDay", 0)),
+        out_of_office_whole_range=bool(doc.get("outOfOfficeWholeRange", False)),
+        available_within_days=bool(doc.get("availableWithinDays", True)),
+    )
+
+
+def inputs_to_json(inputs: RoutingInputs) -> dict[str, Any]:
+    """All that `route` reads, as canonical JSON; hosts are kept as their routing profile."""
+    return {
+        "ruleSetId": inputs.rule_set.id,
+        "ruleSet": _rule_set_to_json(inputs.rule_set),
+        "context": _context_to_json(inputs.context),
+        "hosts": {host_id: _host_to_json(inputs.hosts[host_id]) for host_id in sorted(inputs.hosts)},
+        "stats": {host_id: _stats_to_json(inputs.stats[host_id]) for host_id in sorted(inputs.stats)},
+        "now": _instant_to_json(inputs.now),
+    }
+
+
+def inputs_from_json(doc: Mapping[str, Any]) -> RoutingInputs:
+    """Inverse of `inputs_to_json`; the directory comes back as `HostProfile`s. Raises ValueError/KeyError."""
+    now = _instant_from_json(doc["now"])
+    if now is None:
+        raise ValueError("now is missing")
+    return RoutingInputs(
+        rule_set=_rule_set_from_json(str(doc["ruleSetId"]), doc["ruleSet"]),
+        context=_context_from_json(doc.get("context") or {}),
+        hosts={str(host_id): _host_from_json(str(host_id), host) for host_id, host in doc["hosts"].items()},
+        stats={str(host_id): _stats_from_json(st) for host_id, st in (doc.get("stats") or {}).items()},
+        now=now,
+    )
+
+
+def _trace_to_json(trace: RuleTrace) -> dict[str, Any]:
+    return {
+        "rule": trace.rule,
+        "strategy": trace.strategy,
+        "applied": trace.applied,
+        "candidates": list(trace.candidates),
+        "eligible": list(trace.eligible),
+        "excluded": _sorted_map(trace.excluded),
+        "reason": trace.reason,
+    }
+
+
+def decision_to_json(decision: RoutingDecision) -> dict[str, Any]:
+    """The decision as stored and audited (`GET /routing/decisions/{id}`); keys and maps in a fixed order."""
+    return {
+        "ruleSet": decision.rule_set,
+        "rule": decision.rule,
+        "strategy": decision.strategy,
+        "fairness": decision.fairness,
+        "hostIds": list(decision.host_ids),
+        "surplus": _sorted_map(decision.surplus),
+        "reason": decision.reason,
+        "trace": [_trace_to_json(trace) for trace in decision.trace],
+    }
+
+
+def decision_from_json(doc: Mapping[str, Any]) -> RoutingDecision:
+    """Inverse of `decision_to_json` (e.g. to `choose_host` at booking time from a stored decision)."""
+    return RoutingDecision(
+        rule_set=str(doc["ruleSet"]),
+        rule=doc.get("rule"),
+        strategy=doc.get("strategy"),
+        fairness=doc.get("fairness"),
+        host_ids=tuple(doc.get("hostIds") or ()),
+        surplus={str(h): int(s) for h, s in (doc.get("surplus") or {}).items()},
+        reason=str(doc.get("reason", "")),
+        trace=tuple(
+            RuleTrace(
+                rule=str(t["rule"]),
+                strategy=str(t["strategy"]),
+                applied=bool(t["applied"]),
+                candidates=tuple(t.get("candidates") or ()),
+                eligible=tuple(t.get("eligible") or ()),
+                excluded={str(h): str(r) for h, r in (t.get("excluded") or {}).items()},
+                reason=str(t.get("reason", "")),
+            )
+            for t in doc.get("trace") or ()
+        ),
+    )

@@ -1,0 +1,239 @@
+"""Routing rule sets as the admin API accepts, stores and returns them (`PUT /admin/routing/{ruleSetId}`).
+
+The boundary form of `routing.RuleSet`: camelCase JSON validated once, with every
+error located at the offending path (`rules.2.strategy`, `rules.0.when.recordType`,
+`rules.4.pool`). Each rule carries only the fields of its strategy.
+
+Validation normalises what carries no order or case: `when.recordType` becomes
+sorted lower-case logical names, `countries` sorted upper-case ISO codes. After
+that, `to_domain` then `from_domain` gives the same document back.
+
+Pool hosts that do not exist are not a schema error (the schema knows no
+directory): `unknown_pool_hosts` lists them for the service to answer 422.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from scheduling_core.documents import HOST_ID_PATTERN, Document
+from scheduling_core.routing import (
+    Eligibility,
+    Fairness,
+    Rule,
+    RuleSet,
+    Strategy,
+    TerritoryMatch,
+)
+
+StrategyName = Literal["owner", "accountTeam", "territory", "skills", "roundRobin"]
+FairnessName = Literal["leastRecentlyBooked", "balanced", "weighted"]
+
+MAX_RULES = 100
+MAX_POOL = 500
+
+_RecordType = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")]
+_Country = Annotated[str, Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")]
+_PostalPrefix = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]{0,15}$")]
+_Name = Annotated[str, Field(min_length=1, max_length=64)]
+_HostId = Annotated[str, Field(pattern=HOST_ID_PATTERN)]
+_Level = Annotated[int, Field(ge=1, le=100)]
+
+
+class WhenDoc(Document):
+    """The rule applies only to these record types (Dataverse logical names, e.g. `lead`)."""
+
+    recordType: list[_RecordType] = Field(min_length=1, max_length=50)
+
+    @field_validator("recordType")
+    @classmethod
+    def _normalise(cls, value: list[str]) -> list[str]:
+        return sorted({name.lower() for name in value})
+
+
+class TerritoryDoc(Document):
+    """How a territory is recognised: by country, by postal code prefix, or both (both must match)."""
+
+    countries: list[_Country] = Field(default_factory=list, max_length=300)
+    postalPrefixes: list[_PostalPrefix] = Field(default_factory=list, max_length=1000)
+
+    @field_validator("countries")
+    @classmethod
+    def _normalise(cls, value: list[str]) -> list[str]:
+        return sorted({code.upper() for code in value})
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> TerritoryDoc:
+        if not self.countries and not self.postalPrefixes:
+            raise ValueError("give countries or postalPrefixes (or both)")
+        return self
+
+    def to_domain(self) -> TerritoryMatch:
+        return TerritoryMatch(countries=frozenset(self.countries), postal_prefixes=tuple(self.postalPrefixes))
+
+    @classmethod
+    def from_domain(cls, match: TerritoryMatch) -> TerritoryDoc:
+        return cls(countries=sorted(match.countries), postalPrefixes=list(match.postal_prefixes))
+
+
+def _strategy(info: ValidationInfo) -> str | None:
+    """The rule's strategy if it validated (fields are checked in declaration order)."""
+    value = info.data.get("strategy")
+    return value if isinstance(value, str) else None
+
+
+def _only_for(strategy: str | None, owner: str, given: bool, field: str) -> None:
+    if strategy is not None and strategy != owner and given:
+        raise ValueError(f"{field} is only for the {owner} strategy, not {strategy}")
+
+
+class RuleDoc(Document):
+    name: str = Field(min_length=1, max_length=100)
+    when: WhenDoc | None = None
+    strategy: StrategyName
+    role: str | None = Field(
+        default=None, min_length=1, max_length=100, validate_default=True, description="accountTeam only"
+    )
+    territories: dict[_Name, TerritoryDoc] = Field(
+        default_factory=dict, max_length=500, validate_default=True, description="territory only"
+    )
+    require: dict[_Name, _Level] = Field(
+        default_factory=dict, max_length=50, validate_default=True, description="skills only"
+    )
+    pool: list[_HostId] = Field(
+        default_factory=list, max_length=MAX_POOL, validate_default=True, description="roundRobin only"
+    )
+    fairness: FairnessName = "leastRecentlyBooked"
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, value: str | None, info: ValidationInfo) -> str | None:
+        strategy = _strategy(info)
+        if strategy == "accountTeam" and value is None:
+            raise ValueError("an accountTeam rule needs the team role to route to")
+        _only_for(strategy, "accountTeam", value is not None, "role")
+        return value
+
+    @field_validator("territories")
+    @classmethod
+    def _territories(cls, value: dict[str, TerritoryDoc], info: ValidationInfo) -> dict[str, TerritoryDoc]:
+        _only_for(_strategy(info), "territory", bool(value), "territories")
+        return value
+
+    @field_validator("require")
+    @classmethod
+    def _require(cls, value: dict[str, int], info: ValidationInfo) -> dict[str, int]:
+        _only_for(_strategy(info), "skills", bool(value), "require")
+        return value
+
+    @field_validator("pool")
+    @classmethod
+    def _pool(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        strategy = _strategy(info)
+        if strategy == "roundRobin" and not value:
+            raise ValueError("a roundRobin rule needs at least one host in its pool")
+        _only_for(strategy, "roundRobin", bool(value), "pool")
+        if len(set(value)) != len(value):
+            raise ValueError("pool host ids must be unique")
+        return value
+
+    def to_domain(self) -> Rule:
+        return Rule(
+            name=self.name,
+            strategy=Strategy(self.strategy),
+            when_record_types=None if self.when is None else frozenset(self.when.recordType),
+            role=self.role,
+            territories={name: doc.to_domain() for name, doc in self.territories.items()},
+            require=dict(self.require),
+            pool=tuple(self.pool),
+            fairness=Fairness(self.fairness),
+        )
+
+    @classmethod
+    def from_domain(cls, rule: Rule) -> RuleDoc:
+        return cls(
+            name=rule.name,
+            when=None
+            if rule.when_record_types is None
+            else WhenDoc(recordType=sorted(rule.when_record_types)),
+            strategy=rule.strategy.value,
+            role=rule.role,
+            territories={name: TerritoryDoc.from_domain(match) for name, match in rule.territories.items()},
+            require=dict(rule.require),
+            pool=list(rule.pool),
+            fairness=rule.fairness.value,
+        )
+
+
+class EligibilityDoc(Document):
+    excludeOutOfOffice: bool = True
+    respectDailyCaps: bool = True
+    requireAvailabilityWithinDays: int | None = Field(default=None, ge=1, le=365)
+
+    def to_domain(self) -> Eligibility:
+        return Eligibility(
+            exclude_out_of_office=self.excludeOutOfOffice,
+            respect_daily_caps=self.respectDailyCaps,
+            require_availability_within_days=self.requireAvailabilityWithinDays,
+        )
+
+    @classmethod
+    def from_domain(cls, eligibility: Eligibility) -> EligibilityDoc:
+        return cls(
+            excludeOutOfOffice=eligibility.exclude_out_of_office,
+            respectDailyCaps=eligibility.respect_daily_caps,
+            requireAvailabilityWithinDays=eligibility.require_availability_within_days,
+        )
+
+
+class RuleSetDoc(Document):
+    """`PUT /admin/routing/{ruleSetId}` body: ordered rules (first with an eligible host wins)."""
+
+    rules: list[RuleDoc] = Field(min_length=1, max_length=MAX_RULES)
+    eligibility: EligibilityDoc = Field(default_factory=EligibilityDoc)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_names(cls, value: list[RuleDoc]) -> list[RuleDoc]:
+        first: dict[str, int] = {}
+        for index, rule in enumerate(value):
+            if rule.name in first:
+                raise ValueError(
+                    f"rule names must be unique: rules.{index}.name repeats "
+                    f"'{rule.name}' of rules.{first[rule.name]}"
+                )
+            first[rule.name] = index
+        return value
+
+    def to_domain(self, rule_set_id: str) -> RuleSet:
+        return RuleSet(
+            id=rule_set_id,
+            rules=tuple(rule.to_domain() for rule in self.rules),
+            eligibility=self.eligibility.to_domain(),
+        )
+
+    @classmethod
+    def from_domain(cls, rule_set: RuleSet) -> RuleSetDoc:
+        return cls(
+            rules=[RuleDoc.from_domain(rule) for rule in rule_set.rules],
+            eligibility=EligibilityDoc.from_domain(rule_set.eligibility),
+        )
+
+
+def unknown_pool_hosts(doc: RuleSetDoc, known_host_ids: Collection[str]) -> list[tuple[str, str]]:
+    """`(path, host_id)` for every pool host not in `known_host_ids`, e.g. `("rules.4.pool.1", "h9")`."""
+    known = set(known_host_ids)
+    return [
+        (f"rules.{r}.pool.{p}", host_id)
+        for r, rule in enumerate(doc.rules)
+        for p, host_id in enumerate(rule.pool)
+        if host_id not in known
+    ]
+
+
+def rule_set_from_json(rule_set_id: str, payload: Any) -> RuleSet:
+    """Validate an admin payload and return the domain value (raises `pydantic.ValidationError`)."""
+    return RuleSetDoc.model_validate(payload).to_domain(rule_set_id)
