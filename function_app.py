@@ -8,6 +8,8 @@ HTTP (route prefix /api)
   bookings[/{bookingId}]            GET, POST          http_api.bookings
   bookings/{bookingId}/reschedule   POST               http_api.bookings
   bookings/{bookingId}/cancel       POST               http_api.bookings
+  admin/routing[/{ruleSetId}]       GET, PUT, DELETE   http_api.routing
+  routing/decisions[/{decisionId}]  GET                http_api.routing
   health, openapi.json              GET                http_api.operations
 
 Timers
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from http_api import admin, availability, bookings, operations
+from http_api import admin, availability, bookings, operations, routing
 from triggers import timers
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -26,5 +28,6 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(admin.bp)
 app.register_functions(availability.bp)
 app.register_functions(bookings.bp)
+app.register_functions(routing.bp)
 app.register_functions(operations.bp)
 app.register_functions(timers.bp)

@@ -13,6 +13,7 @@ from http_api.problems import from_validation_error
 from http_api.schemas import Problem, RoutingOut, SlotOut, SlotsResponse
 from scheduling_core.composition import services
 from scheduling_core.documents import HOST_ID_PATTERN, SLUG_PATTERN
+from scheduling_core.services.routing import ContextIn
 from scheduling_core.services.slots import resolve_window
 from scheduling_core.timezones import resolve_time_zone
 
@@ -37,7 +38,17 @@ _QUERY = (
     ),
     QueryParam(name="timeZone", description="IANA or Windows zone for dates and rendering (default UTC)"),
     QueryParam(name="hostId", description="Hosts to ask instead of the event type's", repeatable=True),
+    QueryParam(
+        name="recordType", description="Routing context: lead, opportunity, account, contact, incident"
+    ),
+    QueryParam(name="recordId", description="Routing context: the Dynamics record id"),
+    QueryParam(name="ownerId", description="Routing context: the record owner (host or systemuser id)"),
+    QueryParam(name="territory", description="Routing context: territory name"),
+    QueryParam(name="country", description="Routing context: ISO country code"),
+    QueryParam(name="postalCode", description="Routing context: postal code"),
+    QueryParam(name="skills", description="Routing context: required skills, e.g. german:3,field-service"),
 )
+_CONTEXT = ("recordType", "recordId", "ownerId", "territory", "country", "postalCode", "skills")
 
 
 @endpoint(
@@ -72,14 +83,18 @@ def get_slots(req: func.HttpRequest) -> func.HttpResponse:
         raise from_validation_error(exc) from None
     zone = resolve_time_zone(query.timeZone)
     window = resolve_window(query.start, query.end, zone)
+    context = ContextIn.from_mapping({k: req.params[k][:100] for k in _CONTEXT if req.params.get(k)})
     answer = services().slots.find_slots(
-        event_type_slug=query.eventType, window=window, host_ids=query.hostId
+        event_type_slug=query.eventType, window=window, host_ids=query.hostId, context=context
     )
     body = SlotsResponse(
         eventType=answer.event_type.slug,
         timeZone=zone.key,
         durationMinutes=answer.event_type.duration_minutes,
         routing=RoutingOut(
+            decisionId=answer.selection.decision_id,
+            ruleSet=answer.selection.rule_set,
+            rule=answer.selection.rule,
             strategy=answer.selection.strategy,
             hostIds=list(answer.selection.host_ids),
             reason=answer.selection.reason,

@@ -132,3 +132,17 @@ class HoldOut(BaseModel):
     start: str
     end: str
     expiresAt: str
+
+
+class RoutingDecisionOut(BaseModel):
+    """A stored routing decision: what was decided, every rule tried and why, and the replayable inputs."""
+
+    id: str
+    at: str
+    recordId: str | None = None
+    decision: dict[str, object]
+    inputs: dict[str, object]
+
+
+class RoutingDecisionList(BaseModel):
+    items: list[RoutingDecisionOut]

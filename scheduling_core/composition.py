@@ -15,6 +15,7 @@ from scheduling_core.adapters.credentials import token_provider_from_settings
 from scheduling_core.adapters.graph import CachedBusyTimes, GraphClient
 from scheduling_core.adapters.idempotency_table import TableIdempotencyStore
 from scheduling_core.adapters.inprocess_bus import InProcessPublisher
+from scheduling_core.adapters.routing_table import TableRoutingStore
 from scheduling_core.adapters.service_bus import ServiceBusPublisher
 from scheduling_core.adapters.tables import TableConfigRepository, Tables, table_service_from_settings
 from scheduling_core.clock import Clock, SystemClock
@@ -24,6 +25,7 @@ from scheduling_core.services.bookings import BookingService
 from scheduling_core.services.config import ConfigService
 from scheduling_core.services.health import HealthService, reachable
 from scheduling_core.services.outbox import OutboxRelay
+from scheduling_core.services.routing import RecordDirectory, RoutingService
 from scheduling_core.services.slots import SlotService
 from scheduling_core.settings import Settings
 
@@ -45,6 +47,9 @@ class Services:
     idempotency: TableIdempotencyStore
     publisher: EventPublisher
     relay: OutboxRelay
+    config_repository: TableConfigRepository
+    routing_store: TableRoutingStore
+    routing: RoutingService
 
     def close(self) -> None:
         self.graph.close()
@@ -68,6 +73,11 @@ def _deliver_locally(event: CloudEvent) -> None:
         # Nobody has wired the local topic yet: keep the event pending rather than drop it.
         raise TransientError("no local delivery installed for booking events")
     _local_delivery(event)
+
+
+def records_from_settings(settings: Settings) -> RecordDirectory | None:
+    """Dynamics records for routing (owner, account team, address), read through the Dataverse Web API."""
+    return None
 
 
 def publisher_from_settings(settings: Settings) -> EventPublisher:
@@ -104,6 +114,16 @@ def build_services(
     busy_times = CachedBusyTimes(graph, ttl_seconds=settings.busy_cache_ttl_seconds, clock=clock)
     booking_store = TableBookingStore(tables, clock)
     relay = OutboxRelay(store=booking_store, publisher=publisher, clock=clock)
+    routing_store = TableRoutingStore(tables)
+    routing = RoutingService(
+        rule_sets=repository,
+        hosts=repository,
+        store=routing_store,
+        records=records_from_settings(settings),
+        busy=busy_times,
+        bookings=booking_store,
+        clock=clock,
+    )
     return Services(
         settings=settings,
         clock=clock,
@@ -111,17 +131,27 @@ def build_services(
         graph=graph,
         busy_times=busy_times,
         config=ConfigService(repository=repository, rule_sets=repository),
-        slots=SlotService(config=repository, busy=busy_times, clock=clock, commitments=booking_store),
+        slots=SlotService(
+            config=repository, busy=busy_times, clock=clock, commitments=booking_store, routing=routing
+        ),
         health=HealthService(
             ping_storage=tables.ping, probes={"graph": lambda: reachable(settings.graph_base_url)}
         ),
         booking_store=booking_store,
         bookings=BookingService(
-            config=repository, store=booking_store, busy=busy_times, clock=clock, after_commit=relay
+            config=repository,
+            store=booking_store,
+            busy=busy_times,
+            clock=clock,
+            after_commit=relay,
+            routing=routing,
         ),
         idempotency=TableIdempotencyStore(tables),
         publisher=publisher,
         relay=relay,
+        config_repository=repository,
+        routing_store=routing_store,
+        routing=routing,
     )
 
 

@@ -38,9 +38,17 @@ class Settings:
     graph_timeout_seconds: float
     api_key: str | None
     admin_api_key: str | None
+    dataverse_url: str
+    dataverse_static_token: str | None
     service_bus_connection: str | None
     service_bus_namespace: str | None
     booking_topic: str
+
+    @property
+    def dataverse_scope(self) -> str:
+        """`https://{org}.crm.dynamics.com/.default` for the environment the Web API URL names."""
+        origin = self.dataverse_url.split("/api/data", 1)[0]
+        return f"{origin}/.default"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +75,8 @@ class Settings:
             graph_timeout_seconds=float(get("GRAPH_TIMEOUT_SECONDS") or 10),
             api_key=get("API_KEY"),
             admin_api_key=get("ADMIN_API_KEY"),
+            dataverse_url=(get("DATAVERSE_URL") or "http://127.0.0.1:7082/api/data/v9.2").rstrip("/"),
+            dataverse_static_token=get("DATAVERSE_STATIC_TOKEN"),
             # The same names the Service Bus trigger bindings use (connection="ServiceBusConnection").
             service_bus_connection=get("ServiceBusConnection"),
             service_bus_namespace=get("ServiceBusConnection__fullyQualifiedNamespace"),

@@ -169,6 +169,20 @@ class TableConfigRepository:
     def delete_event_type(self, slug: str) -> None:
         self._delete(self.EVENT_TYPE, slug, "event type")
 
+    RULE_SET = "ruleset"
+
+    def get_rule_set_doc(self, rule_set_id: str) -> Any:
+        return self._get(self.RULE_SET, rule_set_id, "routing rule set", lambda d: d)
+
+    def list_rule_set_docs(self) -> list[tuple[str, Any]]:
+        return self._list(self.RULE_SET)
+
+    def put_rule_set_doc(self, rule_set_id: str, doc: str) -> bool:
+        return self._put(self.RULE_SET, rule_set_id, doc)
+
+    def delete_rule_set(self, rule_set_id: str) -> None:
+        self._delete(self.RULE_SET, rule_set_id, "routing rule set")
+
     def has_rule_set(self, rule_set_id: str) -> bool:
         with storage_errors():
             try:

@@ -47,6 +47,7 @@ from scheduling_core.ports import (
     Mailbox,
     PendingEvent,
 )
+from scheduling_core.services.routing import ContextIn, RoutingService, StoredDecision
 
 HOLD_LIFETIME = timedelta(minutes=5)
 
@@ -128,7 +129,9 @@ class BookingService:
         clock: Clock,
         after_commit: AfterCommit | None = None,
         hold_lifetime: timedelta = HOLD_LIFETIME,
+        routing: RoutingService | None = None,
     ) -> None:
+        self._routing = routing
         self._config = config
         self._store = store
         self._busy = busy
@@ -231,8 +234,14 @@ class BookingService:
         if missing:
             raise InvalidRequest("Fields this event type requires are missing.", tuple(missing))
         hold = self._usable_hold(request, event_type) if request.hold_id else None
+        routed: StoredDecision | None = None
         if hold is not None:
             candidates = self._config.get_hosts(list(hold.host_ids))
+        elif (
+            request.host_id is None and event_type.routing_rule_set is not None and self._routing is not None
+        ):
+            routed = self._route(request, event_type)
+            candidates = self._config.get_hosts(list(self._routing.ordered_pool(routed)))
         else:
             candidates = self._candidates(event_type, request.host_id)
         exclude = frozenset({hold.id}) if hold is not None else frozenset()
@@ -243,7 +252,7 @@ class BookingService:
         pools = [sorted(h.id for h in candidates)] if collective else [[h.id] for h in free]
         last_error: SlotUnavailable | None = None
         for host_ids in pools:
-            booking = self._new_booking(request, event_type, host_ids, hold)
+            booking = self._new_booking(request, event_type, host_ids, hold, routed)
             now = self._clock.now()
             event = booking_event(booking=booking_snapshot(booking), event_type="booking.created", time=now)
             try:
@@ -251,9 +260,26 @@ class BookingService:
             except SlotUnavailable as exc:
                 last_error = exc
                 continue
+            if routed is not None and self._routing is not None:
+                self._routing.record_assignment(routed, host_ids[0])
             self._publish(pending)
             return booking
         raise last_error or SlotUnavailable("No host is free at that time.")
+
+    def _route(self, request: BookingRequest, event_type: EventType) -> StoredDecision:
+        assert self._routing is not None
+        assert event_type.routing_rule_set is not None
+        slot = Interval(request.start, request.start + event_type.duration)
+        routed = self._routing.decide(
+            rule_set_id=event_type.routing_rule_set,
+            context=ContextIn.from_mapping(request.context),
+            window=slot,
+            event_type=event_type,
+            booking_start=request.start,
+        )
+        if not routed.decision.host_ids:
+            raise SlotUnavailable(f"No eligible host: {routed.decision.reason}")
+        return routed
 
     def _usable_hold(self, request: BookingRequest, event_type: EventType) -> Hold:
         assert request.hold_id is not None
@@ -272,11 +298,25 @@ class BookingService:
         return hold
 
     def _new_booking(
-        self, request: BookingRequest, event_type: EventType, host_ids: list[str], hold: Hold | None
+        self,
+        request: BookingRequest,
+        event_type: EventType,
+        host_ids: list[str],
+        hold: Hold | None,
+        routed: StoredDecision | None = None,
     ) -> Booking:
         now = self._clock.now()
         booking_id = new_booking_id()
-        if hold is not None:
+        routing: dict[str, Any]
+        if routed is not None:
+            decision = routed.decision
+            routing = {
+                "decisionId": routed.id,
+                "rule": decision.rule,
+                "strategy": decision.strategy,
+                "reason": f"{decision.reason}; picked {host_ids[0]}, the first free host by fairness",
+            }
+        elif hold is not None:
             routing = {"decisionId": None, "rule": None, "strategy": "hold", "reason": f"held by {hold.id}"}
         elif request.host_id:
             routing = {

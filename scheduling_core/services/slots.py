@@ -19,6 +19,7 @@ from scheduling_core.domain import Assignment, EventType, Host, Slot
 from scheduling_core.errors import FieldError, InvalidRequest
 from scheduling_core.intervals import Interval
 from scheduling_core.ports import BusyTimeSource, CommitmentSource, ConfigRepository, Mailbox
+from scheduling_core.services.routing import ContextIn, RoutingService
 from scheduling_core.timezones import UTC
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,9 @@ class HostSelection:
     host_ids: tuple[str, ...]
     strategy: str
     reason: str
+    decision_id: str | None = None
+    rule_set: str | None = None
+    rule: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,16 +97,39 @@ class SlotService:
         busy: BusyTimeSource,
         clock: Clock,
         commitments: CommitmentSource | None = None,
+        routing: RoutingService | None = None,
     ) -> None:
         self._config = config
         self._busy = busy
         self._clock = clock
         self._commitments = commitments
+        self._routing = routing
 
-    def select_hosts(self, event_type: EventType, explicit: Sequence[str]) -> HostSelection:
+    def select_hosts(
+        self,
+        event_type: EventType,
+        explicit: Sequence[str],
+        window: Interval,
+        context: ContextIn | None = None,
+    ) -> HostSelection:
         if explicit:
             ids = tuple(dict.fromkeys(explicit))
             return HostSelection(host_ids=ids, strategy="explicit", reason="hostId given in the request")
+        if event_type.routing_rule_set is not None and self._routing is not None:
+            stored = self._routing.decide(
+                rule_set_id=event_type.routing_rule_set,
+                context=context or ContextIn(),
+                window=window,
+                event_type=event_type,
+            )
+            return HostSelection(
+                host_ids=self._routing.ordered_pool(stored),
+                strategy=stored.decision.strategy or "none",
+                reason=stored.decision.reason,
+                decision_id=stored.id,
+                rule_set=stored.decision.rule_set,
+                rule=stored.decision.rule,
+            )
         if event_type.host_ids:
             return HostSelection(
                 host_ids=event_type.host_ids, strategy="fixed", reason="the event type's fixed hostIds"
@@ -113,10 +140,17 @@ class SlotService:
         )
 
     def find_slots(
-        self, *, event_type_slug: str, window: Interval, host_ids: Sequence[str] = ()
+        self,
+        *,
+        event_type_slug: str,
+        window: Interval,
+        host_ids: Sequence[str] = (),
+        context: ContextIn | None = None,
     ) -> SlotAnswer:
         event_type = self._config.get_event_type(event_type_slug)
-        selection = self.select_hosts(event_type, host_ids)
+        selection = self.select_hosts(event_type, host_ids, window, context)
+        if not selection.host_ids:
+            return SlotAnswer(event_type=event_type, selection=selection, slots=())
         hosts = self._config.get_hosts(selection.host_ids)
         mode = PoolMode.ALL_OF if event_type.assignment is Assignment.COLLECTIVE else PoolMode.ANY_OF
         slots, unavailable = self.compute(event_type, hosts, window, mode)

@@ -1,0 +1,154 @@
+"""`/admin/routing/{ruleSetId}` (rule sets) and `/routing/decisions` (the audit of every routing decision)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.functions as func
+from pydantic import BaseModel
+
+from http_api.auth import Access
+from http_api.endpoint import Operation, QueryParam, endpoint, json_response, read_json, route_param
+from http_api.problems import HttpProblem
+from http_api.schemas import Problem, RoutingDecisionList, RoutingDecisionOut
+from scheduling_core.composition import services
+from scheduling_core.documents import SLUG_PATTERN
+from scheduling_core.errors import FieldError
+from scheduling_core.routing_documents import RuleSetDoc, unknown_pool_hosts
+
+bp = func.Blueprint()
+DECISION_ID = r"^rd_[a-f0-9]{24}$"
+
+
+class RuleSetOut(RuleSetDoc):
+    id: str
+
+
+class RuleSetList(BaseModel):
+    items: list[RuleSetOut]
+
+
+_ERRORS: dict[int, type[Problem] | None] = {401: Problem, 403: Problem, 404: Problem, 422: Problem}
+
+
+def _out(rule_set_id: str, doc: Any) -> RuleSetOut:
+    return RuleSetOut(id=rule_set_id, **RuleSetDoc.model_validate(doc).model_dump(by_alias=True))
+
+
+@endpoint(
+    bp,
+    route="admin/routing",
+    access=Access.ADMIN,
+    operations=(
+        Operation(
+            method="GET",
+            operation_id="ListRuleSets",
+            summary="List routing rule sets",
+            tag="admin",
+            responses={200: RuleSetList, 401: Problem, 403: Problem},
+        ),
+    ),
+)
+def admin_list_rule_sets(req: func.HttpRequest) -> func.HttpResponse:
+    docs = services().config_repository.list_rule_set_docs()
+    return json_response(RuleSetList(items=[_out(k, d) for k, d in sorted(docs, key=lambda kv: kv[0])]))
+
+
+@endpoint(
+    bp,
+    route="admin/routing/{ruleSetId}",
+    access=Access.ADMIN,
+    operations=(
+        Operation(
+            method="GET",
+            operation_id="GetRuleSet",
+            summary="Get a routing rule set",
+            tag="admin",
+            responses={200: RuleSetOut, **_ERRORS},
+        ),
+        Operation(
+            method="PUT",
+            operation_id="PutRuleSet",
+            summary="Create or replace a routing rule set",
+            tag="admin",
+            request=RuleSetDoc,
+            responses={200: RuleSetOut, 201: RuleSetOut, 400: Problem, 413: Problem, **_ERRORS},
+        ),
+        Operation(
+            method="DELETE",
+            operation_id="DeleteRuleSet",
+            summary="Delete a routing rule set",
+            tag="admin",
+            responses={204: None, **_ERRORS},
+        ),
+    ),
+)
+def admin_rule_set(req: func.HttpRequest) -> func.HttpResponse:
+    rule_set_id = route_param(req, "ruleSetId", SLUG_PATTERN)
+    repository = services().config_repository
+    if req.method == "PUT":
+        doc = read_json(req, RuleSetDoc)
+        known = {h.id for h in repository.list_hosts()}
+        unknown = unknown_pool_hosts(doc, known)
+        if unknown:
+            raise HttpProblem(
+                422,
+                "validation-failed",
+                "Validation failed",
+                "The rule set names unknown hosts.",
+                [FieldError(field=path, message=f"unknown host '{host}'") for path, host in unknown],
+            )
+        created = repository.put_rule_set_doc(rule_set_id, doc.model_dump_json(by_alias=True))
+        return json_response(_out(rule_set_id, doc.model_dump(by_alias=True)), 201 if created else 200)
+    if req.method == "DELETE":
+        repository.delete_rule_set(rule_set_id)
+        return func.HttpResponse(status_code=204)
+    return json_response(_out(rule_set_id, repository.get_rule_set_doc(rule_set_id)))
+
+
+@endpoint(
+    bp,
+    route="routing/decisions",
+    access=Access.API,
+    operations=(
+        Operation(
+            method="GET",
+            operation_id="ListRoutingDecisions",
+            summary="Routing decisions for a record",
+            tag="routing",
+            query=(QueryParam(name="recordId", description="Dynamics record id", required=True),),
+            responses={200: RoutingDecisionList, 401: Problem, 403: Problem, 422: Problem},
+        ),
+    ),
+)
+def list_routing_decisions(req: func.HttpRequest) -> func.HttpResponse:
+    record_id = (req.params.get("recordId") or "").strip()
+    if not record_id or len(record_id) > 100:
+        raise HttpProblem(
+            422,
+            "validation-failed",
+            "Validation failed",
+            "recordId is required.",
+            [FieldError(field="recordId", message="required, at most 100 characters")],
+        )
+    items = services().routing.for_record(record_id)
+    return json_response(RoutingDecisionList(items=[RoutingDecisionOut.model_validate(i) for i in items]))
+
+
+@endpoint(
+    bp,
+    route="routing/decisions/{decisionId}",
+    access=Access.API,
+    operations=(
+        Operation(
+            method="GET",
+            operation_id="GetRoutingDecision",
+            summary="Why a meeting went to whom",
+            tag="routing",
+            responses={200: RoutingDecisionOut, 401: Problem, 403: Problem, 404: Problem},
+        ),
+    ),
+)
+def get_routing_decision(req: func.HttpRequest) -> func.HttpResponse:
+    decision_id = route_param(req, "decisionId", DECISION_ID, kind="routing decision")
+    return json_response(RoutingDecisionOut.model_validate(services().routing.get(decision_id)))

@@ -1,0 +1,393 @@
+"""Routing as a service: gather the inputs (Dataverse, directory, stats, Outlook), decide, store, explain.
+
+Invariants:
+- The decision is a pure function of the inputs it stores (`routing.route`): replaying a stored decision's
+  inputs gives the same pick. Everything that needs I/O happens here, before `route` is called.
+- Every decision is stored before it is used, and carries an id that slots and bookings link to.
+- A record that does not exist in Dataverse is a 404, not an empty pool.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from scheduling_core.availability import HostCalendar, host_slot_starts, working_intervals
+from scheduling_core.clock import Clock
+from scheduling_core.domain import Commitment, EventType, Host, ShowAs
+from scheduling_core.errors import FieldError, InvalidRequest
+from scheduling_core.intervals import Interval, merge, subtract
+from scheduling_core.ports import BusyTimeSource, HostFreeBusy, Mailbox
+from scheduling_core.routing import (
+    Fairness,
+    HostStats,
+    RoutingContext,
+    RoutingDecision,
+    RoutingInputs,
+    RuleSet,
+    Strategy,
+    choose_host,
+    decision_to_json,
+    inputs_from_json,
+    inputs_to_json,
+    parse_skills,
+    route,
+)
+from scheduling_core.routing_documents import RuleSetDoc
+
+ROTATION = "rotation"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Owner:
+    kind: str  # "systemuser" | "team"
+    id: str
+    aad_object_id: str | None = None
+    member_aad_object_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordLocation:
+    country: str | None = None
+    postal_code: str | None = None
+
+
+class RecordDirectory(Protocol):
+    """What routing needs to know about a Dynamics record (Dataverse adapter)."""
+
+    def record_owner(self, record_type: str, record_id: str) -> Any: ...
+    def account_team(self, record_type: str, record_id: str, role: str) -> list[str]: ...
+    def record_location(self, record_type: str, record_id: str) -> Any: ...
+    def systemuser_aad_id(self, systemuser_id: str) -> str | None: ...
+
+
+class RuleSetStore(Protocol):
+    def get_rule_set_doc(self, rule_set_id: str) -> Any: ...
+
+
+class HostDirectory(Protocol):
+    def list_hosts(self) -> list[Host]: ...
+
+
+class RoutingStore(Protocol):
+    def save_decision(
+        self, decision_id: str, record_id: str | None, at: datetime, document: dict[str, Any]
+    ) -> None: ...
+    def get_decision(self, decision_id: str) -> dict[str, Any]: ...
+    def decisions_for_record(self, record_id: str, limit: int = 100) -> list[dict[str, Any]]: ...
+    def rotation(self, rule_set: str, rule: str) -> dict[str, dict[str, Any]]: ...
+    def record_assignment(self, rule_set: str, rule: str, host_id: str, at: datetime) -> None: ...
+
+
+class BookingStats(Protocol):
+    def commitments(
+        self, host_ids: Sequence[str], window: Interval, exclude: frozenset[str] = frozenset()
+    ) -> Mapping[str, Sequence[Commitment]]: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContextIn:
+    """Routing context as callers give it (query string or a booking's `context`)."""
+
+    record_type: str | None = None
+    record_id: str | None = None
+    owner_id: str | None = None
+    territory: str | None = None
+    country: str | None = None
+    postal_code: str | None = None
+    skills: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> ContextIn:
+        skills_raw = values.get("skills") or {}
+        try:
+            skills = (
+                parse_skills(skills_raw)
+                if isinstance(skills_raw, str)
+                else {str(k): int(v) for k, v in dict(skills_raw).items()}
+            )
+        except (TypeError, ValueError):
+            raise InvalidRequest(
+                "Bad skills.", (FieldError(field="skills", message="use name:level,name"),)
+            ) from None
+
+        def text(name: str) -> str | None:
+            value = values.get(name)
+            return str(value) if value not in (None, "") else None
+
+        return cls(
+            record_type=(text("recordType") or "").lower() or None,
+            record_id=text("recordId"),
+            owner_id=text("ownerId"),
+            territory=text("territory"),
+            country=text("country"),
+            postal_code=text("postalCode"),
+            skills=skills,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredDecision:
+    id: str
+    decision: RoutingDecision
+    inputs: RoutingInputs
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "decisionId": self.id,
+            "ruleSet": self.decision.rule_set,
+            "rule": self.decision.rule,
+            "strategy": self.decision.strategy,
+            "hostIds": list(self.decision.host_ids),
+            "reason": self.decision.reason,
+        }
+
+
+class RoutingService:
+    def __init__(
+        self,
+        *,
+        rule_sets: RuleSetStore,
+        hosts: HostDirectory,
+        store: RoutingStore,
+        records: RecordDirectory | None,
+        busy: BusyTimeSource,
+        bookings: BookingStats,
+        clock: Clock,
+    ) -> None:
+        self._rule_sets = rule_sets
+        self._hosts = hosts
+        self._store = store
+        self._records = records
+        self._busy = busy
+        self._bookings = bookings
+        self._clock = clock
+
+    def rule_set(self, rule_set_id: str) -> RuleSet:
+        return RuleSetDoc.model_validate(self._rule_sets.get_rule_set_doc(rule_set_id)).to_domain(rule_set_id)
+
+    # ---- deciding --------------------------------------------------------------------------------
+
+    def decide(
+        self,
+        *,
+        rule_set_id: str,
+        context: ContextIn,
+        window: Interval,
+        event_type: EventType,
+        booking_start: datetime | None = None,
+    ) -> StoredDecision:
+        rule_set = self.rule_set(rule_set_id)
+        directory = {h.id: h for h in self._hosts.list_hosts()}
+        resolved = self._resolve_context(rule_set, context, directory)
+        stats = self._stats(rule_set, directory, window, event_type, booking_start)
+        now = self._clock.now()
+        inputs = RoutingInputs(rule_set=rule_set, context=resolved, hosts=directory, stats=stats, now=now)
+        decision = route(inputs)
+        stored = StoredDecision(id="rd_" + uuid.uuid4().hex[:24], decision=decision, inputs=inputs)
+        self._store.save_decision(
+            stored.id,
+            context.record_id,
+            now,
+            {
+                "id": stored.id,
+                "at": now.isoformat(),
+                "recordId": context.record_id,
+                "decision": decision_to_json(decision),
+                "inputs": inputs_to_json(inputs),
+            },
+        )
+        return stored
+
+    def replay(self, decision_id: str) -> RoutingDecision:
+        document = self._store.get_decision(decision_id)
+        return route(inputs_from_json(document["inputs"]))
+
+    def get(self, decision_id: str) -> dict[str, Any]:
+        return self._store.get_decision(decision_id)
+
+    def for_record(self, record_id: str) -> list[dict[str, Any]]:
+        return self._store.decisions_for_record(record_id)
+
+    def pick_host(self, stored: StoredDecision, free_host_ids: Sequence[str]) -> str | None:
+        """At booking time: the best host of the decision's pool among those free at the chosen slot."""
+        return choose_host(stored.decision, set(free_host_ids), stored.inputs.hosts, stored.inputs.stats)
+
+    def ordered_pool(self, stored: StoredDecision) -> tuple[str, ...]:
+        """The decision's pool, best first (skills surplus, then the rule's fairness, then id)."""
+        remaining = list(stored.decision.host_ids)
+        ordered: list[str] = []
+        while remaining:
+            best = self.pick_host(stored, remaining)
+            if best is None:
+                break
+            ordered.append(best)
+            remaining.remove(best)
+        return tuple(ordered + remaining)
+
+    def record_assignment(self, stored: StoredDecision, host_id: str) -> None:
+        self._store.record_assignment(stored.decision.rule_set, ROTATION, host_id, self._clock.now())
+
+    # ---- inputs ----------------------------------------------------------------------------------
+
+    def _resolve_context(
+        self, rule_set: RuleSet, context: ContextIn, directory: Mapping[str, Host]
+    ) -> RoutingContext:
+        strategies = {
+            r.strategy
+            for r in rule_set.rules
+            if r.when_record_types is None or (context.record_type or "") in r.when_record_types
+        }
+        has_record = bool(context.record_type and context.record_id)
+        owner_ids: tuple[str, ...] = ()
+        owner_note: str | None = None
+        if Strategy.OWNER in strategies:
+            owner_ids, owner_note = self._owner_hosts(context, directory, has_record)
+        team: dict[str, tuple[str, ...]] = {}
+        if Strategy.ACCOUNT_TEAM in strategies and has_record and self._records is not None:
+            assert context.record_type is not None
+            assert context.record_id is not None
+            for rule in rule_set.rules:
+                if rule.strategy is Strategy.ACCOUNT_TEAM and rule.role is not None and rule.role not in team:
+                    team[rule.role] = tuple(
+                        sorted(self._records.account_team(context.record_type, context.record_id, rule.role))
+                    )
+        country, postal = context.country, context.postal_code
+        if (
+            Strategy.TERRITORY in strategies
+            and not context.territory
+            and not (country or postal)
+            and has_record
+            and self._records is not None
+        ):
+            assert context.record_type is not None
+            assert context.record_id is not None
+            location = self._records.record_location(context.record_type, context.record_id)
+            country, postal = location.country, location.postal_code
+        return RoutingContext(
+            record_type=context.record_type,
+            record_id=context.record_id,
+            owner_host_ids=owner_ids,
+            owner_note=owner_note,
+            account_team=team,
+            territory=context.territory,
+            country=country,
+            postal_code=postal,
+            skills=dict(context.skills),
+        )
+
+    def _owner_hosts(
+        self, context: ContextIn, directory: Mapping[str, Host], has_record: bool
+    ) -> tuple[tuple[str, ...], str | None]:
+        by_dynamics_user = {
+            h.dynamics_user_id.lower(): h.id for h in directory.values() if h.dynamics_user_id
+        }
+        if context.owner_id:
+            if context.owner_id in directory:
+                return (context.owner_id,), None
+            if context.owner_id.lower() in by_dynamics_user:
+                return (by_dynamics_user[context.owner_id.lower()],), None
+            aad = self._records.systemuser_aad_id(context.owner_id) if self._records is not None else None
+            return ((aad,), None) if aad else ((), f"owner {context.owner_id} is not a known user")
+        if not has_record or self._records is None:
+            return (), "no record given"
+        assert context.record_type is not None
+        assert context.record_id is not None
+        owner = self._records.record_owner(context.record_type, context.record_id)
+        if owner is None:
+            return (), "the record has no owner"
+        if owner.kind == "team":
+            return tuple(sorted(owner.member_aad_object_ids)), f"owned by team {owner.id}"
+        if owner.aad_object_id:
+            return (owner.aad_object_id,), None
+        return (), f"owner systemuser {owner.id} has no Entra ID object id"
+
+    def _stats(
+        self,
+        rule_set: RuleSet,
+        directory: Mapping[str, Host],
+        window: Interval,
+        event_type: EventType,
+        booking_start: datetime | None,
+    ) -> dict[str, HostStats]:
+        rotation = self._store.rotation(rule_set.id, ROTATION)
+        active = [h for h in directory.values() if h.active]
+        now = self._clock.now()
+        needs_balance = any(r.fairness is Fairness.BALANCED for r in rule_set.rules)
+        recent = Interval(now - timedelta(days=30), now + timedelta(days=366))
+        look = Interval(min(window.start, recent.start), max(window.end, recent.end))
+        commitments = self._bookings.commitments([h.id for h in active], look) if active else {}
+        elig = rule_set.eligibility
+        free_busy: Mapping[str, HostFreeBusy] = {}
+        ahead = Interval(now, now + timedelta(days=elig.require_availability_within_days or 1))
+        if active and (elig.exclude_out_of_office or elig.require_availability_within_days):
+            span = Interval(min(window.start, ahead.start), max(window.end, ahead.end))
+            free_busy = self._busy.free_busy([Mailbox(host_id=h.id, email=h.email) for h in active], span)
+        stats: dict[str, HostStats] = {}
+        for host in active:
+            state = rotation.get(host.id, {})
+            last = state.get("lastBookedAt")
+            mine = commitments.get(host.id, ())
+            day = _local_day(host, booking_start) if booking_start is not None else None
+            answer = free_busy.get(host.id, HostFreeBusy())
+            stats[host.id] = HostStats(
+                last_booked_at=datetime.fromisoformat(last) if last else None,
+                assignments=int(state.get("assignments", 0)),
+                bookings_last_30_days=(
+                    sum(1 for c in mine if c.counts_toward_caps and recent.start <= c.start < now)
+                    if needs_balance
+                    else 0
+                ),
+                bookings_on_requested_day=(
+                    sum(
+                        1
+                        for c in mine
+                        if c.counts_toward_caps and day is not None and day.start <= c.start < day.end
+                    )
+                ),
+                out_of_office_whole_range=elig.exclude_out_of_office and _out_of_office(host, answer, window),
+                available_within_days=(
+                    not elig.require_availability_within_days
+                    or answer.error is not None
+                    or bool(
+                        host_slot_starts(
+                            HostCalendar(host=host, busy=answer.items, commitments=tuple(mine)),
+                            event_type,
+                            ahead,
+                            now,
+                        )
+                    )
+                ),
+            )
+        return stats
+
+
+def _local_day(host: Host, at: datetime) -> Interval:
+    """The host's local calendar day around `at`, in UTC (caps count per local date)."""
+    zone = ZoneInfo(host.time_zone)
+    local = at.astimezone(zone).date()
+    start = datetime.combine(local, time(0), zone).astimezone(UTC)
+    end = datetime.combine(local + timedelta(days=1), time(0), zone).astimezone(UTC)
+    return Interval(start, end)
+
+
+def _out_of_office(host: Host, answer: HostFreeBusy, window: Interval) -> bool:
+    """True when out-of-office items cover every working minute of the host in `window`."""
+    if answer.error is not None:
+        return False
+    work = merge(working_intervals(host, window))
+    oof = merge(
+        [Interval(i.start, i.end) for i in answer.items if i.show_as is ShowAs.OOF and not i.is_cancelled]
+    )
+    if not work or not oof:
+        return False
+    clipped = [
+        Interval(max(w.start, window.start), min(w.end, window.end))
+        for w in work
+        if max(w.start, window.start) < min(w.end, window.end)
+    ]
+    return bool(clipped) and not subtract(clipped, oof)

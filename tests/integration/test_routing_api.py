@@ -1,0 +1,206 @@
+"""Routing through the real functions: rule sets, routed slots and bookings, the stored explanation."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from .test_bookings_api import AT_9, MONDAY, _host, _partition_rows, _race
+
+
+def _rule_set(app: Any, body: dict[str, Any]) -> str:
+    rule_set_id = "rs-" + uuid.uuid4().hex[:8]
+    r = app.put(f"/admin/routing/{rule_set_id}", json_body=body)
+    assert r.status == 201, r.body
+    return rule_set_id
+
+
+def _routed_event_type(app: Any, rule_set_id: str, **fields: Any) -> str:
+    slug = "routed-" + uuid.uuid4().hex[:8]
+    r = app.put(
+        f"/admin/event-types/{slug}",
+        json_body={"title": "Routed", "durationMinutes": 30, "routingRuleSet": rule_set_id, **fields},
+    )
+    assert r.status == 201, r.body
+    return slug
+
+
+def _territory_host(app: Any, graph_sim: Any, territories: list[str], weight: int = 100) -> str:
+    host_id = _host(app, graph_sim)
+    doc = app.get(f"/admin/hosts/{host_id}").json()
+    doc.pop("id")
+    assert (
+        app.put(
+            f"/admin/hosts/{host_id}", json_body=doc | {"territories": territories, "weight": weight}
+        ).status
+        == 200
+    )
+    return host_id
+
+
+def _booking(app: Any, slug: str, start: str, context: dict[str, Any], i: int = 0) -> Any:
+    return app.post(
+        "/bookings",
+        json_body={
+            "eventType": slug,
+            "start": start,
+            "timeZone": "America/Chicago",
+            "invitee": {"name": f"P{i}", "email": f"p{i}@fabrikam.com"},
+            "context": context,
+        },
+    )
+
+
+def test_rule_sets_round_trip_and_bad_ones_name_the_offending_path(app: Any, graph_sim: Any) -> None:
+    host = _host(app, graph_sim)
+    body = {
+        "rules": [{"name": "fallback", "strategy": "roundRobin", "pool": [host], "fairness": "weighted"}],
+        "eligibility": {"excludeOutOfOffice": True, "respectDailyCaps": True},
+    }
+    rule_set_id = _rule_set(app, body)
+    got = app.get(f"/admin/routing/{rule_set_id}").json()
+    assert got["id"] == rule_set_id and got["rules"][0]["pool"] == [host]
+    assert app.put(f"/admin/routing/{rule_set_id}", json_body=body).status == 200
+    assert rule_set_id in [r["id"] for r in app.get("/admin/routing").json()["items"]]
+
+    def problem(payload: dict[str, Any]) -> list[str]:
+        r = app.put("/admin/routing/bad", json_body=payload)
+        assert r.status == 422, r.body
+        return [e["field"] for e in r.json()["errors"]]
+
+    assert "rules.0.strategy" in problem({"rules": [{"name": "x", "strategy": "coinFlip"}]})
+    assert problem({"rules": []}) == ["rules"]
+    assert problem({"rules": [{"name": "rr", "strategy": "roundRobin", "pool": [host, "ghost"]}]}) == [
+        "rules.0.pool.1"
+    ]
+    assert app.get("/admin/routing/bad").status == 404
+    assert app.delete(f"/admin/routing/{rule_set_id}").status == 204
+
+
+def test_territory_routing_pools_slots_and_explains_itself(app: Any, graph_sim: Any) -> None:
+    dach = _territory_host(app, graph_sim, ["DACH"])
+    us = _territory_host(app, graph_sim, ["US-West"])
+    rule_set_id = _rule_set(
+        app,
+        {
+            "rules": [
+                {
+                    "name": "territory",
+                    "strategy": "territory",
+                    "territories": {
+                        "DACH": {"countries": ["DE", "AT", "CH"]},
+                        "US-West": {"postalPrefixes": ["9"]},
+                    },
+                },
+                {"name": "fallback", "strategy": "roundRobin", "pool": [dach, us]},
+            ]
+        },
+    )
+    slug = _routed_event_type(app, rule_set_id)
+    r = app.get(
+        "/slots",
+        params={"eventType": slug, "start": MONDAY, "end": MONDAY, "country": "de", "recordId": "lead-42"},
+    )
+    assert r.status == 200, r.body
+    routing = r.json()["routing"]
+    explain = app.get(f"/routing/decisions/{routing['decisionId']}").body
+    assert (routing["ruleSet"], routing["rule"], routing["strategy"], routing["hostIds"]) == (
+        rule_set_id,
+        "territory",
+        "territory",
+        [dach],
+    ), explain
+    assert {h for s in r.json()["slots"] for h in s["hostIds"]} == {dach}
+    stored = app.get(f"/routing/decisions/{routing['decisionId']}").json()
+    assert stored["recordId"] == "lead-42" and stored["decision"]["rule"] == "territory"
+    assert stored["decision"]["trace"][0]["eligible"] == [dach]
+    listed = app.get("/routing/decisions", params={"recordId": "lead-42"}).json()["items"]
+    assert [d["id"] for d in listed] == [routing["decisionId"]]
+    nowhere = app.get("/slots", params={"eventType": slug, "start": MONDAY, "end": MONDAY, "country": "FR"})
+    assert nowhere.json()["routing"]["rule"] == "fallback"
+
+
+def test_a_stored_decision_replays_to_the_same_pick(app: Any, graph_sim: Any) -> None:
+    from scheduling_core.composition import services
+    from scheduling_core.routing import decision_to_json
+
+    hosts = [_host(app, graph_sim) for _ in range(3)]
+    rule_set_id = _rule_set(
+        app, {"rules": [{"name": "rr", "strategy": "roundRobin", "pool": hosts, "fairness": "balanced"}]}
+    )
+    slug = _routed_event_type(app, rule_set_id)
+    decision_id = app.get("/slots", params={"eventType": slug, "start": MONDAY, "end": MONDAY}).json()[
+        "routing"
+    ]["decisionId"]
+    stored = services().routing.get(decision_id)
+    assert decision_to_json(services().routing.replay(decision_id)) == stored["decision"]
+
+
+def test_round_robin_bookings_rotate_and_record_their_decision(app: Any, graph_sim: Any, clock: Any) -> None:
+    hosts = sorted(_host(app, graph_sim) for _ in range(2))
+    rule_set_id = _rule_set(
+        app,
+        {
+            "rules": [
+                {"name": "rr", "strategy": "roundRobin", "pool": hosts, "fairness": "leastRecentlyBooked"}
+            ]
+        },
+    )
+    slug = _routed_event_type(app, rule_set_id)
+    picked = []
+    for hour in ("08", "09", "10", "11"):
+        clock.set(clock.now() + timedelta(minutes=1))  # bookings are made one after another
+        r = _booking(app, slug, f"{MONDAY}T{hour}:00:00-06:00", {"recordType": "lead", "recordId": "lead-rr"})
+        assert r.status == 201, r.body
+        picked.append(r.json()["hostIds"][0])
+        assert r.json()["routing"]["decisionId"].startswith("rd_")
+    assert picked == [hosts[0], hosts[1], hosts[0], hosts[1]]
+
+
+def test_forty_concurrent_routed_bookings_never_double_book_and_keep_state_consistent(
+    app: Any, graph_sim: Any
+) -> None:
+    from scheduling_core.composition import services
+
+    hosts = sorted(_host(app, graph_sim) for _ in range(3))
+    rule_set_id = _rule_set(
+        app, {"rules": [{"name": "rr", "strategy": "roundRobin", "pool": hosts, "fairness": "weighted"}]}
+    )
+    slug = _routed_event_type(app, rule_set_id)
+    starts = [AT_9, f"{MONDAY}T10:00:00-06:00"]
+    results = _race(40, lambda i: _booking(app, slug, starts[i % 2], {}, i))
+    created = [r.json() for r in results if r.status == 201]
+    assert all(r.status == 409 for r in results if r.status != 201)
+    assert len(created) == 6  # every host once per slot, no more
+    assert Counter((b["hostIds"][0], b["start"]) for b in created).most_common(1)[0][1] == 1
+    rotation = services().routing_store.rotation(rule_set_id, "rotation")
+    assert sum(v["assignments"] for v in rotation.values()) == len(created)
+    for host in hosts:
+        assert len(_partition_rows(app, host, "b|")) == rotation[host]["assignments"] == 2
+
+
+def test_no_eligible_host_is_explained_not_a_500(app: Any, graph_sim: Any) -> None:
+    host = _host(app, graph_sim)
+    rule_set_id = _rule_set(
+        app, {"rules": [{"name": "lead owner", "when": {"recordType": ["lead"]}, "strategy": "owner"}]}
+    )
+    slug = _routed_event_type(app, rule_set_id)
+    r = app.get(
+        "/slots",
+        params={"eventType": slug, "start": MONDAY, "end": MONDAY, "recordType": "lead", "ownerId": host},
+    )
+    assert r.status == 200 and r.json()["routing"]["hostIds"] == [host]
+    r = app.get(
+        "/slots", params={"eventType": slug, "start": MONDAY, "end": MONDAY, "recordType": "opportunity"}
+    )
+    assert r.status == 200 and r.json()["slots"] == [] and r.json()["routing"]["hostIds"] == []
+    booking = _booking(app, slug, AT_9, {"recordType": "opportunity"})
+    assert booking.status == 409 and "No eligible host" in booking.json()["detail"]
+
+
+def test_unknown_decision_is_404(app: Any) -> None:
+    assert app.get("/routing/decisions/rd_" + "0" * 24).status == 404
+    assert app.get("/routing/decisions/nonsense").status == 404
+    assert app.get("/routing/decisions").status == 422
