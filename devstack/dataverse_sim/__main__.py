@@ -1,0 +1,3 @@
+from devstack.dataverse_sim import main
+
+main()

@@ -1,0 +1,573 @@
+"""The Dataverse simulator's HTTP surface: the Web API under `/api/data/v9.2` and a test-only `/_sim`.
+
+Every `/api/data` request is logged, may be failed or slowed by a queued fault,
+and then needs `Authorization: Bearer <any token>` (401 otherwise). Routes:
+
+    GET                 /api/data/v9.2/                       service document (entity sets)
+    GET                 /api/data/v9.2/WhoAmI                 the (simulated) calling user
+    GET, POST           /{set}                                query / create
+    GET, PATCH, DELETE  /{set}({id})                          retrieve / update or upsert / delete
+    GET                 /{set}({id})/{navigation}             related row or rows (paged like a query)
+    POST                /{set}({id})/{collection}/$ref        associate (`{"@odata.id": ".../{set}({id})"}`)
+    DELETE              /{set}({id})/{collection}({rid})/$ref disassociate (or `/$ref?$id=...`)
+    DELETE              /{set}({id})/{single}/$ref            clear a lookup
+
+PATCH without conditions is an upsert; `If-Match: *` makes it update-only (404
+when missing), `If-None-Match: *` create-only (412 when present), and `If-Match`
+with an ETag an optimistic-concurrency update (412 on a stale version). Creates
+answer 204 with `OData-EntityId`, or 201 with the row under
+`Prefer: return=representation`. Queries page by `Prefer: odata.maxpagesize=N`
+(default and maximum 5000) through an absolute `@odata.nextLink`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from devstack.dataverse_sim.query import parse_expand, parse_select, parse_top
+from devstack.dataverse_sim.records import READ_ONLY_TABLES, Records
+from devstack.dataverse_sim.schema import Entity, load_schema
+from devstack.dataverse_sim.state import Fault, Row, SimState
+from devstack.dataverse_sim.wire import (
+    CONCURRENCY_VERSION_MISMATCH,
+    MESSAGE_NOT_SUPPORTED,
+    QUERY_NOT_SUPPORTED,
+    THROTTLED_REQUESTS,
+    UNEXPECTED,
+    DataverseFault,
+    Preferences,
+    empty_response,
+    error_response,
+    json_object,
+    json_response,
+    normalize_guid,
+    parse_prefer,
+)
+
+API_PATH = "/api/data/v9.2"
+MAX_PAGE_SIZE = 5000
+#: The calling user WhoAmI reports (the simulator has no real identities).
+SIMULATED_CALLER = {
+    "BusinessUnitId": "6f6d6f63-0000-4000-8000-000000000001",
+    "UserId": "6f6d6f63-0000-4000-8000-000000000002",
+    "OrganizationId": "6f6d6f63-0000-4000-8000-000000000003",
+}
+_ALL_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+_SEGMENT = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_.]*)(?:\((?P<key>[^)]*)\))?$")
+_PAGING_COOKIE = re.compile(r'pagingcookie="(?P<offset>\d+)"')
+_COLLECTION_OPTIONS = frozenset({"$select", "$filter", "$orderby", "$top", "$expand", "$count", "$skiptoken"})
+_RECORD_OPTIONS = frozenset({"$select", "$expand"})
+_FAULT_ERRORS = {
+    401: ("", "The request has no valid bearer token."),
+    403: ("0x80040220", "The user does not hold the privileges the request needs."),
+    429: (
+        THROTTLED_REQUESTS,
+        "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
+    ),
+    500: (UNEXPECTED, "An unexpected error occurred."),
+    502: (UNEXPECTED, "The upstream service did not answer."),
+    503: (UNEXPECTED, "The service is temporarily unavailable. Try the request again after a delay."),
+    504: (UNEXPECTED, "The request timed out."),
+}
+_LOGGED_HEADERS = (
+    "prefer",
+    "content-type",
+    "accept",
+    "if-match",
+    "if-none-match",
+    "odata-version",
+    "odata-maxversion",
+    "user-agent",
+)
+
+
+def create_app(state_file: Path | None = None) -> Starlette:
+    """The simulator as an ASGI app; with `state_file`, its rows survive restarts."""
+    api = _DataverseApi(SimState(state_file))
+    app = Starlette(
+        routes=[
+            Route("/_sim/faults", api.faults, methods=["GET", "POST", "DELETE"]),
+            Route("/_sim/requests", api.request_log, methods=["GET", "DELETE"]),
+            Route("/_sim/reset", api.reset, methods=["POST"]),
+            Route(API_PATH, api.web_api, methods=_ALL_METHODS),
+            Route(API_PATH + "/{rest:path}", api.web_api, methods=_ALL_METHODS),
+            Route("/{rest:path}", api.unknown, methods=_ALL_METHODS),
+        ]
+    )
+    app.state.sim = api.state
+    return app
+
+
+class _DataverseApi:
+    def __init__(self, state: SimState) -> None:
+        self.state = state
+        self.schema = load_schema()
+        self.records = Records(self.schema, state)
+
+    # -- /_sim --------------------------------------------------------------------------------------
+
+    async def faults(self, request: Request) -> Response:
+        if request.method == "GET":
+            with self.state.lock:
+                return JSONResponse({"value": [fault.to_json() for fault in self.state.faults]})
+        if request.method == "DELETE":
+            with self.state.lock:
+                self.state.faults.clear()
+            return Response(status_code=204)
+        try:
+            fault = _parse_fault(json_object(await request.body()))
+        except DataverseFault as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        with self.state.lock:
+            self.state.faults.append(fault)
+        return JSONResponse(fault.to_json(), status_code=201)
+
+    async def request_log(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            with self.state.lock:
+                self.state.requests.clear()
+            return Response(status_code=204)
+        path_contains = (request.query_params.get("pathContains") or "").lower()
+        method = (request.query_params.get("method") or "").upper()
+        with self.state.lock:
+            entries = [
+                dict(entry)
+                for entry in self.state.requests
+                if path_contains in entry["path"].lower() and (not method or entry["method"] == method)
+            ]
+        return JSONResponse({"value": entries})
+
+    async def reset(self, request: Request) -> Response:
+        self.state.reset()
+        return Response(status_code=204)
+
+    # -- the Web API ----------------------------------------------------------------------------------
+
+    async def unknown(self, request: Request) -> Response:
+        return error_response(
+            404, "", f"No HTTP resource was found that matches the request URI '{request.url.path}'."
+        )
+
+    async def web_api(self, request: Request) -> Response:
+        body = await request.body()
+        entry = self._log(request, body)
+        fault = self.state.take_fault(request.method, request.url.path)
+        response: Response | None = None
+        if fault is not None:
+            if fault.delay_seconds:
+                await asyncio.sleep(fault.delay_seconds)
+            if fault.status is not None:
+                response = _fault_response(fault)
+        if response is None:
+            try:
+                _authenticate(request)
+                with self.state.lock:
+                    response = self._dispatch(request, body)
+            except DataverseFault as exc:
+                response = error_response(exc.status, exc.code, exc.message, headers=exc.headers)
+        entry["status"] = response.status_code
+        return response
+
+    def _log(self, request: Request, body: bytes) -> dict[str, Any]:
+        headers: dict[str, str | None] = {name: request.headers.get(name) for name in _LOGGED_HEADERS}
+        authorization = request.headers.get("authorization")
+        if authorization:
+            scheme, _, credentials = authorization.partition(" ")
+            authorization = f"{scheme} <redacted>" if credentials.strip() else scheme
+        headers["authorization"] = authorization
+        try:
+            parsed = json.loads(body) if body else None
+        except (ValueError, UnicodeDecodeError):
+            parsed = None
+        entry: dict[str, Any] = {
+            "time": datetime.now(UTC).isoformat(),
+            "method": request.method,
+            "path": request.url.path,
+            "query": request.url.query,
+            "headers": headers,
+            "json": parsed,
+            "status": None,
+        }
+        with self.state.lock:
+            self.state.requests.append(entry)
+        return entry
+
+    def _dispatch(self, request: Request, body: bytes) -> Response:
+        rest = request.path_params.get("rest", "")
+        segments = [segment for segment in rest.split("/") if segment]
+        method = request.method
+        if not segments:
+            _allow(method, "GET")
+            return self._service_document(request)
+        if segments in (["WhoAmI"], ["WhoAmI()"]):
+            _allow(method, "GET")
+            return json_response(
+                {"@odata.context": f"{_api(request)}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse"}
+                | SIMULATED_CALLER
+            )
+        if segments[0] == "$metadata":
+            raise DataverseFault.not_modelled("the $metadata document")
+        entity, key = self._entity_segment(segments[0])
+        if key is None:
+            if len(segments) != 1:
+                raise DataverseFault.segment_not_found(segments[1])
+            if method == "POST":
+                return self._create(request, entity, body)
+            _allow(method, "GET")
+            return self._query(request, entity)
+        if len(segments) == 1:
+            if method == "GET":
+                return self._retrieve(request, entity, key)
+            if method == "PATCH":
+                return self._patch(request, entity, key, body)
+            if method == "DELETE":
+                return self._delete(request, entity, key)
+            raise _method_not_allowed(method)
+        if len(segments) == 2:
+            _allow(method, "GET")
+            return self._navigate(request, entity, key, segments[1])
+        if len(segments) == 3 and segments[2] == "$ref":
+            return self._reference(request, entity, key, segments[1], body)
+        raise DataverseFault.segment_not_found(segments[-1])
+
+    def _entity_segment(self, segment: str) -> tuple[Entity, str | None]:
+        match = _SEGMENT.match(segment)
+        entity = self.schema.entity_for_set(match["name"]) if match else None
+        if match is None or entity is None:
+            raise DataverseFault.segment_not_found(match["name"] if match else segment)
+        raw_key = match["key"]
+        if raw_key is None:
+            return entity, None
+        key = normalize_guid(raw_key.strip("'"))
+        if key is None:
+            if "=" in raw_key:
+                raise DataverseFault.not_modelled(f"alternate keys ('{segment}')")
+            raise DataverseFault.bad_request(f"Bad Request - Error in query syntax: '{segment}'.")
+        return entity, key
+
+    # -- collections ----------------------------------------------------------------------------------
+
+    def _service_document(self, request: Request) -> Response:
+        sets = sorted(entity.set_name for entity in self.schema.entities.values())
+        return json_response(
+            {
+                "@odata.context": f"{_api(request)}/$metadata",
+                "value": [{"name": name, "kind": "EntitySet", "url": name} for name in sets],
+            }
+        )
+
+    def _query(self, request: Request, entity: Entity) -> Response:
+        prefer = parse_prefer(request.headers.get("prefer"))
+        return self._page(request, entity, self.records.rows(entity), prefer, entity.set_name)
+
+    def _page(
+        self, request: Request, entity: Entity, rows: list[Row], prefer: Preferences, context_set: str
+    ) -> Response:
+        query = request.query_params
+        _check_options(query, _COLLECTION_OPTIONS)
+        select = parse_select(query.get("$select"), entity)
+        expansions = parse_expand(query.get("$expand"))
+        rows = self.records.apply_query(
+            entity, rows, filter_text=query.get("$filter"), orderby_text=query.get("$orderby")
+        )
+        total = len(rows)
+        top = parse_top(query.get("$top"))
+        if top is not None:
+            rows = rows[:top]
+        size = min(prefer.max_page_size or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
+        offset = _skiptoken_offset(query.get("$skiptoken"))
+        page = rows[offset : offset + size]
+        selected = f"({','.join(select)})" if select else ""
+        payload: dict[str, Any] = {"@odata.context": f"{_api(request)}/$metadata#{context_set}{selected}"}
+        count = query.get("$count")
+        if count is not None:
+            if count not in ("true", "false"):
+                raise DataverseFault.bad_request(f"Invalid value '{count}' for $count.", QUERY_NOT_SUPPORTED)
+            if count == "true":
+                payload["@odata.count"] = min(total, MAX_PAGE_SIZE)
+        payload["value"] = [
+            self.records.render(entity, row, select=select, prefer=prefer, expansions=expansions)
+            for row in page
+        ]
+        if offset + size < len(rows):
+            payload["@odata.nextLink"] = _next_link(request, offset + size, offset // size + 2)
+        return json_response(payload, headers=_applied(prefer, paged=True))
+
+    def _create(self, request: Request, entity: Entity, body: bytes) -> Response:
+        _refuse_write(entity, "Create")
+        prefer = parse_prefer(request.headers.get("prefer"))
+        row = self.records.create(entity, json_object(body))
+        self.state.save()
+        return self._written(request, entity, row, prefer, created=True)
+
+    def _written(
+        self, request: Request, entity: Entity, row: Row, prefer: Preferences, *, created: bool
+    ) -> Response:
+        location = f"{_api(request)}/{entity.set_name}({row[entity.primary_id]})"
+        headers = {"OData-EntityId": location}
+        if not prefer.return_representation:
+            return empty_response(204, headers=headers)
+        _check_options(request.query_params, _RECORD_OPTIONS)
+        select = parse_select(request.query_params.get("$select"), entity)
+        expansions = parse_expand(request.query_params.get("$expand"))
+        payload = {
+            "@odata.context": _entity_context(request, entity, select),
+            **self.records.render(entity, row, select=select, prefer=prefer, expansions=expansions),
+        }
+        headers.update(_applied(prefer))
+        headers["Location"] = location
+        return json_response(payload, 201 if created else 200, headers=headers)
+
+    # -- single records -------------------------------------------------------------------------------
+
+    def _retrieve(self, request: Request, entity: Entity, key: str) -> Response:
+        _check_options(request.query_params, _RECORD_OPTIONS)
+        prefer = parse_prefer(request.headers.get("prefer"))
+        row = self.records.get(entity, key)
+        select = parse_select(request.query_params.get("$select"), entity)
+        expansions = parse_expand(request.query_params.get("$expand"))
+        etag = f'W/"{row.get("versionnumber")}"'
+        if request.headers.get("if-none-match") == etag:
+            return empty_response(304, headers={"ETag": etag})
+        payload = {
+            "@odata.context": _entity_context(request, entity, select),
+            **self.records.render(entity, row, select=select, prefer=prefer, expansions=expansions),
+        }
+        return json_response(payload, headers={"ETag": etag, **_applied(prefer)})
+
+    def _patch(self, request: Request, entity: Entity, key: str, body: bytes) -> Response:
+        _refuse_write(entity, "Update")
+        prefer = parse_prefer(request.headers.get("prefer"))
+        payload = json_object(body)
+        if_match = request.headers.get("if-match")
+        if_none_match = request.headers.get("if-none-match")
+        row = self.records.find(entity, key)
+        if row is None:
+            if if_match is not None:
+                raise DataverseFault.not_found(entity.logical_name, key)
+            row = self.records.create(entity, payload, record_id=key)
+            created = True
+        else:
+            if if_none_match is not None and if_none_match.strip() == "*":
+                raise DataverseFault.duplicate()
+            _check_etag(if_match, row)
+            self.records.update(entity, row, payload)
+            created = False
+        self.state.save()
+        return self._written(request, entity, row, prefer, created=created)
+
+    def _delete(self, request: Request, entity: Entity, key: str) -> Response:
+        _refuse_write(entity, "Delete")
+        row = self.records.get(entity, key)
+        _check_etag(request.headers.get("if-match"), row)
+        self.records.delete(entity, key)
+        self.state.save()
+        return empty_response(204)
+
+    # -- navigation -----------------------------------------------------------------------------------
+
+    def _navigate(self, request: Request, entity: Entity, key: str, name: str) -> Response:
+        prefer = parse_prefer(request.headers.get("prefer"))
+        row = self.records.get(entity, key)
+        single = entity.single.get(name)
+        if single is not None:
+            _check_options(request.query_params, _RECORD_OPTIONS)
+            if request.query_params.get("$expand"):
+                raise DataverseFault.not_modelled("$expand on a navigation property's target")
+            related = self.records.related_row(
+                entity, row, single, request.query_params.get("$select"), prefer
+            )
+            if related is None:
+                return empty_response(204)
+            target_entity = self.schema.entity(row[single.column]["entity"])
+            assert target_entity is not None
+            context = f"{_api(request)}/$metadata#{target_entity.set_name}/$entity"
+            return json_response({"@odata.context": context, **related}, headers=_applied(prefer))
+        collection = entity.collections.get(name)
+        if collection is None:
+            raise DataverseFault.segment_not_found(name)
+        target, rows = self.records.related_rows(entity, row, collection)
+        return self._page(request, target, rows, prefer, target.set_name)
+
+    def _reference(self, request: Request, entity: Entity, key: str, segment: str, body: bytes) -> Response:
+        row = self.records.get(entity, key)
+        match = _SEGMENT.match(segment)
+        name = match["name"] if match else segment
+        related_key = normalize_guid(match["key"]) if match and match["key"] else None
+        single = entity.single.get(name)
+        if single is not None:
+            if request.method == "DELETE":
+                self.records.set_lookup(entity, row, single, None)
+            elif request.method in ("PUT", "POST"):
+                self.records.set_lookup(entity, row, single, json_object(body).get("@odata.id"))
+            else:
+                raise _method_not_allowed(request.method)
+            self.state.save()
+            return empty_response(204)
+        collection = entity.collections.get(name)
+        if collection is None:
+            raise DataverseFault.segment_not_found(name)
+        if request.method == "POST":
+            self.records.associate(entity, row, collection, json_object(body).get("@odata.id"))
+        elif request.method == "DELETE":
+            if related_key is None:
+                target_ref = request.query_params.get("$id")
+                if target_ref is None:
+                    raise DataverseFault.bad_request(
+                        "Disassociating needs the related record: '(<id>)/$ref' or '$id'."
+                    )
+                related_key = self.records.reference(target_ref).id
+            self.records.disassociate(entity, row, collection, related_key)
+        else:
+            raise _method_not_allowed(request.method)
+        self.state.save()
+        return empty_response(204)
+
+
+def _authenticate(request: Request) -> None:
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise DataverseFault(
+            401,
+            "",
+            "The request has no bearer token: send 'Authorization: Bearer <token>'.",
+            headers={
+                "WWW-Authenticate": "Bearer authorization_uri=https://login.microsoftonline.com/common/oauth2/"
+                "authorize, resource_id=" + str(request.base_url).rstrip("/")
+            },
+        )
+
+
+def _allow(method: str, *allowed: str) -> None:
+    if method not in allowed:
+        raise _method_not_allowed(method)
+
+
+def _method_not_allowed(method: str) -> DataverseFault:
+    return DataverseFault(405, "", f"The requested resource does not support http method '{method}'.")
+
+
+def _refuse_write(entity: Entity, message: str) -> None:
+    if entity.logical_name in READ_ONLY_TABLES:
+        raise DataverseFault.bad_request(
+            f"The '{message}' method does not support entities of type '{entity.logical_name}'. "
+            "MessageProcessorCache returned MessageProcessor.Empty.",
+            MESSAGE_NOT_SUPPORTED,
+        )
+
+
+def _check_options(query: QueryParams, allowed: frozenset[str]) -> None:
+    for name in query:
+        if not name.startswith("$"):
+            continue
+        if name == "$skip":
+            raise DataverseFault.bad_request(
+                "The query parameter $skip is not supported", QUERY_NOT_SUPPORTED
+            )
+        if name not in allowed:
+            raise DataverseFault.bad_request(
+                f"The query parameter {name} is not supported here.", QUERY_NOT_SUPPORTED
+            )
+
+
+def _check_etag(if_match: str | None, row: Row) -> None:
+    if if_match is None or if_match.strip() == "*":
+        return
+    if if_match.strip() != f'W/"{row.get("versionnumber")}"':
+        raise DataverseFault(
+            412,
+            CONCURRENCY_VERSION_MISMATCH,
+            "The version of the existing record doesn't match the RowVersion property provided.",
+        )
+
+
+def _skiptoken_offset(token: str | None) -> int:
+    if token is None:
+        return 0
+    match = _PAGING_COOKIE.search(token)
+    if match is None:
+        raise DataverseFault.bad_request(
+            "The $skiptoken is not one this service issued.", QUERY_NOT_SUPPORTED
+        )
+    return int(match["offset"])
+
+
+def _next_link(request: Request, offset: int, page_number: int) -> str:
+    cookie = f'<cookie pagenumber="{page_number}" pagingcookie="{offset}" istracking="False" />'
+    params = [(name, value) for name, value in request.query_params.multi_items() if name != "$skiptoken"]
+    params.append(("$skiptoken", cookie))
+    query = urlencode(params, quote_via=quote, safe="$,()'")
+    return f"{str(request.base_url).rstrip('/')}{request.url.path}?{query}"
+
+
+def _applied(prefer: Preferences, *, paged: bool = False) -> dict[str, str]:
+    applied = [p for p in prefer.applied if paged or not p.startswith("odata.maxpagesize")]
+    return {"Preference-Applied": ",".join(applied)} if applied else {}
+
+
+def _api(request: Request) -> str:
+    return f"{str(request.base_url).rstrip('/')}{API_PATH}"
+
+
+def _entity_context(request: Request, entity: Entity, select: list[str] | None) -> str:
+    selected = f"({','.join(select)})" if select else ""
+    return f"{_api(request)}/$metadata#{entity.set_name}{selected}/$entity"
+
+
+def _parse_fault(body: dict[str, Any]) -> Fault:
+    known = {"status", "retryAfter", "count", "pathContains", "method", "delaySeconds", "code"}
+    unknown = set(body) - known
+    if unknown:
+        raise DataverseFault.bad_request(f"Unknown fault properties: {sorted(unknown)}.")
+    status = body.get("status")
+    count = body.get("count", 1)
+    retry_after = body.get("retryAfter")
+    delay = body.get("delaySeconds")
+    if status is not None and (
+        isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
+    ):
+        raise DataverseFault.bad_request("'status' must be an HTTP error status (400-599) or null.")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise DataverseFault.bad_request("'count' must be a positive integer.")
+    for name, value in (("retryAfter", retry_after), ("delaySeconds", delay)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
+            raise DataverseFault.bad_request(f"'{name}' must be a non-negative number or null.")
+    for name in ("pathContains", "method", "code"):
+        if body.get(name) is not None and not isinstance(body.get(name), str):
+            raise DataverseFault.bad_request(f"'{name}' must be a string or null.")
+    if status is None and not delay:
+        raise DataverseFault.bad_request("A fault needs a 'status', a 'delaySeconds', or both.")
+    return Fault(
+        status=status,
+        count=count,
+        retry_after=None if retry_after is None else float(retry_after),
+        path_contains=body.get("pathContains"),
+        method=body.get("method"),
+        delay_seconds=None if delay is None else float(delay),
+        code=body.get("code"),
+    )
+
+
+def _fault_response(fault: Fault) -> Response:
+    assert fault.status is not None
+    default_code, message = _FAULT_ERRORS.get(
+        fault.status,
+        (UNEXPECTED, "An unexpected error occurred.") if fault.status >= 500 else ("0x0", "Bad Request"),
+    )
+    headers = {}
+    if fault.retry_after is not None:
+        seconds = fault.retry_after
+        headers["Retry-After"] = str(int(seconds)) if float(seconds).is_integer() else str(seconds)
+    return error_response(fault.status, fault.code or default_code, message, headers=headers)
