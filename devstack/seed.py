@@ -59,7 +59,93 @@ def _busy_items(start: date, days: int) -> list[tuple[date, str, str, str]]:
     return items
 
 
-def seed_demo_tenant(*, api: str, graph: str) -> str:
+#: Dynamics side of the demo: a systemuser per rep (Entra object id = host id), a lead owned by Ana,
+#: a team (Ben and Chloé) owning a second lead, and an account whose CSM team is Chloé.
+SYSTEMUSERS = {h[0]: f"5e5e5e5e-0000-4000-8000-00000000b00{i + 1}" for i, h in enumerate(HOSTS)}
+LEAD_OF_ANA = "1ead0000-0000-4000-8000-000000000001"
+LEAD_OF_TEAM = "1ead0000-0000-4000-8000-000000000002"
+TEAM = "7ea70000-0000-4000-8000-000000000001"
+ACCOUNT = "acc00000-0000-4000-8000-000000000001"
+OPPORTUNITY = "0bb00000-0000-4000-8000-000000000001"
+
+
+def _seed_dataverse(client: httpx.Client, dataverse: str) -> int:
+    """Create the demo's Dynamics rows when missing; returns how many were created."""
+    created = 0
+
+    def ensure(entity_set: str, key: str, body: dict[str, object]) -> None:
+        nonlocal created
+        if client.get(f"{dataverse}/{entity_set}({key})", headers=BEARER).status_code == 404:
+            client.post(f"{dataverse}/{entity_set}", headers=BEARER, json=body).raise_for_status()
+            created += 1
+
+    for host_id, name, mail, *_ in HOSTS:
+        first, _, last = name.partition(" ")
+        ensure(
+            "systemusers",
+            SYSTEMUSERS[host_id],
+            {
+                "systemuserid": SYSTEMUSERS[host_id],
+                "firstname": first,
+                "lastname": last,
+                "internalemailaddress": mail,
+                "azureactivedirectoryobjectid": host_id,
+            },
+        )
+    ana, ben, chloe = (SYSTEMUSERS[h[0]] for h in HOSTS)
+    if client.get(f"{dataverse}/teams({TEAM})", headers=BEARER).status_code == 404:
+        ensure("teams", TEAM, {"teamid": TEAM, "name": "Inside sales", "teamtype": 0})
+        for member in (ben, chloe):
+            client.post(
+                f"{dataverse}/teams({TEAM})/teammembership_association/$ref",
+                headers=BEARER,
+                json={"@odata.id": f"{dataverse}/systemusers({member})"},
+            ).raise_for_status()
+    ensure(
+        "leads",
+        LEAD_OF_ANA,
+        {
+            "leadid": LEAD_OF_ANA,
+            "subject": "Berlin roll-out",
+            "lastname": "Weber",
+            "companyname": "Fabrikam GmbH",
+            "address1_country": "DE",
+            "ownerid@odata.bind": f"/systemusers({ana})",
+        },
+    )
+    ensure(
+        "leads",
+        LEAD_OF_TEAM,
+        {
+            "leadid": LEAD_OF_TEAM,
+            "subject": "Pilot",
+            "lastname": "Moreau",
+            "address1_country": "FR",
+            "ownerid@odata.bind": f"/teams({TEAM})",
+        },
+    )
+    ensure("accounts", ACCOUNT, {"accountid": ACCOUNT, "name": "Fabrikam", "address1_country": "US"})
+    csm_team = "7ea70000-0000-4000-8000-000000000002"
+    if client.get(f"{dataverse}/teams({csm_team})", headers=BEARER).status_code == 404:
+        ensure("teams", csm_team, {"teamid": csm_team, "name": f"{ACCOUNT}+CSM", "teamtype": 1})
+        client.post(
+            f"{dataverse}/teams({csm_team})/teammembership_association/$ref",
+            headers=BEARER,
+            json={"@odata.id": f"{dataverse}/systemusers({chloe})"},
+        ).raise_for_status()
+    ensure(
+        "opportunities",
+        OPPORTUNITY,
+        {
+            "opportunityid": OPPORTUNITY,
+            "name": "Fabrikam expansion",
+            "parentaccountid@odata.bind": f"/accounts({ACCOUNT})",
+        },
+    )
+    return created
+
+
+def seed_demo_tenant(*, api: str, graph: str, dataverse: str) -> str:
     admin = {"x-functions-key": os.environ.get("ADMIN_API_KEY", "")}
     created_users = filled = 0
     with httpx.Client(timeout=30) as client:
@@ -111,7 +197,40 @@ def seed_demo_tenant(*, api: str, graph: str) -> str:
                     "dynamicsUserId": None,
                 },
             ).raise_for_status()
+        dynamics_rows = _seed_dataverse(client, dataverse)
         ana, ben, chloe = (h[0] for h in HOSTS)
+        client.put(
+            f"{api}/admin/routing/default",
+            headers=admin,
+            json={
+                "rules": [
+                    {"name": "lead owner", "when": {"recordType": ["lead"]}, "strategy": "owner"},
+                    {
+                        "name": "account team",
+                        "when": {"recordType": ["opportunity", "account"]},
+                        "strategy": "accountTeam",
+                        "role": "CSM",
+                    },
+                    {
+                        "name": "territory",
+                        "strategy": "territory",
+                        "territories": {
+                            "DACH": {"countries": ["DE", "AT", "CH"]},
+                            "FR": {"countries": ["FR"]},
+                            "US-East": {"postalPrefixes": ["0", "1", "2"]},
+                        },
+                    },
+                    {"name": "german speakers", "strategy": "skills", "require": {"german": 3}},
+                    {
+                        "name": "fallback",
+                        "strategy": "roundRobin",
+                        "pool": [ana, ben, chloe],
+                        "fairness": "leastRecentlyBooked",
+                    },
+                ],
+                "eligibility": {"excludeOutOfOffice": True, "respectDailyCaps": True},
+            },
+        ).raise_for_status()
         event_types = {
             "discovery-call": {
                 "title": "Sales discovery call",
@@ -135,6 +254,12 @@ def seed_demo_tenant(*, api: str, graph: str) -> str:
                 "hostIds": [ana, chloe],
                 "bufferBeforeMinutes": 15,
             },
+            "routed-intro": {
+                "title": "Intro with the right rep",
+                "durationMinutes": 30,
+                "assignment": "roundRobin",
+                "routingRuleSet": "default",
+            },
         }
         for slug, body in event_types.items():
             client.put(
@@ -148,8 +273,10 @@ def seed_demo_tenant(*, api: str, graph: str) -> str:
             ).raise_for_status()
     today = datetime.now(UTC).date()
     return (
-        f"Demo tenant: {len(HOSTS)} hosts ({created_users} new mailboxes, {filled} calendars filled), "
-        f"event types {', '.join(event_types)}.\n"
+        f"Demo tenant: {len(HOSTS)} hosts ({created_users} new mailboxes, {filled} calendars filled, "
+        f"{dynamics_rows} new Dynamics rows), rule set 'default', event types {', '.join(event_types)}.\n"
+        f"  routed: GET {api}/slots?eventType=routed-intro&start={today}&end={today + timedelta(days=6)}"
+        f"&recordType=lead&recordId={LEAD_OF_ANA}\n"
         f"  e.g. GET {api}/slots?eventType=discovery-call&start={today}&end={today + timedelta(days=6)}"
         "&timeZone=Europe/Berlin"
     )

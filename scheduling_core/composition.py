@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from scheduling_core.adapters.booking_table import TableBookingStore
 from scheduling_core.adapters.credentials import token_provider_from_settings
+from scheduling_core.adapters.dataverse import dataverse_client_from_settings
 from scheduling_core.adapters.graph import CachedBusyTimes, GraphClient
 from scheduling_core.adapters.idempotency_table import TableIdempotencyStore
 from scheduling_core.adapters.inprocess_bus import InProcessPublisher
@@ -75,9 +76,9 @@ def _deliver_locally(event: CloudEvent) -> None:
     _local_delivery(event)
 
 
-def records_from_settings(settings: Settings) -> RecordDirectory | None:
+def records_from_settings(settings: Settings) -> RecordDirectory:
     """Dynamics records for routing (owner, account team, address), read through the Dataverse Web API."""
-    return None
+    return dataverse_client_from_settings(settings)
 
 
 def publisher_from_settings(settings: Settings) -> EventPublisher:

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.graph"]
+pytest_plugins = ["tests.fixtures.graph", "tests.fixtures.dataverse"]
 
 ADMIN_KEY = "test-admin-key"
 API_KEY = "test-api-key"
@@ -99,7 +99,9 @@ def clock() -> Any:
 
 
 @pytest.fixture
-def app_env(azurite: Any, graph_sim: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def app_env(
+    azurite: Any, graph_sim: Any, dataverse_sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
     env = {
         "TABLES_CONNECTION_STRING": azurite.connection_string,
         "TABLE_PREFIX": "t" + uuid.uuid4().hex[:10],
@@ -108,6 +110,8 @@ def app_env(azurite: Any, graph_sim: Any, monkeypatch: pytest.MonkeyPatch) -> di
         "API_KEY": API_KEY,
         "ADMIN_API_KEY": ADMIN_KEY,
         "GRAPH_TIMEOUT_SECONDS": "5",
+        "DATAVERSE_URL": dataverse_sim.api,
+        "DATAVERSE_STATIC_TOKEN": "test-token",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

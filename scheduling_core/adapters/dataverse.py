@@ -294,6 +294,15 @@ class DataverseClient:
         aad = _parse(SystemUserRow, user, "systemuser").aad_object_id if user is not None else None
         return Owner(kind="systemuser", id=owner_id, aad_object_id=aad)
 
+    def systemuser_aad_id(self, systemuser_id: str) -> str | None:
+        """The Entra object id of a Dynamics user (None if the user or the id is unknown)."""
+        try:
+            row = self.get("systemusers", systemuser_id, select=["azureactivedirectoryobjectid"])
+        except NotFound:
+            return None
+        value = (row or {}).get("azureactivedirectoryobjectid")
+        return str(value) if value else None
+
     def team_members(self, team_id: str) -> tuple[str, ...]:
         """The Entra object ids of a team's members (sorted; users without one left out)."""
         try:

@@ -30,12 +30,13 @@ KEYS = {"x-functions-key": "dev-api-key"}
 class Stack:
     api: str
     graph: str
+    dataverse: str
     process: subprocess.Popen[str]
     output: list[str]
 
 
 def _start(state: Path) -> Stack:
-    ports = [free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(4)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
         [
@@ -48,6 +49,8 @@ def _start(state: Path) -> Stack:
             str(ports[1]),
             "--graph-port",
             str(ports[2]),
+            "--dataverse-port",
+            str(ports[3]),
             "--state-dir",
             str(state),
         ],
@@ -65,7 +68,13 @@ def _start(state: Path) -> Stack:
             break
     else:
         raise AssertionError("stack did not start:\n" + "".join(output))
-    return Stack(f"http://127.0.0.1:{ports[0]}/api", f"http://127.0.0.1:{ports[2]}/v1.0", process, output)
+    return Stack(
+        f"http://127.0.0.1:{ports[0]}/api",
+        f"http://127.0.0.1:{ports[2]}/v1.0",
+        f"http://127.0.0.1:{ports[3]}/api/data/v9.2",
+        process,
+        output,
+    )
 
 
 def _stop(stack: Stack) -> str:
@@ -108,10 +117,15 @@ def test_the_demo_tenant_has_slots(stack: Stack) -> None:
 
 @pytest.mark.skipif(not CONFORMANCE.exists(), reason="shared/conformance is not beside this checkout")
 def test_shared_contract_checks_in_scope_pass(stack: Stack) -> None:
-    env = {**os.environ, "CONTRACT_API": stack.api, "CONTRACT_GRAPH": stack.graph}
+    env = {
+        **os.environ,
+        "CONTRACT_API": stack.api,
+        "CONTRACT_GRAPH": stack.graph,
+        "CONTRACT_DATAVERSE": stack.dataverse,
+    }
     in_scope = (
         "test_health or test_slots_shape_and_busy_time or test_problem_details"
-        " or test_booking_shape_location_and_replay"
+        " or test_booking_shape_location_and_replay or test_dataverse_simulator_speaks_web_api"
     )
     result = subprocess.run(
         [
@@ -134,7 +148,7 @@ def test_shared_contract_checks_in_scope_pass(stack: Stack) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 passed" in result.stdout
+    assert "5 passed" in result.stdout
 
 
 def test_a_restarted_stack_keeps_its_data_and_does_not_reseed_twice(tmp_path: Path) -> None:
@@ -174,3 +188,26 @@ def test_a_restarted_stack_keeps_its_data_and_does_not_reseed_twice(tmp_path: Pa
         assert len(events_after) == len(events_before) > 0
     finally:
         _stop(second)
+
+
+def test_the_demo_tenant_routes_a_lead_to_its_owner_from_dataverse(stack: Stack) -> None:
+    from devstack.seed import HOSTS, LEAD_OF_ANA
+
+    start = date.today() + timedelta(days=7)
+    r = httpx.get(
+        f"{stack.api}/slots",
+        headers=KEYS,
+        timeout=30,
+        params={
+            "eventType": "routed-intro",
+            "start": str(start),
+            "end": str(start + timedelta(days=4)),
+            "recordType": "lead",
+            "recordId": LEAD_OF_ANA,
+        },
+    )
+    assert r.status_code == 200, r.text
+    routing = r.json()["routing"]
+    assert (routing["rule"], routing["hostIds"]) == ("lead owner", [HOSTS[0][0]])
+    decision = httpx.get(f"{stack.api}/routing/decisions/{routing['decisionId']}", headers=KEYS, timeout=10)
+    assert decision.status_code == 200 and decision.json()["recordId"] == LEAD_OF_ANA

@@ -7,6 +7,8 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from .test_bookings_api import AT_9, MONDAY, _host, _partition_rows, _race
 
 
@@ -204,3 +206,112 @@ def test_unknown_decision_is_404(app: Any) -> None:
     assert app.get("/routing/decisions/rd_" + "0" * 24).status == 404
     assert app.get("/routing/decisions/nonsense").status == 404
     assert app.get("/routing/decisions").status == 422
+
+
+# ---- context from Dataverse ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def owner_rules(app: Any, graph_sim: Any) -> tuple[str, list[str]]:
+    hosts = sorted(_host(app, graph_sim) for _ in range(3))
+    rule_set_id = _rule_set(
+        app,
+        {
+            "rules": [
+                {"name": "lead owner", "when": {"recordType": ["lead"]}, "strategy": "owner"},
+                {
+                    "name": "account team",
+                    "when": {"recordType": ["opportunity", "account"]},
+                    "strategy": "accountTeam",
+                    "role": "CSM",
+                },
+                {
+                    "name": "territory",
+                    "strategy": "territory",
+                    "territories": {"DACH": {"countries": ["DE"]}},
+                },
+                {"name": "fallback", "strategy": "roundRobin", "pool": [hosts[2]]},
+            ]
+        },
+    )
+    return _routed_event_type(app, rule_set_id), hosts
+
+
+def _routing_of(app: Any, slug: str, **context: str) -> Any:
+    r = app.get("/slots", params={"eventType": slug, "start": MONDAY, "end": MONDAY, **context})
+    assert r.status == 200, r.body
+    return r.json()["routing"]
+
+
+def test_the_lead_owner_is_read_from_dataverse(app: Any, dataverse: Any, owner_rules: Any) -> None:
+    slug, hosts = owner_rules
+    user = dataverse.create_user(aad_object_id=hosts[0])
+    lead = dataverse.create("leads", {"lastname": "Lee", "ownerid@odata.bind": f"/systemusers({user})"})
+    routing = _routing_of(app, slug, recordType="lead", recordId=lead)
+    assert (routing["rule"], routing["hostIds"]) == ("lead owner", [hosts[0]])
+
+
+def test_a_team_owner_yields_its_members_as_a_pool(app: Any, dataverse: Any, owner_rules: Any) -> None:
+    slug, hosts = owner_rules
+    members = [dataverse.create_user(aad_object_id=h, first_name=f"U{i}") for i, h in enumerate(hosts[:2])]
+    team = dataverse.create_team("Inside sales", members=members)
+    lead = dataverse.create("leads", {"lastname": "Lee", "ownerid@odata.bind": f"/teams({team})"})
+    routing = _routing_of(app, slug, recordType="lead", recordId=lead)
+    assert routing["rule"] == "lead owner" and sorted(routing["hostIds"]) == hosts[:2]
+
+
+def test_an_owner_who_is_not_a_bookable_host_falls_through_with_the_reason(
+    app: Any, dataverse: Any, owner_rules: Any
+) -> None:
+    slug, _ = owner_rules
+    stranger = dataverse.create_user(aad_object_id=str(uuid.uuid4()))
+    lead = dataverse.create(
+        "leads",
+        {"lastname": "Lee", "ownerid@odata.bind": f"/systemusers({stranger})", "address1_country": "DE"},
+    )
+    routing = _routing_of(app, slug, recordType="lead", recordId=lead)
+    assert routing["rule"] == "fallback"  # no host has the DACH territory either
+    trace = app.get(f"/routing/decisions/{routing['decisionId']}").json()["decision"]["trace"]
+    assert "not a bookable host" in str(trace[0])
+
+
+def test_the_account_team_of_an_opportunity_is_read_from_dataverse(
+    app: Any, dataverse: Any, owner_rules: Any
+) -> None:
+    slug, hosts = owner_rules
+    csm = dataverse.create_user(aad_object_id=hosts[1])
+    account = dataverse.create_account("Fabrikam")
+    dataverse.create_account_team(account, "CSM", [csm])
+    opportunity = dataverse.create(
+        "opportunities", {"name": "Deal", "parentaccountid@odata.bind": f"/accounts({account})"}
+    )
+    routing = _routing_of(app, slug, recordType="opportunity", recordId=opportunity)
+    assert (routing["rule"], routing["hostIds"]) == ("account team", [hosts[1]])
+
+
+def test_a_missing_record_is_a_404_problem_not_a_500(app: Any, dataverse: Any, owner_rules: Any) -> None:
+    slug, _ = owner_rules
+    r = app.get(
+        "/slots",
+        params={
+            "eventType": slug,
+            "start": MONDAY,
+            "end": MONDAY,
+            "recordType": "lead",
+            "recordId": str(uuid.uuid4()),
+        },
+    )
+    assert r.status == 404 and r.json()["code"] == "not-found"
+
+
+def test_dataverse_throttling_is_retried_after_retry_after(
+    app: Any, dataverse: Any, owner_rules: Any
+) -> None:
+    slug, hosts = owner_rules
+    user = dataverse.create_user(aad_object_id=hosts[0])
+    lead = dataverse.create("leads", {"lastname": "Lee", "ownerid@odata.bind": f"/systemusers({user})"})
+    dataverse.clear_requests()
+    dataverse.add_fault(429, retry_after=1, count=1, path_contains="leads")
+    routing = _routing_of(app, slug, recordType="lead", recordId=lead)
+    assert routing["hostIds"] == [hosts[0]]
+    assert [r["status"] for r in dataverse.requests(path_contains="leads")][:2] == [429, 200]
