@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from scheduling_core.availability import HostCalendar, host_slot_starts
 from scheduling_core.documents import GRID_MINUTES
@@ -85,6 +85,31 @@ class Claim:
         return [bucket_key(b) for b in lock_buckets(self.interval)]
 
 
+class _Claimant(Protocol):
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def end(self) -> datetime: ...
+    @property
+    def buffer_before(self) -> timedelta: ...
+    @property
+    def buffer_after(self) -> timedelta: ...
+
+
+def _claim(owner: _Claimant, host_id: str) -> Claim:
+    """What a booking or hold takes of `host_id`'s time (both carry the same fields)."""
+    return Claim(
+        host_id=host_id,
+        event_type=owner.event_type,
+        start=owner.start,
+        end=owner.end,
+        buffer_before=owner.buffer_before,
+        buffer_after=owner.buffer_after,
+    )
+
+
 def claim_for(event_type: EventType, host_id: str, start: datetime) -> Claim:
     return Claim(
         host_id=host_id,
@@ -147,14 +172,7 @@ class Booking:
         return self.host_ids[0]
 
     def claim(self, host_id: str) -> Claim:
-        return Claim(
-            host_id=host_id,
-            event_type=self.event_type,
-            start=self.start,
-            end=self.end,
-            buffer_before=self.buffer_before,
-            buffer_after=self.buffer_after,
-        )
+        return _claim(self, host_id)
 
     def rescheduled(self, start: datetime, at: datetime, reason: str | None) -> Booking:
         duration = self.end - self.start
@@ -201,14 +219,7 @@ class Hold:
     context: Mapping[str, Any] = field(default_factory=dict)
 
     def claim(self, host_id: str) -> Claim:
-        return Claim(
-            host_id=host_id,
-            event_type=self.event_type,
-            start=self.start,
-            end=self.end,
-            buffer_before=self.buffer_before,
-            buffer_after=self.buffer_after,
-        )
+        return _claim(self, host_id)
 
     def expired(self, now: datetime) -> bool:
         return now >= self.expires_at

@@ -130,15 +130,34 @@ class TableBookingStore:
         with storage_errors():
             return list(self._slots.submit_transaction(ops))
 
+    def _lock_rows(self, claim: Claim) -> list[Any]:
+        """The lock rows that exist for `claim`'s buckets, read in one range query."""
+        keys = claim.lock_keys
+        with storage_errors():
+            return list(
+                self._slots.query_entities(
+                    "PartitionKey eq @p and RowKey ge @lo and RowKey le @hi",
+                    parameters={"p": claim.host_id, "lo": keys[0], "hi": keys[-1]},
+                )
+            )
+
+    def _owned_lock_deletes(self, claim: Claim, owner: str) -> list[Op]:
+        """Deletes of the locks `owner` holds for `claim`, each ETag-conditional (never someone else's)."""
+        return [
+            (
+                "delete",
+                {"PartitionKey": claim.host_id, "RowKey": row["RowKey"]},
+                {"etag": _etag(row), "match_condition": MatchConditions.IfNotModified},
+            )
+            for row in self._lock_rows(claim)
+            if row["owner"] == owner
+        ]
+
     def _lock_takeovers(self, claim: Claim, owner: str, now: datetime) -> dict[str, str] | None:
         """Locks of `claim` held by someone else that may be taken over (key → etag); None if any is live."""
         takeovers: dict[str, str] = {}
-        for key in claim.lock_keys:
-            try:
-                with storage_errors():
-                    row = self._slots.get_entity(claim.host_id, key)
-            except ResourceNotFoundError:
-                continue
+        for row in self._lock_rows(claim):
+            key = row["RowKey"]
             if row["owner"] == owner:
                 continue
             if not self._lock_is_dead(claim.host_id, row, now):
@@ -296,16 +315,11 @@ class TableBookingStore:
         )
 
     def _hold_lock_etags(self, hold: Hold, host_id: str, now: datetime) -> dict[str, str]:
-        etags: dict[str, str] = {}
-        for key in hold.claim(host_id).lock_keys:
-            try:
-                with storage_errors():
-                    row = self._slots.get_entity(host_id, key)
-            except ResourceNotFoundError:
-                continue
-            if row["owner"] == hold.id:
-                etags[key] = _etag(row)
-        return etags
+        return {
+            row["RowKey"]: _etag(row)
+            for row in self._lock_rows(hold.claim(host_id))
+            if row["owner"] == hold.id
+        }
 
     def _confirm_secondary(self, booking: Booking, host_id: str) -> None:
         ops: list[Op] = [
@@ -323,21 +337,7 @@ class TableBookingStore:
 
     def _release(self, claim: Claim, owner: str, extra_rows: Sequence[str] = ()) -> None:
         """Delete the locks `owner` holds for `claim` (ETag-conditional: never someone else's)."""
-        ops: list[Op] = []
-        for key in claim.lock_keys:
-            try:
-                with storage_errors():
-                    row = self._slots.get_entity(claim.host_id, key)
-            except ResourceNotFoundError:
-                continue
-            if row["owner"] == owner:
-                ops.append(
-                    (
-                        "delete",
-                        {"PartitionKey": claim.host_id, "RowKey": key},
-                        {"etag": _etag(row), "match_condition": MatchConditions.IfNotModified},
-                    )
-                )
+        ops = self._owned_lock_deletes(claim, owner)
         for key in extra_rows:
             ops.append(("delete", {"PartitionKey": claim.host_id, "RowKey": key}))
         for chunk in (ops[i : i + 100] for i in range(0, len(ops), 100)):
@@ -427,20 +427,7 @@ class TableBookingStore:
             ),
             ("create", self._outbox_row(primary, event, now)),
         ]
-        for key in old.claim(primary).lock_keys:
-            try:
-                with storage_errors():
-                    row = self._slots.get_entity(primary, key)
-            except ResourceNotFoundError:
-                continue
-            if row["owner"] == old.id:
-                ops.append(
-                    (
-                        "delete",
-                        {"PartitionKey": primary, "RowKey": key},
-                        {"etag": _etag(row), "match_condition": MatchConditions.IfNotModified},
-                    )
-                )
+        ops += self._owned_lock_deletes(old.claim(primary), old.id)
         try:
             results = self._submit(ops)
         except TableTransactionError as exc:

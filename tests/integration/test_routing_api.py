@@ -315,3 +315,24 @@ def test_dataverse_throttling_is_retried_after_retry_after(
     routing = _routing_of(app, slug, recordType="lead", recordId=lead)
     assert routing["hostIds"] == [hosts[0]]
     assert [r["status"] for r in dataverse.requests(path_contains="leads")][:2] == [429, 200]
+
+
+def test_a_host_out_of_office_all_day_is_skipped_with_the_reason(app: Any, graph_sim: Any) -> None:
+    away, here = sorted(_host(app, graph_sim) for _ in range(2))
+    graph_sim.post_event(
+        away,
+        subject="Vacation",
+        show_as="oof",
+        start=f"{MONDAY}T00:00:00",
+        end=f"{MONDAY}T23:59:00",
+        time_zone="Central Standard Time",
+    )
+    rule_set_id = _rule_set(app, {"rules": [{"name": "rr", "strategy": "roundRobin", "pool": [away, here]}]})
+    slug = _routed_event_type(app, rule_set_id)
+    r = app.get(
+        "/slots", params={"eventType": slug, "start": MONDAY, "end": MONDAY, "timeZone": "America/Chicago"}
+    )
+    routing = r.json()["routing"]
+    assert routing["hostIds"] == [here]
+    trace = app.get(f"/routing/decisions/{routing['decisionId']}").json()["decision"]["trace"][0]
+    assert trace["excluded"] == {away: "out of office for the whole range"}
