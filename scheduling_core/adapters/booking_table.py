@@ -26,6 +26,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -441,6 +442,35 @@ class TableBookingStore:
         return PendingEvent(
             event=event, partition_key=primary, row_key=_outbox_key(event), etag=results[1]["etag"]
         )
+
+    def record_sync(self, booking_id: str, section: str, values: Mapping[str, Any]) -> Booking:
+        """Merge `values` into the booking's `outlook` or `dynamics` section (sync status written back).
+
+        Not a change of the booking: no version bump, no event. ETag-conditional and retried, so it never
+        overwrites a concurrent reschedule or cancel.
+        """
+        if section not in ("outlook", "dynamics"):
+            raise ValueError(f"unknown sync section {section!r}")
+        for _ in range(_ATTEMPTS * 3):
+            stored = self.get_booking(booking_id)
+            current = stored.booking
+            if section == "outlook":
+                updated = replace(current, outlook={**current.outlook, **values})
+            else:
+                updated = replace(current, dynamics={**current.dynamics, **values})
+            primary = current.primary_host
+            try:
+                with storage_errors():
+                    self._slots.update_entity(
+                        self._booking_row(updated, primary, primary=True),
+                        mode=UpdateMode.REPLACE,
+                        etag=stored.etag,
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+                return updated
+            except ResourceModifiedError:
+                continue
+        raise StaleBooking(f"'{booking_id}' kept changing while its sync status was written.")
 
     def list_bookings(
         self,

@@ -401,3 +401,14 @@ def test_oversized_and_malformed_bodies_are_refused(app: Any, host: str) -> None
     assert app.post("/bookings", body=b"{oops").json()["code"] == "invalid-json"
     assert app.get("/bookings/bk_nope").status == 404
     assert _partition_rows(app, host, "b|") == []
+
+
+def test_sync_status_is_written_back_without_a_new_version_or_event(app: Any, host: str) -> None:
+    from scheduling_core.composition import services
+
+    slug = _event_type(app, [host])
+    b = _book(app, slug, AT_9).json()
+    services().booking_store.record_sync(b["id"], "dynamics", {"syncStatus": "synced"})
+    got = app.get(f"/bookings/{b['id']}").json()
+    assert got["dynamics"] == {"appointmentId": b["dynamics"]["appointmentId"], "syncStatus": "synced"}
+    assert got["version"] == 1 and len(_partition_rows(app, host, "o|")) == 1
