@@ -39,6 +39,7 @@ bench: deps
 	$(PY) bench/slots.py
 	$(PY) bench/slots_endpoint.py
 	$(PY) bench/bookings.py
+	$(PY) bench/routing.py
 
 ## Forget local state (Azurite data, simulator state).
 clean:
