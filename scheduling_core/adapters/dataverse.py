@@ -8,8 +8,9 @@ Invariants:
 - A request is retried only on throttling or unavailability (429, 502, 503, 504,
   connect/read timeouts), at most `max_retries` times and never past
   `max_total_seconds`; `Retry-After` is obeyed (Dataverse's service protection
-  limits send it with 429), otherwise the wait is exponential with jitter. Past
-  that budget the caller gets `UpstreamUnavailable`. Any other 4xx is
+  limits send it with 429), otherwise the wait is exponential with jitter (the loop
+  is `http_retry.RetryingSender`). Past that budget the caller gets
+  `UpstreamUnavailable`. Any other 4xx is
   `DataverseRequestRejected` (our bug or configuration, never retried); a 401 is
   retried once with a refreshed token when the provider can refresh.
 - Record ids put in a URL are GUIDs (checked), so no caller input can change the path.
@@ -27,13 +28,9 @@ strings without regard to case, so the role matches case-insensitively.
 
 from __future__ import annotations
 
-import math
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from random import Random
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
@@ -53,20 +50,18 @@ from scheduling_core.adapters.dataverse_models import (
     SystemUserRow,
     TeamRow,
 )
+from scheduling_core.adapters.http_retry import RetryingSender
 from scheduling_core.errors import InvalidRequest, NotFound, PermanentError, UpstreamUnavailable
 from scheduling_core.settings import Settings
 
 _Row = TypeVar("_Row", OwnedRow, CustomerLinks, AddressRow, SystemUserRow, TeamRow)
 
-RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 #: Dataverse's "record does not exist" (0x80040217); other 404s (an unknown entity set) are our bug.
 RECORD_NOT_FOUND = "0x80040217"
 ANNOTATIONS = 'odata.include-annotations="*"'
 #: `teamtype` of an access team.
 ACCESS_TEAM = 1
 DEFAULT_MAX_PAGES = 100
-_BACKOFF_BASE_SECONDS = 0.5
-_BACKOFF_CAP_SECONDS = 8.0
 _SERVICE = "dataverse"
 _QUERY_SAFE = "',()/:$*@;=-"
 #: Lookups that tie a record to its account (first match wins), per record type.
@@ -144,20 +139,27 @@ class DataverseClient:
             raise ValueError("retry, time and page budgets must be positive")
         self._base = base_url.rstrip("/") + "/"
         self._origin = _origin(self._base)
-        self._tokens = tokens
-        self._timeout = timeout_seconds
-        self._max_retries = max_retries
-        self._max_total = max_total_seconds
         self._max_pages = max_pages
-        self._random = random or Random()  # noqa: S311 - jitter, not cryptography
-        self._random_lock = threading.Lock()
-        self._sleep = sleep
-        self._monotonic = monotonic
         self._http = httpx.Client(
             base_url=self._base,
             transport=transport,
             timeout=timeout_seconds,
             headers={"Accept": "application/json", "OData-Version": "4.0", "OData-MaxVersion": "4.0"},
+        )
+        self._retrying = RetryingSender(
+            self._http,
+            tokens,
+            service=_SERVICE,
+            display_name="Dataverse",
+            error_code=lambda response: _error(response)[0],
+            timeout_seconds=timeout_seconds,
+            max_retries=max_retries,
+            max_total_seconds=max_total_seconds,
+            random=random,
+            sleep=sleep,
+            monotonic=monotonic,
+            refresh_on_401=True,
+            retry_after_timespans=True,
         )
 
     def close(self) -> None:
@@ -449,70 +451,17 @@ class DataverseClient:
         absent_ok: bool = False,
     ) -> httpx.Response | None:
         """Send with retries; the response (< 400), or None for a missing row when `absent_ok`."""
-        deadline = self._monotonic() + self._max_total
         label = f"{method} {url.split('?', 1)[0]}"
-        attempt = 0
-        refreshed = False
-        while True:
-            attempt += 1
-            remaining = deadline - self._monotonic()
-            if remaining <= 0:
-                raise UpstreamUnavailable(
-                    _SERVICE, f"Dataverse did not answer {label} within {self._max_total:g} s"
-                )
-            request_headers = {"Authorization": f"Bearer {self._tokens.token()}", **(headers or {})}
-            retry_after: float | None = None
-            try:
-                response = self._http.request(
-                    method, url, json=json, headers=request_headers, timeout=min(self._timeout, remaining)
-                )
-            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                failure = f"{type(exc).__name__} on {label}"
-            else:
-                status = response.status_code
-                if status < 400:
-                    return response
-                invalidate = getattr(self._tokens, "invalidate", None)
-                if status == 401 and not refreshed and callable(invalidate):
-                    invalidate()  # e.g. AzureCredentialToken: the next token() asks the credential again
-                    refreshed = True
-                    attempt -= 1
-                    continue
-                if status not in RETRYABLE_STATUSES:
-                    code, message = _error(response)
-                    if absent_ok and status == 404 and code == RECORD_NOT_FOUND:
-                        return None
-                    if status >= 500:
-                        raise UpstreamUnavailable(
-                            _SERVICE, f"Dataverse failed {label}: HTTP {status} {code or ''}"
-                        )
-                    raise DataverseRequestRejected(
-                        status_code=status, code=code, message=message, request=label
-                    )
-                retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
-                code, _ = _error(response)
-                failure = f"HTTP {status}{f' {code}' if code else ''} on {label}"
-            if attempt > self._max_retries:
-                raise UpstreamUnavailable(
-                    _SERVICE,
-                    f"Dataverse still unavailable after {attempt} attempts ({failure})",
-                    retry_after_seconds=_whole_seconds(retry_after),
-                )
-            delay = retry_after if retry_after is not None else self._backoff(attempt)
-            if self._monotonic() + delay >= deadline:
-                raise UpstreamUnavailable(
-                    _SERVICE,
-                    f"Dataverse asked to wait {delay:.1f} s, past our {self._max_total:g} s budget "
-                    f"({failure})",
-                    retry_after_seconds=_whole_seconds(delay),
-                )
-            self._sleep(delay)
-
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with jitter: half the step fixed, half random."""
-        step = min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2.0 ** (attempt - 1))
-        with self._random_lock:
-            return step / 2 + self._random.uniform(0, step / 2)
+        response = self._retrying.send(method, url, label=label, json=json, headers=headers)
+        status = response.status_code
+        if status < 400:
+            return response
+        code, message = _error(response)
+        if absent_ok and status == 404 and code == RECORD_NOT_FOUND:
+            return None
+        if status >= 500:
+            raise UpstreamUnavailable(_SERVICE, f"Dataverse failed {label}: HTTP {status} {code or ''}")
+        raise DataverseRequestRejected(status_code=status, code=code, message=message, request=label)
 
 
 def _guid(value: str) -> str:
@@ -597,29 +546,3 @@ def _error(response: httpx.Response) -> tuple[str | None, str | None]:
     except (ValueError, ValidationError):
         return None, None
     return (detail.code, detail.message) if detail is not None else (None, None)
-
-
-def _retry_after_seconds(header: str | None) -> float | None:
-    """`Retry-After` in seconds (delta-seconds, `hh:mm:ss` or an HTTP date); None if absent or unreadable."""
-    if not header:
-        return None
-    header = header.strip()
-    try:
-        return max(0.0, float(header))
-    except ValueError:
-        pass
-    pieces = header.split(":")
-    if len(pieces) == 3 and all(piece.replace(".", "", 1).isdigit() for piece in pieces):
-        hours, minutes, seconds = (float(piece) for piece in pieces)
-        return hours * 3600 + minutes * 60 + seconds
-    try:
-        when = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _whole_seconds(seconds: float | None) -> int | None:
-    return None if seconds is None else max(1, math.ceil(seconds))

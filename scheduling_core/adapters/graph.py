@@ -10,16 +10,15 @@ Invariants:
   requested in UTC (`Prefer: outlook.timezone="UTC"`) and parsed zone-aware anyway.
 - A request is retried only on throttling or unavailability (429, 502, 503,
   504, connect/read timeouts), at most `max_retries` times and never past
-  `max_total_seconds`; `Retry-After` is obeyed. Past that budget the caller gets
-  `UpstreamUnavailable`; any other 4xx is `GraphRequestRejected` (our bug or
-  configuration, never retried).
+  `max_total_seconds`; `Retry-After` is obeyed (the loop is `http_retry.RetryingSender`).
+  Past that budget the caller gets `UpstreamUnavailable`; any other 4xx is
+  `GraphRequestRejected` (our bug or configuration, never retried).
 - `CachedBusyTimes` never serves items older than its TTL, never caches a
   per-schedule error, and drops whatever an invalidation raced with.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 import uuid
@@ -27,7 +26,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from random import Random
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -43,6 +41,7 @@ from scheduling_core.adapters.graph_models import (
     GraphError,
     ScheduleInformation,
 )
+from scheduling_core.adapters.http_retry import RetryingSender
 from scheduling_core.clock import Clock, SystemClock
 from scheduling_core.domain import BusyItem
 from scheduling_core.errors import PermanentError, UpstreamUnavailable
@@ -58,9 +57,6 @@ SCHEDULE_WINDOW_PIECE = timedelta(days=61)
 #: Width of an availabilityView digit; we read scheduleItems, so this only sizes the payload.
 AVAILABILITY_VIEW_INTERVAL_MINUTES = 15
 
-RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
-_BACKOFF_BASE_SECONDS = 0.5
-_BACKOFF_CAP_SECONDS = 8.0
 _SERVICE = "graph"
 
 
@@ -98,20 +94,25 @@ class GraphClient:
     ) -> None:
         if max_retries < 0 or max_concurrency < 1 or timeout_seconds <= 0 or max_total_seconds <= 0:
             raise ValueError("retry, concurrency and time budgets must be positive")
-        self._tokens = tokens
-        self._timeout = timeout_seconds
-        self._max_retries = max_retries
-        self._max_total = max_total_seconds
         self._max_concurrency = max_concurrency
-        self._random = random or Random()  # noqa: S311 - jitter, not cryptography
-        self._random_lock = threading.Lock()
-        self._sleep = sleep
-        self._monotonic = monotonic
         self._http = httpx.Client(
             base_url=base_url.rstrip("/") + "/",
             transport=transport,
             timeout=timeout_seconds,
             headers={"Accept": "application/json"},
+        )
+        self._retrying = RetryingSender(
+            self._http,
+            tokens,
+            service=_SERVICE,
+            display_name="Graph",
+            error_code=_error_code,
+            timeout_seconds=timeout_seconds,
+            max_retries=max_retries,
+            max_total_seconds=max_total_seconds,
+            random=random,
+            sleep=sleep,
+            monotonic=monotonic,
         )
 
     def close(self) -> None:
@@ -147,7 +148,7 @@ class GraphClient:
             for i in range(0, len(emails), MAX_SCHEDULES_PER_REQUEST)
         ]
         pieces = list(_window_pieces(window))
-        deadline = self._monotonic() + self._max_total
+        deadline = self._retrying.deadline()
         tasks = [(chunk, piece) for chunk in chunks for piece in pieces]
 
         def fetch(task: tuple[list[str], Interval]) -> dict[str, ScheduleInformation]:
@@ -243,60 +244,21 @@ class GraphClient:
         headers: Mapping[str, str] | None,
         deadline: float | None,
     ) -> httpx.Response:
-        if deadline is None:
-            deadline = self._monotonic() + self._max_total
         request_headers = {"Prefer": 'outlook.timezone="UTC"', "client-request-id": str(uuid.uuid4())}
         request_headers.update(headers or {})
         label = f"{method} {path}"
-        attempt = 0
-        while True:
-            attempt += 1
-            remaining = deadline - self._monotonic()
-            if remaining <= 0:
-                raise UpstreamUnavailable(
-                    _SERVICE, f"Graph did not answer {label} within {self._max_total:g} s"
-                )
-            request_headers["Authorization"] = f"Bearer {self._tokens.token()}"
-            retry_after: float | None = None
-            try:
-                response = self._http.request(
-                    method,
-                    path.lstrip("/"),
-                    json=json,
-                    params=params,
-                    headers=request_headers,
-                    timeout=min(self._timeout, remaining),
-                )
-            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                failure = f"{type(exc).__name__} on {label}"
-            else:
-                if response.status_code < 400:
-                    return response
-                if response.status_code not in RETRYABLE_STATUSES:
-                    raise _rejection(response, label)
-                retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
-                code = _error_code(response)
-                failure = f"HTTP {response.status_code}{f' {code}' if code else ''} on {label}"
-            if attempt > self._max_retries:
-                raise UpstreamUnavailable(
-                    _SERVICE,
-                    f"Graph still unavailable after {attempt} attempts ({failure})",
-                    retry_after_seconds=_whole_seconds(retry_after),
-                )
-            delay = retry_after if retry_after is not None else self._backoff(attempt)
-            if self._monotonic() + delay >= deadline:
-                raise UpstreamUnavailable(
-                    _SERVICE,
-                    f"Graph asked to wait {delay:.1f} s, past our {self._max_total:g} s budget ({failure})",
-                    retry_after_seconds=_whole_seconds(delay),
-                )
-            self._sleep(delay)
-
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with jitter: half the step fixed, half random."""
-        step = min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2.0 ** (attempt - 1))
-        with self._random_lock:
-            return step / 2 + self._random.uniform(0, step / 2)
+        response = self._retrying.send(
+            method,
+            path.lstrip("/"),
+            label=label,
+            json=json,
+            params=params,
+            headers=request_headers,
+            deadline=deadline,
+        )
+        if response.status_code >= 400:
+            raise _rejection(response, label)
+        return response
 
 
 class ScheduleSource(Protocol):
@@ -452,28 +414,6 @@ def _whole_utc_days(window: Interval) -> Interval:
 
 def _overlapping(items: Sequence[BusyItem], window: Interval) -> tuple[BusyItem, ...]:
     return tuple(item for item in items if item.start < window.end and window.start < item.end)
-
-
-def _retry_after_seconds(header: str | None) -> float | None:
-    """`Retry-After` as seconds: delta-seconds or an HTTP date; None when absent or unreadable."""
-    if not header:
-        return None
-    header = header.strip()
-    try:
-        return max(0.0, float(header))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _whole_seconds(seconds: float | None) -> int | None:
-    return None if seconds is None else max(1, math.ceil(seconds))
 
 
 def _error_code(response: httpx.Response) -> str | None:
