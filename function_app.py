@@ -14,6 +14,9 @@ HTTP (route prefix /api)
 
 Timers
   relay_outbox (every 30 s), expire_holds (every 5 min)                   triggers.timers
+
+Service Bus (topic booking-events, sessions on)
+  sync_dataverse      subscription dataverse                              triggers.sync_dataverse
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from http_api import admin, availability, bookings, operations, routing
-from triggers import timers
+from triggers import sync_dataverse, timers
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -31,3 +34,4 @@ app.register_functions(bookings.bp)
 app.register_functions(routing.bp)
 app.register_functions(operations.bp)
 app.register_functions(timers.bp)
+app.register_functions(sync_dataverse.bp)

@@ -12,18 +12,20 @@ from dataclasses import dataclass
 
 from scheduling_core.adapters.booking_table import TableBookingStore
 from scheduling_core.adapters.credentials import token_provider_from_settings
-from scheduling_core.adapters.dataverse import dataverse_client_from_settings
+from scheduling_core.adapters.dataverse import DataverseClient, dataverse_client_from_settings
 from scheduling_core.adapters.graph import CachedBusyTimes, GraphClient
 from scheduling_core.adapters.idempotency_table import TableIdempotencyStore
 from scheduling_core.adapters.inprocess_bus import InProcessPublisher
 from scheduling_core.adapters.routing_table import TableRoutingStore
 from scheduling_core.adapters.service_bus import ServiceBusPublisher
+from scheduling_core.adapters.sync_state_table import TableSyncStateStore
 from scheduling_core.adapters.tables import TableConfigRepository, Tables, table_service_from_settings
 from scheduling_core.clock import Clock, SystemClock
 from scheduling_core.errors import TransientError
 from scheduling_core.ports import CloudEvent, EventPublisher
 from scheduling_core.services.bookings import BookingService
 from scheduling_core.services.config import ConfigService
+from scheduling_core.services.dataverse_sync import DataverseSync
 from scheduling_core.services.health import HealthService, reachable
 from scheduling_core.services.outbox import OutboxRelay
 from scheduling_core.services.routing import RecordDirectory, RoutingService
@@ -40,6 +42,7 @@ class Services:
     tables: Tables
     graph: GraphClient
     busy_times: CachedBusyTimes
+    dataverse: DataverseClient
     config: ConfigService
     slots: SlotService
     health: HealthService
@@ -51,9 +54,11 @@ class Services:
     config_repository: TableConfigRepository
     routing_store: TableRoutingStore
     routing: RoutingService
+    dataverse_sync: DataverseSync
 
     def close(self) -> None:
         self.graph.close()
+        self.dataverse.close()
         close = getattr(self.publisher, "close", None)
         if close is not None:
             close()
@@ -116,11 +121,12 @@ def build_services(
     booking_store = TableBookingStore(tables, clock)
     relay = OutboxRelay(store=booking_store, publisher=publisher, clock=clock)
     routing_store = TableRoutingStore(tables)
+    dataverse = dataverse_client_from_settings(settings)
     routing = RoutingService(
         rule_sets=repository,
         hosts=repository,
         store=routing_store,
-        records=records_from_settings(settings),
+        records=dataverse,
         busy=busy_times,
         bookings=booking_store,
         clock=clock,
@@ -131,6 +137,7 @@ def build_services(
         tables=tables,
         graph=graph,
         busy_times=busy_times,
+        dataverse=dataverse,
         config=ConfigService(repository=repository, rule_sets=repository),
         slots=SlotService(
             config=repository, busy=busy_times, clock=clock, commitments=booking_store, routing=routing
@@ -153,6 +160,14 @@ def build_services(
         config_repository=repository,
         routing_store=routing_store,
         routing=routing,
+        dataverse_sync=DataverseSync(
+            dataverse=dataverse,
+            state=TableSyncStateStore(tables),
+            bookings=booking_store,
+            config=repository,
+            clock=clock,
+            max_delivery_count=settings.sync_max_delivery_count,
+        ),
     )
 
 

@@ -43,6 +43,7 @@ class Settings:
     service_bus_connection: str | None
     service_bus_namespace: str | None
     booking_topic: str
+    sync_max_delivery_count: int = 10
 
     @property
     def dataverse_scope(self) -> str:
@@ -81,4 +82,6 @@ class Settings:
             service_bus_connection=get("ServiceBusConnection"),
             service_bus_namespace=get("ServiceBusConnection__fullyQualifiedNamespace"),
             booking_topic=get("BOOKING_TOPIC") or "booking-events",
+            # The subscriptions' maxDeliveryCount (infra): the sync marks a booking failed on the last one.
+            sync_max_delivery_count=int(get("SYNC_MAX_DELIVERY_COUNT") or 10),
         )

@@ -1,0 +1,532 @@
+"""Keeps each booking's Dynamics appointment true to the booking: the `sync-dataverse` handler's one service.
+
+Invariants:
+- One appointment per booking, ever: its `activityid` is `appointment_id(bookingId)` and every write is
+  `PATCH /appointments({activityid})` (an upsert), so retries, replays and races cannot make a second.
+- A booking event carries the full snapshot, so a snapshot is applied whole and alone: whatever arrived
+  before it (or never arrived) does not matter, e.g. a cancel seen before its create still ends canceled.
+- A snapshot is applied only if its version is newer than the last one applied for that booking (the
+  `syncstate` row); older or repeated snapshots are acknowledged without touching Dataverse. One
+  delivery at a time applies a booking (an ETag-guarded lease), so concurrent deliveries cannot
+  interleave their writes and leave an older snapshot on top.
+- `statecode` is never sent on create: the fields are upserted first, then the state is set by an
+  update (confirmed: 3 Scheduled / 5 Busy; cancelled: 2 Canceled / 4 Canceled). A canceled
+  appointment is closed in Dynamics and is not written again.
+- Outcomes: applied → the booking's `dynamics` says `synced`. A permanent refusal (4xx, a record that
+  is not there, a snapshot that cannot be mapped) → `failed` with the reason, and the message is
+  settled (returning, not raising): redelivering cannot help. A transient failure (throttling past
+  the client's retries, 5xx, storage) → raised, so Service Bus redelivers; on the last allowed
+  delivery the booking is marked `failed` first, so it says so when the message dead-letters.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Final, Protocol
+
+from scheduling_core.adapters.sync_state_table import LeaseOutcome, LeaseResult
+from scheduling_core.bookings import Booking, StoredBooking, appointment_id
+from scheduling_core.clock import Clock
+from scheduling_core.domain import EventType, Host, LocationKind
+from scheduling_core.errors import NotFound, PermanentError, TransientError
+from scheduling_core.events import MalformedEvent
+from scheduling_core.ports import CloudEvent
+
+log = logging.getLogger(__name__)
+
+TARGET: Final = "dataverse"
+APPOINTMENTS: Final = "appointments"
+#: `participationtypemask` options of activityparty (reference: 5 Required attendee, 7 Organizer).
+REQUIRED_ATTENDEE: Final = 5
+ORGANIZER: Final = 7
+#: appointment `statecode`/`statuscode` (reference options).
+STATE_CANCELED: Final = 2
+STATUS_CANCELED: Final = 4
+STATE_SCHEDULED: Final = 3
+STATUS_BUSY: Final = 5
+#: Dynamics record types a booking's context may name, with their entity sets; the regarding
+#: navigation property is `regardingobjectid_{type}_appointment` (reference, appointment manyToOne).
+REGARDING_SETS: Final[Mapping[str, str]] = {
+    "lead": "leads",
+    "opportunity": "opportunities",
+    "incident": "incidents",
+    "account": "accounts",
+    "contact": "contacts",
+}
+#: Where an invitee is looked up by `emailaddress1`, first match wins.
+INVITEE_SETS: Final = (("contacts", "contactid"), ("leads", "leadid"))
+_PARTY_NAV: Final = {"systemusers": "systemuser", "contacts": "contact", "leads": "lead"}
+#: Characters Table storage does not allow in a RowKey.
+_BAD_KEY = re.compile(r"[/\\#?\x00-\x1f\x7f]")
+
+
+class SyncOutcome(StrEnum):
+    SYNCED = "synced"
+    IGNORED = "ignored"  # stale or repeated: a newer or the same version is already applied
+    FAILED = "failed"  # permanently refused; recorded on the booking, message settled
+
+
+# --- ports -------------------------------------------------------------------------------------------
+
+
+class DataverseWeb(Protocol):
+    """The `DataverseClient` methods this service uses."""
+
+    def get(
+        self, entity_set: str, id: str, *, select: Sequence[str] | None = None, expand: str | None = None
+    ) -> dict[str, Any] | None: ...
+
+    def query(
+        self,
+        entity_set: str,
+        *,
+        filter: str | None = None,
+        select: Sequence[str] | None = None,
+        top: int | None = None,
+    ) -> list[dict[str, Any]]: ...
+
+    def upsert(
+        self,
+        entity_set: str,
+        id: str,
+        body: Mapping[str, Any],
+        *,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+    ) -> None: ...
+
+    def update(self, entity_set: str, id: str, body: Mapping[str, Any]) -> None: ...
+
+
+class SyncStateStore(Protocol):
+    def take_lease(
+        self, target: str, booking_id: str, version: int, *, owner: str, now: datetime, duration: timedelta
+    ) -> LeaseResult: ...
+
+    def finish(self, target: str, booking_id: str, version: int, *, owner: str) -> None: ...
+
+    def release(self, target: str, booking_id: str, *, owner: str) -> None: ...
+
+
+class SyncStatusSink(Protocol):
+    def get_booking(self, booking_id: str) -> StoredBooking: ...
+
+    def record_sync(self, booking_id: str, section: str, values: Mapping[str, Any]) -> Booking: ...
+
+
+class EventTypesAndHosts(Protocol):
+    def get_event_type(self, slug: str) -> EventType: ...
+
+    def get_host(self, host_id: str) -> Host: ...
+
+
+# --- the booking as the appointment needs it (pure) ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppointmentSource:
+    """What of a booking snapshot the appointment shows."""
+
+    booking_id: str
+    version: int
+    cancelled: bool
+    event_type: str
+    start: datetime
+    end: datetime
+    host_ids: tuple[str, ...]
+    invitee_name: str
+    invitee_email: str
+    record_type: str | None = None
+    record_id: str | None = None
+    routing_reason: str | None = None
+    join_url: str | None = None
+
+    @property
+    def appointment_id(self) -> str:
+        return appointment_id(self.booking_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Party:
+    """An activity party: a record (`entity_set` + `id`), or an address for someone Dynamics lacks."""
+
+    participation: int
+    entity_set: str | None = None
+    id: str | None = None
+    address: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        party: dict[str, Any] = {"participationtypemask": self.participation}
+        if self.entity_set is not None and self.id is not None:
+            party[f"partyid_{_PARTY_NAV[self.entity_set]}@odata.bind"] = f"/{self.entity_set}({self.id})"
+        else:
+            party["addressused"] = self.address
+        return party
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppointmentPlan:
+    """The writes that make Dataverse show one snapshot: the upsert body, then the state update."""
+
+    fields: dict[str, Any]
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+def source_from_event(event: CloudEvent) -> AppointmentSource:
+    """The snapshot of a booking event; `MalformedEvent` when it is not one we can map."""
+    data = event.data
+    snapshot = data.get("booking")
+    if not isinstance(snapshot, Mapping):
+        raise MalformedEvent(f"Event {event.id} carries no booking snapshot.")
+    booking_id = snapshot.get("id")
+    if not isinstance(booking_id, str) or not booking_id or _BAD_KEY.search(booking_id):
+        raise MalformedEvent(f"Event {event.id} has no usable booking id.")
+    if booking_id != event.session_id:
+        raise MalformedEvent(f"Event {event.id} is about '{event.session_id}' but carries '{booking_id}'.")
+    version = snapshot.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise MalformedEvent(f"Event {event.id} has no positive booking version.")
+    status = snapshot.get("status")
+    if status not in ("confirmed", "cancelled"):
+        raise MalformedEvent(f"Event {event.id} has an unknown booking status {status!r}.")
+    invitee = _mapping(snapshot.get("invitee"))
+    context = _mapping(snapshot.get("context"))
+    routing = _mapping(snapshot.get("routing"))
+    outlook = _mapping(snapshot.get("outlook"))
+    host_ids = snapshot.get("hostIds")
+    if not isinstance(host_ids, list) or not host_ids or not all(isinstance(h, str) for h in host_ids):
+        raise MalformedEvent(f"Event {event.id} names no hosts.")
+    try:
+        start = _instant(snapshot["start"])
+        end = _instant(snapshot["end"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedEvent(f"Event {event.id} has no readable start and end.") from exc
+    record_type, record_id = context.get("recordType"), context.get("recordId")
+    return AppointmentSource(
+        booking_id=booking_id,
+        version=version,
+        cancelled=status == "cancelled",
+        event_type=str(snapshot.get("eventType") or ""),
+        start=start,
+        end=end,
+        host_ids=tuple(host_ids),
+        invitee_name=_text(invitee.get("name")) or "",
+        invitee_email=_text(invitee.get("email")) or "",
+        record_type=_text(record_type),
+        record_id=_text(record_id),
+        routing_reason=_text(routing.get("reason")),
+        join_url=_text(outlook.get("joinUrl")),
+    )
+
+
+def regarding_bind(source: AppointmentSource) -> tuple[str, str] | None:
+    """`(regardingobjectid_{type}_appointment@odata.bind, /{set}({id}))`, or None without a record.
+
+    A record type we do not link is ignored (logged by the caller); a record id that is not a GUID
+    cannot name a Dataverse row, which is a permanent `UnmappableBooking`.
+    """
+    if source.record_type is None or source.record_id is None:
+        return None
+    record_type = source.record_type.lower()
+    entity_set = REGARDING_SETS.get(record_type)
+    if entity_set is None:
+        return None
+    try:
+        record_id = str(uuid.UUID(source.record_id))
+    except ValueError:
+        raise UnmappableBooking(
+            f"context.recordId '{source.record_id}' is not a Dataverse {record_type} id (a GUID)."
+        ) from None
+    return f"regardingobjectid_{record_type}_appointment@odata.bind", f"/{entity_set}({record_id})"
+
+
+def appointment_location(source: AppointmentSource, event_type: EventType | None) -> str | None:
+    """The Teams join link when Outlook has one, else the event type's location (its value, or its kind)."""
+    if source.join_url:
+        return source.join_url
+    if event_type is None:
+        return None
+    location = event_type.location
+    if location.value:
+        return location.value
+    return {
+        LocationKind.TEAMS: "Microsoft Teams meeting",
+        LocationKind.PHONE: "Phone call",
+        LocationKind.IN_PERSON: "In person",
+        LocationKind.CUSTOM: None,
+    }.get(location.kind)
+
+
+def appointment_subject(source: AppointmentSource, event_type: EventType | None) -> str:
+    title = event_type.title if event_type is not None else source.event_type
+    name = source.invitee_name or source.invitee_email
+    return f"{title} with {name}" if name else title
+
+
+def appointment_description(source: AppointmentSource) -> str:
+    lines = [f"Booking: {source.booking_id} (version {source.version})"]
+    if source.join_url:
+        lines.append(f"Join: {source.join_url}")
+    if source.routing_reason:
+        lines.append(f"Routing: {source.routing_reason}")
+    return "\n".join(lines)
+
+
+def appointment_plan(
+    source: AppointmentSource,
+    *,
+    event_type: EventType | None,
+    organizer: Party | None,
+    attendees: Sequence[Party],
+) -> AppointmentPlan:
+    """The upsert body and state update for `source` (pure: every lookup is already resolved)."""
+    fields: dict[str, Any] = {
+        "subject": _clip(appointment_subject(source, event_type), 200),
+        "scheduledstart": _utc_text(source.start),
+        "scheduledend": _utc_text(source.end),
+        "location": _clip(appointment_location(source, event_type), 200),
+        "description": appointment_description(source),
+    }
+    regarding = regarding_bind(source)
+    if regarding is not None:
+        fields[regarding[0]] = regarding[1]
+    parties = ([organizer] if organizer is not None else []) + list(attendees)
+    fields["appointment_activity_parties"] = [party.body() for party in parties]
+    if source.cancelled:
+        state = {"statecode": STATE_CANCELED, "statuscode": STATUS_CANCELED}
+    else:
+        state = {"statecode": STATE_SCHEDULED, "statuscode": STATUS_BUSY}
+    return AppointmentPlan(fields=fields, state=state)
+
+
+class UnmappableBooking(PermanentError):
+    """The booking names something Dataverse cannot hold (e.g. a record id that is not a GUID)."""
+
+
+# --- the service -------------------------------------------------------------------------------------
+
+
+class DataverseSync:
+    def __init__(
+        self,
+        *,
+        dataverse: DataverseWeb,
+        state: SyncStateStore,
+        bookings: SyncStatusSink,
+        config: EventTypesAndHosts,
+        clock: Clock,
+        max_delivery_count: int = 10,
+        lease_duration: timedelta = timedelta(minutes=2),
+        lease_wait_seconds: float = 30.0,
+        poll_seconds: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_delivery_count < 1:
+            raise ValueError("max_delivery_count must be at least 1")
+        self._dataverse = dataverse
+        self._state = state
+        self._bookings = bookings
+        self._config = config
+        self._clock = clock
+        self._max_delivery_count = max_delivery_count
+        self._lease_duration = lease_duration
+        self._lease_wait_seconds = lease_wait_seconds
+        self._poll_seconds = poll_seconds
+        self._sleep = sleep
+        self._monotonic = monotonic
+
+    @property
+    def max_delivery_count(self) -> int:
+        return self._max_delivery_count
+
+    def apply(self, event: CloudEvent, delivery_count: int = 1) -> SyncOutcome:
+        """Make the booking's appointment show `event`'s snapshot (see the module docstring for outcomes).
+
+        `delivery_count` is Service Bus's (1 on the first delivery). Raises `MalformedEvent` for an
+        event that is not a booking snapshot (no booking to record it on: it dead-letters) and
+        `TransientError` when a retry may succeed.
+        """
+        source = source_from_event(event)
+        owner = uuid.uuid4().hex
+        lease = self._take_lease(source, owner)
+        if lease.outcome is LeaseOutcome.ALREADY_APPLIED:
+            log.info(
+                "dataverse sync: %s ignored, version %d already applied", event.id, lease.applied_version
+            )
+            return SyncOutcome.IGNORED
+        try:
+            self._write(source)
+        except PermanentError as exc:
+            self._state.release(TARGET, source.booking_id, owner=owner)
+            log.error("dataverse sync: %s failed permanently, message settled: %s", event.id, exc)
+            self._record(source, {"syncStatus": "failed", "error": _reason(exc)})
+            return SyncOutcome.FAILED
+        except Exception as exc:
+            self._state.release(TARGET, source.booking_id, owner=owner)
+            if isinstance(exc, TransientError) and delivery_count >= self._max_delivery_count:
+                log.error(
+                    "dataverse sync: %s failed on delivery %d of %d, dead-lettering: %s",
+                    event.id,
+                    delivery_count,
+                    self._max_delivery_count,
+                    exc,
+                )
+                reason = f"{_reason(exc)} (gave up after {delivery_count} deliveries)"
+                self._record(source, {"syncStatus": "failed", "error": reason})
+            raise
+        try:
+            self._record(source, {"syncStatus": "synced"})
+            self._state.finish(TARGET, source.booking_id, source.version, owner=owner)
+        except Exception:
+            self._state.release(TARGET, source.booking_id, owner=owner)
+            raise
+        return SyncOutcome.SYNCED
+
+    # -- steps -----------------------------------------------------------------------------------------
+
+    def _take_lease(self, source: AppointmentSource, owner: str) -> LeaseResult:
+        deadline = self._monotonic() + self._lease_wait_seconds
+        while True:
+            lease = self._state.take_lease(
+                TARGET,
+                source.booking_id,
+                source.version,
+                owner=owner,
+                now=self._clock.now(),
+                duration=self._lease_duration,
+            )
+            if lease.outcome is not LeaseOutcome.BUSY:
+                return lease
+            if self._monotonic() + self._poll_seconds >= deadline:
+                raise TransientError(
+                    f"Another delivery is applying booking '{source.booking_id}' to Dataverse; retry later."
+                )
+            self._sleep(self._poll_seconds)
+
+    def _write(self, source: AppointmentSource) -> None:
+        activity_id = source.appointment_id
+        if source.cancelled:
+            current = self._dataverse.get(APPOINTMENTS, activity_id, select=["statecode"])
+            if current is not None and current.get("statecode") == STATE_CANCELED:
+                return  # closed in Dynamics: nothing to change, and a closed activity cannot be edited
+        regarding_bind(source)  # fail on an unmappable record before any lookup
+        event_type = self._event_type(source.event_type)
+        plan = appointment_plan(
+            source,
+            event_type=event_type,
+            organizer=self._organizer(source.host_ids[0]),
+            attendees=[*self._co_hosts(source.host_ids[1:]), self._invitee(source)],
+        )
+        self._dataverse.upsert(APPOINTMENTS, activity_id, plan.fields)
+        self._dataverse.update(APPOINTMENTS, activity_id, plan.state)
+
+    def _event_type(self, slug: str) -> EventType | None:
+        try:
+            return self._config.get_event_type(slug)
+        except NotFound:
+            return None  # deleted since: the subject falls back to the slug
+
+    def _systemuser(self, host_id: str) -> str | None:
+        """The Dynamics user of a host: by Entra object id, else the host's configured `dynamicsUserId`."""
+        if _guid(host_id) is not None:
+            rows = self._dataverse.query(
+                "systemusers",
+                filter=f"azureactivedirectoryobjectid eq {_guid(host_id)}",
+                select=["systemuserid"],
+                top=1,
+            )
+            if rows and rows[0].get("systemuserid"):
+                return str(rows[0]["systemuserid"])
+        try:
+            configured = self._config.get_host(host_id).dynamics_user_id
+        except NotFound:
+            return None
+        return _guid(configured) if configured else None
+
+    def _organizer(self, host_id: str) -> Party | None:
+        user = self._systemuser(host_id)
+        if user is None:
+            log.warning("dataverse sync: host %s has no Dynamics user; organizer left unset", host_id)
+            return None
+        return Party(participation=ORGANIZER, entity_set="systemusers", id=user)
+
+    def _co_hosts(self, host_ids: Sequence[str]) -> list[Party]:
+        parties = []
+        for host_id in host_ids:
+            user = self._systemuser(host_id)
+            if user is not None:
+                parties.append(Party(participation=REQUIRED_ATTENDEE, entity_set="systemusers", id=user))
+        return parties
+
+    def _invitee(self, source: AppointmentSource) -> Party:
+        email = source.invitee_email
+        if email:
+            literal = "'" + email.replace("'", "''") + "'"
+            for entity_set, key in INVITEE_SETS:
+                rows = self._dataverse.query(
+                    entity_set, filter=f"emailaddress1 eq {literal}", select=[key], top=1
+                )
+                if rows and rows[0].get(key):
+                    return Party(participation=REQUIRED_ATTENDEE, entity_set=entity_set, id=str(rows[0][key]))
+        return Party(participation=REQUIRED_ATTENDEE, address=email or source.invitee_name)
+
+    def _record(self, source: AppointmentSource, values: Mapping[str, Any]) -> None:
+        """Write the outcome into the booking's `dynamics` section (an `error` is cleared on success)."""
+        update = {"appointmentId": source.appointment_id, **values}
+        try:
+            if (
+                "error" not in update
+                and "error" in self._bookings.get_booking(source.booking_id).booking.dynamics
+            ):
+                update["error"] = None
+            self._bookings.record_sync(source.booking_id, "dynamics", update)
+        except NotFound:
+            log.warning(
+                "dataverse sync: booking %s is gone; its sync status was not written", source.booking_id
+            )
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _instant(value: Any) -> datetime:
+    parsed = datetime.fromisoformat(str(value))
+    if parsed.tzinfo is None:
+        raise ValueError("naive time")
+    return parsed.astimezone(UTC)
+
+
+def _utc_text(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    return value if value is None or len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _guid(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def _reason(exc: Exception) -> str:
+    detail = getattr(exc, "detail", None) or str(exc)
+    return f"{type(exc).__name__}: {detail}"[:1000]
