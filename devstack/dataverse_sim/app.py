@@ -18,14 +18,14 @@ with an ETag an optimistic-concurrency update (412 on a stale version). Creates
 answer 204 with `OData-EntityId`, or 201 with the row under
 `Prefer: return=representation`. Queries page by `Prefer: odata.maxpagesize=N`
 (default and maximum 5000) through an absolute `@odata.nextLink`.
+
+`/_sim`, the request log and fault injection are `devstack.simkit`'s; errors
+keep Dataverse's shape here.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -33,13 +33,14 @@ from urllib.parse import quote, urlencode
 from starlette.applications import Starlette
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
+from devstack import simkit
 from devstack.dataverse_sim.query import parse_expand, parse_select, parse_top
 from devstack.dataverse_sim.records import READ_ONLY_TABLES, Records
 from devstack.dataverse_sim.schema import Entity, load_schema
-from devstack.dataverse_sim.state import Fault, Row, SimState
+from devstack.dataverse_sim.state import Row, SimState
 from devstack.dataverse_sim.wire import (
     CONCURRENCY_VERSION_MISMATCH,
     MESSAGE_NOT_SUPPORTED,
@@ -64,7 +65,6 @@ SIMULATED_CALLER = {
     "UserId": "6f6d6f63-0000-4000-8000-000000000002",
     "OrganizationId": "6f6d6f63-0000-4000-8000-000000000003",
 }
-_ALL_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 _SEGMENT = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_.]*)(?:\((?P<key>[^)]*)\))?$")
 _PAGING_COOKIE = re.compile(r'pagingcookie="(?P<offset>\d+)"')
 _COLLECTION_OPTIONS = frozenset({"$select", "$filter", "$orderby", "$top", "$expand", "$count", "$skiptoken"})
@@ -96,62 +96,23 @@ _LOGGED_HEADERS = (
 def create_app(state_file: Path | None = None) -> Starlette:
     """The simulator as an ASGI app; with `state_file`, its rows survive restarts."""
     api = _DataverseApi(SimState(state_file))
-    app = Starlette(
-        routes=[
-            Route("/_sim/faults", api.faults, methods=["GET", "POST", "DELETE"]),
-            Route("/_sim/requests", api.request_log, methods=["GET", "DELETE"]),
-            Route("/_sim/reset", api.reset, methods=["POST"]),
-            Route(API_PATH, api.web_api, methods=_ALL_METHODS),
-            Route(API_PATH + "/{rest:path}", api.web_api, methods=_ALL_METHODS),
-            Route("/{rest:path}", api.unknown, methods=_ALL_METHODS),
+    return api.app(
+        [
+            Route(API_PATH, api.serve, methods=simkit.ALL_METHODS),
+            Route(API_PATH + "/{rest:path}", api.serve, methods=simkit.ALL_METHODS),
+            Route("/{rest:path}", api.unknown, methods=simkit.ALL_METHODS),
         ]
     )
-    app.state.sim = api.state
-    return app
 
 
-class _DataverseApi:
+class _DataverseApi(simkit.SimApi):
+    state: SimState
+    logged_headers = _LOGGED_HEADERS
+
     def __init__(self, state: SimState) -> None:
-        self.state = state
+        super().__init__(state)
         self.schema = load_schema()
         self.records = Records(self.schema, state)
-
-    # -- /_sim --------------------------------------------------------------------------------------
-
-    async def faults(self, request: Request) -> Response:
-        if request.method == "GET":
-            with self.state.lock:
-                return JSONResponse({"value": [fault.to_json() for fault in self.state.faults]})
-        if request.method == "DELETE":
-            with self.state.lock:
-                self.state.faults.clear()
-            return Response(status_code=204)
-        try:
-            fault = _parse_fault(json_object(await request.body()))
-        except DataverseFault as exc:
-            return error_response(exc.status, exc.code, exc.message)
-        with self.state.lock:
-            self.state.faults.append(fault)
-        return JSONResponse(fault.to_json(), status_code=201)
-
-    async def request_log(self, request: Request) -> Response:
-        if request.method == "DELETE":
-            with self.state.lock:
-                self.state.requests.clear()
-            return Response(status_code=204)
-        path_contains = (request.query_params.get("pathContains") or "").lower()
-        method = (request.query_params.get("method") or "").upper()
-        with self.state.lock:
-            entries = [
-                dict(entry)
-                for entry in self.state.requests
-                if path_contains in entry["path"].lower() and (not method or entry["method"] == method)
-            ]
-        return JSONResponse({"value": entries})
-
-    async def reset(self, request: Request) -> Response:
-        self.state.reset()
-        return Response(status_code=204)
 
     # -- the Web API ----------------------------------------------------------------------------------
 
@@ -160,49 +121,30 @@ class _DataverseApi:
             404, "", f"No HTTP resource was found that matches the request URI '{request.url.path}'."
         )
 
-    async def web_api(self, request: Request) -> Response:
-        body = await request.body()
-        entry = self._log(request, body)
-        fault = self.state.take_fault(request.method, request.url.path)
-        response: Response | None = None
-        if fault is not None:
-            if fault.delay_seconds:
-                await asyncio.sleep(fault.delay_seconds)
-            if fault.status is not None:
-                response = _fault_response(fault)
-        if response is None:
-            try:
-                _authenticate(request)
-                with self.state.lock:
-                    response = self._dispatch(request, body)
-            except DataverseFault as exc:
-                response = error_response(exc.status, exc.code, exc.message, headers=exc.headers)
-        entry["status"] = response.status_code
-        return response
+    # -- what simkit asks of a simulator: Dataverse's errors, token check and routes -------------------
 
-    def _log(self, request: Request, body: bytes) -> dict[str, Any]:
-        headers: dict[str, str | None] = {name: request.headers.get(name) for name in _LOGGED_HEADERS}
-        authorization = request.headers.get("authorization")
-        if authorization:
-            scheme, _, credentials = authorization.partition(" ")
-            authorization = f"{scheme} <redacted>" if credentials.strip() else scheme
-        headers["authorization"] = authorization
-        try:
-            parsed = json.loads(body) if body else None
-        except (ValueError, UnicodeDecodeError):
-            parsed = None
-        entry: dict[str, Any] = {
-            "time": datetime.now(UTC).isoformat(),
-            "method": request.method,
-            "path": request.url.path,
-            "query": request.url.query,
-            "headers": headers,
-            "json": parsed,
-            "status": None,
-        }
+    def json_object(self, body: bytes) -> dict[str, Any]:
+        return json_object(body)
+
+    def bad_request(self, message: str) -> simkit.SimFault:
+        return DataverseFault.bad_request(message)
+
+    def injected_error(self, fault: simkit.Fault) -> simkit.SimFault:
+        return fault.error(
+            _FAULT_ERRORS,
+            server_error=(UNEXPECTED, "An unexpected error occurred."),
+            client_error=("0x0", "Bad Request"),
+        )
+
+    def render_error(self, exc: simkit.SimFault, request: Request | None) -> Response:
+        return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
+
+    def authenticate(self, request: Request) -> None:
+        _authenticate(request)
+
+    def dispatch(self, request: Request, body: bytes) -> Response:
         with self.state.lock:
-            self.state.requests.append(entry)
-        return entry
+            return self._dispatch(request, body)
 
     def _dispatch(self, request: Request, body: bytes) -> Response:
         rest = request.path_params.get("rest", "")
@@ -524,50 +466,3 @@ def _api(request: Request) -> str:
 def _entity_context(request: Request, entity: Entity, select: list[str] | None) -> str:
     selected = f"({','.join(select)})" if select else ""
     return f"{_api(request)}/$metadata#{entity.set_name}{selected}/$entity"
-
-
-def _parse_fault(body: dict[str, Any]) -> Fault:
-    known = {"status", "retryAfter", "count", "pathContains", "method", "delaySeconds", "code"}
-    unknown = set(body) - known
-    if unknown:
-        raise DataverseFault.bad_request(f"Unknown fault properties: {sorted(unknown)}.")
-    status = body.get("status")
-    count = body.get("count", 1)
-    retry_after = body.get("retryAfter")
-    delay = body.get("delaySeconds")
-    if status is not None and (
-        isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
-    ):
-        raise DataverseFault.bad_request("'status' must be an HTTP error status (400-599) or null.")
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise DataverseFault.bad_request("'count' must be a positive integer.")
-    for name, value in (("retryAfter", retry_after), ("delaySeconds", delay)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
-            raise DataverseFault.bad_request(f"'{name}' must be a non-negative number or null.")
-    for name in ("pathContains", "method", "code"):
-        if body.get(name) is not None and not isinstance(body.get(name), str):
-            raise DataverseFault.bad_request(f"'{name}' must be a string or null.")
-    if status is None and not delay:
-        raise DataverseFault.bad_request("A fault needs a 'status', a 'delaySeconds', or both.")
-    return Fault(
-        status=status,
-        count=count,
-        retry_after=None if retry_after is None else float(retry_after),
-        path_contains=body.get("pathContains"),
-        method=body.get("method"),
-        delay_seconds=None if delay is None else float(delay),
-        code=body.get("code"),
-    )
-
-
-def _fault_response(fault: Fault) -> Response:
-    assert fault.status is not None
-    default_code, message = _FAULT_ERRORS.get(
-        fault.status,
-        (UNEXPECTED, "An unexpected error occurred.") if fault.status >= 500 else ("0x0", "Bad Request"),
-    )
-    headers = {}
-    if fault.retry_after is not None:
-        seconds = fault.retry_after
-        headers["Retry-After"] = str(int(seconds)) if float(seconds).is_integer() else str(seconds)
-    return error_response(fault.status, fault.code or default_code, message, headers=headers)

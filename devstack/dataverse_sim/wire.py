@@ -21,6 +21,8 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
+from devstack.simkit import SimFault
+
 ODATA_HEADERS = {"OData-Version": "4.0"}
 JSON_MEDIA_TYPE = "application/json; odata.metadata=minimal"
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -42,17 +44,8 @@ THROTTLED_REQUESTS = "0x80072322"
 UNEXPECTED = "0x80040216"
 
 
-class DataverseFault(Exception):
-    """An error answer the simulator gives, in Dataverse's shape."""
-
-    def __init__(
-        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers or {}
+class DataverseFault(SimFault):
+    """An error answer the simulator gives, in Dataverse's shape (`error_response`)."""
 
     @classmethod
     def bad_request(cls, message: str, code: str = "0x0") -> DataverseFault:

@@ -3,15 +3,13 @@
 Every `/v1.0` request is logged, may be failed or slowed by a queued fault, and
 then needs `Authorization: Bearer <any token>` (401 `InvalidAuthenticationToken`
 otherwise). Path segments match case-insensitively, as Graph's do. `/_sim`
-needs no token: it exists only to drive tests.
+needs no token: it exists only to drive tests (its handlers, the request log
+and fault injection are `devstack.simkit`'s; errors keep Graph's shape here).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -21,9 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from devstack import simkit
 from devstack.graph_sim import events as ev
 from devstack.graph_sim.schedule import get_schedule
-from devstack.graph_sim.state import Fault, SimState, StoredEvent, User
+from devstack.graph_sim.state import SimState, StoredEvent, User
 from devstack.graph_sim.wire import (
     GraphFault,
     bad_request,
@@ -36,7 +35,6 @@ from devstack.graph_sim.wire import (
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 1000
-_ALL_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 _FAULT_CODES = {
     429: (
         "TooManyRequests",
@@ -53,116 +51,51 @@ _LOGGED_HEADERS = ("prefer", "content-type", "client-request-id", "user-agent")
 def create_app(state_file: Path | None = None) -> Starlette:
     """The simulator as an ASGI app; with `state_file`, its directory and calendars survive restarts."""
     api = _GraphApi(SimState(state_file))
-    app = Starlette(
-        routes=[
-            Route("/_sim/faults", api.faults, methods=["GET", "POST", "DELETE"]),
-            Route("/_sim/requests", api.request_log, methods=["GET", "DELETE"]),
-            Route("/_sim/reset", api.reset, methods=["POST"]),
-            Route("/v1.0/{rest:path}", api.v1, methods=_ALL_METHODS),
-            Route("/{rest:path}", api.unknown_version, methods=_ALL_METHODS),
+    return api.app(
+        [
+            Route("/v1.0/{rest:path}", api.serve, methods=simkit.ALL_METHODS),
+            Route("/{rest:path}", api.unknown_version, methods=simkit.ALL_METHODS),
         ]
     )
-    app.state.sim = api.state
-    return app
 
 
-class _GraphApi:
-    def __init__(self, state: SimState) -> None:
-        self.state = state
-
-    # -- /_sim --------------------------------------------------------------------------------------
-
-    async def faults(self, request: Request) -> Response:
-        if request.method == "GET":
-            with self.state.lock:
-                return JSONResponse({"value": [fault.to_json() for fault in self.state.faults]})
-        if request.method == "DELETE":
-            with self.state.lock:
-                self.state.faults.clear()
-            return Response(status_code=204)
-        try:
-            fault = _parse_fault(json_object(await request.body()))
-        except GraphFault as exc:
-            return error_response(exc.status, exc.code, exc.message)
-        with self.state.lock:
-            self.state.faults.append(fault)
-        return JSONResponse(fault.to_json(), status_code=201)
-
-    async def request_log(self, request: Request) -> Response:
-        if request.method == "DELETE":
-            with self.state.lock:
-                self.state.requests.clear()
-            return Response(status_code=204)
-        path_contains = (request.query_params.get("pathContains") or "").lower()
-        method = (request.query_params.get("method") or "").upper()
-        with self.state.lock:
-            entries = [
-                dict(entry)
-                for entry in self.state.requests
-                if path_contains in entry["path"].lower() and (not method or entry["method"] == method)
-            ]
-        return JSONResponse({"value": entries})
-
-    async def reset(self, request: Request) -> Response:
-        self.state.reset()
-        return Response(status_code=204)
+class _GraphApi(simkit.SimApi):
+    state: SimState
+    logged_headers = _LOGGED_HEADERS
 
     # -- /v1.0 --------------------------------------------------------------------------------------
 
     async def unknown_version(self, request: Request) -> Response:
         return error_response(400, "BadRequest", "Invalid version.")
 
-    async def v1(self, request: Request) -> Response:
-        body = await request.body()
-        entry = self._log(request, body)
-        client_request_id = request.headers.get("client-request-id")
-        fault = self.state.take_fault(request.method, request.url.path)
-        response: Response | None = None
-        if fault is not None:
-            if fault.delay_seconds:
-                await asyncio.sleep(fault.delay_seconds)
-            if fault.status is not None:
-                response = _fault_response(fault, client_request_id)
-        if response is None:
-            try:
-                _authenticate(request)
-                response = self._dispatch(request, body)
-            except GraphFault as exc:
-                response = error_response(
-                    exc.status,
-                    exc.code,
-                    exc.message,
-                    client_request_id=client_request_id,
-                    headers=exc.headers,
-                )
-        entry["status"] = response.status_code
-        return response
+    # -- what simkit asks of a simulator: Graph's errors, token check and routes ---------------------
 
-    def _log(self, request: Request, body: bytes) -> dict[str, Any]:
-        headers: dict[str, str | None] = {name: request.headers.get(name) for name in _LOGGED_HEADERS}
-        authorization = request.headers.get("authorization")
-        if authorization:
-            scheme, _, credentials = authorization.partition(" ")
-            authorization = f"{scheme} <redacted>" if credentials.strip() else scheme
-        headers["authorization"] = authorization
-        try:
-            parsed = json.loads(body) if body else None
-        except (ValueError, UnicodeDecodeError):
-            parsed = None
-        entry: dict[str, Any] = {
-            "time": datetime.now(UTC).isoformat(),
-            "method": request.method,
-            "path": request.url.path,
-            "query": request.url.query,
-            "headers": headers,
-            "json": parsed,
-            "status": None,
-        }
-        with self.state.lock:
-            self.state.requests.append(entry)
-        return entry
+    def json_object(self, body: bytes) -> dict[str, Any]:
+        return json_object(body)
 
-    def _dispatch(self, request: Request, body: bytes) -> Response:
+    def bad_request(self, message: str) -> simkit.SimFault:
+        return bad_request(message)
+
+    def injected_error(self, fault: simkit.Fault) -> simkit.SimFault:
+        return fault.error(
+            _FAULT_CODES,
+            server_error=("generalException", "An unspecified error has occurred."),
+            client_error=("BadRequest", "The request was rejected."),
+        )
+
+    def render_error(self, exc: simkit.SimFault, request: Request | None) -> Response:
+        return error_response(
+            exc.status,
+            exc.code,
+            exc.message,
+            client_request_id=request.headers.get("client-request-id") if request is not None else None,
+            headers=exc.headers,
+        )
+
+    def authenticate(self, request: Request) -> None:
+        _authenticate(request)
+
+    def dispatch(self, request: Request, body: bytes) -> Response:
         segments = [segment for segment in request.path_params["rest"].split("/") if segment]
         lowered = [segment.lower() for segment in segments]
         method = request.method
@@ -416,61 +349,6 @@ class _GraphApi:
             query_string = urlencode(params, safe="$:',()", quote_via=quote)
             payload["@odata.nextLink"] = f"{_base(request)}{request.url.path}?{query_string}"
         return payload
-
-
-def _parse_fault(body: dict[str, Any]) -> Fault:
-    known = {"status", "retryAfter", "count", "pathContains", "method", "delaySeconds", "code"}
-    unknown = set(body) - known
-    if unknown:
-        raise bad_request(f"Unknown fault properties: {sorted(unknown)}.")
-    status = body.get("status")
-    count = body.get("count", 1)
-    retry_after = body.get("retryAfter")
-    delay = body.get("delaySeconds")
-    if status is not None and (
-        isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
-    ):
-        raise bad_request("'status' must be an HTTP error status (400-599) or null.")
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise bad_request("'count' must be a positive integer.")
-    for name, value in (("retryAfter", retry_after), ("delaySeconds", delay)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
-            raise bad_request(f"'{name}' must be a non-negative number or null.")
-    for name in ("pathContains", "method", "code"):
-        if body.get(name) is not None and not isinstance(body.get(name), str):
-            raise bad_request(f"'{name}' must be a string or null.")
-    if status is None and not delay:
-        raise bad_request("A fault needs a 'status', a 'delaySeconds', or both.")
-    return Fault(
-        status=status,
-        count=count,
-        retry_after=None if retry_after is None else float(retry_after),
-        path_contains=body.get("pathContains"),
-        method=body.get("method"),
-        delay_seconds=None if delay is None else float(delay),
-        code=body.get("code"),
-    )
-
-
-def _fault_response(fault: Fault, client_request_id: str | None) -> Response:
-    assert fault.status is not None
-    default_code, message = _FAULT_CODES.get(
-        fault.status,
-        ("generalException", "An unspecified error has occurred.")
-        if fault.status >= 500
-        else ("BadRequest", "The request was rejected."),
-    )
-    headers = {}
-    if fault.retry_after is not None:
-        seconds = fault.retry_after
-        headers["Retry-After"] = str(int(seconds)) if float(seconds).is_integer() else str(seconds)
-    return error_response(
-        fault.status,
-        fault.code or default_code,
-        message,
-        client_request_id=client_request_id,
-        headers=headers,
-    )
 
 
 def _authenticate(request: Request) -> None:

@@ -1,26 +1,22 @@
-"""The simulator's state: a user directory, one calendar per mailbox, queued faults, a request log.
+"""The simulator's state: a user directory and one calendar per mailbox (faults and the log: `simkit`).
 
 Invariants: every read and write holds `lock`; instants are stored in UTC; with
-a state file, every write is followed by an atomic save (temp file +
-`os.replace`), so a restarted simulator has everything a client saw written.
-Faults and the request log are test scaffolding and are never persisted.
+a state file, every write is followed by an atomic save (`simkit.SimState.save`),
+so a restarted simulator has everything a client saw written. Faults and the
+request log are test scaffolding and are never persisted.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-import threading
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from devstack import simkit
+
 STATE_VERSION = 1
-REQUEST_LOG_SIZE = 2000
 
 
 @dataclass
@@ -75,47 +71,14 @@ class StoredEvent:
         )
 
 
-@dataclass
-class Fault:
-    """A queued failure: the next `count` requests matching path and method get it."""
+class SimState(simkit.SimState):
+    kind = "Graph simulator"
+    state_version = STATE_VERSION
 
-    status: int | None
-    count: int = 1
-    retry_after: float | None = None
-    path_contains: str | None = None
-    method: str | None = None
-    delay_seconds: float | None = None
-    code: str | None = None
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
-
-    def matches(self, method: str, path: str) -> bool:
-        if self.method is not None and self.method.upper() != method.upper():
-            return False
-        return self.path_contains is None or self.path_contains.lower() in path.lower()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "status": self.status,
-            "retryAfter": self.retry_after,
-            "count": self.count,
-            "pathContains": self.path_contains,
-            "method": self.method,
-            "delaySeconds": self.delay_seconds,
-            "code": self.code,
-        }
-
-
-class SimState:
     def __init__(self, state_file: Path | None = None) -> None:
-        self.lock = threading.RLock()
-        self.state_file = state_file
         self.users: dict[str, User] = {}
         self.calendars: dict[str, dict[str, StoredEvent]] = {}
-        self.faults: list[Fault] = []
-        self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
-        if state_file is not None and state_file.exists():
-            self._load(state_file)
+        super().__init__(state_file)
 
     # -- directory ---------------------------------------------------------------------------------
 
@@ -172,59 +135,22 @@ class SimState:
     def calendar(self, user: User) -> dict[str, StoredEvent]:
         return self.calendars.setdefault(user.id, {})
 
-    # -- faults and the request log -----------------------------------------------------------------
-
-    def take_fault(self, method: str, path: str) -> Fault | None:
-        with self.lock:
-            for fault in self.faults:
-                if fault.count > 0 and fault.matches(method, path):
-                    fault.count -= 1
-                    if fault.count == 0:
-                        self.faults.remove(fault)
-                    return fault
-        return None
-
-    def reset(self) -> None:
-        with self.lock:
-            self.users.clear()
-            self.calendars.clear()
-            self.faults.clear()
-            self.requests.clear()
-            self.save()
-
     # -- persistence --------------------------------------------------------------------------------
 
-    def save(self) -> None:
-        """Write the directory and calendars atomically (no-op without a state file). Call holding `lock`."""
-        if self.state_file is None:
-            return
-        data = {
-            "version": STATE_VERSION,
+    def _clear(self) -> None:
+        self.users.clear()
+        self.calendars.clear()
+
+    def _snapshot(self) -> dict[str, Any]:
+        return {
             "users": [{**user.graph_json(), "provisional": user.provisional} for user in self.users.values()],
             "calendars": {
                 user_id: [event.to_json() for event in events.values()]
                 for user_id, events in self.calendars.items()
             },
         }
-        directory = self.state_file.parent
-        directory.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(prefix=f".{self.state_file.name}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as temp:
-                json.dump(data, temp)
-                temp.flush()
-                os.fsync(temp.fileno())
-            os.replace(temp_name, self.state_file)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
 
-    def _load(self, state_file: Path) -> None:
-        data = json.loads(state_file.read_text(encoding="utf-8"))
-        if data.get("version") != STATE_VERSION:
-            raise ValueError(
-                f"{state_file}: unsupported Graph simulator state version {data.get('version')!r}"
-            )
+    def _restore(self, data: dict[str, Any]) -> None:
         for raw in data.get("users", []):
             user = User(
                 id=raw["id"],

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from starlette.responses import JSONResponse
 
+from devstack.simkit import SimFault
 from scheduling_core.timezones import UnknownTimeZone, resolve_time_zone
 
 _LOCAL_DATETIME = re.compile(
@@ -31,17 +32,8 @@ _PREFER_MAXPAGESIZE = re.compile(r"odata\.maxpagesize\s*=\s*(?P<size>\d+)", re.I
 _TZONE_URI_PREFIX = "tzone://Microsoft/"
 
 
-class GraphFault(Exception):
-    """An error answer the simulator gives, in Graph's shape."""
-
-    def __init__(
-        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers or {}
+class GraphFault(SimFault):
+    """An error answer the simulator gives, in Graph's shape (`error_response`)."""
 
 
 def error_response(
