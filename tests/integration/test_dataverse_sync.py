@@ -1,0 +1,322 @@
+"""sync-dataverse end to end: bookings through the real functions, events through the local topic into
+the real trigger, Azurite for state, the Dataverse simulator over HTTP for Dynamics."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.functions as func
+import pytest
+from azure.functions import servicebus
+
+from scheduling_core.bookings import appointment_id
+from scheduling_core.events import booking_event, to_json
+from scheduling_core.ports import CloudEvent
+from tests.fixtures.dataverse import DataverseSim
+
+from .test_bookings_api import AT_9, MONDAY, _event_type, _host
+
+AT_10 = f"{MONDAY}T10:00:00-06:00"
+AT_11 = f"{MONDAY}T11:00:00-06:00"
+INVITEE = {"name": "Jo Doe", "email": "jo@fabrikam.com", "phone": None}
+
+
+class World:
+    """A host known to Dynamics, a lead to book against, and an event type."""
+
+    def __init__(self, app: Any, graph_sim: Any, dataverse: DataverseSim) -> None:
+        self.app = app
+        self.dataverse = dataverse
+        self.host = _host(app, graph_sim)
+        self.user = dataverse.create_user(aad_object_id=self.host)
+        self.lead = dataverse.create(
+            "leads", {"firstname": "Jo", "lastname": "Doe", "emailaddress1": "lead-only@fabrikam.com"}
+        )
+        self.slug = _event_type(app, [self.host], title="Discovery call")
+
+    def book(self, start: str = AT_9, **extra: Any) -> dict[str, Any]:
+        body = {
+            "eventType": self.slug,
+            "start": start,
+            "timeZone": "America/Chicago",
+            "invitee": extra.pop("invitee", INVITEE),
+            "context": extra.pop("context", {"recordType": "lead", "recordId": self.lead}),
+            **extra,
+        }
+        r = self.app.post("/bookings", json_body=body)
+        assert r.status == 201, r.body
+        booking: dict[str, Any] = r.json()
+        return booking
+
+    def appointment(self, booking_id: str) -> dict[str, Any]:
+        return self.dataverse.row(
+            "appointments",
+            appointment_id(booking_id),
+            **{
+                "$expand": "appointment_activity_parties($select=participationtypemask,_partyid_value,"
+                "addressused)"
+            },
+        )
+
+    def appointment_count(self) -> int:
+        rows = self.dataverse.call("GET", "appointments", params={"$select": "activityid"}).json()["value"]
+        return len(rows)
+
+    def booking(self, booking_id: str) -> dict[str, Any]:
+        booking: dict[str, Any] = self.app.get(f"/bookings/{booking_id}").json()
+        return booking
+
+
+@pytest.fixture
+def world(app: Any, graph_sim: Any, dataverse: DataverseSim) -> World:
+    return World(app, graph_sim, dataverse)
+
+
+def _parties(appointment: dict[str, Any]) -> set[tuple[int, str | None, str | None]]:
+    return {
+        (p["participationtypemask"], p.get("_partyid_value"), p.get("addressused"))
+        for p in appointment["appointment_activity_parties"]
+    }
+
+
+def _message(event: CloudEvent, delivery_count: int = 1) -> func.ServiceBusMessage:
+    """The message as the Functions worker hands it to the trigger (as triggers/local_bus.py builds it)."""
+    from scheduling_core.adapters.service_bus import to_service_bus_message
+
+    sent = to_service_bus_message(event)
+    body = b"".join(sent.body)
+    properties = {str(k): v for k, v in (sent.application_properties or {}).items()}
+    return servicebus.ServiceBusMessage(
+        body=body,
+        application_properties=properties,
+        user_properties=dict(properties),
+        content_type=sent.content_type,
+        delivery_count=delivery_count,
+        enqueued_time_utc=datetime.now(UTC),
+        message_id=event.id,
+        session_id=sent.session_id,
+        subject=sent.subject,
+    )
+
+
+def _trigger() -> Callable[[func.ServiceBusMessage], None]:
+    import function_app
+    from devstack.function_host import indexed_functions
+
+    for fn in indexed_functions(function_app.app):
+        if fn.get_function_name() == "sync_dataverse":
+            call: Callable[[func.ServiceBusMessage], None] = fn.get_user_function()
+            return call
+    raise AssertionError("sync_dataverse is not registered")
+
+
+def _events_of(booking_id: str) -> list[CloudEvent]:
+    """Every event the booking's outbox holds, oldest first (published or not)."""
+    from scheduling_core.composition import services
+    from scheduling_core.events import from_json
+
+    rows = services().booking_store.outbox_rows(booking_id)
+    events = [from_json(row["event"]) for row in rows]
+    return sorted(events, key=lambda e: e.data["version"])
+
+
+# --- the happy path through the local topic -----------------------------------------------------------
+
+
+def test_create_reschedules_and_cancel_keep_one_appointment_true_to_the_booking(world: World) -> None:
+    contact = world.dataverse.create(
+        "contacts", {"firstname": "Jo", "lastname": "Doe", "emailaddress1": INVITEE["email"]}
+    )
+    b = world.book()
+    assert world.booking(b["id"])["dynamics"] == {
+        "appointmentId": appointment_id(b["id"]),
+        "syncStatus": "synced",
+    }
+    appt = world.appointment(b["id"])
+    assert appt["subject"] == "Discovery call with Jo Doe"
+    assert (appt["scheduledstart"], appt["scheduledend"]) == ("2026-12-07T15:00:00Z", "2026-12-07T15:30:00Z")
+    assert appt["_regardingobjectid_value"] == world.lead
+    assert appt["_regardingobjectid_value@Microsoft.Dynamics.CRM.lookuplogicalname"] == "lead"
+    assert (appt["statecode"], appt["statuscode"]) == (3, 5)
+    assert _parties(appt) == {(7, world.user, None), (5, contact, None)}
+    assert b["id"] in appt["description"] and "first free host" in appt["description"]
+    assert appt["location"] == "Microsoft Teams meeting"
+
+    for start in (AT_10, AT_11, f"{MONDAY}T08:30:00-06:00"):
+        r = world.app.post(f"/bookings/{b['id']}/reschedule", json_body={"start": start})
+        assert r.status == 200, r.body
+    appt = world.appointment(b["id"])
+    assert (appt["scheduledstart"], appt["scheduledend"]) == ("2026-12-07T14:30:00Z", "2026-12-07T15:00:00Z")
+    assert (appt["statecode"], appt["statuscode"]) == (3, 5)
+    assert world.appointment_count() == 1
+
+    assert (
+        world.app.post(f"/bookings/{b['id']}/cancel", json_body={"reason": "no longer needed"}).status == 200
+    )
+    appt = world.appointment(b["id"])
+    assert (appt["statecode"], appt["statuscode"]) == (2, 4)
+    assert world.appointment_count() == 1
+    assert world.booking(b["id"])["dynamics"]["syncStatus"] == "synced"
+
+
+def test_an_invitee_unknown_to_dynamics_is_an_address_and_a_lead_match_is_used(world: World) -> None:
+    stranger = world.book(invitee={"name": "Sam", "email": "sam@elsewhere.example", "phone": None})
+    assert _parties(world.appointment(stranger["id"])) == {
+        (7, world.user, None),
+        (5, None, "sam@elsewhere.example"),
+    }
+    lead_invitee = world.book(AT_10, invitee={"name": "Jo", "email": "lead-only@fabrikam.com", "phone": None})
+    assert (5, world.lead, None) in _parties(world.appointment(lead_invitee["id"]))
+
+
+def test_a_missing_regarding_record_marks_the_booking_failed_and_settles(world: World) -> None:
+    from scheduling_core.composition import services
+
+    missing = str(uuid.uuid4())
+    b = world.book(context={"recordType": "opportunity", "recordId": missing})
+    assert world.booking(b["id"])["dynamics"]["syncStatus"] == "failed"
+    stored = services().bookings.get(b["id"])
+    assert "404" in stored.dynamics["error"] and missing in stored.dynamics["error"]
+    # Settled, not left for redelivery: the outbox has nothing pending for it.
+    assert all(e.data["bookingId"] != b["id"] for e in (p.event for p in services().booking_store.pending()))
+    assert world.appointment_count() == 0
+
+
+# --- ordering, duplicates, concurrency (the trigger called directly) ------------------------------------
+
+
+def _booking_with_three_versions(world: World) -> tuple[str, list[CloudEvent]]:
+    """A booking created, rescheduled and cancelled with Dataverse switched off, and its three events."""
+    world.dataverse.add_fault(503, count=1000, retry_after=0)
+    b = world.book()
+    assert world.app.post(f"/bookings/{b['id']}/reschedule", json_body={"start": AT_10}).status == 200
+    assert world.app.post(f"/bookings/{b['id']}/cancel", json_body={}).status == 200
+    world.dataverse.clear_faults()
+    events = _events_of(b["id"])
+    assert [e.type for e in events] == ["booking.created", "booking.rescheduled", "booking.cancelled"]
+    assert world.appointment_count() == 0
+    return b["id"], events
+
+
+def test_cancel_before_create_and_duplicates_end_canceled_with_one_appointment(world: World) -> None:
+    booking_id, (created, rescheduled, cancelled) = _booking_with_three_versions(world)
+    trigger = _trigger()
+    trigger(_message(cancelled))
+    trigger(_message(created))
+    trigger(_message(cancelled, delivery_count=2))
+    trigger(_message(rescheduled))
+    appt = world.appointment(booking_id)
+    assert (appt["statecode"], appt["statuscode"]) == (2, 4)
+    assert appt["scheduledstart"] == "2026-12-07T16:00:00Z"  # the cancelled snapshot's (rescheduled) time
+    assert world.appointment_count() == 1
+    writes = world.dataverse.requests(path_contains="appointments", method="PATCH")
+    assert len(writes) == 2  # the fields and the state of the one snapshot that counted
+
+
+def test_v3_before_v2_keeps_v3_and_the_same_event_twice_is_a_no_op(world: World) -> None:
+    world.dataverse.add_fault(503, count=1000, retry_after=0)
+    b = world.book()
+    for start in (AT_10, AT_11):
+        assert world.app.post(f"/bookings/{b['id']}/reschedule", json_body={"start": start}).status == 200
+    world.dataverse.clear_faults()
+    v1, v2, v3 = _events_of(b["id"])
+    trigger = _trigger()
+    trigger(_message(v3))
+    world.dataverse.clear_requests()
+    for event in (v2, v3, v1, v3):
+        trigger(_message(event))
+    assert world.dataverse.requests() == []  # stale and repeated snapshots never reach Dataverse
+    appt = world.appointment(b["id"])
+    assert appt["scheduledstart"] == "2026-12-07T17:00:00Z" and (appt["statecode"], appt["statuscode"]) == (
+        3,
+        5,
+    )
+    assert world.appointment_count() == 1
+    assert world.booking(b["id"])["dynamics"]["syncStatus"] == "synced"
+
+
+def test_concurrent_deliveries_for_one_booking_end_at_the_newest_snapshot(world: World) -> None:
+    booking_id, events = _booking_with_three_versions(world)
+    trigger = _trigger()
+    deliveries = [event for event in events for _ in range(3)]  # each version three times
+    barrier = threading.Barrier(len(deliveries))
+    failures: list[BaseException] = []
+
+    def deliver(event: CloudEvent) -> None:
+        barrier.wait()
+        try:
+            trigger(_message(event))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(e,)) for e in deliveries]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    appt = world.appointment(booking_id)
+    assert (appt["statecode"], appt["statuscode"]) == (2, 4)
+    assert world.appointment_count() == 1
+
+
+def test_a_newer_snapshot_built_by_hand_is_applied_whole(world: World) -> None:
+    """`booking_event` of a snapshot is all the handler needs: the appointment follows it field by field."""
+    b = world.book()
+    snapshot = world.booking(b["id"])
+    moved = {**snapshot, "version": 7, "start": "2026-12-08T15:00:00Z", "end": "2026-12-08T15:30:00Z"}
+    moved["outlook"] = {**snapshot["outlook"], "joinUrl": "https://teams.microsoft.com/l/meetup-join/abc"}
+    event = booking_event(booking=moved, event_type="booking.rescheduled", time=datetime.now(UTC))
+    assert json.loads(to_json(event))["id"] == f"{b['id']}:7"
+    _trigger()(_message(event))
+    appt = world.appointment(b["id"])
+    assert appt["scheduledstart"] == "2026-12-08T15:00:00Z"
+    assert appt["location"] == "https://teams.microsoft.com/l/meetup-join/abc"
+    assert "https://teams.microsoft.com/l/meetup-join/abc" in appt["description"]
+
+
+# --- failures ------------------------------------------------------------------------------------------
+
+
+def test_throttling_is_retried_by_the_client_and_then_succeeds(world: World) -> None:
+    world.dataverse.add_fault(429, count=2, retry_after=0, path_contains="appointments", method="PATCH")
+    b = world.book()
+    assert world.booking(b["id"])["dynamics"]["syncStatus"] == "synced"
+    assert world.appointment(b["id"])["statecode"] == 3
+    statuses = [r["status"] for r in world.dataverse.requests(path_contains="appointments", method="PATCH")]
+    assert statuses.count(429) == 2 and world.appointment_count() == 1
+
+
+def test_server_errors_are_redelivered_then_marked_failed_and_dead_lettered(world: World) -> None:
+    from scheduling_core.composition import services
+
+    world.dataverse.add_fault(500, count=1000, path_contains="appointments")
+    b = world.book()  # delivery 1 fails: the event stays in the outbox
+    assert world.booking(b["id"])["dynamics"]["syncStatus"] == "pending"
+    max_count = services().dataverse_sync.max_delivery_count
+    for _ in range(max_count - 1):  # the relay's passes are the redeliveries
+        services().relay.relay()
+    dynamics = services().bookings.get(b["id"]).dynamics
+    assert dynamics["syncStatus"] == "failed"
+    assert "500" in dynamics["error"] and f"after {max_count} deliveries" in dynamics["error"]
+    assert world.booking(b["id"])["dynamics"]["syncStatus"] == "failed"
+    topic = _local_topic()
+    assert [(d.function, d.message_id, d.reason) for d in topic.dead_letters] == [
+        ("sync_dataverse", f"{b['id']}:1", "MaxDeliveryCountExceeded")
+    ]
+    # Once Dataverse is back, a later snapshot (here: the cancel) brings it in line again.
+    world.dataverse.clear_faults()
+    assert world.app.post(f"/bookings/{b['id']}/cancel", json_body={}).status == 200
+    assert world.appointment(b["id"])["statecode"] == 2
+    assert world.booking(b["id"])["dynamics"]["syncStatus"] == "synced"
+
+
+def _local_topic() -> Any:
+    from scheduling_core import composition
+
+    return composition._local_delivery

@@ -1,0 +1,169 @@
+"""The booking → appointment mapping of sync-dataverse (pure), held against the table reference."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scheduling_core.bookings import appointment_id
+from scheduling_core.domain import EventType, Location, LocationKind
+from scheduling_core.events import MalformedEvent, booking_event
+from scheduling_core.services.dataverse_sync import (
+    ORGANIZER,
+    REQUIRED_ATTENDEE,
+    STATE_CANCELED,
+    STATE_SCHEDULED,
+    STATUS_BUSY,
+    STATUS_CANCELED,
+    AppointmentSource,
+    Party,
+    UnmappableBooking,
+    appointment_plan,
+    regarding_bind,
+    source_from_event,
+)
+
+REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "dataverse-entities.json"
+LEAD = "5f0c0a57-3d5c-4f61-9a4e-2b0c8f2a7d11"
+USER = "0a6b3c0e-1111-4a2b-8c3d-4e5f6a7b8c9d"
+CONTACT = "9e8d7c6b-2222-4a2b-8c3d-4e5f6a7b8c9d"
+
+
+def _snapshot(**changes: Any) -> dict[str, Any]:
+    snapshot: dict[str, Any] = {
+        "id": "bk_1",
+        "status": "confirmed",
+        "version": 2,
+        "eventType": "discovery",
+        "start": "2026-12-07T09:00:00-06:00",
+        "end": "2026-12-07T09:30:00-06:00",
+        "timeZone": "America/Chicago",
+        "hostIds": ["h1"],
+        "invitee": {"name": "Jo Doe", "email": "jo@fabrikam.com", "phone": None},
+        "context": {"recordType": "lead", "recordId": LEAD},
+        "routing": {"reason": "owner of the lead"},
+        "outlook": {"eventId": None, "joinUrl": None, "syncStatus": "pending", "drift": None},
+        "dynamics": {"appointmentId": appointment_id("bk_1"), "syncStatus": "pending"},
+    }
+    snapshot.update(changes)
+    return snapshot
+
+
+def _source(**changes: Any) -> AppointmentSource:
+    event = booking_event(
+        booking=_snapshot(**changes), event_type="booking.created", time=datetime(2026, 11, 24, tzinfo=UTC)
+    )
+    return source_from_event(event)
+
+
+EVENT_TYPE = EventType(slug="discovery", title="Discovery call", duration_minutes=30)
+ORGANIZER_PARTY = Party(participation=ORGANIZER, entity_set="systemusers", id=USER)
+INVITEE_PARTY = Party(participation=REQUIRED_ATTENDEE, entity_set="contacts", id=CONTACT)
+
+
+def test_a_confirmed_booking_maps_to_a_scheduled_busy_appointment_regarding_its_lead() -> None:
+    plan = appointment_plan(
+        _source(), event_type=EVENT_TYPE, organizer=ORGANIZER_PARTY, attendees=[INVITEE_PARTY]
+    )
+    assert plan.fields == {
+        "subject": "Discovery call with Jo Doe",
+        "scheduledstart": "2026-12-07T15:00:00Z",
+        "scheduledend": "2026-12-07T15:30:00Z",
+        "location": "Microsoft Teams meeting",
+        "description": "Booking: bk_1 (version 2)\nRouting: owner of the lead",
+        "regardingobjectid_lead_appointment@odata.bind": f"/leads({LEAD})",
+        "appointment_activity_parties": [
+            {"participationtypemask": 7, "partyid_systemuser@odata.bind": f"/systemusers({USER})"},
+            {"participationtypemask": 5, "partyid_contact@odata.bind": f"/contacts({CONTACT})"},
+        ],
+    }
+    assert "statecode" not in plan.fields  # never on create
+    assert plan.state == {"statecode": STATE_SCHEDULED, "statuscode": STATUS_BUSY}
+
+
+def test_a_cancelled_booking_maps_to_the_canceled_state() -> None:
+    plan = appointment_plan(_source(status="cancelled"), event_type=None, organizer=None, attendees=[])
+    assert plan.state == {"statecode": STATE_CANCELED, "statuscode": STATUS_CANCELED}
+    assert plan.fields["subject"] == "discovery with Jo Doe"  # event type gone: its slug
+
+
+def test_the_join_link_wins_over_the_event_type_location_and_is_in_the_description() -> None:
+    url = "https://teams.microsoft.com/l/meetup-join/x"
+    source = _source(outlook={"joinUrl": url})
+    plan = appointment_plan(source, event_type=EVENT_TYPE, organizer=None, attendees=[])
+    assert plan.fields["location"] == url and f"Join: {url}" in plan.fields["description"]
+    room = EventType(
+        slug="d",
+        title="D",
+        duration_minutes=30,
+        location=Location(kind=LocationKind.IN_PERSON, value="Room 4"),
+    )
+    assert appointment_plan(_source(), event_type=room, organizer=None, attendees=[]).fields["location"] == (
+        "Room 4"
+    )
+
+
+def test_an_unknown_invitee_is_an_address() -> None:
+    party = Party(participation=REQUIRED_ATTENDEE, address="sam@elsewhere.example")
+    assert party.body() == {"participationtypemask": 5, "addressused": "sam@elsewhere.example"}
+
+
+@pytest.mark.parametrize("record_type", ["lead", "opportunity", "incident", "account", "contact"])
+def test_each_record_type_binds_through_its_reference_navigation_property(
+    record_type: str, reference: dict[str, Any]
+) -> None:
+    bind = regarding_bind(_source(context={"recordType": record_type, "recordId": LEAD}))
+    assert bind is not None
+    navigation = bind[0].removesuffix("@odata.bind")
+    appointment = reference["entities"]["appointment"]
+    assert navigation in appointment["manyToOne"]
+    target = appointment["manyToOne"][navigation]["referenced"]
+    assert bind[1] == f"/{reference['entities'][target]['entitySetName']}({LEAD})"
+
+
+def test_a_context_without_a_usable_record() -> None:
+    assert regarding_bind(_source(context={})) is None
+    assert regarding_bind(_source(context={"recordType": "campaign", "recordId": LEAD})) is None
+    with pytest.raises(UnmappableBooking, match="not a Dataverse lead id"):
+        regarding_bind(_source(context={"recordType": "lead", "recordId": "lead-1"}))
+
+
+def test_the_codes_and_names_are_the_references(reference: dict[str, Any]) -> None:
+    appointment = reference["entities"]["appointment"]
+    state = appointment["attributes"]["statecode"]["options"]
+    status = appointment["attributes"]["statuscode"]["options"]
+    assert state[str(STATE_SCHEDULED)]["label"] == "Scheduled" and status[str(STATUS_BUSY)]["label"] == "Busy"
+    assert status[str(STATUS_BUSY)]["state"] == STATE_SCHEDULED
+    assert state[str(STATE_CANCELED)]["label"] == "Canceled" and status[str(STATUS_CANCELED)]["state"] == 2
+    assert appointment["attributes"]["statecode"]["create"] is False
+    masks = reference["entities"]["activityparty"]["attributes"]["participationtypemask"]["options"]
+    assert (masks[str(ORGANIZER)], masks[str(REQUIRED_ATTENDEE)]) == ("Organizer", "Required attendee")
+    assert "appointment_activity_parties" in appointment["oneToMany"]
+    party_navs = reference["entities"]["activityparty"]["manyToOne"]
+    assert {"partyid_systemuser", "partyid_contact", "partyid_lead"} <= set(party_navs)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"status": "lost"}, "unknown booking status"),
+        ({"hostIds": []}, "names no hosts"),
+        ({"start": "tomorrow"}, "no readable start"),
+        ({"start": "2026-12-07T09:00:00"}, "no readable start"),
+    ],
+)
+def test_snapshots_that_cannot_be_mapped_are_malformed(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(MalformedEvent, match=message):
+        _source(**change)
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict[str, Any]:
+    if not REFERENCE.exists():
+        pytest.skip(f"Dataverse table reference not found at {REFERENCE}")
+    loaded: dict[str, Any] = json.loads(REFERENCE.read_text(encoding="utf-8"))
+    return loaded
