@@ -96,10 +96,9 @@ class TableSyncStateStore:
             if mine:
                 entity = _entity(target, booking_id, new_version, owner=None, until=None)
             else:  # our lease expired and was taken over: record the version, keep their lease
-                entity = {**_entity(target, booking_id, new_version, owner=None, until=None)}
-                entity["leaseOwner"] = row.get("leaseOwner", "")
-                if row.get("leaseUntil") is not None:
-                    entity["leaseUntil"] = row["leaseUntil"]
+                entity = _entity(
+                    target, booking_id, new_version, owner=row.get("leaseOwner"), until=row.get("leaseUntil")
+                )
             try:
                 with storage_errors():
                     self._replace(entity, row)

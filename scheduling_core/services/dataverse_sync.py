@@ -323,7 +323,7 @@ class DataverseSync:
         config: EventTypesAndHosts,
         clock: Clock,
         max_delivery_count: int = 10,
-        lease_duration: timedelta = timedelta(minutes=2),
+        lease_duration: timedelta = timedelta(minutes=5),
         lease_wait_seconds: float = 30.0,
         poll_seconds: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,

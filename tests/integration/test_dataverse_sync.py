@@ -320,3 +320,42 @@ def _local_topic() -> Any:
     from scheduling_core import composition
 
     return composition._local_delivery
+
+
+# --- the sync-state table (Azurite) ---------------------------------------------------------------------
+
+
+def test_the_sync_state_lease_excludes_others_until_it_ends_or_expires(azurite: Any) -> None:
+    from datetime import timedelta
+
+    from azure.data.tables import TableServiceClient
+
+    from scheduling_core.adapters.sync_state_table import LeaseOutcome, TableSyncStateStore
+    from scheduling_core.adapters.tables import Tables
+
+    tables = Tables(
+        TableServiceClient.from_connection_string(azurite.connection_string), "t" + uuid.uuid4().hex[:10]
+    )
+    store = TableSyncStateStore(tables)
+    now, minute = datetime(2026, 11, 24, 12, 0, tzinfo=UTC), timedelta(minutes=1)
+
+    def take(version: int, owner: str, at: datetime = now) -> LeaseOutcome:
+        return store.take_lease("dataverse", "bk_1", version, owner=owner, now=at, duration=minute).outcome
+
+    assert store.applied_version("dataverse", "bk_1") == 0
+    assert take(2, "a") is LeaseOutcome.TAKEN
+    assert take(3, "b") is LeaseOutcome.BUSY
+    store.release("dataverse", "bk_1", owner="a")
+    assert take(3, "b") is LeaseOutcome.TAKEN
+    store.finish("dataverse", "bk_1", 3, owner="b")
+    assert store.applied_version("dataverse", "bk_1") == 3
+    assert take(3, "c") is LeaseOutcome.ALREADY_APPLIED and take(2, "c") is LeaseOutcome.ALREADY_APPLIED
+    # An owner that never finishes: its lease expires and another takes over.
+    assert take(4, "d") is LeaseOutcome.TAKEN
+    assert take(5, "e", now + 2 * minute) is LeaseOutcome.TAKEN
+    store.finish("dataverse", "bk_1", 4, owner="d")  # late: records 4, leaves e's lease alone
+    assert store.applied_version("dataverse", "bk_1") == 4
+    assert take(5, "f", now + 2 * minute) is LeaseOutcome.BUSY
+    store.finish("dataverse", "bk_1", 5, owner="e")
+    store.finish("dataverse", "bk_1", 4, owner="d")  # never lowers the version
+    assert store.applied_version("dataverse", "bk_1") == 5
