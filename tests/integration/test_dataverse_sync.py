@@ -280,6 +280,33 @@ def test_a_newer_snapshot_built_by_hand_is_applied_whole(world: World) -> None:
     assert "https://teams.microsoft.com/l/meetup-join/abc" in appt["description"]
 
 
+def test_the_trigger_binds_the_dataverse_subscription_with_sessions() -> None:
+    import function_app
+    from devstack.function_host import indexed_functions
+
+    (fn,) = [f for f in indexed_functions(function_app.app) if f.get_function_name() == "sync_dataverse"]
+    (binding,) = json.loads(fn.get_function_json())["bindings"]
+    assert binding == {
+        "direction": "IN",
+        "type": "serviceBusTrigger",
+        "name": "msg",
+        "connection": "ServiceBusConnection",
+        "topicName": "booking-events",
+        "subscriptionName": "dataverse",
+        "isSessionsEnabled": True,
+    }
+
+
+def test_an_unreadable_message_is_raised_so_it_ends_in_the_dead_letter_queue() -> None:
+    from scheduling_core.events import MalformedEvent
+
+    message = servicebus.ServiceBusMessage(
+        body=b"{not json", delivery_count=1, message_id="x", application_properties={}, user_properties={}
+    )
+    with pytest.raises(MalformedEvent):
+        _trigger()(message)
+
+
 # --- failures ------------------------------------------------------------------------------------------
 
 
