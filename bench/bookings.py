@@ -53,8 +53,11 @@ def main() -> None:
     )
     import function_app
     from devstack.function_host import FunctionRouter
+    from scheduling_core.composition import set_local_delivery
 
     router = FunctionRouter(function_app.app)
+    # In Azure, Outlook/Dataverse sync runs later off Service Bus; the booking path ends at publish.
+    set_local_delivery(lambda event: None)
 
     def call(method: str, path: str, body: Any) -> Any:
         import json

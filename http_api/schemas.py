@@ -87,11 +87,21 @@ class OutlookSync(BaseModel):
     joinUrl: str | None = None
     syncStatus: str
     drift: dict[str, object] | None = None
+    error: str | None = Field(
+        default=None,
+        description="Why the last sync failed (only when failed)",
+        exclude_if=lambda v: v is None,
+    )
 
 
 class DynamicsSync(BaseModel):
     appointmentId: str
     syncStatus: str
+    error: str | None = Field(
+        default=None,
+        description="Why the last sync failed (only when failed)",
+        exclude_if=lambda v: v is None,
+    )
 
 
 class Cancellation(BaseModel):

@@ -6,6 +6,7 @@
     │   ├── NotFound                -- unknown booking, hold, event type, host, rule set (404)
     │   ├── SlotUnavailable         -- the slot is taken, held, outside hours or over a cap (409)
     │   └── BookingNotModifiable    -- cancelled, or changed since the caller read it (409)
+    │       └── BookingChanged      -- changed between our own read and write (retried when no If-Match)
     └── TransientError              -- may succeed later: re-raise so Service Bus redelivers
         └── UpstreamUnavailable     -- Graph, Dataverse or storage did not answer in time (503)
 
@@ -65,6 +66,10 @@ class SlotUnavailable(PermanentError):
 
 class BookingNotModifiable(PermanentError):
     """A cancelled booking cannot change again; a stale `If-Match` version cannot be applied."""
+
+
+class BookingChanged(BookingNotModifiable):
+    """The booking changed between read and write (its ETag no longer matched)."""
 
 
 class UpstreamUnavailable(TransientError):

@@ -45,7 +45,7 @@ from scheduling_core.bookings import (
 )
 from scheduling_core.clock import Clock
 from scheduling_core.domain import Commitment
-from scheduling_core.errors import BookingNotModifiable, NotFound, SlotUnavailable
+from scheduling_core.errors import BookingChanged, NotFound, SlotUnavailable
 from scheduling_core.events import from_json, to_json
 from scheduling_core.intervals import Interval
 from scheduling_core.ports import CloudEvent, PendingEvent
@@ -59,6 +59,11 @@ Op = tuple[Any, ...]
 
 def _minutes(delta: timedelta) -> int:
     return int(delta.total_seconds() // 60)
+
+
+def _merged(section: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    merged = {**section, **values}
+    return {k: v for k, v in merged.items() if not (k in values and v is None)}
 
 
 def _etag(entity: Any) -> str:
@@ -444,7 +449,8 @@ class TableBookingStore:
         )
 
     def record_sync(self, booking_id: str, section: str, values: Mapping[str, Any]) -> Booking:
-        """Merge `values` into the booking's `outlook` or `dynamics` section (sync status written back).
+        """Merge `values` into the booking's `outlook` or `dynamics` section (sync status written back);
+        a `None` value removes that key (e.g. the `error` of an earlier failed sync).
 
         Not a change of the booking: no version bump, no event. ETag-conditional and retried, so it never
         overwrites a concurrent reschedule or cancel.
@@ -455,9 +461,9 @@ class TableBookingStore:
             stored = self.get_booking(booking_id)
             current = stored.booking
             if section == "outlook":
-                updated = replace(current, outlook={**current.outlook, **values})
+                updated = replace(current, outlook=_merged(current.outlook, values))
             else:
-                updated = replace(current, dynamics={**current.dynamics, **values})
+                updated = replace(current, dynamics=_merged(current.dynamics, values))
             primary = current.primary_host
             try:
                 with storage_errors():
@@ -711,8 +717,8 @@ class TableBookingStore:
             ]
 
 
-class StaleBooking(BookingNotModifiable):
-    """The booking changed between read and write (its ETag no longer matches)."""
+class StaleBooking(BookingChanged):
+    """The booking row's ETag no longer matched at write time."""
 
 
 def encode_offset(offset: int | None) -> str | None:

@@ -10,7 +10,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -32,6 +32,7 @@ from scheduling_core.bookings import (
 from scheduling_core.clock import Clock
 from scheduling_core.domain import Assignment, Commitment, EventType, Host
 from scheduling_core.errors import (
+    BookingChanged,
     BookingNotModifiable,
     FieldError,
     InvalidRequest,
@@ -50,6 +51,7 @@ from scheduling_core.ports import (
 from scheduling_core.services.routing import ContextIn, RoutingService, StoredDecision
 
 HOLD_LIFETIME = timedelta(minutes=5)
+CHANGE_ATTEMPTS = 3
 
 
 class BookingStore(Protocol):
@@ -391,6 +393,30 @@ class BookingService:
     def reschedule(
         self, booking_id: str, start: datetime, *, reason: str | None = None, if_match: int | None = None
     ) -> Booking:
+        return self._retry_unless_pinned(
+            if_match, lambda: self._reschedule(booking_id, start, reason, if_match)
+        )
+
+    def cancel(
+        self, booking_id: str, *, reason: str | None = None, source: str = "api", if_match: int | None = None
+    ) -> Booking:
+        return self._retry_unless_pinned(if_match, lambda: self._cancel(booking_id, reason, source, if_match))
+
+    @staticmethod
+    def _retry_unless_pinned(if_match: int | None, change: Callable[[], Booking]) -> Booking:
+        """Re-read and re-apply when the row changed under us (e.g. a sync status written back), unless the
+        caller pinned a version with If-Match, who then gets the 409 it asked for."""
+        for _ in range(CHANGE_ATTEMPTS - 1):
+            try:
+                return change()
+            except BookingChanged:
+                if if_match is not None:
+                    raise
+        return change()
+
+    def _reschedule(
+        self, booking_id: str, start: datetime, reason: str | None, if_match: int | None
+    ) -> Booking:
         stored = self._modifiable(booking_id, if_match)
         old = stored.booking
         if start == old.start:
@@ -406,9 +432,7 @@ class BookingService:
         self._publish(self._store.reschedule_booking(stored, new, event, now))
         return new
 
-    def cancel(
-        self, booking_id: str, *, reason: str | None = None, source: str = "api", if_match: int | None = None
-    ) -> Booking:
+    def _cancel(self, booking_id: str, reason: str | None, source: str, if_match: int | None) -> Booking:
         stored = self._store.get_booking(booking_id)
         if stored.booking.status is BookingStatus.CANCELLED:
             return stored.booking
