@@ -20,11 +20,13 @@ answer 204 with `OData-EntityId`, or 201 with the row under
 (default and maximum 5000) through an absolute `@odata.nextLink`.
 
 `/_sim`, the request log and fault injection are `devstack.simkit`'s; errors
-keep Dataverse's shape here.
+keep Dataverse's shape here. `/_sim/webhooks` registers service-endpoint webhooks that
+receive a `RemoteExecutionContext` when a row changes (`devstack.dataverse_sim.webhooks`).
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,7 @@ from urllib.parse import quote, urlencode
 from starlette.applications import Starlette
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from devstack import simkit
@@ -41,6 +43,7 @@ from devstack.dataverse_sim.query import parse_expand, parse_select, parse_top
 from devstack.dataverse_sim.records import READ_ONLY_TABLES, Records
 from devstack.dataverse_sim.schema import Entity, load_schema
 from devstack.dataverse_sim.state import Row, SimState
+from devstack.dataverse_sim.webhooks import WebhookPoster, execution_context, parse_webhook
 from devstack.dataverse_sim.wire import (
     CONCURRENCY_VERSION_MISMATCH,
     MESSAGE_NOT_SUPPORTED,
@@ -98,6 +101,8 @@ def create_app(state_file: Path | None = None) -> Starlette:
     api = _DataverseApi(SimState(state_file))
     return api.app(
         [
+            Route("/_sim/webhooks", api.webhooks, methods=["GET", "POST", "DELETE"]),
+            Route("/_sim/webhooks/deliveries", api.webhook_deliveries, methods=["GET"]),
             Route(API_PATH, api.serve, methods=simkit.ALL_METHODS),
             Route(API_PATH + "/{rest:path}", api.serve, methods=simkit.ALL_METHODS),
             Route("/{rest:path}", api.unknown, methods=simkit.ALL_METHODS),
@@ -113,6 +118,57 @@ class _DataverseApi(simkit.SimApi):
         super().__init__(state)
         self.schema = load_schema()
         self.records = Records(self.schema, state)
+        self.poster = WebhookPoster()
+
+    # -- /_sim/webhooks -------------------------------------------------------------------------------
+
+    async def webhooks(self, request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse({"value": [hook.to_json() for hook in self.poster.hooks.values()]})
+        if request.method == "DELETE":
+            self.poster.clear()
+            return Response(status_code=204)
+        try:
+            hook = parse_webhook(self.json_object(await request.body()))
+        except simkit.SimFault as exc:
+            return self.render_error(exc, None)
+        except ValueError as exc:
+            return self.render_error(self.bad_request(str(exc)), None)
+        self.poster.add(hook)
+        return JSONResponse(hook.to_json(), status_code=201)
+
+    async def webhook_deliveries(self, request: Request) -> Response:
+        return JSONResponse({"value": list(self.poster.deliveries)})
+
+    async def reset(self, request: Request) -> Response:
+        self.poster.clear()
+        return await super().reset(request)
+
+    def _notify(
+        self,
+        request: Request,
+        entity: Entity,
+        message: str,
+        key: str,
+        *,
+        target: dict[str, Any] | None,
+        pre: Row | None,
+        post: Row | None,
+    ) -> None:
+        hooks = self.poster.matching(entity.logical_name, message)
+        if not hooks:
+            return
+        caller = normalize_guid(request.headers.get("mscrmcallerid") or "") or SIMULATED_CALLER["UserId"]
+        context = execution_context(
+            message=message,
+            logical_name=entity.logical_name,
+            record_id=key,
+            caller_id=caller,
+            target=target,
+            pre_image=pre,
+            post_image=post,
+        )
+        self.poster.post(hooks, context)
 
     # -- the Web API ----------------------------------------------------------------------------------
 
@@ -301,12 +357,15 @@ class _DataverseApi(simkit.SimApi):
                 raise DataverseFault.not_found(entity.logical_name, key)
             row = self.records.create(entity, payload, record_id=key)
             created = True
+            self._notify(request, entity, "Create", key, target=payload, pre=None, post=copy.deepcopy(row))
         else:
             if if_none_match is not None and if_none_match.strip() == "*":
                 raise DataverseFault.duplicate()
             _check_etag(if_match, row)
+            before = copy.deepcopy(row)
             self.records.update(entity, row, payload)
             created = False
+            self._notify(request, entity, "Update", key, target=payload, pre=before, post=copy.deepcopy(row))
         self.state.save()
         return self._written(request, entity, row, prefer, created=created)
 
@@ -314,8 +373,10 @@ class _DataverseApi(simkit.SimApi):
         _refuse_write(entity, "Delete")
         row = self.records.get(entity, key)
         _check_etag(request.headers.get("if-match"), row)
+        before = copy.deepcopy(row)
         self.records.delete(entity, key)
         self.state.save()
+        self._notify(request, entity, "Delete", key, target=None, pre=before, post=None)
         return empty_response(204)
 
     # -- navigation -----------------------------------------------------------------------------------
