@@ -11,9 +11,11 @@ HTTP (route prefix /api)
   admin/routing[/{ruleSetId}]       GET, PUT, DELETE   http_api.routing
   routing/decisions[/{decisionId}]  GET                http_api.routing
   health, openapi.json              GET                http_api.operations
+  admin/reconcile                   POST               http_api.reconcile
 
 Timers
   relay_outbox (every 30 s), expire_holds (every 5 min)                   triggers.timers
+  reconcile_dataverse (daily 02:30 UTC: past 1 day, next 30 days)         triggers.reconcile
 
 Service Bus (topic booking-events, sessions on)
   sync_dataverse      subscription dataverse                              triggers.sync_dataverse
@@ -23,7 +25,8 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from http_api import admin, availability, bookings, operations, routing
+from http_api import admin, availability, bookings, operations, reconcile, routing
+from triggers import reconcile as reconcile_timer
 from triggers import sync_dataverse, timers
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -35,3 +38,5 @@ app.register_functions(routing.bp)
 app.register_functions(operations.bp)
 app.register_functions(timers.bp)
 app.register_functions(sync_dataverse.bp)
+app.register_functions(reconcile.bp)
+app.register_functions(reconcile_timer.bp)

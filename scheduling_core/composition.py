@@ -28,6 +28,7 @@ from scheduling_core.services.config import ConfigService
 from scheduling_core.services.dataverse_sync import DataverseSync
 from scheduling_core.services.health import HealthService, reachable
 from scheduling_core.services.outbox import OutboxRelay
+from scheduling_core.services.reconcile import Reconciler
 from scheduling_core.services.routing import RecordDirectory, RoutingService
 from scheduling_core.services.slots import SlotService
 from scheduling_core.settings import Settings
@@ -62,6 +63,15 @@ class Services:
         close = getattr(self.publisher, "close", None)
         if close is not None:
             close()
+
+    def reconciler(self) -> Reconciler:
+        return Reconciler(
+            dataverse=self.dataverse,
+            sync=self.dataverse_sync,
+            bookings=self.booking_store,
+            config=self.config_repository,
+            clock=self.clock,
+        )
 
 
 Delivery = Callable[[CloudEvent], None]

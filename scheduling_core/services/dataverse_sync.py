@@ -390,6 +390,11 @@ class DataverseSync:
             raise
         return SyncOutcome.SYNCED
 
+    def rewrite(self, source: AppointmentSource) -> None:
+        """Write `source` to its appointment whatever version was last applied (used by reconciliation,
+        where the booking is the source of truth); no lease, no sync state, no status on the booking."""
+        self._write(source)
+
     # -- steps -----------------------------------------------------------------------------------------
 
     def _take_lease(self, source: AppointmentSource, owner: str) -> LeaseResult:

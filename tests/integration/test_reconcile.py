@@ -1,0 +1,156 @@
+"""Reconciliation end to end: bookings synced through the local topic, drift made by hand in the Dataverse
+simulator, then `POST /admin/reconcile` over the real functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from scheduling_core.bookings import appointment_id
+from tests.fixtures.dataverse import DataverseSim
+
+from .test_bookings_api import MONDAY
+from .test_dataverse_sync import AT_10, AT_11, World
+
+RANGE = {"from": "2026-12-01", "to": "2026-12-31"}
+
+
+@pytest.fixture
+def world(app: Any, graph_sim: Any, dataverse: DataverseSim) -> World:
+    return World(app, graph_sim, dataverse)
+
+
+def _patch(world: World, booking_id: str, body: dict[str, Any]) -> None:
+    r = world.dataverse.call("PATCH", f"appointments({appointment_id(booking_id)})", json=body)
+    assert r.status_code == 204, r.text
+
+
+def _reconcile(world: World, params: dict[str, str] = RANGE) -> dict[str, Any]:
+    r = world.app.post("/admin/reconcile", params=params)
+    assert r.status == 200, r.body
+    report: dict[str, Any] = r.json()
+    return report
+
+
+def test_reconcile_repairs_exactly_the_drift_and_a_second_run_finds_everything_in_sync(world: World) -> None:
+    untouched = world.book()
+    deleted = world.book(AT_10)
+    moved = world.book(AT_11)
+    reopened = world.book(f"{MONDAY}T08:30:00-06:00")
+    assert world.app.post(f"/bookings/{reopened['id']}/cancel", json_body={}).status == 200
+    assert world.appointment(reopened["id"])["statecode"] == 2
+    expected = {b["id"]: world.appointment(b["id"]) for b in (untouched, deleted, moved)}
+
+    assert world.dataverse.call("DELETE", f"appointments({appointment_id(deleted['id'])})").status_code == 204
+    _patch(world, moved["id"], {"scheduledstart": "2026-12-07T18:00:00Z"})
+    _patch(world, reopened["id"], {"statecode": 3, "statuscode": 5})
+
+    report = _reconcile(world)
+    assert report["from"].startswith("2026-12-01T00:00:00") and report["to"].startswith("2027-01-01T00:00:00")
+    assert {k: report[k] for k in ("checked", "inSync", "created", "updated", "orphans", "failed")} == {
+        "checked": 4,
+        "inSync": 1,
+        "created": 1,
+        "updated": 2,
+        "orphans": 0,
+        "failed": 0,
+    }
+    items = {i["bookingId"]: (i["action"], i["differences"]) for i in report["items"]}
+    assert items == {
+        deleted["id"]: ("created", ["missing"]),
+        moved["id"]: ("updated", ["scheduledstart"]),
+        reopened["id"]: ("updated", ["state"]),
+    }
+    for booking_id, before in expected.items():
+        after = world.appointment(booking_id)
+        for column in ("subject", "scheduledstart", "scheduledend", "statecode", "_regardingobjectid_value"):
+            assert after[column] == before[column], (booking_id, column)
+    assert (
+        world.appointment(reopened["id"])["statecode"],
+        world.appointment(reopened["id"])["statuscode"],
+    ) == (
+        2,
+        4,
+    )
+    assert world.appointment_count() == 4
+
+    again = _reconcile(world)
+    assert (again["checked"], again["inSync"], again["items"]) == (4, 4, [])
+
+
+def test_an_appointment_whose_booking_is_gone_is_reported_as_an_orphan_and_kept(world: World) -> None:
+    ghost = "bk_" + "0" * 24
+    world.dataverse.call(
+        "PATCH",
+        f"appointments({appointment_id(ghost)})",
+        json={
+            "subject": "Left behind",
+            "scheduledstart": "2026-12-08T15:00:00Z",
+            "scheduledend": "2026-12-08T15:30:00Z",
+            "description": f"Booking: {ghost} (version 1)",
+        },
+    ).raise_for_status()
+    world.dataverse.create(
+        "appointments",
+        {
+            "subject": "Someone else's",
+            "scheduledstart": "2026-12-08T16:00:00Z",
+            "scheduledend": "2026-12-08T16:30:00Z",
+            "description": "Booking: not-ours (version 1)",
+        },
+    )
+    report = _reconcile(world)
+    assert report["orphans"] == 1 and report["checked"] == 0
+    assert report["items"] == [
+        {
+            "bookingId": ghost,
+            "appointmentId": appointment_id(ghost),
+            "action": "orphan",
+            "differences": ["booking missing"],
+            "error": None,
+        }
+    ]
+    assert world.appointment_count() == 2
+
+
+def test_a_failure_on_one_booking_is_reported_and_the_rest_still_reconciled(world: World) -> None:
+    first = world.book()
+    second = world.book(AT_10)
+    for b in (first, second):
+        assert world.dataverse.call("DELETE", f"appointments({appointment_id(b['id'])})").status_code == 204
+    world.dataverse.add_fault(400, count=1, path_contains=appointment_id(first["id"]), method="GET")
+    report = _reconcile(world)
+    assert (report["checked"], report["failed"], report["created"]) == (2, 1, 1)
+    failed = [i for i in report["items"] if i["action"] == "failed"]
+    assert failed[0]["bookingId"] == first["id"] and failed[0]["error"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"from": "2026-12-01"},
+        {"from": "2026-12-01", "to": "not-a-date"},
+        {"from": "2026-12-01T00:00:00", "to": "2026-12-02"},
+        {"from": "2026-12-10", "to": "2026-12-01"},
+        {"from": "2026-12-01", "to": "2027-02-15"},
+    ],
+)
+def test_bad_ranges_are_422_problems(app: Any, params: dict[str, str]) -> None:
+    r = app.post("/admin/reconcile", params=params)
+    assert r.status == 422, r.body
+    assert r.content_type.startswith("application/problem+json")
+    assert r.json()["code"] == "validation-failed"
+
+
+def test_reconcile_needs_the_admin_key(app: Any) -> None:
+    assert app.post("/admin/reconcile", params=RANGE, key=None).status == 401
+
+
+def test_the_timer_is_registered_daily() -> None:
+    import function_app
+    from devstack.function_host import indexed_functions
+
+    names = {fn.get_function_name() for fn in indexed_functions(function_app.app)}
+    assert "reconcile_dataverse" in names
