@@ -12,6 +12,7 @@ HTTP (route prefix /api)
   routing/decisions[/{decisionId}]  GET                http_api.routing
   health, openapi.json              GET                http_api.operations
   admin/reconcile                   POST               http_api.reconcile
+  dynamics/webhook                  POST               http_api.dynamics_webhook
 
 Timers
   relay_outbox (every 30 s), expire_holds (every 5 min)                   triggers.timers
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from http_api import admin, availability, bookings, operations, reconcile, routing
+from http_api import admin, availability, bookings, dynamics_webhook, operations, reconcile, routing
 from triggers import reconcile as reconcile_timer
 from triggers import sync_dataverse, timers
 
@@ -36,6 +37,7 @@ app.register_functions(availability.bp)
 app.register_functions(bookings.bp)
 app.register_functions(routing.bp)
 app.register_functions(operations.bp)
+app.register_functions(dynamics_webhook.bp)
 app.register_functions(timers.bp)
 app.register_functions(sync_dataverse.bp)
 app.register_functions(reconcile.bp)

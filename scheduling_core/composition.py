@@ -20,12 +20,14 @@ from scheduling_core.adapters.routing_table import TableRoutingStore
 from scheduling_core.adapters.service_bus import ServiceBusPublisher
 from scheduling_core.adapters.sync_state_table import TableSyncStateStore
 from scheduling_core.adapters.tables import TableConfigRepository, Tables, table_service_from_settings
+from scheduling_core.adapters.webhook_ledger_table import TableWebhookLedger
 from scheduling_core.clock import Clock, SystemClock
 from scheduling_core.errors import TransientError
 from scheduling_core.ports import CloudEvent, EventPublisher
 from scheduling_core.services.bookings import BookingService
 from scheduling_core.services.config import ConfigService
 from scheduling_core.services.dataverse_sync import DataverseSync
+from scheduling_core.services.dynamics_webhook import DynamicsWebhook
 from scheduling_core.services.health import HealthService, reachable
 from scheduling_core.services.outbox import OutboxRelay
 from scheduling_core.services.reconcile import Reconciler
@@ -56,6 +58,8 @@ class Services:
     routing_store: TableRoutingStore
     routing: RoutingService
     dataverse_sync: DataverseSync
+    webhook_ledger: TableWebhookLedger
+    dynamics_webhook: DynamicsWebhook
 
     def close(self) -> None:
         self.graph.close()
@@ -141,6 +145,15 @@ def build_services(
         bookings=booking_store,
         clock=clock,
     )
+    bookings = BookingService(
+        config=repository,
+        store=booking_store,
+        busy=busy_times,
+        clock=clock,
+        after_commit=relay,
+        routing=routing,
+    )
+    webhook_ledger = TableWebhookLedger(tables)
     return Services(
         settings=settings,
         clock=clock,
@@ -156,14 +169,7 @@ def build_services(
             ping_storage=tables.ping, probes={"graph": lambda: reachable(settings.graph_base_url)}
         ),
         booking_store=booking_store,
-        bookings=BookingService(
-            config=repository,
-            store=booking_store,
-            busy=busy_times,
-            clock=clock,
-            after_commit=relay,
-            routing=routing,
-        ),
+        bookings=bookings,
         idempotency=TableIdempotencyStore(tables),
         publisher=publisher,
         relay=relay,
@@ -177,6 +183,15 @@ def build_services(
             config=repository,
             clock=clock,
             max_delivery_count=settings.sync_max_delivery_count,
+        ),
+        webhook_ledger=webhook_ledger,
+        dynamics_webhook=DynamicsWebhook(
+            bookings=booking_store,
+            changes=bookings,
+            ledger=webhook_ledger,
+            dataverse=dataverse,
+            clock=clock,
+            application_user_id=settings.dynamics_application_user_id,
         ),
     )
 

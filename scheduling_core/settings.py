@@ -44,6 +44,9 @@ class Settings:
     service_bus_namespace: str | None
     booking_topic: str
     sync_max_delivery_count: int = 10
+    dynamics_webhook_secret: str | None = None
+    dynamics_webhook_header: str = "x-scheduling-webhook-key"
+    dynamics_application_user_id: str | None = None
 
     @property
     def dataverse_scope(self) -> str:
@@ -84,4 +87,9 @@ class Settings:
             booking_topic=get("BOOKING_TOPIC") or "booking-events",
             # The subscriptions' maxDeliveryCount (infra): the sync marks a booking failed on the last one.
             sync_max_delivery_count=int(get("SYNC_MAX_DELIVERY_COUNT") or 10),
+            # POST /dynamics/webhook: the shared secret the service endpoint sends, in this header.
+            dynamics_webhook_secret=get("DYNAMICS_WEBHOOK_SECRET"),
+            dynamics_webhook_header=(get("DYNAMICS_WEBHOOK_HEADER") or "x-scheduling-webhook-key").lower(),
+            # The systemuserid of our application user: Dynamics events it initiated are our own writes.
+            dynamics_application_user_id=get("DYNAMICS_APPLICATION_USER_ID"),
         )

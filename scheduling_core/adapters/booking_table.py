@@ -5,7 +5,8 @@ Layout (architecture.md, Storage). Table `hostslots`, one partition per host:
     h|{holdId}               a hold
     l|{YYYY-MM-DDTHH:MMZ}    a 5-minute lock: owner id, kind (booking | hold | pending), expiresAt for holds
     o|{bookingId}|{version}  an outbox event (CloudEvents JSON) and whether it was published
-Table `bookingindex`: `id|{bookingId}` and `hold|{holdId}` → hosts; `rec|{recordId}` / bookingId → host.
+Table `bookingindex`: `id|{bookingId}` and `hold|{holdId}` → hosts; `rec|{recordId}` / bookingId → host;
+`appt|{activityid}` → bookingId (the booking's Dynamics appointment, for the Dynamics webhook).
 
 Invariants:
 - A booking's row, its locks and its outbox event change in ONE entity-group transaction in the host's
@@ -40,6 +41,7 @@ from scheduling_core.bookings import (
     Claim,
     Hold,
     StoredBooking,
+    appointment_id,
     booking_from_snapshot,
     booking_snapshot,
 )
@@ -316,6 +318,7 @@ class TableBookingStore:
         if hold is not None:
             self._delete_index(f"hold|{hold.id}")
         self._index_record(booking)
+        self._index_appointment(booking)
         return PendingEvent(
             event=event, partition_key=primary, row_key=_outbox_key(event), etag=results[1]["etag"]
         )
@@ -363,6 +366,21 @@ class TableBookingStore:
                         "primaryHost": booking.primary_host,
                     }
                 )
+
+    def _index_appointment(self, booking: Booking) -> None:
+        with storage_errors():
+            self._index.upsert_entity(
+                {"PartitionKey": f"appt|{appointment_id(booking.id)}", "RowKey": "", "bookingId": booking.id}
+            )
+
+    def booking_for_appointment(self, activity_id: str) -> str | None:
+        """The booking whose Dynamics appointment is `activity_id` (None when no booking made it)."""
+        try:
+            with storage_errors():
+                row = self._index.get_entity(f"appt|{activity_id.lower()}", "")
+        except ResourceNotFoundError:
+            return None
+        return str(row["bookingId"])
 
     def _delete_index(self, partition: str) -> None:
         try:

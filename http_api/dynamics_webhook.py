@@ -1,0 +1,91 @@
+"""`POST /dynamics/webhook`: a Dynamics service endpoint (contract Webhook, auth HttpHeader) posts here.
+
+The shared secret (`DYNAMICS_WEBHOOK_SECRET`) comes in a header (`DYNAMICS_WEBHOOK_HEADER`, default
+`x-scheduling-webhook-key`), compared in constant time; without a configured secret every call is
+refused. The work is a few table reads and at most one booking change, so it runs in the request and
+answers 202 (docs/dynamics-webhook.md).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any
+
+import azure.functions as func
+from pydantic import BaseModel
+
+from http_api.auth import Access
+from http_api.endpoint import MAX_BODY_BYTES, Operation, QueryParam, endpoint, json_response
+from http_api.problems import HttpProblem
+from http_api.schemas import Problem
+from scheduling_core.composition import services
+from scheduling_core.services.dynamics_webhook import MalformedContext
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+SIZE_EXCEEDED_HEADER = "x-ms-dynamics-msg-size-exceeded"
+#: Dynamics posts bodies up to 256 KB before it strips parameters and images.
+MAX_WEBHOOK_BYTES = max(MAX_BODY_BYTES, 512 * 1024)
+
+
+class WebhookAccepted(BaseModel):
+    operationId: str | None = None
+    outcome: str
+
+
+def _check_secret(req: func.HttpRequest) -> None:
+    settings = services().settings
+    expected = settings.dynamics_webhook_secret
+    given = req.headers.get(settings.dynamics_webhook_header)
+    if not expected or given is None or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise HttpProblem(
+            401, "unauthorized", "Unauthorized", "The webhook secret header is missing or not valid."
+        )
+
+
+def _payload(req: func.HttpRequest) -> Any:
+    body = req.get_body() or b""
+    if len(body) > MAX_WEBHOOK_BYTES:
+        raise HttpProblem(413, "payload-too-large", "Payload too large", "The webhook body is too large.")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise HttpProblem(
+            400, "invalid-json", "Invalid JSON", "The request body is not valid JSON."
+        ) from None
+
+
+@endpoint(
+    bp,
+    route="dynamics/webhook",
+    access=Access.PUBLIC,
+    operations=(
+        Operation(
+            method="POST",
+            operation_id="PostDynamicsWebhook",
+            summary="Dynamics service-endpoint webhook (RemoteExecutionContext)",
+            tag="callbacks",
+            responses={202: WebhookAccepted, 400: Problem, 401: Problem, 413: Problem},
+            headers=(
+                QueryParam(name="x-scheduling-webhook-key", description="The shared secret", required=True),
+            ),
+        ),
+    ),
+)
+def dynamics_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    _check_secret(req)
+    payload = _payload(req)
+    size_exceeded = (req.headers.get(SIZE_EXCEEDED_HEADER) or "").lower() not in ("", "false")
+    try:
+        outcome = services().dynamics_webhook.handle(payload, size_exceeded=size_exceeded)
+    except MalformedContext as exc:
+        raise HttpProblem(400, "malformed-payload", "Malformed payload", exc.detail) from None
+    operation_id = payload.get("OperationId") if isinstance(payload, dict) else None
+    log.info("dynamics webhook %s: %s", operation_id, outcome.value)
+    return json_response(
+        WebhookAccepted(operationId=operation_id if isinstance(operation_id, str) else None, outcome=outcome),
+        202,
+    )

@@ -1,0 +1,285 @@
+"""POST /dynamics/webhook: Dynamics changes to a booking's appointment, applied to the booking.
+
+End to end: the Dataverse simulator posts a `RemoteExecutionContext` to the local host (served over
+HTTP on a free port) when a Dynamics user changes the appointment; the other tests post contexts
+built the same way straight to the function.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from devstack.dataverse_sim.app import SIMULATED_CALLER
+from devstack.dataverse_sim.webhooks import execution_context
+from devstack.localhost import create_app
+from devstack.serving import RunningServer, serve_in_thread
+from scheduling_core.bookings import appointment_id
+from tests.fixtures.dataverse import DataverseSim
+
+from .test_dataverse_sync import AT_10, World
+
+SECRET = "test-webhook-secret"
+HEADER = "x-scheduling-webhook-key"
+APP_USER = SIMULATED_CALLER["UserId"]  # the simulator's token user: our application user
+DYNAMICS_USER = "0a0a0a0a-1111-4222-8333-444444444444"
+
+
+@pytest.fixture
+def app_env(app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    extra = {"DYNAMICS_WEBHOOK_SECRET": SECRET, "DYNAMICS_APPLICATION_USER_ID": APP_USER}
+    for name, value in extra.items():
+        monkeypatch.setenv(name, value)
+    return {**app_env, **extra}
+
+
+@pytest.fixture
+def world(app: Any, graph_sim: Any, dataverse: DataverseSim) -> World:
+    return World(app, graph_sim, dataverse)
+
+
+@pytest.fixture
+def local_host(app: Any) -> Iterator[RunningServer]:
+    server = serve_in_thread(create_app(app._router))
+    yield server
+    server.stop()
+
+
+def _context(
+    booking_id: str,
+    message: str = "Update",
+    *,
+    target: dict[str, Any] | None = None,
+    caller: str = DYNAMICS_USER,
+    depth: int = 1,
+) -> dict[str, Any]:
+    ctx = execution_context(
+        message=message,
+        logical_name="appointment",
+        record_id=appointment_id(booking_id),
+        caller_id=caller,
+        target=target,
+        pre_image=None,
+        post_image=target,
+    )
+    ctx["Depth"] = depth
+    return ctx
+
+
+def _post(world: World, body: Any, secret: str | None = SECRET, **headers: str) -> Any:
+    all_headers = dict(headers)
+    if secret is not None:
+        all_headers[HEADER] = secret
+    if isinstance(body, bytes):
+        return world.app.post("/dynamics/webhook", body=body, headers=all_headers, key=None)
+    return world.app.post("/dynamics/webhook", json_body=body, headers=all_headers, key=None)
+
+
+def _register(dataverse: DataverseSim, url: str, secret: str = SECRET) -> None:
+    r = dataverse.http.post(
+        f"{dataverse.url}/_sim/webhooks",
+        json={
+            "url": url,
+            "headers": {HEADER: secret},
+            "entities": ["appointment"],
+            "messages": ["Update", "Delete"],
+        },
+    )
+    assert r.status_code == 201, r.text
+
+
+def _deliveries(dataverse: DataverseSim, count: int, timeout: float = 15) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found: list[dict[str, Any]] = dataverse.http.get(f"{dataverse.url}/_sim/webhooks/deliveries").json()[
+            "value"
+        ]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+# --- end to end through the simulator's webhook --------------------------------------------------------
+
+
+def test_a_dynamics_user_canceling_the_appointment_cancels_the_booking(
+    world: World, local_host: RunningServer
+) -> None:
+    b = world.book()
+    _register(world.dataverse, f"{local_host.url}/api/dynamics/webhook")
+    r = world.dataverse.call(
+        "PATCH",
+        f"appointments({appointment_id(b['id'])})",
+        json={"statecode": 2, "statuscode": 4},
+        headers={"MSCRMCallerID": DYNAMICS_USER, "If-Match": "*"},
+    )
+    assert r.status_code == 204, r.text
+    # The user's change only: the sync does not write a canceled (closed) appointment again.
+    deliveries = _deliveries(world.dataverse, 1)
+    assert [d["status"] for d in deliveries] == [202], deliveries
+    assert '"cancelled"' in deliveries[0]["body"]
+    booking = world.booking(b["id"])
+    assert booking["status"] == "cancelled"
+    assert booking["cancellation"]["source"] == "dynamics"
+    assert booking["version"] == 2
+    assert world.appointment(b["id"])["statecode"] == 2
+
+
+def test_the_services_own_writes_do_not_loop(world: World, local_host: RunningServer) -> None:
+    _register(world.dataverse, f"{local_host.url}/api/dynamics/webhook")
+    b = world.book()
+    assert world.app.post(f"/bookings/{b['id']}/reschedule", json_body={"start": AT_10}).status == 200
+    time.sleep(0.5)
+    deliveries = _deliveries(world.dataverse, 1)
+    assert deliveries and all(d["status"] == 202 and '"ignored"' in d["body"] for d in deliveries), deliveries
+    assert world.booking(b["id"])["version"] == 2
+    assert world.booking(b["id"])["status"] == "confirmed"
+
+
+def test_a_wrong_secret_is_refused_by_the_webhook_and_nothing_changes(
+    world: World, local_host: RunningServer
+) -> None:
+    b = world.book()
+    _register(world.dataverse, f"{local_host.url}/api/dynamics/webhook", secret="not-the-secret")
+    world.dataverse.call(
+        "PATCH",
+        f"appointments({appointment_id(b['id'])})",
+        json={"statecode": 2, "statuscode": 4},
+        headers={"MSCRMCallerID": DYNAMICS_USER},
+    )
+    assert [d["status"] for d in _deliveries(world.dataverse, 1)] == [401]
+    assert world.booking(b["id"])["status"] == "confirmed"
+
+
+# --- the function, called directly ----------------------------------------------------------------------
+
+
+def test_wrong_or_missing_secret_is_401_problem_and_nothing_changes(world: World) -> None:
+    b = world.book()
+    cancel = _context(b["id"], target={"statecode": 2, "statuscode": 4})
+    for secret in (None, "wrong", ""):
+        r = _post(world, cancel, secret=secret)
+        assert r.status == 401, r.body
+        assert r.content_type.startswith("application/problem+json")
+    assert world.booking(b["id"])["status"] == "confirmed"
+
+
+def test_malformed_payload_is_400_problem(world: World) -> None:
+    for body in (b"{not json", [1, 2], {"MessageName": "Update"}, {**_context("bk_x"), "InputParameters": 7}):
+        r = _post(world, body)
+        assert r.status == 400, (body, r.body)
+        assert r.content_type.startswith("application/problem+json")
+
+
+def test_the_same_operation_twice_is_processed_once(world: World) -> None:
+    b = world.book()
+    moved = _context(
+        b["id"], target={"scheduledstart": "2026-12-07T16:00:00Z", "scheduledend": "2026-12-07T16:30:00Z"}
+    )
+    assert _post(world, moved).json()["outcome"] == "rescheduled"
+    again = _post(world, moved)
+    assert again.status == 202 and again.json()["outcome"] == "duplicate"
+    assert world.booking(b["id"])["version"] == 2
+
+
+def test_depth_above_one_and_our_app_user_are_ignored(world: World) -> None:
+    b = world.book()
+    target = {"statecode": 2, "statuscode": 4}
+    assert _post(world, _context(b["id"], target=target, depth=2)).json()["outcome"] == "ignored"
+    assert _post(world, _context(b["id"], target=target, caller=APP_USER)).json()["outcome"] == "ignored"
+    assert world.booking(b["id"])["status"] == "confirmed"
+
+
+def test_a_post_image_equal_to_the_booking_is_a_no_op(world: World) -> None:
+    b = world.book()
+    same = {"statecode": 3, "scheduledstart": "2026-12-07T15:00:00Z", "scheduledend": "2026-12-07T15:30:00Z"}
+    assert _post(world, _context(b["id"], target=same)).json()["outcome"] == "ignored"
+    assert world.booking(b["id"])["version"] == 1
+
+
+def test_delete_cancels_the_booking(world: World) -> None:
+    b = world.book()
+    r = _post(world, _context(b["id"], "Delete"))
+    assert r.status == 202 and r.json()["outcome"] == "cancelled"
+    booking = world.booking(b["id"])
+    assert booking["status"] == "cancelled" and booking["cancellation"]["source"] == "dynamics"
+
+
+def test_times_moved_to_a_free_slot_reschedule_the_booking(world: World) -> None:
+    b = world.book()
+    r = _post(
+        world,
+        _context(
+            b["id"], target={"scheduledstart": "2026-12-07T16:00:00Z", "scheduledend": "2026-12-07T16:30:00Z"}
+        ),
+    )
+    assert r.json()["outcome"] == "rescheduled", r.body
+    booking = world.booking(b["id"])
+    assert booking["start"].startswith("2026-12-07T10:00:00") and booking["version"] == 2
+    assert world.appointment(b["id"])["scheduledstart"] == "2026-12-07T16:00:00Z"
+
+
+def test_times_moved_to_a_busy_slot_record_the_drift(world: World) -> None:
+    b = world.book()
+    other = world.book(AT_10)
+    r = _post(
+        world,
+        _context(
+            b["id"], target={"scheduledstart": "2026-12-07T16:00:00Z", "scheduledend": "2026-12-07T16:30:00Z"}
+        ),
+    )
+    assert r.json()["outcome"] == "drift-recorded", r.body
+    booking = world.booking(b["id"])
+    assert booking["version"] == 1 and booking["start"] == b["start"]
+    from scheduling_core.composition import services
+
+    drift = services().bookings.get(b["id"]).dynamics["drift"]
+    assert drift["scheduledstart"].startswith("2026-12-07T16:00:00")
+    assert world.booking(other["id"])["status"] == "confirmed"
+
+
+def test_size_exceeded_reads_the_appointment_back(world: World) -> None:
+    b = world.book()
+    world.dataverse.call(
+        "PATCH", f"appointments({appointment_id(b['id'])})", json={"statecode": 2, "statuscode": 4}
+    )
+    stripped = _context(b["id"])
+    stripped["InputParameters"] = []
+    stripped["PostEntityImages"] = []
+    r = _post(world, stripped, **{"x-ms-dynamics-msg-size-exceeded": "true"})
+    assert r.json()["outcome"] == "cancelled", r.body
+    assert world.booking(b["id"])["status"] == "cancelled"
+
+
+def test_an_appointment_no_booking_made_is_ignored(world: World) -> None:
+    ctx = _context("bk_unknown", target={"statecode": 2})
+    ctx["PrimaryEntityId"] = str(uuid.uuid4())
+    assert _post(world, ctx).json()["outcome"] == "ignored"
+
+
+def test_owner_assign_is_audited(world: World) -> None:
+    from scheduling_core.composition import services
+
+    new_owner = str(uuid.uuid4())
+    ctx = execution_context(
+        message="Assign",
+        logical_name="lead",
+        record_id=world.lead,
+        caller_id=DYNAMICS_USER,
+        target=None,
+        pre_image=None,
+        post_image=None,
+    )
+    ctx["InputParameters"] = [
+        {"key": "Target", "value": {"Id": world.lead, "LogicalName": "lead"}},
+        {"key": "Assignee", "value": {"Id": new_owner, "LogicalName": "systemuser"}},
+    ]
+    assert _post(world, ctx).json()["outcome"] == "owner-recorded"
+    rows = services().webhook_ledger.owner_changes("lead")
+    assert [(r["recordId"], r["ownerId"], r["policy"]) for r in rows] == [
+        (world.lead, new_owner, "keep-host")
+    ]
