@@ -154,3 +154,22 @@ def test_the_timer_is_registered_daily() -> None:
 
     names = {fn.get_function_name() for fn in indexed_functions(function_app.app)}
     assert "reconcile_dataverse" in names
+
+
+def test_a_retitled_or_re_regarded_appointment_is_rewritten(world: World) -> None:
+    b = world.book()
+    other_lead = world.dataverse.create("leads", {"lastname": "Other"})
+    _patch(
+        world,
+        b["id"],
+        {
+            "subject": "Edited by hand",
+            "regardingobjectid_lead_appointment@odata.bind": f"/leads({other_lead})",
+        },
+    )
+    report = _reconcile(world, {"from": "2026-12-07T00:00:00Z", "to": "2026-12-08T00:00:00+00:00"})
+    assert [(i["action"], i["differences"]) for i in report["items"]] == [
+        ("updated", ["subject", "regarding"])
+    ]
+    appt = world.appointment(b["id"])
+    assert (appt["subject"], appt["_regardingobjectid_value"]) == ("Discovery call with Jo Doe", world.lead)
