@@ -92,6 +92,17 @@ def _register(dataverse: DataverseSim, url: str, secret: str = SECRET) -> None:
     assert r.status_code == 201, r.text
 
 
+def _settled_deliveries(dataverse: DataverseSim, quiet: float = 1.0) -> list[dict[str, Any]]:
+    """Every delivery, once none has been added for `quiet` seconds."""
+    seen = -1
+    while True:
+        found = _deliveries(dataverse, 0)
+        if len(found) == seen:
+            return found
+        seen = len(found)
+        time.sleep(quiet)
+
+
 def _deliveries(dataverse: DataverseSim, count: int, timeout: float = 15) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
@@ -133,9 +144,10 @@ def test_the_services_own_writes_do_not_loop(world: World, local_host: RunningSe
     _register(world.dataverse, f"{local_host.url}/api/dynamics/webhook")
     b = world.book()
     assert world.app.post(f"/bookings/{b['id']}/reschedule", json_body={"start": AT_10}).status == 200
-    time.sleep(0.5)
-    deliveries = _deliveries(world.dataverse, 1)
-    assert deliveries and all(d["status"] == 202 and '"ignored"' in d["body"] for d in deliveries), deliveries
+    deliveries = _settled_deliveries(world.dataverse)
+    assert len(deliveries) >= 2 and all(
+        d["status"] == 202 and '"ignored"' in d["body"] for d in deliveries
+    ), deliveries
     assert world.booking(b["id"])["version"] == 2
     assert world.booking(b["id"])["status"] == "confirmed"
 
@@ -283,3 +295,27 @@ def test_owner_assign_is_audited(world: World) -> None:
     assert [(r["recordId"], r["ownerId"], r["policy"]) for r in rows] == [
         (world.lead, new_owner, "keep-host")
     ]
+
+
+def test_owner_update_is_audited_and_an_update_without_owner_is_ignored(world: World) -> None:
+    from scheduling_core.composition import services
+
+    opportunity = str(uuid.uuid4())
+    new_owner = str(uuid.uuid4())
+
+    def update(target: dict[str, Any]) -> dict[str, Any]:
+        return execution_context(
+            message="Update",
+            logical_name="opportunity",
+            record_id=opportunity,
+            caller_id=DYNAMICS_USER,
+            target=target,
+            pre_image=None,
+            post_image=None,
+        )
+
+    assert _post(world, update({"name": "renamed"})).json()["outcome"] == "ignored"
+    owner = {"ownerid": {"id": new_owner, "entity": "systemuser"}}
+    assert _post(world, update(owner)).json()["outcome"] == "owner-recorded"
+    rows = services().webhook_ledger.owner_changes("opportunity")
+    assert [(r["recordId"], r["ownerId"], r["message"]) for r in rows] == [(opportunity, new_owner, "Update")]
