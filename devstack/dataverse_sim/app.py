@@ -306,8 +306,18 @@ class _DataverseApi(simkit.SimApi):
     def _create(self, request: Request, entity: Entity, body: bytes) -> Response:
         _refuse_write(entity, "Create")
         prefer = parse_prefer(request.headers.get("prefer"))
-        row = self.records.create(entity, json_object(body))
+        payload = json_object(body)
+        row = self.records.create(entity, payload)
         self.state.save()
+        self._notify(
+            request,
+            entity,
+            "Create",
+            row[entity.primary_id],
+            target=payload,
+            pre=None,
+            post=copy.deepcopy(row),
+        )
         return self._written(request, entity, row, prefer, created=True)
 
     def _written(

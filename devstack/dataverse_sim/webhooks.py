@@ -60,12 +60,14 @@ def parse_webhook(body: Mapping[str, Any]) -> Webhook:
     url = body.get("url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ValueError("'url' must be an http(s) URL.")
-    headers = body.get("headers") or {}
+    headers = body.get("headers")
+    headers = {} if headers is None else headers
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise ValueError("'headers' must be an object of strings.")
     lists = {}
     for name in ("entities", "messages"):
-        value = body.get(name) or []
+        value = body.get(name)
+        value = [] if value is None else value
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"'{name}' must be a list of strings.")
         lists[name] = frozenset(value)

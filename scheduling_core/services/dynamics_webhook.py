@@ -254,15 +254,21 @@ class DynamicsWebhook:
         end = parse_instant(values.get("scheduledend"))
         if start is None or (start == booking.start and (end is None or end == booking.end)):
             return WebhookOutcome.IGNORED
-        try:
-            self._changes.reschedule(booking_id, start, reason="Appointment moved in Dynamics")
-        except (SlotUnavailable, InvalidRequest) as exc:  # busy, or not a bookable time for the event type
+        problem: str | None = None
+        if start == booking.start:
+            problem = "Only the end moved; a booking keeps its event type's duration."
+        else:
+            try:
+                self._changes.reschedule(booking_id, start, reason="Appointment moved in Dynamics")
+            except (SlotUnavailable, InvalidRequest) as exc:  # busy, or not a bookable time
+                problem = str(exc)
+        if problem is not None:
             drift = {
                 "scheduledstart": start.isoformat(),
                 "scheduledend": end.isoformat() if end else None,
                 "operationId": context.operation_id,
                 "at": self._clock.now().isoformat(),
-                "reason": str(exc),
+                "reason": problem,
             }
             self._bookings.record_sync(booking_id, SOURCE, {"drift": drift})
             log.warning("dynamics webhook: booking %s drifted from its appointment: %s", booking_id, drift)

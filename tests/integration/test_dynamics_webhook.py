@@ -79,14 +79,16 @@ def _post(world: World, body: Any, secret: str | None = SECRET, **headers: str) 
     return world.app.post("/dynamics/webhook", json_body=body, headers=all_headers, key=None)
 
 
-def _register(dataverse: DataverseSim, url: str, secret: str = SECRET) -> None:
+def _register(
+    dataverse: DataverseSim, url: str, secret: str = SECRET, messages: tuple[str, ...] = ("Update", "Delete")
+) -> None:
     r = dataverse.http.post(
         f"{dataverse.url}/_sim/webhooks",
         json={
             "url": url,
             "headers": {HEADER: secret},
             "entities": ["appointment"],
-            "messages": ["Update", "Delete"],
+            "messages": list(messages),
         },
     )
     assert r.status_code == 201, r.text
@@ -150,6 +152,32 @@ def test_the_services_own_writes_do_not_loop(world: World, local_host: RunningSe
     ), deliveries
     assert world.booking(b["id"])["version"] == 2
     assert world.booking(b["id"])["status"] == "confirmed"
+
+
+def test_a_dynamics_user_deleting_the_appointment_cancels_the_booking(
+    world: World, local_host: RunningServer
+) -> None:
+    b = world.book()
+    _register(world.dataverse, f"{local_host.url}/api/dynamics/webhook", messages=("Delete",))
+    r = world.dataverse.call(
+        "DELETE", f"appointments({appointment_id(b['id'])})", headers={"MSCRMCallerID": DYNAMICS_USER}
+    )
+    assert r.status_code == 204, r.text
+    deliveries = _settled_deliveries(world.dataverse)
+    assert [d["status"] for d in deliveries] == [202] and '"cancelled"' in deliveries[0]["body"], deliveries
+    booking = world.booking(b["id"])
+    assert booking["status"] == "cancelled" and booking["cancellation"]["source"] == "dynamics"
+
+
+def test_the_simulator_refuses_a_bad_webhook_registration(dataverse: DataverseSim) -> None:
+    for body in (
+        {"url": "ftp://x"},
+        {"url": "http://x", "headers": []},
+        {"url": "http://x", "messages": "Update"},
+    ):
+        r = dataverse.http.post(f"{dataverse.url}/_sim/webhooks", json=body)
+        assert r.status_code == 400, (body, r.text)
+    assert dataverse.http.get(f"{dataverse.url}/_sim/webhooks").json() == {"value": []}
 
 
 def test_a_wrong_secret_is_refused_by_the_webhook_and_nothing_changes(
@@ -252,6 +280,13 @@ def test_times_moved_to_a_busy_slot_record_the_drift(world: World) -> None:
     drift = services().bookings.get(b["id"]).dynamics["drift"]
     assert drift["scheduledstart"].startswith("2026-12-07T16:00:00")
     assert world.booking(other["id"])["status"] == "confirmed"
+
+
+def test_only_the_end_moved_records_the_drift(world: World) -> None:
+    b = world.book()
+    longer = {"scheduledstart": "2026-12-07T15:00:00Z", "scheduledend": "2026-12-07T16:00:00Z"}
+    assert _post(world, _context(b["id"], target=longer)).json()["outcome"] == "drift-recorded"
+    assert world.booking(b["id"])["version"] == 1
 
 
 def test_size_exceeded_reads_the_appointment_back(world: World) -> None:
