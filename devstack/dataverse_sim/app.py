@@ -138,7 +138,7 @@ class _DataverseApi(simkit.SimApi):
         return JSONResponse(hook.to_json(), status_code=201)
 
     async def webhook_deliveries(self, request: Request) -> Response:
-        return JSONResponse({"value": list(self.poster.deliveries)})
+        return JSONResponse({"value": list(self.poster.deliveries), "inFlight": self.poster.in_flight})
 
     async def reset(self, request: Request) -> Response:
         self.poster.clear()

@@ -194,6 +194,9 @@ class WebhookPoster:
         self._lock = threading.Lock()
         self.hooks: dict[str, Webhook] = {}
         self.deliveries: list[dict[str, Any]] = []
+        # Posts started but not yet answered. A change's posts are counted before its Web API call returns,
+        # and a post's own follow-up changes before it is answered, so 0 means every chain has settled.
+        self.in_flight = 0
 
     def add(self, hook: Webhook) -> None:
         with self._lock:
@@ -210,6 +213,8 @@ class WebhookPoster:
 
     def post(self, hooks: list[Webhook], context: dict[str, Any]) -> None:
         for hook in hooks:
+            with self._lock:
+                self.in_flight += 1
             threading.Thread(
                 target=self._deliver, args=(hook, context), daemon=True, name="sim-webhook"
             ).start()
@@ -224,3 +229,4 @@ class WebhookPoster:
             entry["error"] = str(exc)
         with self._lock:
             self.deliveries.append(entry)
+            self.in_flight -= 1

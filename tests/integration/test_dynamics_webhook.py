@@ -94,15 +94,16 @@ def _register(
     assert r.status_code == 201, r.text
 
 
-def _settled_deliveries(dataverse: DataverseSim, quiet: float = 1.0) -> list[dict[str, Any]]:
-    """Every delivery, once none has been added for `quiet` seconds."""
-    seen = -1
+def _settled_deliveries(dataverse: DataverseSim, timeout: float = 15) -> list[dict[str, Any]]:
+    """Every delivery, once the simulator has no post in flight (its posts, and theirs, all answered)."""
+    deadline = time.monotonic() + timeout
     while True:
-        found = _deliveries(dataverse, 0)
-        if len(found) == seen:
+        answer = dataverse.http.get(f"{dataverse.url}/_sim/webhooks/deliveries").json()
+        if answer["inFlight"] == 0:
+            found: list[dict[str, Any]] = answer["value"]
             return found
-        seen = len(found)
-        time.sleep(quiet)
+        assert time.monotonic() < deadline, "webhook deliveries did not settle"
+        time.sleep(0.05)
 
 
 def _deliveries(dataverse: DataverseSim, count: int, timeout: float = 15) -> list[dict[str, Any]]:
