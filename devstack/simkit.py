@@ -32,6 +32,7 @@ import os
 import tempfile
 import threading
 import uuid
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -145,7 +146,7 @@ def parse_fault(body: dict[str, Any], bad_request: Callable[[str], SimFault]) ->
     )
 
 
-class SimState:
+class SimState(ABC):
     """A simulator's state: its own data (a subclass's) plus queued faults and the request log.
 
     A subclass sets up its own fields, then calls `super().__init__`, which loads the
@@ -194,17 +195,20 @@ class SimState:
             raise ValueError(f"{state_file}: unsupported {self.kind} state version {data.get('version')!r}")
         self._restore(data)
 
+    @abstractmethod
     def _clear(self) -> None:
         """Forget all data (not faults or the request log)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _snapshot(self) -> dict[str, Any]:
         """The data as JSON (without "version"), for the state file."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _restore(self, data: dict[str, Any]) -> None:
         """Take the data back from a state file `_snapshot` wrote."""
-        raise NotImplementedError
+        ...
 
 
 def write_json_atomically(path: Path, data: Any) -> None:
@@ -223,7 +227,7 @@ def write_json_atomically(path: Path, data: Any) -> None:
         raise
 
 
-class SimApi:
+class SimApi(ABC):
     """The `/_sim` handlers and the path every simulated API request takes (`serve`).
 
     A subclass gives `logged_headers` and implements `bad_request`, `injected_error`,
@@ -334,26 +338,32 @@ class SimApi:
 
     # -- what a simulator provides ------------------------------------------------------------------
 
+    @abstractmethod
     def json_object(self, body: bytes) -> dict[str, Any]:
         """The request body as a JSON object, or the simulator's 400."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def bad_request(self, message: str) -> SimFault:
         """The simulator's 400 for a malformed request."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def injected_error(self, fault: Fault) -> SimFault:
         """The error a queued fault (with a status) answers with (see `Fault.error`)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def render_error(self, exc: SimFault, request: Request | None) -> Response:
         """`exc` in the upstream's error shape; `request` is None for `/_sim` errors."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def authenticate(self, request: Request) -> None:
         """Raise the upstream's 401 unless the request carries an acceptable token."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def dispatch(self, request: Request, body: bytes) -> Response:
         """Answer an authenticated request (raising `SimFault` for an error answer)."""
-        raise NotImplementedError
+        ...

@@ -12,6 +12,7 @@ Dataverse gives. String comparisons ignore case, as Dataverse's collation does.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,9 +48,9 @@ class Token:
 # -- $filter ----------------------------------------------------------------------------------------
 
 
-class Filter:
-    def matches(self, get: Getter) -> bool:
-        raise NotImplementedError
+class Filter(ABC):
+    @abstractmethod
+    def matches(self, get: Getter) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
