@@ -318,12 +318,21 @@ class RoutingService:
         active = [h for h in directory.values() if h.active]
         now = self._clock.now()
         needs_balance = any(r.fairness is Fairness.BALANCED for r in rule_set.rules)
-        recent = Interval(now - timedelta(days=30), now + timedelta(days=366))
-        look = Interval(min(window.start, recent.start), max(window.end, recent.end))
-        commitments = self._bookings.commitments([h.id for h in active], look) if active else {}
+        recent = Interval(now - timedelta(days=30), now)
         elig = rule_set.eligibility
-        free_busy: Mapping[str, HostFreeBusy] = {}
         ahead = Interval(now, now + timedelta(days=elig.require_availability_within_days or 1))
+        # Our own bookings are read only over what some input needs: the last 30 days for `balanced`,
+        # the slot's day for caps at booking time, the look-ahead for the availability check.
+        needed = [recent] if needs_balance else []
+        if booking_start is not None and elig.respect_daily_caps:
+            needed.append(Interval(booking_start - timedelta(days=1), booking_start + timedelta(days=1)))
+        if elig.require_availability_within_days:
+            needed.append(ahead)
+        commitments: Mapping[str, Sequence[Commitment]] = {}
+        if active and needed:
+            look = Interval(min(i.start for i in needed), max(i.end for i in needed))
+            commitments = self._bookings.commitments([h.id for h in active], look)
+        free_busy: Mapping[str, HostFreeBusy] = {}
         if active and (elig.exclude_out_of_office or elig.require_availability_within_days):
             span = Interval(min(window.start, ahead.start), max(window.end, ahead.end))
             free_busy = self._busy.free_busy([Mailbox(host_id=h.id, email=h.email) for h in active], span)
