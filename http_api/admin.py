@@ -5,7 +5,15 @@ from __future__ import annotations
 import azure.functions as func
 
 from http_api.auth import Access
-from http_api.endpoint import Operation, endpoint, json_response, read_json, route_param
+from http_api.endpoint import (
+    Operation,
+    document_methods,
+    document_operations,
+    endpoint,
+    json_response,
+    read_json,
+    route_param,
+)
 from http_api.schemas import EventTypeList, EventTypeOut, HostList, HostOut, Problem
 from scheduling_core.composition import services
 from scheduling_core.documents import HOST_ID_PATTERN, SLUG_PATTERN, EventTypeDoc, HostDoc
@@ -47,42 +55,22 @@ def admin_list_hosts(req: func.HttpRequest) -> func.HttpResponse:
     bp,
     route="admin/hosts/{hostId}",
     access=Access.ADMIN,
-    operations=(
-        Operation(
-            method="GET",
-            operation_id="GetHost",
-            summary="Get a host",
-            tag="admin",
-            responses={200: HostOut, **_ERRORS},
-        ),
-        Operation(
-            method="PUT",
-            operation_id="PutHost",
-            summary="Create or replace a host",
-            tag="admin",
-            request=HostDoc,
-            responses={200: HostOut, 201: HostOut, 400: Problem, 413: Problem, **_ERRORS},
-        ),
-        Operation(
-            method="DELETE",
-            operation_id="DeleteHost",
-            summary="Delete a host",
-            tag="admin",
-            responses={204: None, **_ERRORS},
-        ),
-    ),
+    operations=document_operations(name="Host", label="a host", request=HostDoc, out=HostOut),
 )
 def admin_host(req: func.HttpRequest) -> func.HttpResponse:
     host_id = route_param(req, "hostId", HOST_ID_PATTERN)
     config = services().config
-    if req.method == "PUT":
+
+    def put() -> tuple[HostOut, bool]:
         host = read_json(req, HostDoc).to_domain(host_id)
-        created = config.put_host(host)
-        return json_response(_host_out(host), 201 if created else 200)
-    if req.method == "DELETE":
-        config.delete_host(host_id)
-        return func.HttpResponse(status_code=204)
-    return json_response(_host_out(config.get_host(host_id)))
+        return _host_out(host), config.put_host(host)
+
+    return document_methods(
+        req,
+        get=lambda: _host_out(config.get_host(host_id)),
+        put=put,
+        delete=lambda: config.delete_host(host_id),
+    )
 
 
 @endpoint(
@@ -108,39 +96,21 @@ def admin_list_event_types(req: func.HttpRequest) -> func.HttpResponse:
     bp,
     route="admin/event-types/{slug}",
     access=Access.ADMIN,
-    operations=(
-        Operation(
-            method="GET",
-            operation_id="GetEventType",
-            summary="Get an event type",
-            tag="admin",
-            responses={200: EventTypeOut, **_ERRORS},
-        ),
-        Operation(
-            method="PUT",
-            operation_id="PutEventType",
-            summary="Create or replace an event type",
-            tag="admin",
-            request=EventTypeDoc,
-            responses={200: EventTypeOut, 201: EventTypeOut, 400: Problem, 413: Problem, **_ERRORS},
-        ),
-        Operation(
-            method="DELETE",
-            operation_id="DeleteEventType",
-            summary="Delete an event type",
-            tag="admin",
-            responses={204: None, **_ERRORS},
-        ),
+    operations=document_operations(
+        name="EventType", label="an event type", request=EventTypeDoc, out=EventTypeOut
     ),
 )
 def admin_event_type(req: func.HttpRequest) -> func.HttpResponse:
     slug = route_param(req, "slug", SLUG_PATTERN)
     config = services().config
-    if req.method == "PUT":
+
+    def put() -> tuple[EventTypeOut, bool]:
         event_type = read_json(req, EventTypeDoc).to_domain(slug)
-        created = config.put_event_type(event_type)
-        return json_response(_event_type_out(event_type), 201 if created else 200)
-    if req.method == "DELETE":
-        config.delete_event_type(slug)
-        return func.HttpResponse(status_code=204)
-    return json_response(_event_type_out(config.get_event_type(slug)))
+        return _event_type_out(event_type), config.put_event_type(event_type)
+
+    return document_methods(
+        req,
+        get=lambda: _event_type_out(config.get_event_type(slug)),
+        put=put,
+        delete=lambda: config.delete_event_type(slug),
+    )

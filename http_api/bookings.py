@@ -89,6 +89,11 @@ def booking_out(booking: Booking) -> BookingOut:
     return BookingOut.model_validate(booking_snapshot(booking, resolve_time_zone(booking.time_zone)))
 
 
+def _with_etag(booking: Booking) -> func.HttpResponse:
+    """The booking as JSON with `ETag: "<version>"`, the value If-Match takes back."""
+    return json_response(booking_out(booking), headers={"ETag": f'"{booking.version}"'})
+
+
 def _if_match(req: func.HttpRequest) -> int | None:
     value = req.headers.get("If-Match")
     if value is None:
@@ -255,7 +260,7 @@ def _list_bookings(req: func.HttpRequest) -> func.HttpResponse:
 )
 def get_booking(req: func.HttpRequest) -> func.HttpResponse:
     booking = services().bookings.get(route_param(req, "bookingId", ID_PATTERN, kind="booking"))
-    return json_response(booking_out(booking), headers={"ETag": f'"{booking.version}"'})
+    return _with_etag(booking)
 
 
 @endpoint(
@@ -280,7 +285,7 @@ def reschedule_booking(req: func.HttpRequest) -> func.HttpResponse:
     booking = services().bookings.reschedule(
         booking_id, body.start, reason=body.reason, if_match=_if_match(req)
     )
-    return json_response(booking_out(booking), headers={"ETag": f'"{booking.version}"'})
+    return _with_etag(booking)
 
 
 @endpoint(
@@ -303,4 +308,4 @@ def cancel_booking(req: func.HttpRequest) -> func.HttpResponse:
     booking_id = route_param(req, "bookingId", ID_PATTERN, kind="booking")
     body = _optional_body(req, CancelIn)
     booking = services().bookings.cancel(booking_id, reason=body.reason, if_match=_if_match(req))
-    return json_response(booking_out(booking), headers={"ETag": f'"{booking.version}"'})
+    return _with_etag(booking)

@@ -135,3 +135,53 @@ def json_response(
 ) -> func.HttpResponse:
     body = payload.model_dump_json(by_alias=True) if isinstance(payload, BaseModel) else json.dumps(payload)
     return func.HttpResponse(body, status_code=status, mimetype="application/json", headers=headers or {})
+
+
+def document_operations(
+    *, name: str, label: str, request: type[BaseModel], out: type[BaseModel]
+) -> tuple[Operation, ...]:
+    """GET / PUT (create or replace) / DELETE of one admin document, as OpenAPI declares them."""
+    from http_api.schemas import Problem
+
+    errors: dict[int, type[BaseModel] | None] = {401: Problem, 403: Problem, 404: Problem, 422: Problem}
+    return (
+        Operation(
+            method="GET",
+            operation_id=f"Get{name}",
+            summary=f"Get {label}",
+            tag="admin",
+            responses={200: out, **errors},
+        ),
+        Operation(
+            method="PUT",
+            operation_id=f"Put{name}",
+            summary=f"Create or replace {label}",
+            tag="admin",
+            request=request,
+            responses={200: out, 201: out, 400: Problem, 413: Problem, **errors},
+        ),
+        Operation(
+            method="DELETE",
+            operation_id=f"Delete{name}",
+            summary=f"Delete {label}",
+            tag="admin",
+            responses={204: None, **errors},
+        ),
+    )
+
+
+def document_methods(
+    req: func.HttpRequest,
+    *,
+    get: Callable[[], BaseModel],
+    put: Callable[[], tuple[BaseModel, bool]],
+    delete: Callable[[], None],
+) -> func.HttpResponse:
+    """Answer GET, PUT (201 created / 200 replaced) or DELETE (204) of one admin document."""
+    if req.method == "PUT":
+        stored, created = put()
+        return json_response(stored, 201 if created else 200)
+    if req.method == "DELETE":
+        delete()
+        return func.HttpResponse(status_code=204)
+    return json_response(get())

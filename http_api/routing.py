@@ -8,7 +8,16 @@ import azure.functions as func
 from pydantic import BaseModel
 
 from http_api.auth import Access
-from http_api.endpoint import Operation, QueryParam, endpoint, json_response, read_json, route_param
+from http_api.endpoint import (
+    Operation,
+    QueryParam,
+    document_methods,
+    document_operations,
+    endpoint,
+    json_response,
+    read_json,
+    route_param,
+)
 from http_api.problems import HttpProblem
 from http_api.schemas import Problem, RoutingDecisionList, RoutingDecisionOut
 from scheduling_core.composition import services
@@ -58,38 +67,17 @@ def admin_list_rule_sets(req: func.HttpRequest) -> func.HttpResponse:
     bp,
     route="admin/routing/{ruleSetId}",
     access=Access.ADMIN,
-    operations=(
-        Operation(
-            method="GET",
-            operation_id="GetRuleSet",
-            summary="Get a routing rule set",
-            tag="admin",
-            responses={200: RuleSetOut, **_ERRORS},
-        ),
-        Operation(
-            method="PUT",
-            operation_id="PutRuleSet",
-            summary="Create or replace a routing rule set",
-            tag="admin",
-            request=RuleSetDoc,
-            responses={200: RuleSetOut, 201: RuleSetOut, 400: Problem, 413: Problem, **_ERRORS},
-        ),
-        Operation(
-            method="DELETE",
-            operation_id="DeleteRuleSet",
-            summary="Delete a routing rule set",
-            tag="admin",
-            responses={204: None, **_ERRORS},
-        ),
+    operations=document_operations(
+        name="RuleSet", label="a routing rule set", request=RuleSetDoc, out=RuleSetOut
     ),
 )
 def admin_rule_set(req: func.HttpRequest) -> func.HttpResponse:
     rule_set_id = route_param(req, "ruleSetId", SLUG_PATTERN)
     repository = services().config_repository
-    if req.method == "PUT":
+
+    def put() -> tuple[RuleSetOut, bool]:
         doc = read_json(req, RuleSetDoc)
-        known = {h.id for h in repository.list_hosts()}
-        unknown = unknown_pool_hosts(doc, known)
+        unknown = unknown_pool_hosts(doc, {h.id for h in repository.list_hosts()})
         if unknown:
             raise HttpProblem(
                 422,
@@ -99,11 +87,14 @@ def admin_rule_set(req: func.HttpRequest) -> func.HttpResponse:
                 [FieldError(field=path, message=f"unknown host '{host}'") for path, host in unknown],
             )
         created = repository.put_rule_set_doc(rule_set_id, doc.model_dump_json(by_alias=True))
-        return json_response(_out(rule_set_id, doc.model_dump(by_alias=True)), 201 if created else 200)
-    if req.method == "DELETE":
-        repository.delete_rule_set(rule_set_id)
-        return func.HttpResponse(status_code=204)
-    return json_response(_out(rule_set_id, repository.get_rule_set_doc(rule_set_id)))
+        return _out(rule_set_id, doc.model_dump(by_alias=True)), created
+
+    return document_methods(
+        req,
+        get=lambda: _out(rule_set_id, repository.get_rule_set_doc(rule_set_id)),
+        put=put,
+        delete=lambda: repository.delete_rule_set(rule_set_id),
+    )
 
 
 @endpoint(
