@@ -44,6 +44,7 @@ from zoneinfo import ZoneInfo
 
 from scheduling_core.domain import WEEKDAYS, BusyItem, Commitment, EventType, Host, LocalTimeRange, Slot
 from scheduling_core.intervals import Interval, merge_spans
+from scheduling_core.ports import HostFreeBusy
 from scheduling_core.timezones import UTC, resolve_time_zone
 
 
@@ -297,3 +298,26 @@ def pooled_slots(
             host_ids = tuple(dict.fromkeys(ids) if repeated else ids)
             slots.append(Slot(start=begins, end=begins + event_type.duration, host_ids=host_ids))
     return slots
+
+
+def host_calendars(
+    hosts: Sequence[Host],
+    free_busy: Mapping[str, HostFreeBusy],
+    commitments: Mapping[str, Sequence[Commitment]],
+) -> tuple[dict[str, HostCalendar], list[str]]:
+    """Calendars of the hosts Outlook answered for, and the ids of those it did not.
+
+    A host without an answer (or with a per-schedule error) gets no calendar: an unknown calendar is never
+    taken for a free one.
+    """
+    calendars: dict[str, HostCalendar] = {}
+    unanswered: list[str] = []
+    for host in hosts:
+        answer = free_busy.get(host.id)
+        if answer is None or answer.error is not None:
+            unanswered.append(host.id)
+            continue
+        calendars[host.id] = HostCalendar(
+            host=host, busy=answer.items, commitments=tuple(commitments.get(host.id, ()))
+        )
+    return calendars, unanswered

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from scheduling_core.availability import HostCalendar
+from scheduling_core.availability import host_calendars
 from scheduling_core.bookings import (
     Booking,
     BookingStatus,
@@ -44,7 +44,6 @@ from scheduling_core.ports import (
     BusyTimeSource,
     CloudEvent,
     ConfigRepository,
-    HostFreeBusy,
     Mailbox,
     PendingEvent,
 )
@@ -164,17 +163,15 @@ class BookingService:
             [Mailbox(host_id=h.id, email=h.email) for h in hosts], window, fresh=True
         )
         commitments = self._store.commitments([h.id for h in hosts], window, exclude)
+        calendars, _ = host_calendars(hosts, free_busy, commitments)
         now = self._clock.now()
         free = []
         first_error: SlotUnavailable | None = None
         for host in hosts:
-            answer = free_busy.get(host.id, HostFreeBusy(error="no answer"))
-            if answer.error is not None:
+            calendar = calendars.get(host.id)
+            if calendar is None:
                 first_error = first_error or SlotUnavailable("Outlook could not confirm the host is free.")
                 continue
-            calendar = HostCalendar(
-                host=host, busy=answer.items, commitments=tuple(commitments.get(host.id, ()))
-            )
             try:
                 ensure_bookable(calendar, event_type, start, now)
             except SlotUnavailable as exc:

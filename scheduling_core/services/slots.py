@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from scheduling_core.availability import HostCalendar, PoolMode, pooled_slots
+from scheduling_core.availability import PoolMode, host_calendars, pooled_slots
 from scheduling_core.clock import Clock
 from scheduling_core.domain import Assignment, EventType, Host, Slot
 from scheduling_core.errors import FieldError, InvalidRequest
@@ -186,19 +186,13 @@ class SlotService:
             if self._commitments is not None
             else {}
         )
-        calendars: list[HostCalendar] = []
-        unavailable: list[str] = []
-        for host in active:
-            answer = free_busy.get(host.id)
-            if answer is None or answer.error is not None:
-                log.warning(
-                    "free/busy unavailable for host %s: %s", host.id, answer.error if answer else "missing"
-                )
-                unavailable.append(host.id)
-                continue
-            calendars.append(
-                HostCalendar(host=host, busy=answer.items, commitments=tuple(commitments.get(host.id, ())))
+        by_host, unavailable = host_calendars(active, free_busy, commitments)
+        for host_id in unavailable:
+            answer = free_busy.get(host_id)
+            log.warning(
+                "free/busy unavailable for host %s: %s", host_id, answer.error if answer else "missing"
             )
+        calendars = list(by_host.values())
         if not calendars or (mode is PoolMode.ALL_OF and unavailable):
             return [], tuple(unavailable)
         return pooled_slots(calendars, event_type, window, self._clock.now(), mode), tuple(unavailable)
