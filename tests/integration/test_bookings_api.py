@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,107 +12,13 @@ import pytest
 
 from scheduling_core.errors import BookingNotModifiable
 
-BEARER = {"Authorization": "Bearer test"}
-MONDAY = "2026-12-07"  # the app fixture's clock reads 2026-11-24 12:00Z
-AT_9 = f"{MONDAY}T09:00:00-06:00"
-
-
-def _host(app: Any, graph_sim: Any, zone: str = "America/Chicago") -> str:
-    host_id = str(uuid.uuid4())
-    email = f"{host_id[:8]}@contoso.com"
-    r = httpx.post(
-        f"{graph_sim.v1}/users",
-        headers=BEARER,
-        json={
-            "id": host_id,
-            "displayName": "Host",
-            "mail": email,
-            "userPrincipalName": email,
-            "accountEnabled": True,
-        },
-    )
-    assert r.status_code in (200, 201), r.text
-    assert (
-        app.put(
-            f"/admin/hosts/{host_id}",
-            json_body={
-                "email": email,
-                "displayName": "Host",
-                "timeZone": zone,
-                "workingHours": [
-                    {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:00", "end": "12:00"}
-                ],
-            },
-        ).status
-        == 201
-    )
-    return host_id
-
-
-def _event_type(app: Any, host_ids: list[str], **fields: Any) -> str:
-    slug = "et-" + uuid.uuid4().hex[:8]
-    r = app.put(
-        f"/admin/event-types/{slug}",
-        json_body={
-            "title": "Call",
-            "durationMinutes": 30,
-            "hostIds": host_ids,
-            "bookingWindowDays": 60,
-            **fields,
-        },
-    )
-    assert r.status == 201, r.body
-    return slug
-
-
-def _book(app: Any, slug: str, start: str, **extra: Any) -> Any:
-    headers = extra.pop("headers", {})
-    body = {
-        "eventType": slug,
-        "start": start,
-        "timeZone": "America/Chicago",
-        "invitee": {"name": "Jo Doe", "email": "jo@fabrikam.com", "phone": None},
-        "context": {"recordType": "lead", "recordId": extra.pop("record_id")} if "record_id" in extra else {},
-        **extra,
-    }
-    return app.post("/bookings", json_body=body, headers=headers)
-
-
-def _slot_starts(app: Any, slug: str) -> list[str]:
-    r = app.get(
-        "/slots", params={"eventType": slug, "start": MONDAY, "end": MONDAY, "timeZone": "America/Chicago"}
-    )
-    assert r.status == 200, r.body
-    return [s["start"][11:16] for s in r.json()["slots"]]
-
-
-def _partition_rows(app: Any, host_id: str, prefix: str) -> list[dict[str, Any]]:
-    from scheduling_core.composition import services
-
-    table = services().tables.table("hostslots")
-    return [
-        dict(e)
-        for e in table.query_entities(
-            "PartitionKey eq @p and RowKey ge @lo and RowKey lt @hi",
-            parameters={"p": host_id, "lo": prefix, "hi": prefix[:-1] + chr(ord(prefix[-1]) + 1)},
-        )
-    ]
-
-
-def _race(n: int, action: Callable[[int], Any]) -> list[Any]:
-    barrier = threading.Barrier(n)
-    results: list[Any] = [None] * n
-
-    def run(i: int) -> None:
-        barrier.wait()
-        results[i] = action(i)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
+from .scenario import AT_9, BEARER, MONDAY
+from .scenario import book as _book
+from .scenario import new_event_type as _event_type
+from .scenario import new_host as _host
+from .scenario import partition_rows as _partition_rows
+from .scenario import race as _race
+from .scenario import slot_starts as _slot_starts
 
 
 @pytest.fixture

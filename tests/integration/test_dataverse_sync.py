@@ -19,7 +19,9 @@ from scheduling_core.events import booking_event, to_json
 from scheduling_core.ports import CloudEvent
 from tests.fixtures.dataverse import DataverseSim
 
-from .test_bookings_api import AT_9, MONDAY, _event_type, _host
+from .scenario import AT_9, MONDAY
+from .scenario import new_event_type as _event_type
+from .scenario import new_host as _host
 
 AT_10 = f"{MONDAY}T10:00:00-06:00"
 AT_11 = f"{MONDAY}T11:00:00-06:00"

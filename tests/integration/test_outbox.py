@@ -12,7 +12,11 @@ import pytest
 from scheduling_core.errors import TransientError
 from scheduling_core.ports import CloudEvent
 
-from .test_bookings_api import AT_9, _book, _event_type, _host, _partition_rows
+from .scenario import AT_9
+from .scenario import book as _book
+from .scenario import new_event_type as _event_type
+from .scenario import new_host as _host
+from .scenario import partition_rows as _partition_rows
 
 
 class RecordingPublisher:

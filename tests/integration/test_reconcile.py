@@ -10,7 +10,7 @@ import pytest
 from scheduling_core.bookings import appointment_id
 from tests.fixtures.dataverse import DataverseSim
 
-from .test_bookings_api import MONDAY
+from .scenario import MONDAY
 from .test_dataverse_sync import AT_10, AT_11, World
 
 RANGE = {"from": "2026-12-01", "to": "2026-12-31"}

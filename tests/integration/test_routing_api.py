@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
-from .test_bookings_api import AT_9, MONDAY, _host, _partition_rows, _race
+from .scenario import AT_9, MONDAY
+from .scenario import new_host as _host
+from .scenario import partition_rows as _partition_rows
+from .scenario import race as _race
 
 
 def _rule_set(app: Any, body: dict[str, Any]) -> str:

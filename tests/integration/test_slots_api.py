@@ -9,54 +9,16 @@ from typing import Any
 import httpx
 import pytest
 
+from .scenario import new_event_type, new_host
+
 BEARER = {"Authorization": "Bearer test"}
 MONDAY = "2026-12-07"  # the app fixture's clock reads 2026-11-24 12:00Z
 
 
 @pytest.fixture
 def chicago_host(app: Any, graph_sim: Any) -> tuple[str, str]:
-    host_id = str(uuid.uuid4())
-    email = f"{host_id[:8]}@contoso.com"
-    r = httpx.post(
-        f"{graph_sim.v1}/users",
-        headers=BEARER,
-        json={
-            "id": host_id,
-            "displayName": "Host",
-            "mail": email,
-            "userPrincipalName": email,
-            "accountEnabled": True,
-        },
-    )
-    assert r.status_code in (200, 201), r.text
-    assert (
-        app.put(
-            f"/admin/hosts/{host_id}",
-            json_body={
-                "email": email,
-                "displayName": "Host",
-                "timeZone": "America/Chicago",
-                "workingHours": [
-                    {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:00", "end": "12:00"}
-                ],
-            },
-        ).status
-        == 201
-    )
-    slug = "call-" + uuid.uuid4().hex[:6]
-    assert (
-        app.put(
-            f"/admin/event-types/{slug}",
-            json_body={
-                "title": "Call",
-                "durationMinutes": 60,
-                "hostIds": [host_id],
-                "bookingWindowDays": None,
-            },
-        ).status
-        == 201
-    )
-    return host_id, slug
+    host_id = new_host(app, graph_sim)  # America/Chicago, 08:00-12:00 on weekdays
+    return host_id, new_event_type(app, [host_id], durationMinutes=60, bookingWindowDays=None)
 
 
 def _busy(
