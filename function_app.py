@@ -13,22 +13,37 @@ HTTP (route prefix /api)
   health, openapi.json              GET                http_api.operations
   admin/reconcile                   POST               http_api.reconcile
   dynamics/webhook                  POST               http_api.dynamics_webhook
+  graph/notifications, graph/lifecycle  POST           http_api.graph_callbacks
 
 Timers
   relay_outbox (every 30 s), expire_holds (every 5 min)                   triggers.timers
   reconcile_dataverse (daily 02:30 UTC: past 1 day, next 30 days)         triggers.reconcile
+  maintain_graph_subscriptions (hourly), resync_outlook (daily 03:15 UTC)  triggers.outlook_changes
 
 Service Bus (topic booking-events, sessions on)
   sync_dataverse      subscription dataverse                              triggers.sync_dataverse
+  sync_outlook        subscription outlook                                triggers.sync_outlook
+
+Service Bus (queue graph-changes)
+  reconcile_outlook_change   validated Graph notifications                triggers.outlook_changes
 """
 
 from __future__ import annotations
 
 import azure.functions as func
 
-from http_api import admin, availability, bookings, dynamics_webhook, operations, reconcile, routing
+from http_api import (
+    admin,
+    availability,
+    bookings,
+    dynamics_webhook,
+    graph_callbacks,
+    operations,
+    reconcile,
+    routing,
+)
+from triggers import outlook_changes, sync_dataverse, sync_outlook, timers
 from triggers import reconcile as reconcile_timer
-from triggers import sync_dataverse, timers
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -42,3 +57,6 @@ app.register_functions(timers.bp)
 app.register_functions(sync_dataverse.bp)
 app.register_functions(reconcile.bp)
 app.register_functions(reconcile_timer.bp)
+app.register_functions(graph_callbacks.bp)
+app.register_functions(sync_outlook.bp)
+app.register_functions(outlook_changes.bp)

@@ -87,18 +87,23 @@ def endpoint(
     return decorate
 
 
-def read_json(req: func.HttpRequest, model: type[M]) -> M:
+def read_body_json(req: func.HttpRequest, max_bytes: int = MAX_BODY_BYTES) -> Any:
+    """The body parsed as JSON: 413 past `max_bytes`, 400 when it is not JSON."""
     body = req.get_body() or b""
-    if len(body) > MAX_BODY_BYTES:
+    if len(body) > max_bytes:
         raise HttpProblem(
-            413, "payload-too-large", "Payload too large", f"The body may be at most {MAX_BODY_BYTES} bytes."
+            413, "payload-too-large", "Payload too large", f"The body may be at most {max_bytes} bytes."
         )
     try:
-        payload = json.loads(body)
+        return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise HttpProblem(
             400, "invalid-json", "Invalid JSON", "The request body is not valid JSON."
         ) from None
+
+
+def read_json(req: func.HttpRequest, model: type[M], max_bytes: int = MAX_BODY_BYTES) -> M:
+    payload = read_body_json(req, max_bytes)
     try:
         return model.model_validate(payload)
     except ValidationError as exc:

@@ -47,6 +47,16 @@ class Settings:
     dynamics_webhook_secret: str | None = None
     dynamics_webhook_header: str = "x-scheduling-webhook-key"
     dynamics_application_user_id: str | None = None
+    public_base_url: str | None = None
+    graph_changes_queue: str = "graph-changes"
+
+    @property
+    def graph_notification_url(self) -> str | None:
+        return f"{self.public_base_url}/graph/notifications" if self.public_base_url else None
+
+    @property
+    def graph_lifecycle_url(self) -> str | None:
+        return f"{self.public_base_url}/graph/lifecycle" if self.public_base_url else None
 
     @property
     def dataverse_scope(self) -> str:
@@ -92,4 +102,8 @@ class Settings:
             dynamics_webhook_header=(get("DYNAMICS_WEBHOOK_HEADER") or "x-scheduling-webhook-key").lower(),
             # The systemuserid of our application user: Dynamics events it initiated are our own writes.
             dynamics_application_user_id=get("DYNAMICS_APPLICATION_USER_ID"),
+            # Where Graph reaches this app (`https://{app}.azurewebsites.net/api`); unset, no Graph
+            # subscriptions are made (change notifications off; the daily delta resync still runs).
+            public_base_url=(get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
+            graph_changes_queue=get("GRAPH_CHANGES_QUEUE") or "graph-changes",
         )
