@@ -13,13 +13,17 @@ HTTP (route prefix /api)
   health, openapi.json              GET                http_api.operations
   admin/reconcile                   POST               http_api.reconcile
   dynamics/webhook                  POST               http_api.dynamics_webhook
+  admin/webhooks[/{webhookId}]      GET, PUT, DELETE   http_api.webhooks
+  admin/webhooks/{id}/deliveries    GET                http_api.webhooks
 
 Timers
   relay_outbox (every 30 s), expire_holds (every 5 min)                   triggers.timers
   reconcile_dataverse (daily 02:30 UTC: past 1 day, next 30 days)         triggers.reconcile
+  retry_webhooks (every 30 s: due webhook deliveries)                     triggers.webhooks
 
 Service Bus (topic booking-events, sessions on)
   sync_dataverse      subscription dataverse                              triggers.sync_dataverse
+  deliver_webhooks    subscription webhooks                               triggers.webhooks
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ from __future__ import annotations
 import azure.functions as func
 
 from http_api import admin, availability, bookings, dynamics_webhook, operations, reconcile, routing
+from http_api import webhooks as webhook_admin
 from triggers import reconcile as reconcile_timer
 from triggers import sync_dataverse, timers
+from triggers import webhooks as webhook_delivery
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -42,3 +48,5 @@ app.register_functions(timers.bp)
 app.register_functions(sync_dataverse.bp)
 app.register_functions(reconcile.bp)
 app.register_functions(reconcile_timer.bp)
+app.register_functions(webhook_admin.bp)
+app.register_functions(webhook_delivery.bp)

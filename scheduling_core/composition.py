@@ -21,6 +21,8 @@ from scheduling_core.adapters.service_bus import ServiceBusPublisher
 from scheduling_core.adapters.sync_state_table import TableSyncStateStore
 from scheduling_core.adapters.tables import TableConfigRepository, Tables, table_service_from_settings
 from scheduling_core.adapters.webhook_ledger_table import TableWebhookLedger
+from scheduling_core.adapters.webhook_sender import HttpWebhookSender
+from scheduling_core.adapters.webhook_table import TableWebhookStore
 from scheduling_core.clock import Clock, SystemClock
 from scheduling_core.errors import TransientError
 from scheduling_core.ports import CloudEvent, EventPublisher
@@ -33,6 +35,7 @@ from scheduling_core.services.outbox import OutboxRelay
 from scheduling_core.services.reconcile import Reconciler
 from scheduling_core.services.routing import RecordDirectory, RoutingService
 from scheduling_core.services.slots import SlotService
+from scheduling_core.services.webhooks import WebhookService
 from scheduling_core.settings import Settings
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -60,10 +63,13 @@ class Services:
     dataverse_sync: DataverseSync
     webhook_ledger: TableWebhookLedger
     dynamics_webhook: DynamicsWebhook
+    webhook_sender: HttpWebhookSender
+    webhooks: WebhookService
 
     def close(self) -> None:
         self.graph.close()
         self.dataverse.close()
+        self.webhook_sender.close()
         close = getattr(self.publisher, "close", None)
         if close is not None:
             close()
@@ -154,6 +160,7 @@ def build_services(
         routing=routing,
     )
     webhook_ledger = TableWebhookLedger(tables)
+    webhook_sender = HttpWebhookSender(timeout_seconds=settings.webhook_timeout_seconds)
     return Services(
         settings=settings,
         clock=clock,
@@ -193,6 +200,8 @@ def build_services(
             clock=clock,
             application_user_id=settings.dynamics_application_user_id,
         ),
+        webhook_sender=webhook_sender,
+        webhooks=WebhookService(store=TableWebhookStore(tables), sender=webhook_sender, clock=clock),
     )
 
 

@@ -47,6 +47,7 @@ class Settings:
     dynamics_webhook_secret: str | None = None
     dynamics_webhook_header: str = "x-scheduling-webhook-key"
     dynamics_application_user_id: str | None = None
+    webhook_timeout_seconds: float = 10.0
 
     @property
     def dataverse_scope(self) -> str:
@@ -92,4 +93,6 @@ class Settings:
             dynamics_webhook_header=(get("DYNAMICS_WEBHOOK_HEADER") or "x-scheduling-webhook-key").lower(),
             # The systemuserid of our application user: Dynamics events it initiated are our own writes.
             dynamics_application_user_id=get("DYNAMICS_APPLICATION_USER_ID"),
+            # Outgoing webhooks: one POST to a subscriber may take this long (docs/webhooks.md).
+            webhook_timeout_seconds=float(get("WEBHOOK_TIMEOUT_SECONDS") or 10),
         )
