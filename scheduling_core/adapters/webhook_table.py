@@ -97,16 +97,29 @@ class TableWebhookStore:
             return None
         return b"".join(bytes(entity.get(f"body{i}", b"")) for i in range(int(entity["chunks"])))
 
-    def purge_payloads(self, older_than: datetime, limit: int = 100) -> int:
-        table = self._table("webhookpayloads")
+    def purge(self, older_than: datetime, limit: int = 100) -> int:
+        """Forget payloads saved, and finished deliveries last written, before `older_than` (at most `limit`
+        rows of each). A finished delivery's row only guards against redelivered messages, which come
+        within minutes; pending ones are kept whatever their age."""
+        removed = 0
         with storage_errors():
-            rows = table.query_entities(
+            payloads = self._table("webhookpayloads")
+            rows = payloads.query_entities(
                 "savedAt lt @cutoff", parameters={"cutoff": older_than}, select=["PartitionKey", "RowKey"]
             )
-            stale = [r for _, r in zip(range(limit), rows, strict=False)]
-            for row in stale:
-                table.delete_entity(row["PartitionKey"], row["RowKey"])
-        return len(stale)
+            for _, row in zip(range(limit), rows, strict=False):
+                payloads.delete_entity(row["PartitionKey"], row["RowKey"])
+                removed += 1
+            states = self._table("webhookstate")
+            rows = states.query_entities(
+                "Timestamp lt @cutoff and status ne @pending",
+                parameters={"cutoff": older_than, "pending": PENDING},
+                select=["PartitionKey", "RowKey"],
+            )
+            for _, row in zip(range(limit), rows, strict=False):
+                states.delete_entity(row["PartitionKey"], row["RowKey"])
+                removed += 1
+        return removed
 
     # --- delivery state --------------------------------------------------------------------------------
 

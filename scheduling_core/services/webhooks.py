@@ -43,8 +43,9 @@ log = logging.getLogger(__name__)
 
 #: How long one attempt may hold a delivery before another retry pass may take it over.
 LEASE: Final = timedelta(minutes=2)
-#: Payloads are kept for retries this long (the whole schedule is under 11 hours), then purged.
-PAYLOAD_RETENTION: Final = timedelta(hours=24)
+#: Payloads (for retries: the schedule spans 11 hours, up to 42 with every Retry-After at its cap) and
+#: finished deliveries (against redelivered messages) are kept this long, then purged by the retry pass.
+RETENTION: Final = timedelta(hours=48)
 
 
 class WebhookSender(Protocol):
@@ -59,7 +60,7 @@ class WebhookStore(Protocol):
 
     def save_payload(self, event_id: str, body: bytes, now: datetime) -> None: ...
     def payload(self, event_id: str) -> bytes | None: ...
-    def purge_payloads(self, older_than: datetime, limit: int = 100) -> int: ...
+    def purge(self, older_than: datetime, limit: int = 100) -> int: ...
 
     def begin(
         self, subscription_id: str, event_id: str, event_type: str, *, lease_until: datetime
@@ -162,7 +163,7 @@ class WebhookService:
                 outcomes.append(None)
                 continue
             outcomes.append(self._retry(claim))
-        self._store.purge_payloads(now - PAYLOAD_RETENTION)
+        self._store.purge(now - RETENTION)
         return _report(outcomes)
 
     def _retry(self, claim: DeliveryClaim) -> Outcome:
