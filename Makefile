@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test test-unit lint typecheck bench clean deps
+.PHONY: run test test-unit lint typecheck bench clean deps connector
 
 deps: $(VENV)/.installed node_modules/.installed
 
@@ -40,6 +40,10 @@ bench: deps
 	$(PY) bench/slots_endpoint.py
 	$(PY) bench/bookings.py
 	$(PY) bench/routing.py
+
+## Regenerate the Power Automate connector (connector/*.json) from the registered routes and models.
+connector: deps
+	$(PY) -m connector.generate
 
 ## Forget local state (Azurite data, simulator state).
 clean:

@@ -14,15 +14,19 @@ HTTP (route prefix /api)
   admin/reconcile                   POST               http_api.reconcile
   dynamics/webhook                  POST               http_api.dynamics_webhook
   graph/notifications, graph/lifecycle  POST           http_api.graph_callbacks
+  admin/webhooks[/{webhookId}]      GET, PUT, DELETE   http_api.webhooks
+  admin/webhooks/{id}/deliveries    GET                http_api.webhooks
 
 Timers
   relay_outbox (every 30 s), expire_holds (every 5 min)                   triggers.timers
   reconcile_dataverse (daily 02:30 UTC: past 1 day, next 30 days)         triggers.reconcile
   maintain_graph_subscriptions (hourly), resync_outlook (daily 03:15 UTC)  triggers.outlook_changes
+  retry_webhooks (every 30 s: due webhook deliveries)                     triggers.webhooks
 
 Service Bus (topic booking-events, sessions on)
   sync_dataverse      subscription dataverse                              triggers.sync_dataverse
   sync_outlook        subscription outlook                                triggers.sync_outlook
+  deliver_webhooks    subscription webhooks                               triggers.webhooks
 
 Service Bus (queue graph-changes)
   reconcile_outlook_change   validated Graph notifications                triggers.outlook_changes
@@ -42,8 +46,10 @@ from http_api import (
     reconcile,
     routing,
 )
+from http_api import webhooks as webhook_admin
 from triggers import outlook_changes, sync_dataverse, sync_outlook, timers
 from triggers import reconcile as reconcile_timer
+from triggers import webhooks as webhook_delivery
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -60,3 +66,5 @@ app.register_functions(reconcile_timer.bp)
 app.register_functions(graph_callbacks.bp)
 app.register_functions(sync_outlook.bp)
 app.register_functions(outlook_changes.bp)
+app.register_functions(webhook_admin.bp)
+app.register_functions(webhook_delivery.bp)

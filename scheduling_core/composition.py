@@ -24,6 +24,8 @@ from scheduling_core.adapters.service_bus import ServiceBusPublisher
 from scheduling_core.adapters.sync_state_table import TableSyncStateStore
 from scheduling_core.adapters.tables import TableConfigRepository, Tables, table_service_from_settings
 from scheduling_core.adapters.webhook_ledger_table import TableWebhookLedger
+from scheduling_core.adapters.webhook_sender import HttpWebhookSender
+from scheduling_core.adapters.webhook_table import TableWebhookStore
 from scheduling_core.clock import Clock, SystemClock
 from scheduling_core.errors import TransientError
 from scheduling_core.ports import CloudEvent, EventPublisher
@@ -40,6 +42,7 @@ from scheduling_core.services.reconcile import Reconciler
 from scheduling_core.services.routing import RecordDirectory, RoutingService
 from scheduling_core.services.slots import SlotService
 from scheduling_core.services.sync_runner import LeasedApply
+from scheduling_core.services.webhooks import WebhookService
 from scheduling_core.settings import Settings
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -74,10 +77,13 @@ class Services:
     subscriptions: OutlookSubscriptions | None  # None without PUBLIC_BASE_URL: Graph cannot call us
     outlook_reconciler: OutlookReconciler
     graph_changes: ChangeQueue
+    webhook_sender: HttpWebhookSender
+    webhooks: WebhookService
 
     def close(self) -> None:
         self.graph.close()
         self.dataverse.close()
+        self.webhook_sender.close()
         for sender in (self.publisher, self.graph_changes):
             close = getattr(sender, "close", None)
             if close is not None:
@@ -214,6 +220,7 @@ def build_services(
             notification_url=settings.graph_notification_url,
             lifecycle_url=settings.graph_lifecycle_url,
         )
+    webhook_sender = HttpWebhookSender(timeout_seconds=settings.webhook_timeout_seconds)
     return Services(
         settings=settings,
         clock=clock,
@@ -283,6 +290,8 @@ def build_services(
             clock=clock,
         ),
         graph_changes=change_queue_from_settings(settings),
+        webhook_sender=webhook_sender,
+        webhooks=WebhookService(store=TableWebhookStore(tables), sender=webhook_sender, clock=clock),
     )
 
 

@@ -54,6 +54,8 @@ class Settings:
     def graph_notification_url(self) -> str | None:
         return f"{self.public_base_url}/graph/notifications" if self.public_base_url else None
 
+    webhook_timeout_seconds: float = 10.0
+
     @property
     def graph_lifecycle_url(self) -> str | None:
         return f"{self.public_base_url}/graph/lifecycle" if self.public_base_url else None
@@ -106,4 +108,6 @@ class Settings:
             # subscriptions are made (change notifications off; the daily delta resync still runs).
             public_base_url=(get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
             graph_changes_queue=get("GRAPH_CHANGES_QUEUE") or "graph-changes",
+            # Outgoing webhooks: one POST to a subscriber may take this long (docs/webhooks.md).
+            webhook_timeout_seconds=float(get("WEBHOOK_TIMEOUT_SECONDS") or 10),
         )
