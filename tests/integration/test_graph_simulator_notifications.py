@@ -290,6 +290,24 @@ def test_every_event_write_notifies_the_mailboxs_matching_subscriptions(
     assert all(d["outcome"] == "delivered" and d["status"] == 202 for d in graph.deliveries())
 
 
+def test_an_endpoint_may_read_and_write_the_simulator_while_it_is_being_notified(
+    graph: GraphSim, graph_receiver: NotificationReceiver, clock: datetime
+) -> None:
+    graph.subscribe("ana", graph_receiver.url(), expiration=clock + timedelta(days=1), change_type="created")
+    subjects: list[str] = []
+
+    def read_back(body: Any) -> None:  # what a reconciler does: GET the resource, write something
+        resource = body["value"][0]["resource"]
+        subjects.append(graph.http.get(f"{graph.v1}/{resource}", headers=graph.auth).json()["subject"])
+        graph.post_event("ben", start="2026-12-02T09:00:00", end="2026-12-02T10:00:00")
+
+    graph_receiver.on_notification = read_back
+    graph.post_event("ana", start="2026-12-02T09:00:00", end="2026-12-02T10:00:00", subject="Intro")
+    graph.flush()
+    assert subjects == ["Intro"]
+    assert len(graph.http.get(f"{graph.v1}/users/ben/events", headers=graph.auth).json()["value"]) == 1
+
+
 def test_a_failing_endpoint_gets_a_few_retries_then_the_notification_is_dropped(
     graph: GraphSim, graph_receiver: NotificationReceiver, clock: datetime
 ) -> None:
