@@ -318,16 +318,18 @@ class LocalQueue:
         if self._subscriber is None:
             log.warning("no function listens on queue %s; message %s dropped", self.queue, message_id)
             return
-        message = servicebus.ServiceBusMessage(
-            body=body,
-            content_type="application/json",
-            delivery_count=attempt,
-            enqueued_time_utc=datetime.now(UTC),
-            message_id=message_id,
-            sequence_number=next(self._sequence),
-        )
-        argument: Any = [message] if self._subscriber.many else message
         try:
+            message = servicebus.ServiceBusMessage(
+                body=body,
+                application_properties={},
+                user_properties={},
+                content_type="application/json",
+                delivery_count=attempt,
+                enqueued_time_utc=datetime.now(UTC),
+                message_id=message_id,
+                sequence_number=next(self._sequence),
+            )
+            argument: Any = [message] if self._subscriber.many else message
             result = self._subscriber.call(**{self._subscriber.arg_name: argument})
             if inspect.isawaitable(result):
                 asyncio.run(_wait(result))
