@@ -13,6 +13,8 @@ HTTP (route prefix /api)
   health, openapi.json              GET                http_api.operations
   admin/reconcile                   POST               http_api.reconcile
   dynamics/webhook                  POST               http_api.dynamics_webhook
+  book/{slug}, book/assets/{name}   GET (no key)       http_api.booking_page
+  book/{slug}/slots|holds|bookings  GET, POST, DELETE  http_api.booking_page_api (no key)
 
 Timers
   relay_outbox (every 30 s), expire_holds (every 5 min)                   triggers.timers
@@ -26,7 +28,17 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from http_api import admin, availability, bookings, dynamics_webhook, operations, reconcile, routing
+from http_api import (
+    admin,
+    availability,
+    booking_page,
+    booking_page_api,
+    bookings,
+    dynamics_webhook,
+    operations,
+    reconcile,
+    routing,
+)
 from triggers import reconcile as reconcile_timer
 from triggers import sync_dataverse, timers
 
@@ -38,6 +50,8 @@ app.register_functions(bookings.bp)
 app.register_functions(routing.bp)
 app.register_functions(operations.bp)
 app.register_functions(dynamics_webhook.bp)
+app.register_functions(booking_page.bp)
+app.register_functions(booking_page_api.bp)
 app.register_functions(timers.bp)
 app.register_functions(sync_dataverse.bp)
 app.register_functions(reconcile.bp)
