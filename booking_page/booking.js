@@ -194,7 +194,7 @@
 
   function loadSlots(options) {
     options = options || {};
-    clearAlert();
+    if (!options.keepAlert) { clearAlert(); }
     var wanted = options.keepDay ? state.day : null;
     var params = new URLSearchParams([["start", state.rangeStart], ["end", rangeEnd()], ["timeZone", state.zone]]
       .concat(contextQuery()));
@@ -370,7 +370,7 @@
     showAlert(message + " We refreshed the free times; the nearest ones are listed below.");
     var day = start.slice(0, 10);
     state.day = day;
-    return loadSlots({ keepDay: true }).then(function (result) {
+    return loadSlots({ keepDay: true, keepAlert: true }).then(function (result) {
       if (result && !showAlternatives(start)) {
         showAlert(message + " There are no other free times in these dates; try later dates.");
       }
