@@ -20,6 +20,7 @@ from playwright.sync_api import Page, expect
 from tests.integration.scenario import BEARER
 
 WEDNESDAY = "Wed 25 Nov"
+DASH = "\u2013"  # between start and end times, as the page writes them
 
 
 @pytest.fixture
@@ -107,13 +108,13 @@ def test_a_visitor_books_a_slot_end_to_end(
     _pick_wednesday(page)
     expect(page.locator("#slots button")).to_have_text(["10:00", "10:30", "11:00", "11:30"])
     _slot(page, "10:30").click()
-    expect(page.locator("#held-summary")).to_contain_text("Wednesday, 25 November 2026, 10:30 – 11:00")
+    expect(page.locator("#held-summary")).to_contain_text(f"Wednesday, 25 November 2026, 10:30 {DASH} 11:00")
     _fill_details(page)
     page.get_by_role("button", name="Confirm booking").click()
 
     expect(page.get_by_role("heading", name="You're booked")).to_be_focused()
     expect(page.locator("#done-when")).to_have_text(
-        "Wednesday, 25 November 2026, 10:30 – 11:00 (Europe/Berlin)"
+        f"Wednesday, 25 November 2026, 10:30 {DASH} 11:00 (Europe/Berlin)"
     )
     expect(page.locator("#done-where")).to_have_text("Microsoft Teams meeting")
     expect(page.locator("#join-later")).to_be_visible()  # no Outlook sync runs here: no link yet
@@ -160,7 +161,7 @@ def test_a_slot_another_client_just_took_gets_a_clear_409_and_the_nearest_altern
     alternatives.nth(1).click()
     _fill_details(page)
     page.get_by_role("button", name="Confirm booking").click()
-    expect(page.locator("#done-when")).to_contain_text("11:00 – 11:30")
+    expect(page.locator("#done-when")).to_contain_text(f"11:00 {DASH} 11:30")
     assert page.js_errors == []
 
 
@@ -182,7 +183,9 @@ def test_switching_the_time_zone_changes_the_displayed_times(
     _slot(page, "18:00").click()
     _fill_details(page)
     page.get_by_role("button", name="Confirm booking").click()
-    expect(page.locator("#done-when")).to_have_text("Wednesday, 25 November 2026, 18:00 – 18:30 (Asia/Tokyo)")
+    expect(page.locator("#done-when")).to_have_text(
+        f"Wednesday, 25 November 2026, 18:00 {DASH} 18:30 (Asia/Tokyo)"
+    )
     booking = _only_booking(app, host)
     assert _instant(booking["start"]) == datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
     assert booking["timeZone"] == "Asia/Tokyo"
@@ -262,7 +265,7 @@ def test_a_visitor_books_with_the_keyboard_alone_on_a_360_px_screen(
     page.keyboard.press("Enter")  # submits the form
 
     expect(page.get_by_role("heading", name="You're booked")).to_be_focused()
-    expect(page.locator("#done-when")).to_contain_text("11:00 – 11:30")
+    expect(page.locator("#done-when")).to_contain_text(f"11:00 {DASH} 11:30")
     _expect_no_overflow(page, 360)
     page.screenshot(path=str(output_dir / "confirmation-360.png"), full_page=True)
     booking = _only_booking(app, host)
