@@ -69,17 +69,25 @@ def test_the_page_is_served_without_a_key_with_a_strict_policy_and_escaped_title
     assert b"http://" not in page.body and b"https://" not in page.body  # nothing from another origin
 
 
-def test_unknown_reserved_and_unoffered_event_types_get_a_not_found_page(
-    app: Any, host: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from scheduling_core.composition import reset_services
+def _with_setting(name: str, value: str, clock: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set an app setting and rebuild the services on the same fixed clock."""
+    import os
 
+    from scheduling_core.composition import build_services, install_services
+    from scheduling_core.settings import Settings
+
+    monkeypatch.setenv(name, value)
+    install_services(build_services(Settings.from_env(os.environ), clock))
+
+
+def test_unknown_reserved_and_unoffered_event_types_get_a_not_found_page(
+    app: Any, host: str, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     slug = _event_type(app, [host])
     for path in ("/book/no-such-type", "/book/assets", "/book/Bad%20Slug"):
         r = app.get(path, key=None)
         assert r.status == 404 and r.content_type.startswith("text/html"), path
-    monkeypatch.setenv("BOOKING_PAGE_EVENT_TYPES", "some-other-type")
-    reset_services()
+    _with_setting("BOOKING_PAGE_EVENT_TYPES", "some-other-type", clock, monkeypatch)
     assert app.get(f"/book/{slug}", key=None).status == 404
     r = app.get(f"/book/{slug}/slots", params={"start": MONDAY, "end": MONDAY}, key=None)
     assert r.status == 404 and r.json()["code"] == "not-found"
@@ -105,16 +113,14 @@ def test_assets_are_typed_hashed_cached_and_revalidated(app: Any) -> None:
 
 
 def test_frame_ancestors_come_from_the_setting_and_junk_is_dropped(
-    app: Any, host: str, monkeypatch: pytest.MonkeyPatch
+    app: Any, host: str, clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from http_api.booking_page import frame_ancestors
-    from scheduling_core.composition import reset_services
 
     assert frame_ancestors("'self' https://*.crm4.dynamics.com") == "'self' https://*.crm4.dynamics.com"
     assert frame_ancestors("https://a.example; script-src * 'unsafe-inline'") == "'self'"
     assert frame_ancestors("'none'") == "'none'"
-    monkeypatch.setenv("BOOKING_PAGE_FRAME_ANCESTORS", "https://contoso.crm.dynamics.com")
-    reset_services()
+    _with_setting("BOOKING_PAGE_FRAME_ANCESTORS", "https://contoso.crm.dynamics.com", clock, monkeypatch)
     csp = app.get(f"/book/{_event_type(app, [host])}", key=None).headers["Content-Security-Policy"]
     assert csp.endswith("frame-ancestors https://contoso.crm.dynamics.com")
 
