@@ -11,6 +11,11 @@
   var $ = function (id) { return document.getElementById(id); };
 
   var detected = detectZone();
+  // "09:00" where the clock is 24-hour, "9:00 AM" (not "09:00 AM") where it is 12-hour.
+  var HOUR = (function () {
+    var cycle = new Intl.DateTimeFormat(undefined, { hour: "numeric" }).resolvedOptions().hourCycle;
+    return cycle === "h11" || cycle === "h12" ? "numeric" : "2-digit";
+  })();
   var state = {
     zone: detected,
     today: null,
@@ -58,7 +63,7 @@
   }
 
   function timeLabel(instant) {
-    return new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", timeZone: state.zone })
+    return new Intl.DateTimeFormat(undefined, { hour: HOUR, minute: "2-digit", timeZone: state.zone })
       .format(new Date(instant));
   }
 
