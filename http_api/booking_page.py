@@ -62,9 +62,10 @@ def frame_ancestors(configured: str) -> str:
     return " ".join(sources) or "'self'"
 
 
-def security_headers() -> dict[str, str]:
+def security_headers(*, framed: bool = False) -> dict[str, str]:
+    """Headers of every /book/* response; `framed` for the page itself, which other origins may embed."""
     ancestors = frame_ancestors(services().settings.booking_page_frame_ancestors)
-    return {
+    headers = {
         "Content-Security-Policy": (
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             "connect-src 'self'; form-action 'self'; base-uri 'none'; "
@@ -72,8 +73,10 @@ def security_headers() -> dict[str, str]:
         ),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
-        "Cross-Origin-Resource-Policy": "same-origin",
     }
+    if not framed:  # scripts, styles and JSON are for this origin's page only
+        headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    return headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +141,7 @@ def _script_json(value: Any) -> str:
 
 
 def _html(body: str, status: int) -> func.HttpResponse:
-    headers = {**security_headers(), "Cache-Control": "no-store"}
+    headers = {**security_headers(framed=True), "Cache-Control": "no-store"}
     return func.HttpResponse(body, status_code=status, mimetype="text/html", charset="utf-8", headers=headers)
 
 

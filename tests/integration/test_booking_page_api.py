@@ -60,6 +60,7 @@ def test_the_page_is_served_without_a_key_with_a_strict_policy_and_escaped_title
     assert "default-src 'none'" in csp and "script-src 'self'" in csp and "connect-src 'self'" in csp
     assert "frame-ancestors 'self' https://*.dynamics.com" in csp
     assert page.headers["Cache-Control"] == "no-store"
+    assert "Cross-Origin-Resource-Policy" not in page.headers  # other origins (Dynamics) embed the page
     assert b"<b>call</b>" not in page.body and b"&lt;b&gt;call&lt;/b&gt;" in page.body
     config = _page_config(page.body)
     assert config["title"] == "Intro </script><b>call</b>"
@@ -104,6 +105,7 @@ def test_assets_are_typed_hashed_cached_and_revalidated(app: Any) -> None:
     assert pinned.content_type.startswith("text/javascript")
     assert pinned.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     assert pinned.headers["X-Content-Type-Options"] == "nosniff"
+    assert pinned.headers["Cross-Origin-Resource-Policy"] == "same-origin"
     unpinned = app.get("/book/assets/booking.css", params={"v": "old"}, key=None)
     assert unpinned.content_type.startswith("text/css") and unpinned.headers["Cache-Control"] == "no-cache"
     again = app.get("/book/assets/booking.css", headers={"If-None-Match": unpinned.headers["ETag"]}, key=None)
