@@ -6,7 +6,9 @@ export PYTHONPATH := $(CURDIR)
 
 .PHONY: run test test-unit lint typecheck bench clean deps connector infra-check
 
-deps: $(VENV)/.installed node_modules/.installed
+CHROMIUM ?= /usr/bin/chromium
+
+deps: $(VENV)/.installed node_modules/.installed $(CHROMIUM)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=python3.x)"; exit 1; }
@@ -17,6 +19,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+## Headless Chromium for the browser tests (tests/browser), from Debian: Playwright never downloads one.
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi
+	@test -x $(CHROMIUM) || { echo "chromium did not install at $(CHROMIUM) (set CHROMIUM=...)"; exit 1; }
 
 ## Serve the whole service locally: Azurite + Graph simulator + local Functions host, demo tenant seeded.
 run: deps

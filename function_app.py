@@ -16,6 +16,8 @@ HTTP (route prefix /api)
   graph/notifications, graph/lifecycle  POST           http_api.graph_callbacks
   admin/webhooks[/{webhookId}]      GET, PUT, DELETE   http_api.webhooks
   admin/webhooks/{id}/deliveries    GET                http_api.webhooks
+  book/{slug}, book/assets/{name}   GET (no key)       http_api.booking_page
+  book/{slug}/slots|holds|bookings  GET, POST, DELETE  http_api.booking_page_api (no key)
 
 Timers
   relay_outbox (every 30 s), expire_holds (every 5 min)                   triggers.timers
@@ -39,6 +41,8 @@ import azure.functions as func
 from http_api import (
     admin,
     availability,
+    booking_page,
+    booking_page_api,
     bookings,
     dynamics_webhook,
     graph_callbacks,
@@ -59,6 +63,8 @@ app.register_functions(bookings.bp)
 app.register_functions(routing.bp)
 app.register_functions(operations.bp)
 app.register_functions(dynamics_webhook.bp)
+app.register_functions(booking_page.bp)
+app.register_functions(booking_page_api.bp)
 app.register_functions(timers.bp)
 app.register_functions(sync_dataverse.bp)
 app.register_functions(reconcile.bp)

@@ -95,6 +95,12 @@ param dataverseUrl string
 @description('systemuserid of the Dataverse application user this app signs in as (its own writes are ignored by the Dynamics webhook).')
 param dynamicsApplicationUserId string = ''
 
+@description('CSP frame-ancestors of the booking page: the Dynamics origins that may embed it.')
+param bookingPageFrameAncestors string = '\'self\' https://*.dynamics.com'
+
+@description('Comma-separated event type slugs the public booking page offers; empty: all.')
+param bookingPageEventTypes string = ''
+
 @description('Base URL Graph calls back (change and lifecycle notifications), e.g. https://<custom-domain>/api. Empty: the app\'s default host name.')
 param publicBaseUrl string = ''
 
@@ -307,6 +313,9 @@ var appSettingsMap = union(identitySettings, {
   // Graph subscriptions: notificationUrl/lifecycleNotificationUrl are {PUBLIC_BASE_URL}/graph/... (docs/outlook-sync.md).
   PUBLIC_BASE_URL: empty(publicBaseUrl) ? 'https://${names.functionApp}.azurewebsites.net/api' : publicBaseUrl
   GRAPH_CHANGES_QUEUE: 'graph-changes'
+  // The booking page (/book/*): who may frame it (CSP frame-ancestors) and which event types it offers.
+  BOOKING_PAGE_FRAME_ANCESTORS: bookingPageFrameAncestors
+  BOOKING_PAGE_EVENT_TYPES: bookingPageEventTypes
   WEBHOOK_TIMEOUT_SECONDS: '10'
   // /admin/* needs this key in x-functions-key on top of the runtime's function-key check, so a host key
   // handed to an API client does not open the admin API (see infra/README.md, "Keys").

@@ -29,6 +29,7 @@ from scheduling_core.adapters.webhook_table import TableWebhookStore
 from scheduling_core.clock import Clock, SystemClock
 from scheduling_core.errors import TransientError
 from scheduling_core.ports import CloudEvent, EventPublisher
+from scheduling_core.services.booking_page import BookingPage
 from scheduling_core.services.bookings import BookingService
 from scheduling_core.services.config import ConfigService
 from scheduling_core.services.dataverse_sync import DataverseSync
@@ -88,6 +89,14 @@ class Services:
             close = getattr(sender, "close", None)
             if close is not None:
                 close()
+
+    def booking_page(self) -> BookingPage:
+        return BookingPage(
+            config=self.config_repository,
+            slots=self.slots,
+            bookings=self.bookings,
+            offered=self.settings.booking_page_event_types,
+        )
 
     def reconciler(self) -> Reconciler:
         return Reconciler(

@@ -24,6 +24,18 @@ def azurite_connection_string(port: int = 10002, host: str = "127.0.0.1") -> str
     )
 
 
+#: Who may show the booking page in a frame: this app and Dynamics 365 (every *.dynamics.com host,
+#: which covers org.crm.dynamics.com, org.crm4.dynamics.com, ...). docs/booking-page.md.
+DEFAULT_FRAME_ANCESTORS = "'self' https://*.dynamics.com"
+
+
+def _slug_list(value: str | None) -> tuple[str, ...] | None:
+    """`BOOKING_PAGE_EVENT_TYPES`: comma-separated slugs; unset, empty or `*` means every event type."""
+    if value is None or value.strip() in ("", "*"):
+        return None
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     tables_connection_string: str | None
@@ -59,6 +71,9 @@ class Settings:
     @property
     def graph_lifecycle_url(self) -> str | None:
         return f"{self.public_base_url}/graph/lifecycle" if self.public_base_url else None
+
+    booking_page_frame_ancestors: str = DEFAULT_FRAME_ANCESTORS
+    booking_page_event_types: tuple[str, ...] | None = None
 
     @property
     def dataverse_scope(self) -> str:
@@ -110,4 +125,7 @@ class Settings:
             graph_changes_queue=get("GRAPH_CHANGES_QUEUE") or "graph-changes",
             # Outgoing webhooks: one POST to a subscriber may take this long (docs/webhooks.md).
             webhook_timeout_seconds=float(get("WEBHOOK_TIMEOUT_SECONDS") or 10),
+            # The public booking page (/book/*): CSP frame-ancestors and the event types it may offer.
+            booking_page_frame_ancestors=get("BOOKING_PAGE_FRAME_ANCESTORS") or DEFAULT_FRAME_ANCESTORS,
+            booking_page_event_types=_slug_list(get("BOOKING_PAGE_EVENT_TYPES")),
         )

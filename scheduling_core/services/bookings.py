@@ -35,6 +35,7 @@ from scheduling_core.errors import (
     BookingChanged,
     BookingNotModifiable,
     FieldError,
+    HoldExpired,
     InvalidRequest,
     SlotUnavailable,
 )
@@ -317,7 +318,7 @@ class BookingService:
                 "The hold is for another host.", (FieldError(field="hostId", message="not the held host"),)
             )
         if hold.expired(self._clock.now()):
-            raise SlotUnavailable(f"The hold expired at {hold.expires_at.isoformat()}; pick the slot again.")
+            raise HoldExpired(f"The hold expired at {hold.expires_at.isoformat()}; pick the slot again.")
         return hold
 
     def _new_booking(
