@@ -27,8 +27,12 @@ from __future__ import annotations
 import azure.functions as func
 
 from http_api import admin, availability, bookings, dynamics_webhook, operations, reconcile, routing
+from scheduling_core import logs, telemetry
 from triggers import reconcile as reconcile_timer
 from triggers import sync_dataverse, timers
+
+logs.install()  # every log record: trace id, bound booking/host ids, invitee data redacted
+telemetry.configure_from_env()  # Azure Monitor when APPLICATIONINSIGHTS_CONNECTION_STRING is set
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 

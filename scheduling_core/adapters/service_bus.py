@@ -33,6 +33,10 @@ CONTENT_TYPE: Final = "application/cloudevents+json"
 TYPE_PROPERTY: Final = "cloudEvents_type"
 SOURCE_PROPERTY: Final = "cloudEvents_source"
 ID_PROPERTY: Final = "cloudEvents_id"
+#: W3C trace context as the Service Bus SDK and the Functions host carry it (application properties);
+#: with Azure SDK tracing on, the SDK overwrites both with its own message span of the same trace.
+TRACEPARENT_PROPERTY: Final = "traceparent"
+DIAGNOSTIC_ID_PROPERTY: Final = "Diagnostic-Id"
 
 SERVICE: Final = "service-bus"
 
@@ -41,19 +45,24 @@ def to_service_bus_message(event: CloudEvent) -> ServiceBusMessage:
     """The Service Bus message that carries `event`: structured-mode body plus routing metadata.
 
     `subject` is the event type; application properties `cloudEvents_type`, `cloudEvents_source` and
-    `cloudEvents_id` repeat those attributes (the body stays the source of truth).
+    `cloudEvents_id` repeat those attributes (the body stays the source of truth); an event with a
+    `traceparent` also carries it as `traceparent` and `Diagnostic-Id`.
     """
+    properties: dict[str | bytes, Any] = {
+        TYPE_PROPERTY: event.type,
+        SOURCE_PROPERTY: event.source,
+        ID_PROPERTY: event.id,
+    }
+    if event.traceparent:
+        properties[TRACEPARENT_PROPERTY] = event.traceparent
+        properties[DIAGNOSTIC_ID_PROPERTY] = event.traceparent
     return ServiceBusMessage(
         to_json(event).encode("utf-8"),
         message_id=event.id,
         session_id=event.session_id,
         content_type=CONTENT_TYPE,
         subject=event.type,
-        application_properties={
-            TYPE_PROPERTY: event.type,
-            SOURCE_PROPERTY: event.source,
-            ID_PROPERTY: event.id,
-        },
+        application_properties=properties,
     )
 
 
