@@ -45,6 +45,21 @@ def build_router() -> FunctionRouter:
     return FunctionRouter(function_app.app, route_prefix(ROOT / "host.json"))
 
 
+def _log_json_lines() -> None:
+    """The app's records as JSON lines on stderr (trace id, booking id, event), at `LOG_LEVEL` (WARNING)."""
+    import logging
+    import os
+
+    from scheduling_core.logs import JsonFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    level = (os.environ.get("LOG_LEVEL") or "WARNING").upper()
+    logging.basicConfig(
+        level=level if level in logging.getLevelNamesMapping() else "WARNING", handlers=[handler]
+    )
+
+
 def main() -> None:
     from devstack.serving import serve_forever
 
@@ -53,6 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     load_local_settings(ROOT / "local.settings.json")
     load_local_settings(ROOT / "local.settings.sample.json")
+    _log_json_lines()
     serve_forever(create_app(build_router()), port=args.port)
 
 
