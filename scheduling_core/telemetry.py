@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 INSTRUMENTATION_NAME: Final = "dynamics-scheduling"
 CONNECTION_STRING_SETTING: Final = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+#: The Azure SDK logs every request and response at INFO; as exported log records that is noise and cost.
+NOISY_LOGGERS: Final = ("azure.core.pipeline.policies.http_logging_policy",)
 
 _propagator = TraceContextTextMapPropagator()
 _lock = threading.Lock()
@@ -92,6 +94,8 @@ def configure_from_env(env: Mapping[str, str] | None = None) -> bool:
             return True
         from azure.monitor.opentelemetry import configure_azure_monitor
 
+        for name in NOISY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
         configure_azure_monitor(
             connection_string=connection_string,
             logger_name="",  # the root logger: every record, already redacted by the record factory
