@@ -4,9 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test test-unit lint typecheck bench clean deps
+.PHONY: run test test-unit lint typecheck bench clean deps connector infra-check
 
-deps: $(VENV)/.installed node_modules/.installed
+CHROMIUM ?= /usr/bin/chromium
+
+deps: $(VENV)/.installed node_modules/.installed $(CHROMIUM)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=python3.x)"; exit 1; }
@@ -18,12 +20,19 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+## Headless Chromium for the browser tests (tests/browser), from Debian: Playwright never downloads one.
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi
+	@test -x $(CHROMIUM) || { echo "chromium did not install at $(CHROMIUM) (set CHROMIUM=...)"; exit 1; }
+
 ## Serve the whole service locally: Azurite + Graph simulator + local Functions host, demo tenant seeded.
 run: deps
 	$(PY) -m devstack.stack
 
-## Every test: unit, property, integration (Azurite + simulators started by the tests), lint and types.
-test: deps
+## Every test: unit, property, integration (Azurite + simulators started by the tests), lint and types;
+## first the static checks of infra/ (checkov).
+test: deps infra-check
 	$(PY) -m pytest -q
 
 test-unit: deps
@@ -40,6 +49,21 @@ bench: deps
 	$(PY) bench/slots_endpoint.py
 	$(PY) bench/bookings.py
 	$(PY) bench/routing.py
+
+## Regenerate the Power Automate connector (connector/*.json) from the registered routes and models.
+connector: deps
+	$(PY) -m connector.generate
+
+## checkov on infra/ (Bicep), in its own venv: its dependency pins would clash with ours. Fails on any
+## finding not in the justified skip list of infra/.checkov.yaml, and on any Bicep file it cannot parse.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: infra/requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/requirements-checkov.txt
+	@touch $@
+
+infra-check: $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/python infra/checkov_gate.py
 
 ## Forget local state (Azurite data, simulator state).
 clean:

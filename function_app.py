@@ -13,23 +13,48 @@ HTTP (route prefix /api)
   health, openapi.json              GET                http_api.operations
   admin/reconcile                   POST               http_api.reconcile
   dynamics/webhook                  POST               http_api.dynamics_webhook
+  graph/notifications, graph/lifecycle  POST           http_api.graph_callbacks
+  admin/webhooks[/{webhookId}]      GET, PUT, DELETE   http_api.webhooks
+  admin/webhooks/{id}/deliveries    GET                http_api.webhooks
+  book/{slug}, book/assets/{name}   GET (no key)       http_api.booking_page
+  book/{slug}/slots|holds|bookings  GET, POST, DELETE  http_api.booking_page_api (no key)
 
 Timers
   relay_outbox (every 30 s), expire_holds (every 5 min)                   triggers.timers
   reconcile_dataverse (daily 02:30 UTC: past 1 day, next 30 days)         triggers.reconcile
+  maintain_graph_subscriptions (hourly), resync_outlook (daily 03:15 UTC)  triggers.outlook_changes
+  retry_webhooks (every 30 s: due webhook deliveries)                     triggers.webhooks
 
 Service Bus (topic booking-events, sessions on)
   sync_dataverse      subscription dataverse                              triggers.sync_dataverse
+  sync_outlook        subscription outlook                                triggers.sync_outlook
+  deliver_webhooks    subscription webhooks                               triggers.webhooks
+
+Service Bus (queue graph-changes)
+  reconcile_outlook_change   validated Graph notifications                triggers.outlook_changes
 """
 
 from __future__ import annotations
 
 import azure.functions as func
 
-from http_api import admin, availability, bookings, dynamics_webhook, operations, reconcile, routing
+from http_api import (
+    admin,
+    availability,
+    booking_page,
+    booking_page_api,
+    bookings,
+    dynamics_webhook,
+    graph_callbacks,
+    operations,
+    reconcile,
+    routing,
+)
+from http_api import webhooks as webhook_admin
 from scheduling_core import logs, telemetry
+from triggers import outlook_changes, sync_dataverse, sync_outlook, timers
 from triggers import reconcile as reconcile_timer
-from triggers import sync_dataverse, timers
+from triggers import webhooks as webhook_delivery
 
 logs.install()  # every log record: trace id, bound booking/host ids, invitee data redacted
 telemetry.configure_from_env()  # Azure Monitor when APPLICATIONINSIGHTS_CONNECTION_STRING is set
@@ -42,7 +67,14 @@ app.register_functions(bookings.bp)
 app.register_functions(routing.bp)
 app.register_functions(operations.bp)
 app.register_functions(dynamics_webhook.bp)
+app.register_functions(booking_page.bp)
+app.register_functions(booking_page_api.bp)
 app.register_functions(timers.bp)
 app.register_functions(sync_dataverse.bp)
 app.register_functions(reconcile.bp)
 app.register_functions(reconcile_timer.bp)
+app.register_functions(graph_callbacks.bp)
+app.register_functions(sync_outlook.bp)
+app.register_functions(outlook_changes.bp)
+app.register_functions(webhook_admin.bp)
+app.register_functions(webhook_delivery.bp)

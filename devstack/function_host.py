@@ -78,13 +78,15 @@ class FunctionRouter:
     def __init__(
         self, app: func.FunctionApp, route_prefix: str = "api", topic: str = "booking-events"
     ) -> None:
-        from scheduling_core.composition import set_local_delivery
-        from triggers.local_bus import deliver_to_functions
+        from scheduling_core.composition import set_local_change_queue, set_local_delivery
+        from triggers.local_bus import deliver_queue_to_functions, deliver_to_functions
 
         self.routes = http_routes(app)
         self.prefix = route_prefix.strip("/")
         self.topic = deliver_to_functions(indexed_functions(app), topic)
         set_local_delivery(self.topic)
+        self.graph_changes = deliver_queue_to_functions(indexed_functions(app), "graph-changes")
+        set_local_change_queue(self.graph_changes)
 
     def handle(
         self, method: str, url: str, headers: Mapping[str, str] | None = None, body: bytes = b""

@@ -27,6 +27,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import tempfile
@@ -34,7 +35,7 @@ import threading
 import uuid
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -306,7 +307,8 @@ class SimApi(ABC):
         if response is None:
             try:
                 self.authenticate(request)
-                response = self.dispatch(request, body)
+                answer = self.dispatch(request, body)
+                response = await answer if inspect.isawaitable(answer) else answer
             except SimFault as exc:
                 response = self.render_error(exc, request)
         entry["status"] = response.status_code
@@ -364,6 +366,9 @@ class SimApi(ABC):
         ...
 
     @abstractmethod
-    def dispatch(self, request: Request, body: bytes) -> Response:
-        """Answer an authenticated request (raising `SimFault` for an error answer)."""
+    def dispatch(self, request: Request, body: bytes) -> Response | Awaitable[Response]:
+        """Answer an authenticated request (raising `SimFault` for an error answer).
+
+        A handler that must wait on something outside the simulator (e.g. an HTTP call to a
+        client's endpoint) returns an awaitable instead, so it never blocks the event loop."""
         ...

@@ -40,6 +40,8 @@ def main() -> None:
     os.environ["TABLES_CONNECTION_STRING"] = azurite_connection_string(args.azurite_port)
     os.environ["GRAPH_BASE_URL"] = f"http://127.0.0.1:{args.graph_port}/v1.0"
     os.environ["DATAVERSE_URL"] = f"http://127.0.0.1:{args.dataverse_port}/api/data/v9.2"
+    # Graph subscriptions call the local host back (the simulator posts real change notifications).
+    os.environ["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{args.host_port}/api"
 
     from devstack import dataverse_sim, graph_sim, localhost
 

@@ -9,15 +9,13 @@ answers 202 (docs/dynamics-webhook.md).
 from __future__ import annotations
 
 import hmac
-import json
 import logging
-from typing import Any
 
 import azure.functions as func
 from pydantic import BaseModel
 
 from http_api.auth import Access
-from http_api.endpoint import MAX_BODY_BYTES, Operation, QueryParam, endpoint, json_response
+from http_api.endpoint import MAX_BODY_BYTES, Operation, QueryParam, endpoint, json_response, read_body_json
 from http_api.problems import HttpProblem
 from http_api.schemas import Problem
 from scheduling_core.composition import services
@@ -48,18 +46,6 @@ def _check_secret(req: func.HttpRequest) -> None:
         )
 
 
-def _payload(req: func.HttpRequest) -> Any:
-    body = req.get_body() or b""
-    if len(body) > MAX_WEBHOOK_BYTES:
-        raise HttpProblem(413, "payload-too-large", "Payload too large", "The webhook body is too large.")
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise HttpProblem(
-            400, "invalid-json", "Invalid JSON", "The request body is not valid JSON."
-        ) from None
-
-
 @endpoint(
     bp,
     route="dynamics/webhook",
@@ -79,7 +65,7 @@ def _payload(req: func.HttpRequest) -> Any:
 )
 def dynamics_webhook(req: func.HttpRequest) -> func.HttpResponse:
     _check_secret(req)
-    payload = _payload(req)
+    payload = read_body_json(req, MAX_WEBHOOK_BYTES)
     size_exceeded = (req.headers.get(SIZE_EXCEEDED_HEADER) or "").lower() not in ("", "false")
     try:
         outcome = services().dynamics_webhook.handle(payload, size_exceeded=size_exceeded)

@@ -129,11 +129,16 @@ def _preflight_operation(first: Operation) -> Operation:
     )
 
 
-def read_json(req: func.HttpRequest, model: type[M]) -> M:
+def read_body_json(req: func.HttpRequest, max_bytes: int = MAX_BODY_BYTES) -> Any:
+    """The body parsed as JSON: 413 past `max_bytes`, 400 when it is not JSON.
+
+    Whatever an invitee typed (`invitee`, `answers`) is registered as sensitive for this invocation,
+    so it never reaches a log line or span of it.
+    """
     body = req.get_body() or b""
-    if len(body) > MAX_BODY_BYTES:
+    if len(body) > max_bytes:
         raise HttpProblem(
-            413, "payload-too-large", "Payload too large", f"The body may be at most {MAX_BODY_BYTES} bytes."
+            413, "payload-too-large", "Payload too large", f"The body may be at most {max_bytes} bytes."
         )
     try:
         payload = json.loads(body)
@@ -142,8 +147,12 @@ def read_json(req: func.HttpRequest, model: type[M]) -> M:
             400, "invalid-json", "Invalid JSON", "The request body is not valid JSON."
         ) from None
     if isinstance(payload, dict):
-        # Whatever the invitee typed never reaches a log line or span of this invocation.
         add_sensitive([payload.get("invitee"), payload.get("answers")])
+    return payload
+
+
+def read_json(req: func.HttpRequest, model: type[M], max_bytes: int = MAX_BODY_BYTES) -> M:
+    payload = read_body_json(req, max_bytes)
     try:
         return model.model_validate(payload)
     except ValidationError as exc:

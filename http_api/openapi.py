@@ -11,7 +11,7 @@ from pydantic.json_schema import models_json_schema
 from http_api.auth import Access
 from http_api.endpoint import ROUTES, RouteDoc
 
-_STATUS_TEXT = {
+STATUS_TEXT = {
     200: "OK",
     201: "Created",
     202: "Accepted",
@@ -37,13 +37,23 @@ def _models(routes: list[RouteDoc]) -> list[type[BaseModel]]:
     return [found[name] for name in sorted(found)]
 
 
-def build_openapi(routes: list[RouteDoc] | None = None) -> dict[str, Any]:
-    routes = ROUTES if routes is None else routes
+def model_schemas(
+    routes: list[RouteDoc], ref_template: str
+) -> tuple[dict[tuple[type[BaseModel], str], Any], dict[str, Any]]:
+    """JSON Schema of every model the routes use (requests in validation mode, responses in
+    serialization mode): `(refs by (model, mode), schemas by name)`. The Swagger 2.0 connector
+    (connector/generate.py) is built from this too, so both documents describe the same models."""
     models = _models(routes)
     refs, schema = models_json_schema(
         [(m, "validation" if _is_request(m, routes) else "serialization") for m in models],
-        ref_template="#/components/schemas/{model}",
+        ref_template=ref_template,
     )
+    return dict(refs), dict(schema.get("$defs", {}))
+
+
+def build_openapi(routes: list[RouteDoc] | None = None) -> dict[str, Any]:
+    routes = ROUTES if routes is None else routes
+    refs, schemas = model_schemas(routes, "#/components/schemas/{model}")
     paths: dict[str, Any] = {}
     for route in sorted(routes, key=lambda r: r.route):
         path = "/" + route.route
@@ -88,7 +98,7 @@ def build_openapi(routes: list[RouteDoc] | None = None) -> dict[str, Any]:
                 }
             responses: dict[str, Any] = {}
             for status, model in sorted(op.responses.items()):
-                entry: dict[str, Any] = {"description": _STATUS_TEXT.get(status, str(status))}
+                entry: dict[str, Any] = {"description": STATUS_TEXT.get(status, str(status))}
                 if model is not None:
                     media = "application/problem+json" if model.__name__ == "Problem" else op.content_type
                     key = (model, "validation" if _is_request(model, routes) else "serialization")
@@ -108,7 +118,7 @@ def build_openapi(routes: list[RouteDoc] | None = None) -> dict[str, Any]:
         "servers": [{"url": "/api"}],
         "paths": paths,
         "components": {
-            "schemas": schema.get("$defs", {}),
+            "schemas": schemas,
             "securitySchemes": {"functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"}},
         },
     }

@@ -26,6 +26,13 @@ from scheduling_core.intervals import Interval
 LOCK_BUCKET = timedelta(minutes=GRID_MINUTES)
 APPOINTMENT_NAMESPACE = uuid.UUID("8f0c3b5e-6a1d-4c7e-9b2a-5d4e3f2a1b0c")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The `outlook` section's public keys (api.md), shown even before the first sync writes them.
+OUTLOOK_DEFAULTS: Mapping[str, Any] = {
+    "eventId": None,
+    "joinUrl": None,
+    "syncStatus": "pending",
+    "drift": None,
+}
 
 
 class BookingStatus(StrEnum):
@@ -249,7 +256,7 @@ def booking_snapshot(booking: Booking, zone: Any = UTC) -> dict[str, Any]:
         "answers": dict(booking.answers),
         "metadata": dict(booking.metadata),
         "routing": dict(booking.routing),
-        "outlook": dict(booking.outlook),
+        "outlook": {**OUTLOOK_DEFAULTS, **booking.outlook},
         "dynamics": dict(booking.dynamics),
         "createdAt": _iso(booking.created_at, zone),
         "updatedAt": _iso(booking.updated_at, zone),

@@ -7,8 +7,9 @@ cache); tests call `reset_services()` after changing the environment.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from scheduling_core.adapters.booking_table import TableBookingStore
 from scheduling_core.adapters.credentials import token_provider_from_settings
@@ -16,23 +17,33 @@ from scheduling_core.adapters.dataverse import DataverseClient, dataverse_client
 from scheduling_core.adapters.graph import CachedBusyTimes, GraphClient
 from scheduling_core.adapters.idempotency_table import TableIdempotencyStore
 from scheduling_core.adapters.inprocess_bus import InProcessPublisher
+from scheduling_core.adapters.outlook_calendar import OutlookCalendars
+from scheduling_core.adapters.outlook_tables import TableOutlookLinks, TableSubscriptions
 from scheduling_core.adapters.routing_table import TableRoutingStore
 from scheduling_core.adapters.service_bus import ServiceBusPublisher
 from scheduling_core.adapters.sync_state_table import TableSyncStateStore
 from scheduling_core.adapters.tables import TableConfigRepository, Tables, table_service_from_settings
 from scheduling_core.adapters.webhook_ledger_table import TableWebhookLedger
+from scheduling_core.adapters.webhook_sender import HttpWebhookSender
+from scheduling_core.adapters.webhook_table import TableWebhookStore
 from scheduling_core.clock import Clock, SystemClock
 from scheduling_core.errors import TransientError
 from scheduling_core.ports import CloudEvent, EventPublisher
+from scheduling_core.services.booking_page import BookingPage
 from scheduling_core.services.bookings import BookingService
 from scheduling_core.services.config import ConfigService
 from scheduling_core.services.dataverse_sync import DataverseSync
 from scheduling_core.services.dynamics_webhook import DynamicsWebhook
 from scheduling_core.services.health import CachedProbe, HealthService, reachable
 from scheduling_core.services.outbox import OutboxRelay
+from scheduling_core.services.outlook_reconcile import OutlookReconciler
+from scheduling_core.services.outlook_subscriptions import OutlookSubscriptions
+from scheduling_core.services.outlook_sync import OutlookSync
 from scheduling_core.services.reconcile import Reconciler
 from scheduling_core.services.routing import RecordDirectory, RoutingService
 from scheduling_core.services.slots import SlotService
+from scheduling_core.services.sync_runner import LeasedApply
+from scheduling_core.services.webhooks import WebhookService
 from scheduling_core.settings import Settings
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -60,13 +71,32 @@ class Services:
     dataverse_sync: DataverseSync
     webhook_ledger: TableWebhookLedger
     dynamics_webhook: DynamicsWebhook
+    calendars: OutlookCalendars
+    outlook_links: TableOutlookLinks
+    subscription_store: TableSubscriptions
+    outlook_sync: OutlookSync
+    subscriptions: OutlookSubscriptions | None  # None without PUBLIC_BASE_URL: Graph cannot call us
+    outlook_reconciler: OutlookReconciler
+    graph_changes: ChangeQueue
+    webhook_sender: HttpWebhookSender
+    webhooks: WebhookService
 
     def close(self) -> None:
         self.graph.close()
         self.dataverse.close()
-        close = getattr(self.publisher, "close", None)
-        if close is not None:
-            close()
+        self.webhook_sender.close()
+        for sender in (self.publisher, self.graph_changes):
+            close = getattr(sender, "close", None)
+            if close is not None:
+                close()
+
+    def booking_page(self) -> BookingPage:
+        return BookingPage(
+            config=self.config_repository,
+            slots=self.slots,
+            bookings=self.bookings,
+            offered=self.settings.booking_page_event_types,
+        )
 
     def reconciler(self) -> Reconciler:
         return Reconciler(
@@ -78,8 +108,40 @@ class Services:
         )
 
 
+class ChangeQueue(Protocol):
+    """The `graph-changes` queue: validated Graph notifications for the reconciler."""
+
+    def send(self, bodies: Sequence[Mapping[str, Any]]) -> None: ...
+
+
 Delivery = Callable[[CloudEvent], None]
 _local_delivery: Delivery | None = None
+_local_changes: ChangeQueue | None = None
+
+
+def set_local_change_queue(queue: ChangeQueue | None) -> None:
+    """Where `graph-changes` messages go when no Service Bus is configured (the shell's queue trigger)."""
+    global _local_changes
+    _local_changes = queue
+
+
+class _LocalChanges:
+    def send(self, bodies: Sequence[Mapping[str, Any]]) -> None:
+        if _local_changes is None:
+            raise TransientError("no local delivery installed for graph changes")
+        _local_changes.send(bodies)
+
+
+def change_queue_from_settings(settings: Settings) -> ChangeQueue:
+    if settings.service_bus_connection or settings.service_bus_namespace:
+        return ServiceBusPublisher(
+            queue=settings.graph_changes_queue,
+            connection_string=settings.service_bus_connection,
+            fully_qualified_namespace=settings.service_bus_namespace,
+            retry_total=1,
+            send_timeout_seconds=2,  # inside Graph's 3-second answer budget
+        )
+    return _LocalChanges()
 
 
 def set_local_delivery(deliver: Delivery | None) -> None:
@@ -154,6 +216,20 @@ def build_services(
         routing=routing,
     )
     webhook_ledger = TableWebhookLedger(tables)
+    calendars = OutlookCalendars(graph)
+    outlook_links = TableOutlookLinks(tables)
+    subscription_store = TableSubscriptions(tables)
+    subscriptions = None
+    if settings.graph_notification_url and settings.graph_lifecycle_url:
+        subscriptions = OutlookSubscriptions(
+            api=calendars,
+            store=subscription_store,
+            hosts=repository,
+            clock=clock,
+            notification_url=settings.graph_notification_url,
+            lifecycle_url=settings.graph_lifecycle_url,
+        )
+    webhook_sender = HttpWebhookSender(timeout_seconds=settings.webhook_timeout_seconds)
     return Services(
         settings=settings,
         clock=clock,
@@ -161,7 +237,7 @@ def build_services(
         graph=graph,
         busy_times=busy_times,
         dataverse=dataverse,
-        config=ConfigService(repository=repository, rule_sets=repository),
+        config=ConfigService(repository=repository, rule_sets=repository, host_watcher=subscriptions),
         slots=SlotService(
             config=repository, busy=busy_times, clock=clock, commitments=booking_store, routing=routing
         ),
@@ -197,6 +273,38 @@ def build_services(
             clock=clock,
             application_user_id=settings.dynamics_application_user_id,
         ),
+        calendars=calendars,
+        outlook_links=outlook_links,
+        subscription_store=subscription_store,
+        outlook_sync=OutlookSync(
+            calendars=calendars,
+            links=outlook_links,
+            runner=LeasedApply(
+                target="outlook",
+                state=TableSyncStateStore(tables),
+                clock=clock,
+                max_delivery_count=settings.sync_max_delivery_count,
+            ),
+            bookings=booking_store,
+            config=repository,
+            clock=clock,
+            cache=busy_times,
+        ),
+        subscriptions=subscriptions,
+        outlook_reconciler=OutlookReconciler(
+            calendars=calendars,
+            links=outlook_links,
+            bookings=booking_store,
+            changes=bookings,
+            event_types=repository,
+            cache=busy_times,
+            delta_links=subscription_store,
+            lifecycle=subscriptions,
+            clock=clock,
+        ),
+        graph_changes=change_queue_from_settings(settings),
+        webhook_sender=webhook_sender,
+        webhooks=WebhookService(store=TableWebhookStore(tables), sender=webhook_sender, clock=clock),
     )
 
 

@@ -24,6 +24,7 @@ from scheduling_core.domain import (
     LocalTimeRange,
     Location,
     LocationKind,
+    OutlookEditPolicy,
     Weekday,
     WorkingHoursRule,
 )
@@ -221,6 +222,7 @@ class EventTypeDoc(Document):
     )
     location: LocationDoc = Field(default_factory=LocationDoc)
     requiredFields: list[str] = Field(default_factory=list, max_length=50)
+    outlookEditPolicy: Literal["flag", "accept", "revert"] = "flag"
 
     @field_validator("requiredFields")
     @classmethod
@@ -272,6 +274,7 @@ class EventTypeDoc(Document):
             host_ids=tuple(self.hostIds),
             location=Location(kind=LocationKind(self.location.kind), value=self.location.value),
             required_fields=tuple(self.requiredFields),
+            outlook_edit_policy=OutlookEditPolicy(self.outlookEditPolicy),
         )
 
     @classmethod
@@ -290,6 +293,7 @@ class EventTypeDoc(Document):
             hostIds=list(event_type.host_ids),
             location=LocationDoc(kind=event_type.location.kind.value, value=event_type.location.value),
             requiredFields=list(event_type.required_fields),
+            outlookEditPolicy=event_type.outlook_edit_policy.value,
         )
 
 

@@ -46,6 +46,14 @@ class LocationKind(StrEnum):
     CUSTOM = "custom"
 
 
+class OutlookEditPolicy(StrEnum):
+    """What a host's hand edit of a booked meeting's time in Outlook does to the booking."""
+
+    FLAG = "flag"  # the booking keeps its time; the drift is recorded and announced
+    ACCEPT = "accept"  # Outlook wins: the booking moves to the new time
+    REVERT = "revert"  # the booking wins: the Outlook event is moved back
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LocalTimeRange:
     """A wall-clock range within one local date: minutes since midnight, `end` up to 1440 (24:00)."""
@@ -116,6 +124,7 @@ class EventType:
     host_ids: tuple[str, ...] = ()
     location: Location = field(default_factory=Location)
     required_fields: tuple[str, ...] = ()
+    outlook_edit_policy: OutlookEditPolicy = OutlookEditPolicy.FLAG
 
     @property
     def duration(self) -> timedelta:

@@ -5,6 +5,7 @@
     │   ├── InvalidRequest          -- the caller's input breaks a rule (422 validation-failed)
     │   ├── NotFound                -- unknown booking, hold, event type, host, rule set (404)
     │   ├── SlotUnavailable         -- the slot is taken, held, outside hours or over a cap (409)
+    │   │   └── HoldExpired         -- the booking's hold ran out before it was used
     │   └── BookingNotModifiable    -- cancelled, or changed since the caller read it (409)
     │       └── BookingChanged      -- changed between our own read and write (retried when no If-Match)
     └── TransientError              -- may succeed later: re-raise so Service Bus redelivers
@@ -62,6 +63,10 @@ class NotFound(PermanentError):
 
 class SlotUnavailable(PermanentError):
     """The requested slot cannot be given to this caller."""
+
+
+class HoldExpired(SlotUnavailable):
+    """The hold named by a booking ran out before the booking was made (still a 409 slot-unavailable)."""
 
 
 class BookingNotModifiable(PermanentError):

@@ -30,13 +30,16 @@ BOOKING_CREATED: Final = "booking.created"
 BOOKING_RESCHEDULED: Final = "booking.rescheduled"
 BOOKING_CANCELLED: Final = "booking.cancelled"
 BOOKING_REASSIGNED: Final = "booking.reassigned"
+#: The host changed the booked meeting in Outlook and the event type's policy keeps the booking's time.
+BOOKING_DRIFT_DETECTED: Final = "booking.drift-detected"
 BOOKING_EVENT_TYPES: Final = frozenset(
-    {BOOKING_CREATED, BOOKING_RESCHEDULED, BOOKING_CANCELLED, BOOKING_REASSIGNED}
+    {BOOKING_CREATED, BOOKING_RESCHEDULED, BOOKING_CANCELLED, BOOKING_REASSIGNED, BOOKING_DRIFT_DETECTED}
 )
 
 __all__ = [
     "BOOKING_CANCELLED",
     "BOOKING_CREATED",
+    "BOOKING_DRIFT_DETECTED",
     "BOOKING_EVENT_TYPES",
     "BOOKING_REASSIGNED",
     "BOOKING_RESCHEDULED",

@@ -24,6 +24,18 @@ def azurite_connection_string(port: int = 10002, host: str = "127.0.0.1") -> str
     )
 
 
+#: Who may show the booking page in a frame: this app and Dynamics 365 (every *.dynamics.com host,
+#: which covers org.crm.dynamics.com, org.crm4.dynamics.com, ...). docs/booking-page.md.
+DEFAULT_FRAME_ANCESTORS = "'self' https://*.dynamics.com"
+
+
+def _slug_list(value: str | None) -> tuple[str, ...] | None:
+    """`BOOKING_PAGE_EVENT_TYPES`: comma-separated slugs; unset, empty or `*` means every event type."""
+    if value is None or value.strip() in ("", "*"):
+        return None
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     tables_connection_string: str | None
@@ -47,6 +59,21 @@ class Settings:
     dynamics_webhook_secret: str | None = None
     dynamics_webhook_header: str = "x-scheduling-webhook-key"
     dynamics_application_user_id: str | None = None
+    public_base_url: str | None = None
+    graph_changes_queue: str = "graph-changes"
+
+    @property
+    def graph_notification_url(self) -> str | None:
+        return f"{self.public_base_url}/graph/notifications" if self.public_base_url else None
+
+    webhook_timeout_seconds: float = 10.0
+
+    @property
+    def graph_lifecycle_url(self) -> str | None:
+        return f"{self.public_base_url}/graph/lifecycle" if self.public_base_url else None
+
+    booking_page_frame_ancestors: str = DEFAULT_FRAME_ANCESTORS
+    booking_page_event_types: tuple[str, ...] | None = None
 
     @property
     def dataverse_scope(self) -> str:
@@ -92,4 +119,13 @@ class Settings:
             dynamics_webhook_header=(get("DYNAMICS_WEBHOOK_HEADER") or "x-scheduling-webhook-key").lower(),
             # The systemuserid of our application user: Dynamics events it initiated are our own writes.
             dynamics_application_user_id=get("DYNAMICS_APPLICATION_USER_ID"),
+            # Where Graph reaches this app (`https://{app}.azurewebsites.net/api`); unset, no Graph
+            # subscriptions are made (change notifications off; the daily delta resync still runs).
+            public_base_url=(get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
+            graph_changes_queue=get("GRAPH_CHANGES_QUEUE") or "graph-changes",
+            # Outgoing webhooks: one POST to a subscriber may take this long (docs/webhooks.md).
+            webhook_timeout_seconds=float(get("WEBHOOK_TIMEOUT_SECONDS") or 10),
+            # The public booking page (/book/*): CSP frame-ancestors and the event types it may offer.
+            booking_page_frame_ancestors=get("BOOKING_PAGE_FRAME_ANCESTORS") or DEFAULT_FRAME_ANCESTORS,
+            booking_page_event_types=_slug_list(get("BOOKING_PAGE_EVENT_TYPES")),
         )

@@ -22,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
+import json
 import logging
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -193,19 +195,22 @@ def deliver_to_functions(
         trigger = fn.get_trigger()
         if getattr(trigger, "type", None) != TRIGGER_TYPE or getattr(trigger, "topic_name", None) != topic:
             continue
-        call = fn.get_user_function()
-        _check_parameters(fn.get_function_name(), call, trigger.name)
-        cardinality = getattr(trigger, "cardinality", None)
-        subscribers.append(
-            _Subscriber(
-                function=fn.get_function_name(),
-                subscription=str(getattr(trigger, "subscription_name", "") or ""),
-                arg_name=trigger.name,
-                many=str(getattr(cardinality, "value", cardinality)).lower() == "many",
-                call=call,
-            )
-        )
+        subscribers.append(_subscriber(fn, str(getattr(trigger, "subscription_name", "") or "")))
     return LocalTopic(subscribers, topic=topic, max_delivery_count=max_delivery_count)
+
+
+def _subscriber(fn: Any, subscription: str) -> _Subscriber:
+    trigger = fn.get_trigger()
+    call = fn.get_user_function()
+    _check_parameters(fn.get_function_name(), call, trigger.name)
+    cardinality = getattr(trigger, "cardinality", None)
+    return _Subscriber(
+        function=fn.get_function_name(),
+        subscription=subscription,
+        arg_name=trigger.name,
+        many=str(getattr(cardinality, "value", cardinality)).lower() == "many",
+        call=call,
+    )
 
 
 def _check_parameters(name: str, call: Callable[..., Any], arg_name: str) -> None:
@@ -243,3 +248,122 @@ def _trigger_message(event: CloudEvent, delivery: _Delivery) -> servicebus.Servi
 
 async def _wait(awaitable: Any) -> None:
     await awaitable
+
+
+class LocalQueue:
+    """The local stand-in for a Service Bus queue (`graph-changes`): its trigger function runs on a
+    worker thread, so the sender returns at once, as with a real queue.
+
+    Delivery rules as Service Bus: a handler that returns completes the message; one that raises
+    abandons it and it is delivered again (`delivery_count` one higher) until `max_delivery_count`,
+    then it is dead-lettered (`dead_letters`). `drain()` waits until every sent message is settled,
+    so tests wait on the outcome, never on time.
+    """
+
+    def __init__(
+        self,
+        subscriber: _Subscriber | None,
+        *,
+        queue: str,
+        max_delivery_count: int = DEFAULT_MAX_DELIVERY_COUNT,
+    ) -> None:
+        self.queue = queue
+        self._subscriber = subscriber
+        self._max_delivery_count = max_delivery_count
+        self._pending: list[tuple[bytes, str, int]] = []
+        self._busy = 0
+        self._cond = threading.Condition()
+        self._dead: list[DeadLetter] = []
+        self._sequence = itertools.count(1)
+        self._worker: threading.Thread | None = None
+
+    @property
+    def dead_letters(self) -> tuple[DeadLetter, ...]:
+        with self._cond:
+            return tuple(self._dead)
+
+    def send(self, bodies: Sequence[Any]) -> None:
+        with self._cond:
+            for body in bodies:
+                self._pending.append((json.dumps(body).encode("utf-8"), uuid.uuid4().hex, 1))
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(
+                    target=self._run, name=f"local-queue:{self.queue}", daemon=True
+                )
+                self._worker.start()
+            self._cond.notify_all()
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until every message sent so far is settled; False if `timeout` passed first."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout=timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._pending:
+                    self._worker = None
+                    self._cond.notify_all()
+                    return
+                body, message_id, attempt = self._pending.pop(0)
+                self._busy += 1
+            try:
+                self._deliver(body, message_id, attempt)
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
+
+    def _deliver(self, body: bytes, message_id: str, attempt: int) -> None:
+        if self._subscriber is None:
+            log.warning("no function listens on queue %s; message %s dropped", self.queue, message_id)
+            return
+        try:
+            message = servicebus.ServiceBusMessage(
+                body=body,
+                application_properties={},
+                user_properties={},
+                content_type="application/json",
+                delivery_count=attempt,
+                enqueued_time_utc=datetime.now(UTC),
+                message_id=message_id,
+                sequence_number=next(self._sequence),
+            )
+            argument: Any = [message] if self._subscriber.many else message
+            result = self._subscriber.call(**{self._subscriber.arg_name: argument})
+            if inspect.isawaitable(result):
+                asyncio.run(_wait(result))
+        except Exception as exc:
+            log.warning(
+                "%s failed on message %s (delivery %d): %s",
+                self._subscriber.function,
+                message_id,
+                attempt,
+                exc,
+            )
+            with self._cond:
+                if attempt < self._max_delivery_count:
+                    self._pending.append((body, message_id, attempt + 1))
+                else:
+                    self._dead.append(
+                        DeadLetter(
+                            function=self._subscriber.function,
+                            subscription=self.queue,
+                            message_id=message_id,
+                            session_id="",
+                            reason="MaxDeliveryCountExceeded",
+                            description=f"{type(exc).__name__}: {exc}",
+                        )
+                    )
+
+
+def deliver_queue_to_functions(
+    functions: Sequence[Any], queue: str, *, max_delivery_count: int = DEFAULT_MAX_DELIVERY_COUNT
+) -> LocalQueue:
+    """A `LocalQueue` feeding the indexed function triggered by `queue` (the first, if several)."""
+    for fn in functions:
+        trigger = fn.get_trigger()
+        if getattr(trigger, "type", None) != TRIGGER_TYPE or getattr(trigger, "queue_name", None) != queue:
+            continue
+        return LocalQueue(_subscriber(fn, queue), queue=queue, max_delivery_count=max_delivery_count)
+    return LocalQueue(None, queue=queue, max_delivery_count=max_delivery_count)

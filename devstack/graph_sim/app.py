@@ -5,24 +5,40 @@ then needs `Authorization: Bearer <any token>` (401 `InvalidAuthenticationToken`
 otherwise). Path segments match case-insensitively, as Graph's do. `/_sim`
 needs no token: it exists only to drive tests (its handlers, the request log
 and fault injection are `devstack.simkit`'s; errors keep Graph's shape here).
+
+Every write of an event (create, update, delete, cancel) records a change in the mailbox's
+history (`state`) and, once its lock is released and before it is answered, queues a change
+notification for every live subscription on that mailbox whose `changeType` names the change
+(`notifications`). Subscription requests wait for the validation handshake off the event loop.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from devstack import simkit
+from devstack.graph_sim import delta
 from devstack.graph_sim import events as ev
+from devstack.graph_sim import subscriptions as subs
+from devstack.graph_sim.notifications import (
+    NotificationPoster,
+    Settings,
+    change_notification,
+    lifecycle_notification,
+)
 from devstack.graph_sim.schedule import get_schedule
-from devstack.graph_sim.state import SimState, StoredEvent, User
+from devstack.graph_sim.state import SimState, StoredEvent, Subscription, User
 from devstack.graph_sim.wire import (
     GraphFault,
     bad_request,
@@ -46,22 +62,128 @@ _FAULT_CODES = {
     504: ("UnknownError", ""),
 }
 _LOGGED_HEADERS = ("prefer", "content-type", "client-request-id", "user-agent")
+LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
+MAX_FLUSH_SECONDS = 60.0
 
 
 def create_app(state_file: Path | None = None) -> Starlette:
-    """The simulator as an ASGI app; with `state_file`, its directory and calendars survive restarts."""
+    """The simulator as an ASGI app; with `state_file`, its directory, calendars, subscriptions and
+    change history survive restarts."""
     api = _GraphApi(SimState(state_file))
-    return api.app(
+    app = api.app(
         [
+            Route("/_sim/clock", api.clock, methods=["GET", "POST"]),
+            Route("/_sim/delta/expire", api.expire_delta_tokens, methods=["POST"]),
+            Route("/_sim/notifications/deliveries", api.deliveries, methods=["GET", "DELETE"]),
+            Route("/_sim/notifications/flush", api.flush, methods=["POST"]),
+            Route("/_sim/notifications/pause", api.pause, methods=["POST"]),
+            Route("/_sim/notifications/resume", api.resume, methods=["POST"]),
+            Route("/_sim/notifications/config", api.notification_config, methods=["GET", "POST"]),
+            Route("/_sim/subscriptions/{id}/lifecycle", api.lifecycle, methods=["POST"]),
             Route("/v1.0/{rest:path}", api.serve, methods=simkit.ALL_METHODS),
             Route("/{rest:path}", api.unknown_version, methods=simkit.ALL_METHODS),
         ]
     )
+    app.state.poster = api.poster
+    return app
 
 
 class _GraphApi(simkit.SimApi):
     state: SimState
     logged_headers = _LOGGED_HEADERS
+
+    def __init__(self, state: SimState) -> None:
+        super().__init__(state)
+        self.poster = NotificationPoster()
+
+    # -- /_sim: clock, delta tokens, notifications ----------------------------------------------------
+
+    async def reset(self, request: Request) -> Response:
+        self.poster.reset()
+        return await super().reset(request)
+
+    async def clock(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                body = self.json_object(await request.body())
+                raw = body.get("now")
+                if raw is not None and not isinstance(raw, str):
+                    raise bad_request("'now' must be an ISO 8601 instant or null.")
+                fixed = None if raw is None else _instant(raw)
+            except simkit.SimFault as exc:
+                return self.render_error(exc, None)
+            with self.state.lock:
+                self.state.fixed_now = fixed
+        with self.state.lock:
+            now, fixed_now = self.state.now(), self.state.fixed_now
+        return JSONResponse({"now": now.isoformat(), "fixed": fixed_now is not None})
+
+    async def expire_delta_tokens(self, request: Request) -> Response:
+        with self.state.lock:
+            self.state.delta_generation += 1
+            self.state.save()
+        return Response(status_code=204)
+
+    async def deliveries(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.poster.clear_log()
+            return Response(status_code=204)
+        return JSONResponse(self.poster.snapshot())
+
+    async def flush(self, request: Request) -> Response:
+        raw = request.query_params.get("timeout") or "10"
+        try:
+            timeout = min(float(raw), MAX_FLUSH_SECONDS)
+        except ValueError:
+            return self.render_error(bad_request("'timeout' must be a number of seconds."), None)
+        settled = await run_in_threadpool(self.poster.wait_idle, timeout)
+        if not settled:
+            return error_response(
+                504,
+                "NotificationsInFlight",
+                f"Notifications were still being delivered after {timeout} s "
+                f"({self.poster.in_flight} in flight).",
+            )
+        return JSONResponse(self.poster.snapshot())
+
+    async def pause(self, request: Request) -> Response:
+        self.poster.set_paused(True)
+        return Response(status_code=204)
+
+    async def resume(self, request: Request) -> Response:
+        self.poster.set_paused(False)
+        return Response(status_code=204)
+
+    async def notification_config(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                body = self.json_object(await request.body())
+                self.poster.settings = _settings(body, self.poster.settings)
+            except simkit.SimFault as exc:
+                return self.render_error(exc, None)
+        return JSONResponse(self.poster.settings.to_json())
+
+    async def lifecycle(self, request: Request) -> Response:
+        try:
+            body = self.json_object(await request.body())
+            event = body.get("lifecycleEvent")
+            if event not in LIFECYCLE_EVENTS:
+                raise bad_request(f"'lifecycleEvent' must be one of {list(LIFECYCLE_EVENTS)}.")
+            with self.state.lock:
+                self.state.live_subscriptions()
+                subscription = self.state.subscriptions.get(request.path_params["id"])
+                if subscription is None:
+                    raise subs.not_found()
+                if subscription.lifecycle_url is None:
+                    raise bad_request("The subscription has no lifecycleNotificationUrl.")
+                item = lifecycle_notification(subscription, event)
+                if event == "subscriptionRemoved":
+                    del self.state.subscriptions[subscription.id]
+                    self.state.save()
+        except simkit.SimFault as exc:
+            return self.render_error(exc, None)
+        delivery_id = self.poster.post_lifecycle(subscription, item)
+        return JSONResponse({"deliveryId": delivery_id, "notification": {"value": [item]}}, status_code=202)
 
     # -- /v1.0 --------------------------------------------------------------------------------------
 
@@ -95,10 +217,12 @@ class _GraphApi(simkit.SimApi):
     def authenticate(self, request: Request) -> None:
         _authenticate(request)
 
-    def dispatch(self, request: Request, body: bytes) -> Response:
+    def dispatch(self, request: Request, body: bytes) -> Response | Awaitable[Response]:
         segments = [segment for segment in request.path_params["rest"].split("/") if segment]
         lowered = [segment.lower() for segment in segments]
         method = request.method
+        if lowered[:1] == ["subscriptions"]:
+            return self._subscriptions(request, segments[1:], body)
         if lowered == ["users"]:
             if method == "POST":
                 return self._create_user(request, json_object(body))
@@ -131,6 +255,9 @@ class _GraphApi(simkit.SimApi):
         if tail == ["calendarview"]:
             _allow(method, "GET")
             return self._calendar_view(request, key)
+        if tail == ["calendarview", "delta"]:
+            _allow(method, "GET")
+            return self._calendar_view_delta(request, key)
         if tail == ["calendar", "getschedule"]:
             _allow(method, "POST")
             return self._get_schedule(request, key, json_object(body))
@@ -230,18 +357,27 @@ class _GraphApi(simkit.SimApi):
                 ),
                 None,
             )
+            changes: list[tuple[Subscription, dict[str, Any]]] = []
             if existing is None:  # a repeated transactionId is a client retry: Graph returns the first event
-                existing = ev.create_event(user, accepted, ev.now_utc())
+                existing = ev.create_event(user, accepted, self.state.now())
                 calendar[existing.id] = existing
+                self.state.touch(existing)
                 self.state.save()
+                changes = self._changes(user, existing, "created")
             payload = self._event_json(request, user, existing, zone)
+        self.poster.post_changes(changes)
         return _json(payload, 201, zone)
 
     def _list_events(self, request: Request, key: str) -> Response:
         zone = preferred_zone(request.headers.get("prefer"))
+        wanted = ev.parse_filter(_query(request, "$filter"))
         with self.state.lock:
             user = self.state.mailbox(key)
-            events = list(self.state.calendar(user).values())
+            events = [
+                event
+                for event in self.state.calendar(user).values()
+                if wanted is None or wanted.matches(event)
+            ]
             payload = self._page(request, user, events, zone, "events")
         return _json(payload, 200, zone)
 
@@ -259,18 +395,39 @@ class _GraphApi(simkit.SimApi):
         with self.state.lock:
             user = self.state.mailbox(key)
             event = _find_event(self.state.calendar(user), event_id)
-            ev.update_event(event, accepted, ev.now_utc())
+            ev.update_event(event, accepted, self.state.now())
+            self.state.touch(event)
             self.state.save()
+            changes = self._changes(user, event, "updated")
             payload = self._event_json(request, user, event, zone)
+        self.poster.post_changes(changes)
         return _json(payload, 200, zone)
 
     def _delete_event(self, key: str, event_id: str) -> Response:
+        self._remove_event(key, event_id)
+        return Response(status_code=204)
+
+    def _remove_event(self, key: str, event_id: str) -> None:
+        """Take an event out of its calendar: history, notifications (after the lock), state file."""
         with self.state.lock:
-            calendar = self.state.calendar(self.state.mailbox(key))
+            user = self.state.mailbox(key)
+            calendar = self.state.calendar(user)
             event = _find_event(calendar, event_id)
             del calendar[event.id]
+            self.state.bury(user, event)
             self.state.save()
-        return Response(status_code=204)
+            changes = self._changes(user, event, "deleted")
+        self.poster.post_changes(changes)
+
+    def _changes(
+        self, user: User, event: StoredEvent, change_type: str
+    ) -> list[tuple[Subscription, dict[str, Any]]]:
+        """The notifications a change of `event` owes live subscriptions. Call holding the lock."""
+        return [
+            (subscription, change_notification(subscription, change_type, event))
+            for subscription in self.state.live_subscriptions()
+            if subscription.user_id == user.id and change_type in subscription.change_types
+        ]
 
     def _cancel_event(self, key: str, event_id: str, body: bytes) -> Response:
         """The organizer cancels: attendees are notified and the event leaves the organizer's calendar."""
@@ -282,11 +439,7 @@ class _GraphApi(simkit.SimApi):
                     f"The parameter '{sorted(unknown)[0]}' in the request payload is not a valid parameter "
                     "for the operation 'cancel'."
                 )
-        with self.state.lock:
-            calendar = self.state.calendar(self.state.mailbox(key))
-            event = _find_event(calendar, event_id)
-            del calendar[event.id]
-            self.state.save()
+        self._remove_event(key, event_id)
         return Response(status_code=202)
 
     def _calendar_view(self, request: Request, key: str) -> Response:
@@ -306,6 +459,143 @@ class _GraphApi(simkit.SimApi):
             )
             payload = self._page(request, user, events, zone, "calendarView")
         return _json(payload, 200, zone)
+
+    def _calendar_view_delta(self, request: Request, key: str) -> Response:
+        query = {name: value for name, value in request.query_params.items()}
+        delta.unsupported_options(query)
+        zone = preferred_zone(request.headers.get("prefer"))
+        size = preferred_page_size(request.headers.get("prefer")) or delta.DEFAULT_PAGE_SIZE
+        size = max(1, min(size, delta.MAX_PAGE_SIZE))
+        raw_token = _query(request, "$deltatoken") or _query(request, "$skiptoken")
+        with self.state.lock:
+            user = self.state.mailbox(key)
+            if raw_token is None:
+                start = parse_query_instant(_query(request, "startDateTime"), "startDateTime")
+                end = parse_query_instant(_query(request, "endDateTime"), "endDateTime")
+                if end < start:
+                    raise bad_request(
+                        "The end of the time window must not be before its start.", "ErrorInvalidParameter"
+                    )
+                expand, expand_id = ev.parse_expand(_query(request, "$expand"))
+                token = delta.Token(
+                    user=user.id,
+                    start=start.isoformat(),
+                    end=end.isoformat(),
+                    generation=self.state.delta_generation,
+                    base=None,
+                    upper=self.state.seq,
+                    expand=expand,
+                    expand_id=expand_id,
+                )
+            else:
+                decoded = delta.Token.decode(raw_token)
+                restart = delta.initial_url(_base(request), request.url.path, decoded)
+                token = delta.check(self.state, user, decoded, restart)
+                if _query(request, "$deltatoken") is not None:  # a new round: bounded by now
+                    token = delta.Token(**{**token.__dict__, "upper": self.state.seq, "after": None})
+            items, following, done = delta.page(self.state, user, token, size, zone)
+        payload: dict[str, Any] = {"@odata.context": f"{_base(request)}/v1.0/$metadata#Collection(event)"}
+        parameter = "$deltatoken" if done else "$skiptoken"
+        link = f"{_base(request)}{request.url.path}?{parameter}={following.encode()}"
+        payload["@odata.deltaLink" if done else "@odata.nextLink"] = link
+        payload["value"] = items
+        return _json(payload, 200, zone)
+
+    # -- subscriptions ------------------------------------------------------------------------------
+
+    def _subscriptions(
+        self, request: Request, rest: list[str], body: bytes
+    ) -> Response | Awaitable[Response]:
+        method = request.method
+        if not rest:
+            if method == "POST":
+                return self._create_subscription(request, json_object(body))
+            _allow(method, "GET")
+            with self.state.lock:
+                listed = [subs.render(sub) for sub in self.state.live_subscriptions()]
+            return JSONResponse(
+                {"@odata.context": f"{_base(request)}/v1.0/$metadata#subscriptions", "value": listed}
+            )
+        subscription_id = rest[0]
+        if len(rest) == 2 and rest[1].lower() == "reauthorize":
+            _allow(method, "POST")
+            return self._reauthorize(subscription_id)
+        if len(rest) != 1:
+            raise bad_request(f"Resource not found for the segment '{rest[-1]}'.")
+        if method == "PATCH":
+            return self._renew_subscription(request, subscription_id, json_object(body))
+        if method == "DELETE":
+            with self.state.lock:
+                self._live_subscription(subscription_id)
+                del self.state.subscriptions[subscription_id]
+                self.state.save()
+            return Response(status_code=204)
+        _allow(method, "GET")
+        with self.state.lock:
+            payload = subs.render(self._live_subscription(subscription_id))
+        return JSONResponse(
+            {"@odata.context": f"{_base(request)}/v1.0/$metadata#subscriptions/$entity", **payload}
+        )
+
+    def _live_subscription(self, subscription_id: str) -> Subscription:
+        """The subscription, unless unknown or expired (404). Call holding the lock."""
+        self.state.live_subscriptions()
+        subscription = self.state.subscriptions.get(subscription_id)
+        if subscription is None:
+            raise subs.not_found()
+        return subscription
+
+    async def _handshake(self, *urls: str | None) -> None:
+        for url in urls:
+            if url is None:
+                continue
+            result = await run_in_threadpool(self.poster.validate, url)
+            if not result.ok:
+                raise subs.validation_failed(result.reason)
+
+    async def _create_subscription(self, request: Request, body: dict[str, Any]) -> Response:
+        with self.state.lock:
+            now = self.state.now()
+        new = subs.parse_create(body, now)
+        await self._handshake(new.notification_url, new.lifecycle_url)
+        with self.state.lock:
+            subscription = new.build(self.state.mailbox(new.user_key).id)
+            self.state.subscriptions[subscription.id] = subscription
+            self.state.save()
+            payload = subs.render(subscription)
+        return JSONResponse(
+            {"@odata.context": f"{_base(request)}/v1.0/$metadata#subscriptions/$entity", **payload},
+            status_code=201,
+        )
+
+    async def _renew_subscription(
+        self, request: Request, subscription_id: str, body: dict[str, Any]
+    ) -> Response:
+        with self.state.lock:
+            renewal = subs.parse_update(body, self.state.now())
+            current = self._live_subscription(subscription_id)
+            urls = (renewal.notification_url or current.notification_url, current.lifecycle_url)
+        await self._handshake(*urls)
+        with self.state.lock:
+            subscription = self._live_subscription(subscription_id)
+            if renewal.expiration is not None:
+                subscription.expiration = renewal.expiration
+            if renewal.notification_url is not None:
+                subscription.notification_url = renewal.notification_url
+            self.state.save()
+            payload = subs.render(subscription)
+        return JSONResponse(
+            {"@odata.context": f"{_base(request)}/v1.0/$metadata#subscriptions/$entity", **payload}
+        )
+
+    async def _reauthorize(self, subscription_id: str) -> Response:
+        with self.state.lock:
+            current = self._live_subscription(subscription_id)
+            urls = (current.notification_url, current.lifecycle_url)
+        await self._handshake(*urls)
+        with self.state.lock:
+            self._live_subscription(subscription_id)
+        return Response(status_code=204)
 
     def _get_schedule(self, request: Request, key: str, body: dict[str, Any]) -> Response:
         zone = preferred_zone(request.headers.get("prefer"))
@@ -362,6 +652,53 @@ def _authenticate(request: Request) -> None:
                 "WWW-Authenticate": 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"'
             },
         )
+
+
+def _query(request: Request, name: str) -> str | None:
+    """A query parameter by name, case-insensitively (`$deltaToken` = `$deltatoken`)."""
+    lowered = name.lower()
+    for key, value in request.query_params.multi_items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+def _instant(raw: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise bad_request(f"'{raw}' is not an ISO 8601 instant.") from None
+    return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _settings(body: dict[str, Any], current: Settings) -> Settings:
+    """Notification timings from `POST /_sim/notifications/config` (unnamed ones kept)."""
+    known = {"validationTimeoutSeconds", "deliveryTimeoutSeconds", "retryDelaysSeconds"}
+    unknown = set(body) - known
+    if unknown:
+        raise bad_request(f"Unknown settings: {sorted(unknown)}.")
+    settings = Settings(current.validation_timeout, current.delivery_timeout, current.retry_delays)
+    for name, attribute in (
+        ("validationTimeoutSeconds", "validation_timeout"),
+        ("deliveryTimeoutSeconds", "delivery_timeout"),
+    ):
+        if name in body:
+            value = body[name]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise bad_request(f"'{name}' must be a positive number.")
+            setattr(settings, attribute, float(value))
+    if "retryDelaysSeconds" in body:
+        delays = body["retryDelaysSeconds"]
+        if (
+            not isinstance(delays, list)
+            or len(delays) > 10
+            or not all(
+                isinstance(d, int | float) and not isinstance(d, bool) and 0 <= d <= 60 for d in delays
+            )
+        ):
+            raise bad_request("'retryDelaysSeconds' must be a list of at most 10 delays of 0-60 s.")
+        settings.retry_delays = tuple(float(d) for d in delays)
+    return settings
 
 
 def _allow(method: str, *allowed: str) -> None:

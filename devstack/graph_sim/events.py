@@ -7,10 +7,21 @@ Graph does. A response names only properties of the schema, so clients built
 against the simulator fit Graph. Deliberate leniency: `isCancelled` may be
 written, so tests can seed the cancelled copies Outlook keeps for attendees.
 Recurring events are refused: the simulator does not expand series.
+
+Extended properties ("Get singleValueLegacyExtendedProperty", learn.microsoft.com/graph/api/
+singlevaluelegacyextendedproperty-get): an event list may be filtered with
+`$filter=singleValueExtendedProperties/Any(ep: ep/id eq '{id}' and ep/value eq '{value}')`
+(also `ne`, `contains(ep/value, '...')`, `startswith(ep/value, '...')`), and an event or list
+expanded with `$expand=singleValueExtendedProperties($filter=id eq '{id}')`. As Graph documents,
+the `Name` part of a property id compares case-sensitively and the rest of the id (type, GUID,
+`Name`/`Id` keyword, a numeric `Id`) case-insensitively; values compare case-insensitively. Any
+other `$filter` is Graph's 400 `ErrorInvalidUrlQueryFilter`.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -392,8 +403,83 @@ def _merge_extended(event: StoredEvent, properties: list[dict[str, str]]) -> Non
         prop_id = prop.get("id")
         if not prop_id:
             raise bad_request("An extended property needs an 'id'.", "ErrorInvalidExtendedPropertyValue")
-        event.extended = [item for item in event.extended if item["id"].lower() != prop_id.lower()]
+        event.extended = [item for item in event.extended if not same_property_id(item["id"], prop_id)]
         event.extended.append({"id": prop_id, "value": prop.get("value") or ""})
+
+
+_PROPERTY_ID = re.compile(
+    r"^\s*(?P<type>\w+)\s+\{(?P<guid>[0-9A-Fa-f-]{36})\}\s+(?P<kind>Name|Id)\s+(?P<name>.+?)\s*$",
+    re.IGNORECASE,
+)
+
+
+def same_property_id(a: str, b: str) -> bool:
+    """Whether two extended property ids name the same property, compared as Exchange does."""
+    left, right = _PROPERTY_ID.match(a), _PROPERTY_ID.match(b)
+    if left is None or right is None:
+        return a.strip().lower() == b.strip().lower()
+    if (left["type"].lower(), left["guid"].lower(), left["kind"].lower()) != (
+        right["type"].lower(),
+        right["guid"].lower(),
+        right["kind"].lower(),
+    ):
+        return False
+    if left["kind"].lower() == "name":
+        return left["name"] == right["name"]
+    return left["name"].lower() == right["name"].lower()
+
+
+@dataclass(frozen=True)
+class ExtendedPropertyFilter:
+    """`singleValueExtendedProperties/Any(ep: ep/id eq '{id}' and <test of ep/value>)`."""
+
+    property_id: str
+    operator: str  # eq | ne | contains | startswith
+    value: str
+
+    def matches(self, event: StoredEvent) -> bool:
+        for item in event.extended:
+            if not same_property_id(item["id"], self.property_id):
+                continue
+            actual, wanted = (item.get("value") or "").lower(), self.value.lower()
+            if self.operator == "eq" and actual == wanted:
+                return True
+            if self.operator == "ne" and actual != wanted:
+                return True
+            if self.operator == "contains" and wanted in actual:
+                return True
+            if self.operator == "startswith" and actual.startswith(wanted):
+                return True
+        return False
+
+
+_LITERAL = r"'(?:[^']|'')*'"
+_ANY_FILTER = re.compile(
+    rf"""^\s*singleValueExtendedProperties\s*/\s*any\s*\(\s*(?P<var>[A-Za-z_]\w*)\s*:\s*
+    (?P=var)/id\s+eq\s+(?P<id>{_LITERAL})\s+and\s+
+    (?:(?P=var)/value\s+(?P<op>eq|ne)\s+(?P<value>{_LITERAL})
+      |(?P<fn>contains|startswith)\s*\(\s*(?P=var)/value\s*,\s*(?P<fnvalue>{_LITERAL})\s*\))
+    \s*\)\s*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def _unquote(literal: str) -> str:
+    return literal[1:-1].replace("''", "'")
+
+
+def parse_filter(raw: str | None) -> ExtendedPropertyFilter | None:
+    """The event-list `$filter` the simulator understands, or Graph's 400 for any other."""
+    if raw is None or not raw.strip():
+        return None
+    match = _ANY_FILTER.match(raw)
+    if match is None:
+        raise bad_request(
+            "The query filter contains one or more invalid nodes.", "ErrorInvalidUrlQueryFilter"
+        )
+    if match["op"] is not None:
+        return ExtendedPropertyFilter(_unquote(match["id"]), match["op"].lower(), _unquote(match["value"]))
+    return ExtendedPropertyFilter(_unquote(match["id"]), match["fn"].lower(), _unquote(match["fnvalue"]))
 
 
 def _location(value: dict[str, Any]) -> dict[str, Any]:
@@ -412,8 +498,6 @@ def _attendee(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def _preview(body: dict[str, Any]) -> str:
-    import re
-
     text = str(body.get("content") or "")
     if body.get("contentType") == "html":
         text = re.sub(r"<[^>]+>", " ", text)
@@ -441,7 +525,7 @@ def render_event(
         rendered["singleValueExtendedProperties"] = [
             dict(item)
             for item in event.extended
-            if extended_filter is None or item["id"].lower() == extended_filter.lower()
+            if extended_filter is None or same_property_id(item["id"], extended_filter)
         ]
     return rendered
 
@@ -458,18 +542,16 @@ def parse_select(raw: str | None) -> frozenset[str] | None:
 
 def parse_expand(raw: str | None) -> tuple[bool, str | None]:
     """`$expand=singleValueExtendedProperties($filter=id eq '...')` as (expand?, id filter)."""
-    import re
-
     if raw is None or not raw.strip():
         return False, None
     match = re.fullmatch(
-        r"\s*singleValueExtendedProperties(?:\(\s*\$filter\s*=\s*id\s+eq\s+'(?P<id>[^']*)'\s*\))?\s*",
+        rf"\s*singleValueExtendedProperties(?:\(\s*\$filter\s*=\s*id\s+eq\s+(?P<id>{_LITERAL})\s*\))?\s*",
         raw,
         re.IGNORECASE,
     )
     if match is None:
         raise bad_request(f"The Graph simulator cannot expand '{raw}'.")
-    return True, match["id"]
+    return True, None if match["id"] is None else _unquote(match["id"])
 
 
 def overlaps(event: StoredEvent, start: datetime, end: datetime) -> bool:

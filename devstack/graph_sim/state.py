@@ -1,22 +1,33 @@
-"""The simulator's state: a user directory and one calendar per mailbox (faults and the log: `simkit`).
+"""The simulator's state: a user directory, one calendar per mailbox, change-notification
+subscriptions and the change history delta queries read (faults and the log: `simkit`).
 
 Invariants: every read and write holds `lock`; instants are stored in UTC; with
 a state file, every write is followed by an atomic save (`simkit.SimState.save`),
-so a restarted simulator has everything a client saw written. Faults and the
-request log are test scaffolding and are never persisted.
+so a restarted simulator has everything a client saw written (subscriptions and
+the delta history included). Faults, the request log and the test clock are
+test scaffolding and are never persisted.
+
+Change history: `seq` only grows; every event write stamps the event with a fresh
+`change_seq`, every removal leaves a `Tombstone` with one. A delta token is a
+position in that sequence, so "what changed since the token" is every event and
+tombstone of the mailbox with a larger number. Tombstones older than
+`TOMBSTONE_LIMIT` per mailbox are forgotten; the mailbox's `horizon` then says
+which tokens can no longer be answered (410, as Outlook's cache eviction does).
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from devstack import simkit
 
 STATE_VERSION = 1
+#: Removals remembered per mailbox for delta queries; older ones make older tokens unanswerable.
+TOMBSTONE_LIMIT = 5000
 
 
 @dataclass
@@ -48,6 +59,8 @@ class StoredEvent:
     start: datetime
     end: datetime
     extended: list[dict[str, str]] = field(default_factory=list)
+    #: The history position of the event's last write (see the module docstring).
+    change_seq: int = 0
 
     @property
     def id(self) -> str:
@@ -59,6 +72,7 @@ class StoredEvent:
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
             "singleValueExtendedProperties": self.extended,
+            "changeSeq": self.change_seq,
         }
 
     @classmethod
@@ -68,6 +82,63 @@ class StoredEvent:
             start=datetime.fromisoformat(data["start"]),
             end=datetime.fromisoformat(data["end"]),
             extended=list(data.get("singleValueExtendedProperties", [])),
+            change_seq=int(data.get("changeSeq", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """An event removed from a mailbox (deleted or cancelled by its organizer), for delta queries."""
+
+    event_id: str
+    seq: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.event_id, "seq": self.seq}
+
+
+@dataclass
+class Subscription:
+    """A change-notification subscription on one mailbox's events (`graph.subscription`)."""
+
+    id: str
+    resource: str
+    user_id: str
+    change_types: tuple[str, ...]
+    notification_url: str
+    expiration: datetime
+    client_state: str | None = None
+    lifecycle_url: str | None = None
+    tls_version: str = "v1_2"
+    notification_url_app_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "resource": self.resource,
+            "userId": self.user_id,
+            "changeTypes": list(self.change_types),
+            "notificationUrl": self.notification_url,
+            "expiration": self.expiration.isoformat(),
+            "clientState": self.client_state,
+            "lifecycleNotificationUrl": self.lifecycle_url,
+            "latestSupportedTlsVersion": self.tls_version,
+            "notificationUrlAppId": self.notification_url_app_id,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Subscription:
+        return cls(
+            id=data["id"],
+            resource=data["resource"],
+            user_id=data["userId"],
+            change_types=tuple(data["changeTypes"]),
+            notification_url=data["notificationUrl"],
+            expiration=datetime.fromisoformat(data["expiration"]),
+            client_state=data.get("clientState"),
+            lifecycle_url=data.get("lifecycleNotificationUrl"),
+            tls_version=data.get("latestSupportedTlsVersion") or "v1_2",
+            notification_url_app_id=data.get("notificationUrlAppId"),
         )
 
 
@@ -78,7 +149,47 @@ class SimState(simkit.SimState):
     def __init__(self, state_file: Path | None = None) -> None:
         self.users: dict[str, User] = {}
         self.calendars: dict[str, dict[str, StoredEvent]] = {}
+        self.subscriptions: dict[str, Subscription] = {}
+        self.seq = 0
+        self.tombstones: dict[str, list[Tombstone]] = {}
+        #: Per mailbox: tokens at or below this position can no longer be answered.
+        self.horizons: dict[str, int] = {}
+        #: Bumped by `POST /_sim/delta/expire`: every token of an older generation is gone.
+        self.delta_generation = 1
+        #: The test clock (`POST /_sim/clock`): a fixed instant, or None for real time.
+        self.fixed_now: datetime | None = None
         super().__init__(state_file)
+
+    # -- time and history ---------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The simulator's "now": the test clock's instant if set, else real UTC time."""
+        return self.fixed_now if self.fixed_now is not None else datetime.now(UTC)
+
+    def touch(self, event: StoredEvent) -> None:
+        """Record a write of `event` in the change history."""
+        self.seq += 1
+        event.change_seq = self.seq
+
+    def bury(self, user: User, event: StoredEvent) -> None:
+        """Record the removal of `event` from `user`'s calendar in the change history."""
+        self.seq += 1
+        graves = self.tombstones.setdefault(user.id, [])
+        graves.append(Tombstone(event.id, self.seq))
+        if len(graves) > TOMBSTONE_LIMIT:
+            dropped = graves[: len(graves) - TOMBSTONE_LIMIT]
+            del graves[: len(dropped)]
+            self.horizons[user.id] = max(self.horizons.get(user.id, 0), dropped[-1].seq)
+
+    def live_subscriptions(self) -> list[Subscription]:
+        """Subscriptions not yet expired; expired ones are forgotten, as Graph deletes them."""
+        now = self.now()
+        expired = [sub_id for sub_id, sub in self.subscriptions.items() if sub.expiration <= now]
+        for sub_id in expired:
+            del self.subscriptions[sub_id]
+        if expired:
+            self.save()
+        return list(self.subscriptions.values())
 
     # -- directory ---------------------------------------------------------------------------------
 
@@ -126,11 +237,19 @@ class SimState(simkit.SimState):
         """Re-key a provisional mailbox under the id a later `POST /users` gives it, events included."""
         if provisional.id == new_id:
             return
-        del self.users[provisional.id]
-        events = self.calendars.pop(provisional.id, {})
+        old_id = provisional.id
+        del self.users[old_id]
+        events = self.calendars.pop(old_id, {})
         provisional.id = new_id
         self.users[new_id] = provisional
         self.calendars[new_id] = events
+        if old_id in self.tombstones:
+            self.tombstones[new_id] = self.tombstones.pop(old_id)
+        if old_id in self.horizons:
+            self.horizons[new_id] = self.horizons.pop(old_id)
+        for subscription in self.subscriptions.values():
+            if subscription.user_id == old_id:
+                subscription.user_id = new_id
 
     def calendar(self, user: User) -> dict[str, StoredEvent]:
         return self.calendars.setdefault(user.id, {})
@@ -140,6 +259,12 @@ class SimState(simkit.SimState):
     def _clear(self) -> None:
         self.users.clear()
         self.calendars.clear()
+        self.subscriptions.clear()
+        self.tombstones.clear()
+        self.horizons.clear()
+        self.seq = 0
+        self.delta_generation += 1  # tokens handed out before a reset must not match new data
+        self.fixed_now = None
 
     def _snapshot(self) -> dict[str, Any]:
         return {
@@ -147,6 +272,16 @@ class SimState(simkit.SimState):
             "calendars": {
                 user_id: [event.to_json() for event in events.values()]
                 for user_id, events in self.calendars.items()
+            },
+            "subscriptions": [subscription.to_json() for subscription in self.subscriptions.values()],
+            "history": {
+                "seq": self.seq,
+                "deltaGeneration": self.delta_generation,
+                "tombstones": {
+                    user_id: [grave.to_json() for grave in graves]
+                    for user_id, graves in self.tombstones.items()
+                },
+                "horizons": self.horizons,
             },
         }
 
@@ -166,3 +301,14 @@ class SimState(simkit.SimState):
             for raw_event in events:
                 event = StoredEvent.from_json(raw_event)
                 calendar[event.id] = event
+        for raw_subscription in data.get("subscriptions", []):
+            subscription = Subscription.from_json(raw_subscription)
+            self.subscriptions[subscription.id] = subscription
+        history = data.get("history", {})
+        self.seq = int(history.get("seq", 0))
+        self.delta_generation = int(history.get("deltaGeneration", 1))
+        self.tombstones = {
+            user_id: [Tombstone(raw["id"], int(raw["seq"])) for raw in graves]
+            for user_id, graves in history.get("tombstones", {}).items()
+        }
+        self.horizons = {user_id: int(seq) for user_id, seq in history.get("horizons", {}).items()}

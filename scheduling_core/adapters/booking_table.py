@@ -466,6 +466,31 @@ class TableBookingStore:
             event=event, partition_key=primary, row_key=_outbox_key(event), etag=results[1]["etag"]
         )
 
+    def amend_booking(
+        self, stored: StoredBooking, new: Booking, event: CloudEvent, now: datetime
+    ) -> PendingEvent:
+        """Record a change that moves nothing (e.g. Outlook drift noted): row and event in one transaction."""
+        primary = stored.booking.primary_host
+        ops: list[Op] = [
+            (
+                "update",
+                self._booking_row(new, primary, primary=True),
+                {
+                    "mode": UpdateMode.REPLACE,
+                    "etag": stored.etag,
+                    "match_condition": MatchConditions.IfNotModified,
+                },
+            ),
+            ("create", self._outbox_row(primary, event, now)),
+        ]
+        try:
+            results = self._submit(ops)
+        except TableTransactionError as exc:
+            raise StaleBooking(f"'{new.id}' changed meanwhile; read it again.") from exc
+        return PendingEvent(
+            event=event, partition_key=primary, row_key=_outbox_key(event), etag=results[1]["etag"]
+        )
+
     def record_sync(self, booking_id: str, section: str, values: Mapping[str, Any]) -> Booking:
         """Merge `values` into the booking's `outlook` or `dynamics` section (sync status written back);
         a `None` value removes that key (e.g. the `error` of an earlier failed sync).

@@ -15,11 +15,15 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
+import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from azure.core.exceptions import AzureError
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSender, parse_connection_string
+from azure.servicebus.exceptions import MessageSizeExceededError
 
 from scheduling_core.errors import UpstreamUnavailable
 from scheduling_core.events import to_json
@@ -78,21 +82,23 @@ class ServiceBusPublisher:
     def __init__(
         self,
         *,
-        topic: str,
+        topic: str = "",
+        queue: str = "",
         connection_string: str | None = None,
         fully_qualified_namespace: str | None = None,
         credential: Any = None,
         retry_total: int = 3,
         send_timeout_seconds: float | None = None,
     ) -> None:
-        if not topic:
-            raise ValueError("a Service Bus topic name is required")
+        if bool(topic) == bool(queue):
+            raise ValueError("exactly one of a Service Bus topic or queue name is required")
         if not connection_string and not fully_qualified_namespace:
             raise ValueError("either a connection string or a fully qualified namespace is required")
         if connection_string:
             # A malformed connection string fails here, at start-up, not as an outage on every publish.
             parse_connection_string(connection_string)
         self._topic = topic
+        self._queue = queue
         self._connection_string = connection_string
         self._namespace = fully_qualified_namespace
         self._credential = credential
@@ -108,17 +114,44 @@ class ServiceBusPublisher:
         return self._topic
 
     def publish(self, event: CloudEvent) -> None:
-        message = to_service_bus_message(event)
+        self._send([to_service_bus_message(event)], f"event {event.id}")
+
+    def send(self, bodies: Sequence[Mapping[str, Any]]) -> None:
+        """Send JSON messages (e.g. `graph-changes` items), batched; each gets a fresh message id."""
+        messages = [
+            ServiceBusMessage(
+                json.dumps(body, separators=(",", ":")).encode("utf-8"),
+                message_id=uuid.uuid4().hex,
+                content_type="application/json",
+            )
+            for body in bodies
+        ]
+        if messages:
+            self._send(messages, f"{len(messages)} messages")
+
+    def _send(self, messages: list[ServiceBusMessage], what: str) -> None:
         with self._lock:
             if self._closed:
                 raise UpstreamUnavailable(SERVICE, "The Service Bus publisher is closed.")
             try:
-                self._connected_sender().send_messages(message, timeout=self._send_timeout)
+                sender = self._connected_sender()
+                if len(messages) == 1:
+                    sender.send_messages(messages[0], timeout=self._send_timeout)
+                    return
+                batch = sender.create_message_batch()
+                for message in messages:
+                    try:
+                        batch.add_message(message)
+                    except MessageSizeExceededError:
+                        sender.send_messages(batch, timeout=self._send_timeout)
+                        batch = sender.create_message_batch()
+                        batch.add_message(message)
+                sender.send_messages(batch, timeout=self._send_timeout)
             except AzureError as exc:
                 self._discard()
                 reason = str(exc)[:200]
                 raise UpstreamUnavailable(
-                    SERVICE, f"Service Bus did not accept event {event.id}: {type(exc).__name__}: {reason}"
+                    SERVICE, f"Service Bus did not accept {what}: {type(exc).__name__}: {reason}"
                 ) from exc
 
     def close(self) -> None:
@@ -131,7 +164,11 @@ class ServiceBusPublisher:
         if self._sender is None:
             client = self._client or self._new_client()
             self._client = client
-            self._sender = client.get_topic_sender(topic_name=self._topic)
+            self._sender = (
+                client.get_queue_sender(queue_name=self._queue)
+                if self._queue
+                else client.get_topic_sender(topic_name=self._topic)
+            )
         return self._sender
 
     def _new_client(self) -> ServiceBusClient:
@@ -163,4 +200,5 @@ class ServiceBusPublisher:
 
     def __repr__(self) -> str:
         mode = "connection-string" if self._connection_string else f"namespace={self._namespace}"
-        return f"ServiceBusPublisher(topic={self._topic!r}, {mode})"
+        entity = f"queue={self._queue!r}" if self._queue else f"topic={self._topic!r}"
+        return f"ServiceBusPublisher({entity}, {mode})"

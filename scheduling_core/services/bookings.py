@@ -11,7 +11,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -35,15 +35,17 @@ from scheduling_core.errors import (
     BookingChanged,
     BookingNotModifiable,
     FieldError,
+    HoldExpired,
     InvalidRequest,
     SlotUnavailable,
 )
-from scheduling_core.events import booking_event
+from scheduling_core.events import BOOKING_DRIFT_DETECTED, booking_event
 from scheduling_core.intervals import Interval
 from scheduling_core.ports import (
     BusyTimeSource,
     CloudEvent,
     ConfigRepository,
+    HostFreeBusy,
     Mailbox,
     PendingEvent,
 )
@@ -54,11 +56,21 @@ HOLD_LIFETIME = timedelta(minutes=5)
 CHANGE_ATTEMPTS = 3
 
 
+def without_meeting(answer: HostFreeBusy, meeting: Interval) -> HostFreeBusy:
+    """`answer` less the Outlook items at exactly `meeting`'s time (the booking's own event)."""
+    items = tuple(i for i in answer.items if (i.start, i.end) != (meeting.start, meeting.end))
+    return HostFreeBusy(items=items, error=answer.error)
+
+
 class BookingStore(Protocol):
     def get_booking(self, booking_id: str) -> StoredBooking: ...
     def create_booking(
         self, booking: Booking, event: CloudEvent, now: datetime, *, hold: Hold | None = None
     ) -> PendingEvent: ...
+    def amend_booking(
+        self, stored: StoredBooking, new: Booking, event: CloudEvent, now: datetime
+    ) -> PendingEvent: ...
+    def record_sync(self, booking_id: str, section: str, values: Mapping[str, Any]) -> Booking: ...
     def reschedule_booking(
         self, stored: StoredBooking, new: Booking, event: CloudEvent, now: datetime
     ) -> PendingEvent: ...
@@ -164,15 +176,28 @@ class BookingService:
         return [h for h in self._config.get_hosts(event_type.host_ids) if h.active]
 
     def _free_hosts(
-        self, event_type: EventType, hosts: Sequence[Host], start: datetime, exclude: frozenset[str]
+        self,
+        event_type: EventType,
+        hosts: Sequence[Host],
+        start: datetime,
+        exclude: frozenset[str],
+        own_meeting: Interval | None = None,
     ) -> list[Host]:
-        """Hosts for whom `start` is a slot right now: Outlook read fresh, our own claims from storage."""
+        """Hosts for whom `start` is a slot right now: Outlook read fresh, our own claims from storage.
+
+        `own_meeting` is the time of the booking being moved: its own Outlook event (an item at exactly
+        that time) does not count as busy, as its claims in `exclude` do not.
+        """
         claim = claim_for(event_type, "", start)
         # A day either side covers the caps of the host's local date as well as the buffers.
         window = Interval(claim.interval.start - timedelta(days=1), claim.interval.end + timedelta(days=1))
         free_busy = self._busy.free_busy(
             [Mailbox(host_id=h.id, email=h.email) for h in hosts], window, fresh=True
         )
+        if own_meeting is not None:
+            free_busy = {
+                host_id: without_meeting(answer, own_meeting) for host_id, answer in free_busy.items()
+            }
         commitments = self._store.commitments([h.id for h in hosts], window, exclude)
         calendars, _ = host_calendars(hosts, free_busy, commitments)
         now = self._clock.now()
@@ -308,7 +333,7 @@ class BookingService:
                 "The hold is for another host.", (FieldError(field="hostId", message="not the held host"),)
             )
         if hold.expired(self._clock.now()):
-            raise SlotUnavailable(f"The hold expired at {hold.expires_at.isoformat()}; pick the slot again.")
+            raise HoldExpired(f"The hold expired at {hold.expires_at.isoformat()}; pick the slot again.")
         return hold
 
     def _new_booking(
@@ -414,6 +439,38 @@ class BookingService:
     ) -> Booking:
         return self._retry_unless_pinned(if_match, lambda: self._cancel(booking_id, reason, source, if_match))
 
+    def accept_outlook_move(self, booking_id: str, start: datetime, *, reason: str) -> Booking:
+        """Move the booking to where its host put the meeting in Outlook (policy `accept`).
+
+        The host chose the time, so Outlook free/busy, working hours and notice are not asked; this
+        service's own bookings and holds still are (the locks), so no double booking can follow.
+        """
+        return self._retry_unless_pinned(
+            None, lambda: self._reschedule(booking_id, start, reason, None, check_availability=False)
+        )
+
+    def record_outlook_drift(self, booking_id: str, drift: Mapping[str, Any] | None) -> Booking:
+        """Note (or, with None, clear) that Outlook shows another time than the booking (policy `flag`).
+
+        A new version with a `booking.drift-detected` event, so Dynamics can show the drift; the
+        booking keeps its time. Clearing announces nothing.
+        """
+
+        def change() -> Booking:
+            stored = self._modifiable(booking_id, None)
+            old = stored.booking
+            if drift is None:
+                return self._store.record_sync(booking_id, "outlook", {"drift": None})
+            now = self._clock.now()
+            new = replace(
+                old, version=old.version + 1, updated_at=now, outlook={**old.outlook, "drift": dict(drift)}
+            )
+            event = booking_event(booking=booking_snapshot(new), event_type=BOOKING_DRIFT_DETECTED, time=now)
+            self._publish(self._store.amend_booking(stored, new, event, now))
+            return new
+
+        return self._retry_unless_pinned(None, change)
+
     @staticmethod
     def _retry_unless_pinned(if_match: int | None, change: Callable[[], Booking]) -> Booking:
         """Re-read and re-apply when the row changed under us (e.g. a sync status written back), unless the
@@ -427,17 +484,26 @@ class BookingService:
         return change()
 
     def _reschedule(
-        self, booking_id: str, start: datetime, reason: str | None, if_match: int | None
+        self,
+        booking_id: str,
+        start: datetime,
+        reason: str | None,
+        if_match: int | None,
+        *,
+        check_availability: bool = True,
     ) -> Booking:
         stored = self._modifiable(booking_id, if_match)
         old = stored.booking
         if start == old.start:
             return old
-        event_type = self._config.get_event_type(old.event_type)
-        hosts = self._config.get_hosts(list(old.host_ids))
-        free = self._free_hosts(event_type, hosts, start, frozenset({old.id}))
-        if len(free) < len(hosts):
-            raise SlotUnavailable("The booking's host is not free at the new time.")
+        if check_availability:
+            event_type = self._config.get_event_type(old.event_type)
+            hosts = self._config.get_hosts(list(old.host_ids))
+            free = self._free_hosts(
+                event_type, hosts, start, frozenset({old.id}), Interval(old.start, old.end)
+            )
+            if len(free) < len(hosts):
+                raise SlotUnavailable("The booking's host is not free at the new time.")
         now = self._clock.now()
         new = old.rescheduled(start, now, reason)
         event = booking_event(booking=booking_snapshot(new), event_type="booking.rescheduled", time=now)

@@ -1,15 +1,18 @@
 """Admin configuration: hosts and event types.
 
-Invariant: a stored event type only names hosts and rule sets that existed when
-it was stored (a later host deletion is reported when slots are asked for).
+Invariants: a stored event type only names hosts and rule sets that existed when
+it was stored (a later host deletion is reported when slots are asked for). Saving
+or deleting a host tells the `HostWatcher` (Graph subscriptions) after the write;
+its failure never fails the write (the maintenance timer catches up).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
 from scheduling_core.domain import EventType, Host
-from scheduling_core.errors import FieldError, InvalidRequest, NotFound
+from scheduling_core.errors import FieldError, InvalidRequest, NotFound, SchedulingError
 from scheduling_core.ports import ConfigRepository
 
 
@@ -17,13 +20,34 @@ class RuleSetLookup(Protocol):
     def has_rule_set(self, rule_set_id: str) -> bool: ...
 
 
+class HostWatcher(Protocol):
+    def host_saved(self, host: Host) -> None: ...
+    def host_removed(self, host_id: str) -> None: ...
+
+
+log = logging.getLogger(__name__)
+
+
 class ConfigService:
-    def __init__(self, *, repository: ConfigRepository, rule_sets: RuleSetLookup) -> None:
+    def __init__(
+        self,
+        *,
+        repository: ConfigRepository,
+        rule_sets: RuleSetLookup,
+        host_watcher: HostWatcher | None = None,
+    ) -> None:
         self._repo = repository
         self._rule_sets = rule_sets
+        self._watcher = host_watcher
 
     def put_host(self, host: Host) -> bool:
-        return self._repo.put_host(host)
+        created = self._repo.put_host(host)
+        if self._watcher is not None:
+            try:
+                self._watcher.host_saved(host)
+            except SchedulingError as exc:
+                log.error("host %s saved; its Outlook subscription was not updated: %s", host.id, exc)
+        return created
 
     def get_host(self, host_id: str) -> Host:
         return self._repo.get_host(host_id)
@@ -33,6 +57,11 @@ class ConfigService:
 
     def delete_host(self, host_id: str) -> None:
         self._repo.delete_host(host_id)
+        if self._watcher is not None:
+            try:
+                self._watcher.host_removed(host_id)
+            except SchedulingError as exc:
+                log.error("host %s deleted; its Outlook subscription was not removed: %s", host_id, exc)
 
     def put_event_type(self, event_type: EventType) -> bool:
         problems: list[FieldError] = []

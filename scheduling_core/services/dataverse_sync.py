@@ -28,16 +28,17 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any, Final, Protocol
 
-from scheduling_core.adapters.sync_state_table import LeaseOutcome, LeaseResult
 from scheduling_core.bookings import Booking, StoredBooking, appointment_id
 from scheduling_core.clock import Clock
 from scheduling_core.domain import EventType, Host, LocationKind
-from scheduling_core.errors import NotFound, PermanentError, TransientError
+from scheduling_core.errors import NotFound, PermanentError
 from scheduling_core.events import MalformedEvent
 from scheduling_core.ports import CloudEvent
+from scheduling_core.services.sync_runner import LeasedApply, SyncOutcome, SyncStateStore
+
+__all__ = ["DataverseSync", "SyncOutcome", "SyncStateStore"]
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +66,6 @@ INVITEE_SETS: Final = (("contacts", "contactid"), ("leads", "leadid"))
 _PARTY_NAV: Final = {"systemusers": "systemuser", "contacts": "contact", "leads": "lead"}
 #: Characters Table storage does not allow in a RowKey.
 _BAD_KEY = re.compile(r"[/\\#?\x00-\x1f\x7f]")
-
-
-class SyncOutcome(StrEnum):
-    SYNCED = "synced"
-    IGNORED = "ignored"  # stale or repeated: a newer or the same version is already applied
-    FAILED = "failed"  # permanently refused; recorded on the booking, message settled
 
 
 # --- ports -------------------------------------------------------------------------------------------
@@ -103,16 +98,6 @@ class DataverseWeb(Protocol):
     ) -> None: ...
 
     def update(self, entity_set: str, id: str, body: Mapping[str, Any]) -> None: ...
-
-
-class SyncStateStore(Protocol):
-    def take_lease(
-        self, target: str, booking_id: str, version: int, *, owner: str, now: datetime, duration: timedelta
-    ) -> LeaseResult: ...
-
-    def finish(self, target: str, booking_id: str, version: int, *, owner: str) -> None: ...
-
-    def release(self, target: str, booking_id: str, *, owner: str) -> None: ...
 
 
 class SyncStatusSink(Protocol):
@@ -329,23 +314,24 @@ class DataverseSync:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        if max_delivery_count < 1:
-            raise ValueError("max_delivery_count must be at least 1")
         self._dataverse = dataverse
-        self._state = state
         self._bookings = bookings
         self._config = config
-        self._clock = clock
-        self._max_delivery_count = max_delivery_count
-        self._lease_duration = lease_duration
-        self._lease_wait_seconds = lease_wait_seconds
-        self._poll_seconds = poll_seconds
-        self._sleep = sleep
-        self._monotonic = monotonic
+        self._runner = LeasedApply(
+            target=TARGET,
+            state=state,
+            clock=clock,
+            max_delivery_count=max_delivery_count,
+            lease_duration=lease_duration,
+            lease_wait_seconds=lease_wait_seconds,
+            poll_seconds=poll_seconds,
+            sleep=sleep,
+            monotonic=monotonic,
+        )
 
     @property
     def max_delivery_count(self) -> int:
-        return self._max_delivery_count
+        return self._runner.max_delivery_count
 
     def apply(self, event: CloudEvent, delivery_count: int = 1) -> SyncOutcome:
         """Make the booking's appointment show `event`'s snapshot (see the module docstring for outcomes).
@@ -355,40 +341,19 @@ class DataverseSync:
         `TransientError` when a retry may succeed.
         """
         source = source_from_event(event)
-        owner = uuid.uuid4().hex
-        lease = self._take_lease(source, owner)
-        if lease.outcome is LeaseOutcome.ALREADY_APPLIED:
-            log.info(
-                "dataverse sync: %s ignored, version %d already applied", event.id, lease.applied_version
-            )
-            return SyncOutcome.IGNORED
-        try:
+
+        def write() -> Mapping[str, Any]:
             self._write(source)
-        except PermanentError as exc:
-            self._state.release(TARGET, source.booking_id, owner=owner)
-            log.error("dataverse sync: %s failed permanently, message settled: %s", event.id, exc)
-            self._record(source, {"syncStatus": "failed", "error": _reason(exc)})
-            return SyncOutcome.FAILED
-        except Exception as exc:
-            self._state.release(TARGET, source.booking_id, owner=owner)
-            if isinstance(exc, TransientError) and delivery_count >= self._max_delivery_count:
-                log.error(
-                    "dataverse sync: %s failed on delivery %d of %d, dead-lettering: %s",
-                    event.id,
-                    delivery_count,
-                    self._max_delivery_count,
-                    exc,
-                )
-                reason = f"{_reason(exc)} (gave up after {delivery_count} deliveries)"
-                self._record(source, {"syncStatus": "failed", "error": reason})
-            raise
-        try:
-            self._record(source, {"syncStatus": "synced"})
-            self._state.finish(TARGET, source.booking_id, source.version, owner=owner)
-        except Exception:
-            self._state.release(TARGET, source.booking_id, owner=owner)
-            raise
-        return SyncOutcome.SYNCED
+            return {}
+
+        return self._runner.run(
+            event_id=event.id,
+            booking_id=source.booking_id,
+            version=source.version,
+            delivery_count=delivery_count,
+            write=write,
+            record=lambda values: self._record(source, values),
+        )
 
     def rewrite(self, source: AppointmentSource) -> None:
         """Write `source` to its appointment whatever version was last applied (used by reconciliation,
@@ -396,25 +361,6 @@ class DataverseSync:
         self._write(source)
 
     # -- steps -----------------------------------------------------------------------------------------
-
-    def _take_lease(self, source: AppointmentSource, owner: str) -> LeaseResult:
-        deadline = self._monotonic() + self._lease_wait_seconds
-        while True:
-            lease = self._state.take_lease(
-                TARGET,
-                source.booking_id,
-                source.version,
-                owner=owner,
-                now=self._clock.now(),
-                duration=self._lease_duration,
-            )
-            if lease.outcome is not LeaseOutcome.BUSY:
-                return lease
-            if self._monotonic() + self._poll_seconds >= deadline:
-                raise TransientError(
-                    f"Another delivery is applying booking '{source.booking_id}' to Dataverse; retry later."
-                )
-            self._sleep(self._poll_seconds)
 
     def _write(self, source: AppointmentSource) -> None:
         activity_id = source.appointment_id
@@ -530,8 +476,3 @@ def _guid(value: str) -> str | None:
         return str(uuid.UUID(value))
     except ValueError:
         return None
-
-
-def _reason(exc: Exception) -> str:
-    detail = getattr(exc, "detail", None) or str(exc)
-    return f"{type(exc).__name__}: {detail}"[:1000]

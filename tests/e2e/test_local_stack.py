@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -211,3 +212,71 @@ def test_the_demo_tenant_routes_a_lead_to_its_owner_from_dataverse(stack: Stack)
     assert (routing["rule"], routing["hostIds"]) == ("lead owner", [HOSTS[0][0]])
     decision = httpx.get(f"{stack.api}/routing/decisions/{routing['decisionId']}", headers=KEYS, timeout=10)
     assert decision.status_code == 200 and decision.json()["recordId"] == LEAD_OF_ANA
+
+
+def test_a_booking_over_http_keeps_one_outlook_event_through_reschedules_and_cancel(stack: Stack) -> None:
+    from devstack.seed import HOSTS
+
+    host = HOSTS[0][0]
+    graph = {"Authorization": "Bearer e2e", "Prefer": 'outlook.timezone="UTC"'}
+    start = date.today() + timedelta(days=14)
+    r = httpx.get(
+        f"{stack.api}/slots",
+        headers=KEYS,
+        timeout=30,
+        params={"eventType": "discovery-call", "start": str(start), "end": str(start + timedelta(days=6))},
+    )
+    assert r.status_code == 200, r.text
+    free = [s["start"] for s in r.json()["slots"] if host in s["hostIds"]]
+    assert len(free) >= 4
+    body = {
+        "eventType": "discovery-call",
+        "start": free[0],
+        "hostId": host,
+        "timeZone": "UTC",
+        "invitee": {"name": "Eve Example", "email": "eve@fabrikam.example", "phone": None},
+    }
+    created = httpx.post(f"{stack.api}/bookings", headers=KEYS, json=body, timeout=30)
+    assert created.status_code == 201, created.text
+    booking_id = created.json()["id"]
+
+    def events() -> list[dict[str, Any]]:
+        from scheduling_core.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
+
+        listed = httpx.get(
+            f"{stack.graph}/users/{host}/events",
+            headers=graph,
+            params={
+                "$expand": BOOKING_PROPERTY_EXPAND,
+                "$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq '{BOOKING_PROPERTY_ID}'"
+                f" and ep/value eq '{booking_id}')",
+            },
+            timeout=10,
+        )
+        assert listed.status_code == 200, listed.text
+        return [
+            e
+            for e in listed.json()["value"]
+            if any(p["value"] == booking_id for p in e.get("singleValueExtendedProperties", []))
+        ]
+
+    first = events()
+    assert len(first) == 1
+    assert [a["emailAddress"]["address"] for a in first[0]["attendees"]] == ["eve@fabrikam.example"]
+    assert first[0]["onlineMeeting"]["joinUrl"]
+    for new_start in free[1:4]:
+        moved = httpx.post(
+            f"{stack.api}/bookings/{booking_id}/reschedule",
+            headers=KEYS,
+            json={"start": new_start},
+            timeout=30,
+        )
+        assert moved.status_code == 200, moved.text
+    now = events()
+    assert [e["id"] for e in now] == [first[0]["id"]]
+    assert now[0]["start"]["dateTime"][:16] == free[3][:16]
+    cancelled = httpx.post(f"{stack.api}/bookings/{booking_id}/cancel", headers=KEYS, json={}, timeout=30)
+    assert cancelled.status_code == 200
+    assert events() == []  # cancelled by its organizer: gone from the calendar
+    outlook = httpx.get(f"{stack.api}/bookings/{booking_id}", headers=KEYS, timeout=10).json()["outlook"]
+    assert outlook["syncStatus"] == "synced" and outlook["eventId"] == first[0]["id"]

@@ -111,3 +111,55 @@ def race(n: int, action: Callable[[int], Any]) -> list[Any]:
     for t in threads:
         t.join()
     return results
+
+
+def trigger_message(event: Any, delivery_count: int = 1) -> Any:
+    """The message as the Functions worker hands it to a topic trigger (as triggers/local_bus does)."""
+    from datetime import UTC, datetime
+
+    from azure.functions import servicebus
+
+    from scheduling_core.adapters.service_bus import to_service_bus_message
+
+    sent = to_service_bus_message(event)
+    body = b"".join(sent.body)
+    properties = {str(k): v for k, v in (sent.application_properties or {}).items()}
+    return servicebus.ServiceBusMessage(
+        body=body,
+        application_properties=properties,
+        user_properties=dict(properties),
+        content_type=sent.content_type,
+        delivery_count=delivery_count,
+        enqueued_time_utc=datetime.now(UTC),
+        message_id=event.id,
+        session_id=sent.session_id,
+        subject=sent.subject,
+    )
+
+
+def registered_function(name: str) -> Callable[..., Any]:
+    """The user function of one registered trigger of the app."""
+    import function_app
+    from devstack.function_host import indexed_functions
+
+    for fn in indexed_functions(function_app.app):
+        if fn.get_function_name() == name:
+            call: Callable[..., Any] = fn.get_user_function()
+            return call
+    raise AssertionError(f"{name} is not registered")
+
+
+def outbox_events(booking_id: str) -> list[Any]:
+    """Every event the booking's outbox holds, oldest first (published or not)."""
+    from scheduling_core.composition import services
+    from scheduling_core.events import from_json
+
+    rows = services().booking_store.outbox_rows(booking_id)
+    return sorted((from_json(row["event"]) for row in rows), key=lambda e: e.data["version"])
+
+
+def local_topic() -> Any:
+    """The in-process `booking-events` topic the app fixture's router installed."""
+    from scheduling_core import composition
+
+    return composition._local_delivery

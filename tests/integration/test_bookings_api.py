@@ -40,8 +40,14 @@ def test_a_booking_has_the_contract_shape_and_location(app: Any, host: str) -> N
     assert b["dynamics"]["syncStatus"] == "pending" and uuid.UUID(b["dynamics"]["appointmentId"])
     assert b["routing"]["strategy"] == "fixed"
     got = app.get(f"/bookings/{b['id']}").json()
-    # The local topic delivers the event to sync-dataverse before the GET, which writes its status back.
-    assert got == {**b, "dynamics": {**b["dynamics"], "syncStatus": got["dynamics"]["syncStatus"]}}
+    # The local topic delivers the event to sync-dataverse and sync-outlook before the GET; they write
+    # their status back, and Outlook's event id and Teams link.
+    assert got == {
+        **b,
+        "dynamics": {**b["dynamics"], "syncStatus": got["dynamics"]["syncStatus"]},
+        "outlook": got["outlook"],
+    }
+    assert got["outlook"]["syncStatus"] == "synced" and got["outlook"]["eventId"]
 
 
 def test_fifty_concurrent_bookings_of_one_slot_make_exactly_one(app: Any, host: str) -> None:

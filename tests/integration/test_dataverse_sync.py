@@ -19,7 +19,7 @@ from scheduling_core.events import booking_event, to_json
 from scheduling_core.ports import CloudEvent
 from tests.fixtures.dataverse import DataverseSim
 
-from .scenario import AT_9, MONDAY
+from .scenario import AT_9, MONDAY, local_topic, outbox_events, registered_function, trigger_message
 from .scenario import new_event_type as _event_type
 from .scenario import new_host as _host
 
@@ -86,45 +86,8 @@ def _parties(appointment: dict[str, Any]) -> set[tuple[int, str | None, str | No
     }
 
 
-def _message(event: CloudEvent, delivery_count: int = 1) -> func.ServiceBusMessage:
-    """The message as the Functions worker hands it to the trigger (as triggers/local_bus.py builds it)."""
-    from scheduling_core.adapters.service_bus import to_service_bus_message
-
-    sent = to_service_bus_message(event)
-    body = b"".join(sent.body)
-    properties = {str(k): v for k, v in (sent.application_properties or {}).items()}
-    return servicebus.ServiceBusMessage(
-        body=body,
-        application_properties=properties,
-        user_properties=dict(properties),
-        content_type=sent.content_type,
-        delivery_count=delivery_count,
-        enqueued_time_utc=datetime.now(UTC),
-        message_id=event.id,
-        session_id=sent.session_id,
-        subject=sent.subject,
-    )
-
-
 def _trigger() -> Callable[[func.ServiceBusMessage], None]:
-    import function_app
-    from devstack.function_host import indexed_functions
-
-    for fn in indexed_functions(function_app.app):
-        if fn.get_function_name() == "sync_dataverse":
-            call: Callable[[func.ServiceBusMessage], None] = fn.get_user_function()
-            return call
-    raise AssertionError("sync_dataverse is not registered")
-
-
-def _events_of(booking_id: str) -> list[CloudEvent]:
-    """Every event the booking's outbox holds, oldest first (published or not)."""
-    from scheduling_core.composition import services
-    from scheduling_core.events import from_json
-
-    rows = services().booking_store.outbox_rows(booking_id)
-    events = [from_json(row["event"]) for row in rows]
-    return sorted(events, key=lambda e: e.data["version"])
+    return registered_function("sync_dataverse")
 
 
 # --- the happy path through the local topic -----------------------------------------------------------
@@ -199,7 +162,7 @@ def _booking_with_three_versions(world: World) -> tuple[str, list[CloudEvent]]:
     assert world.app.post(f"/bookings/{b['id']}/reschedule", json_body={"start": AT_10}).status == 200
     assert world.app.post(f"/bookings/{b['id']}/cancel", json_body={}).status == 200
     world.dataverse.clear_faults()
-    events = _events_of(b["id"])
+    events = outbox_events(b["id"])
     assert [e.type for e in events] == ["booking.created", "booking.rescheduled", "booking.cancelled"]
     assert world.appointment_count() == 0
     return b["id"], events
@@ -208,10 +171,10 @@ def _booking_with_three_versions(world: World) -> tuple[str, list[CloudEvent]]:
 def test_cancel_before_create_and_duplicates_end_canceled_with_one_appointment(world: World) -> None:
     booking_id, (created, rescheduled, cancelled) = _booking_with_three_versions(world)
     trigger = _trigger()
-    trigger(_message(cancelled))
-    trigger(_message(created))
-    trigger(_message(cancelled, delivery_count=2))
-    trigger(_message(rescheduled))
+    trigger(trigger_message(cancelled))
+    trigger(trigger_message(created))
+    trigger(trigger_message(cancelled, delivery_count=2))
+    trigger(trigger_message(rescheduled))
     appt = world.appointment(booking_id)
     assert (appt["statecode"], appt["statuscode"]) == (2, 4)
     assert appt["scheduledstart"] == "2026-12-07T16:00:00Z"  # the cancelled snapshot's (rescheduled) time
@@ -226,12 +189,12 @@ def test_v3_before_v2_keeps_v3_and_the_same_event_twice_is_a_no_op(world: World)
     for start in (AT_10, AT_11):
         assert world.app.post(f"/bookings/{b['id']}/reschedule", json_body={"start": start}).status == 200
     world.dataverse.clear_faults()
-    v1, v2, v3 = _events_of(b["id"])
+    v1, v2, v3 = outbox_events(b["id"])
     trigger = _trigger()
-    trigger(_message(v3))
+    trigger(trigger_message(v3))
     world.dataverse.clear_requests()
     for event in (v2, v3, v1, v3):
-        trigger(_message(event))
+        trigger(trigger_message(event))
     assert world.dataverse.requests() == []  # stale and repeated snapshots never reach Dataverse
     appt = world.appointment(b["id"])
     assert appt["scheduledstart"] == "2026-12-07T17:00:00Z" and (appt["statecode"], appt["statuscode"]) == (
@@ -252,7 +215,7 @@ def test_concurrent_deliveries_for_one_booking_end_at_the_newest_snapshot(world:
     def deliver(event: CloudEvent) -> None:
         barrier.wait()
         try:
-            trigger(_message(event))
+            trigger(trigger_message(event))
         except BaseException as exc:
             failures.append(exc)
 
@@ -275,7 +238,7 @@ def test_a_newer_snapshot_built_by_hand_is_applied_whole(world: World) -> None:
     moved["outlook"] = {**snapshot["outlook"], "joinUrl": "https://teams.microsoft.com/l/meetup-join/abc"}
     event = booking_event(booking=moved, event_type="booking.rescheduled", time=datetime.now(UTC))
     assert json.loads(to_json(event))["id"] == f"{b['id']}:7"
-    _trigger()(_message(event))
+    _trigger()(trigger_message(event))
     appt = world.appointment(b["id"])
     assert appt["scheduledstart"] == "2026-12-08T15:00:00Z"
     assert appt["location"] == "https://teams.microsoft.com/l/meetup-join/abc"
@@ -334,7 +297,7 @@ def test_server_errors_are_redelivered_then_marked_failed_and_dead_lettered(worl
     assert dynamics["syncStatus"] == "failed"
     assert "500" in dynamics["error"] and f"after {max_count} deliveries" in dynamics["error"]
     assert world.booking(b["id"])["dynamics"]["syncStatus"] == "failed"
-    topic = _local_topic()
+    topic = local_topic()
     assert [(d.function, d.message_id, d.reason) for d in topic.dead_letters] == [
         ("sync_dataverse", f"{b['id']}:1", "MaxDeliveryCountExceeded")
     ]
@@ -343,12 +306,6 @@ def test_server_errors_are_redelivered_then_marked_failed_and_dead_lettered(worl
     assert world.app.post(f"/bookings/{b['id']}/cancel", json_body={}).status == 200
     assert world.appointment(b["id"])["statecode"] == 2
     assert world.booking(b["id"])["dynamics"]["syncStatus"] == "synced"
-
-
-def _local_topic() -> Any:
-    from scheduling_core import composition
-
-    return composition._local_delivery
 
 
 # --- the sync-state table (Azurite) ---------------------------------------------------------------------

@@ -527,6 +527,16 @@ def test_every_payload_fits_the_graph_v1_schema(graph: GraphSim, graph_schema: G
         graph, f"/users/ana/events/{extended['id']}", params={"$expand": "singleValueExtendedProperties"}
     )
     objects.append((single.json(), "graph.event"))
+    filtered = get(
+        graph,
+        "/users/ana/events",
+        params={
+            "$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq '{prop_id}' and ep/value eq 'bk_2')",
+            "$expand": f"singleValueExtendedProperties($filter=id eq '{prop_id}')",
+        },
+    ).json()
+    assert [event["id"] for event in filtered["value"]] == [extended["id"]]
+    objects += [(event, "graph.event") for event in filtered["value"]]
     schedule = post(
         graph,
         "/users/ana/calendar/getSchedule",

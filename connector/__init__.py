@@ -1,0 +1,1 @@
+"""The Power Automate custom connector: generated definition files and their generator."""

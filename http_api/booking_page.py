@@ -1,0 +1,233 @@
+"""`GET /book/{eventTypeSlug}` (the booking page) and `GET /book/assets/{name}` (its script and styles).
+
+The page is a small dependency-free HTML/CSS/JS bundle shipped in the app package (`booking_page/`);
+it calls only the key-less `/book/{slug}/...` endpoints (http_api.booking_page_api). Invariants:
+- every response carries a strict Content-Security-Policy: nothing but this origin's own script,
+  styles and API; `frame-ancestors` is the configured allow-list (BOOKING_PAGE_FRAME_ANCESTORS);
+- assets are addressed by content hash (`?v=`): a matching hash is cached for a year (immutable),
+  anything else revalidates by ETag; the page itself is never cached (it carries the event type);
+- no request value is echoed into HTML unescaped; the page's JSON config cannot close its script tag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import logging
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from string import Template
+from typing import Any
+from urllib.parse import urlsplit
+
+import azure.functions as func
+
+from http_api.auth import Access
+from http_api.endpoint import Operation, QueryParam, endpoint
+from scheduling_core.composition import services
+from scheduling_core.documents import SLUG_PATTERN
+from scheduling_core.domain import EventType, LocationKind
+from scheduling_core.errors import NotFound
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+ASSET_DIR = Path(__file__).resolve().parent.parent / "booking_page"
+ASSETS = {
+    "booking.js": "text/javascript; charset=utf-8",
+    "booking.css": "text/css; charset=utf-8",
+}
+_FRAME_SOURCE = re.compile(r"^('self'|'none'|https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d{1,5})?)$")
+LOCATION_LABELS = {
+    LocationKind.TEAMS: "Microsoft Teams meeting",
+    LocationKind.PHONE: "Phone call",
+    LocationKind.IN_PERSON: "In person",
+    LocationKind.CUSTOM: "Online meeting",
+}
+
+
+def frame_ancestors(configured: str) -> str:
+    """The CSP `frame-ancestors` sources of `configured`, dropping anything that is not a plain source."""
+    sources = []
+    for token in configured.split():
+        if _FRAME_SOURCE.match(token):
+            sources.append(token)
+        else:
+            log.warning("BOOKING_PAGE_FRAME_ANCESTORS: ignoring %r (not a scheme://host source)", token)
+    if "'none'" in sources and len(sources) > 1:
+        sources.remove("'none'")
+    return " ".join(sources) or "'self'"
+
+
+def security_headers(*, framed: bool = False) -> dict[str, str]:
+    """Headers of every /book/* response; `framed` for the page itself, which other origins may embed."""
+    ancestors = frame_ancestors(services().settings.booking_page_frame_ancestors)
+    headers = {
+        "Content-Security-Policy": (
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self'; form-action 'self'; base-uri 'none'; "
+            f"frame-ancestors {ancestors}"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+    if not framed:  # scripts, styles and JSON are for this origin's page only
+        headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    return headers
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    body: bytes
+    content_type: str
+    version: str  # first 16 hex digits of the SHA-256 of the body
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.version}"'
+
+
+@cache
+def asset(name: str) -> Asset | None:
+    content_type = ASSETS.get(name)
+    if content_type is None:
+        return None
+    body = (ASSET_DIR / name).read_bytes()
+    return Asset(body, content_type, hashlib.sha256(body).hexdigest()[:16])
+
+
+@cache
+def _template(name: str) -> Template:
+    return Template((ASSET_DIR / name).read_text(encoding="utf-8"))
+
+
+def humanize(key: str) -> str:
+    """`caseNumber` / `case_number` -> `Case number`."""
+    words = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", key).replace("_", " ").replace("-", " ").split()
+    text = " ".join(words).lower()
+    return text[:1].upper() + text[1:]
+
+
+def page_config(event_type: EventType, base: str) -> dict[str, Any]:
+    """What the page's script needs: the event type's public face and where its API lives."""
+    fields = []
+    for name in event_type.required_fields:
+        section, _, key = name.partition(".")
+        if section == "invitee" and key in ("name", "email"):
+            continue
+        fields.append({"name": name, "label": "Phone" if name == "invitee.phone" else humanize(key)})
+    return {
+        "slug": event_type.slug,
+        "title": event_type.title,
+        "durationMinutes": event_type.duration_minutes,
+        "bookingWindowDays": event_type.booking_window_days,
+        "location": {
+            "kind": event_type.location.kind.value,
+            "label": LOCATION_LABELS[event_type.location.kind],
+            "value": event_type.location.value,
+        },
+        "fields": fields,
+        "api": base,
+    }
+
+
+def _script_json(value: Any) -> str:
+    """JSON safe inside <script>: `<`, `>` and `&` escaped so nothing can close the tag."""
+    text = json.dumps(value, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _html(body: str, status: int) -> func.HttpResponse:
+    headers = {**security_headers(framed=True), "Cache-Control": "no-store"}
+    return func.HttpResponse(body, status_code=status, mimetype="text/html", charset="utf-8", headers=headers)
+
+
+def _asset_url(root: str, name: str) -> str:
+    found = asset(name)
+    assert found is not None
+    return f"{root}/assets/{name}?v={found.version}"
+
+
+@endpoint(
+    bp,
+    route="book/{eventTypeSlug}",
+    access=Access.PUBLIC,
+    operations=(
+        Operation(
+            method="GET",
+            operation_id="GetBookingPage",
+            summary="The public booking page of an event type (HTML)",
+            tag="booking-page",
+            content_type="text/html",
+            query=tuple(
+                QueryParam(name=name, description=f"Pre-fills {what}")
+                for name, what in (
+                    ("name", "the invitee's name"),
+                    ("email", "the invitee's email"),
+                    ("company", "the company (stored in the booking's context)"),
+                    ("recordType", "the Dynamics record type (routing context)"),
+                    ("recordId", "the Dynamics record id (routing context)"),
+                )
+            ),
+            responses={200: None, 404: None},
+        ),
+    ),
+)
+def booking_page(req: func.HttpRequest) -> func.HttpResponse:
+    path = urlsplit(req.url).path.rstrip("/")
+    root = path.rsplit("/", 1)[0]  # .../book
+    slug = req.route_params.get("eventTypeSlug", "")
+    values = {"css": html.escape(_asset_url(root, "booking.css"))}
+    try:
+        if not re.match(SLUG_PATTERN, slug):
+            raise NotFound("event type", slug[:64])
+        event_type = services().booking_page().event_type(slug)
+    except NotFound:
+        return _html(_template("not-found.html").substitute(values), 404)
+    config = page_config(event_type, f"{root}/{slug}")
+    return _html(
+        _template("page.html").substitute(
+            values,
+            js=html.escape(_asset_url(root, "booking.js")),
+            title=html.escape(event_type.title),
+            duration=event_type.duration_minutes,
+            location=html.escape(LOCATION_LABELS[event_type.location.kind]),
+            config=_script_json(config),
+        ),
+        200,
+    )
+
+
+@endpoint(
+    bp,
+    route="book/assets/{name}",
+    access=Access.PUBLIC,
+    operations=(
+        Operation(
+            method="GET",
+            operation_id="GetBookingPageAsset",
+            summary="The booking page's script and styles (booking.js, booking.css)",
+            tag="booking-page",
+            content_type="text/plain",
+            query=(QueryParam(name="v", description="Content hash: a match is cached immutably"),),
+            responses={200: None, 304: None, 404: None},
+        ),
+    ),
+)
+def booking_page_asset(req: func.HttpRequest) -> func.HttpResponse:
+    found = asset(req.route_params.get("name", ""))
+    headers = security_headers()
+    if found is None:
+        return func.HttpResponse("Not found", status_code=404, mimetype="text/plain", headers=headers)
+    pinned = req.params.get("v") == found.version
+    headers["ETag"] = found.etag
+    headers["Cache-Control"] = "public, max-age=31536000, immutable" if pinned else "no-cache"
+    if found.etag in (req.headers.get("If-None-Match") or ""):
+        return func.HttpResponse(status_code=304, headers=headers)
+    content_type, _, _ = found.content_type.partition(";")
+    return func.HttpResponse(
+        found.body, status_code=200, mimetype=content_type, charset="utf-8", headers=headers
+    )

@@ -1,0 +1,409 @@
+"""The key-less API the booking page calls: `/book/{slug}/slots|holds|bookings` (docs/booking-page.md).
+
+api.md lets `/book/*` go without a key, and a page in a visitor's browser cannot keep one secret, so
+the page gets its own narrow surface instead of the keyed API:
+- one event type per URL, and only event types the page may offer (`BOOKING_PAGE_EVENT_TYPES`);
+- no host choice (`hostId` is not accepted), no routing internals or host ids in any answer;
+- a context of `recordType`, `recordId` (a GUID), `company` and the context fields the event type
+  requires, nothing else; answers and invitee as `POST /bookings` takes them;
+- bookings are stamped `metadata.channel = "booking-page"` and idempotent per `Idempotency-Key`
+  (scope separate from `POST /bookings`);
+- a booking is readable (and downloadable as .ics) only through its own event type's URL, by its
+  unguessable id.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import azure.functions as func
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from http_api.auth import Access
+from http_api.booking_page import LOCATION_LABELS, security_headers
+from http_api.bookings import ID_PATTERN, InviteeIn
+from http_api.endpoint import Operation, QueryParam, endpoint, json_response, read_json, route_param
+from http_api.idempotency import run_idempotently
+from http_api.problems import HttpProblem
+from http_api.schemas import Problem
+from scheduling_core.bookings import Booking, Invitee
+from scheduling_core.calendar_file import CalendarEntry, calendar_file
+from scheduling_core.composition import services
+from scheduling_core.documents import SLUG_PATTERN
+from scheduling_core.domain import EventType
+from scheduling_core.errors import FieldError, HoldExpired, InvalidRequest
+from scheduling_core.services.booking_page import CHANNEL
+from scheduling_core.services.bookings import BookingRequest
+from scheduling_core.services.slots import resolve_window
+from scheduling_core.timezones import UnknownTimeZone, iana_name, resolve_time_zone
+
+bp = func.Blueprint()
+
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+#: Context keys any page may send; an event type's required `context.*` fields add to them.
+PAGE_CONTEXT = ("recordType", "recordId", "company")
+ContextValue = Annotated[str, Field(max_length=256)]
+AnswerValue = Annotated[str, Field(max_length=2000)]
+
+
+def _zone(value: str) -> str:
+    try:
+        return iana_name(value)
+    except UnknownTimeZone as exc:
+        raise ValueError(exc.detail) from None
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PageHoldIn(Strict):
+    start: AwareDatetime
+    timeZone: str = Field(default="UTC", max_length=64)
+    context: dict[str, ContextValue] = Field(default_factory=dict, max_length=20)
+
+    _tz = field_validator("timeZone")(_zone)
+
+
+class PageBookingIn(Strict):
+    start: AwareDatetime
+    timeZone: str = Field(default="UTC", max_length=64)
+    holdId: str | None = Field(default=None, pattern=ID_PATTERN)
+    invitee: InviteeIn
+    context: dict[str, ContextValue] = Field(default_factory=dict, max_length=20)
+    answers: dict[str, AnswerValue] = Field(default_factory=dict, max_length=50)
+
+    _tz = field_validator("timeZone")(_zone)
+
+
+class PageSlot(BaseModel):
+    start: str
+    end: str
+
+
+class PageSlots(BaseModel):
+    eventType: str
+    timeZone: str
+    durationMinutes: int
+    slots: list[PageSlot]
+
+
+class PageHold(BaseModel):
+    id: str
+    start: str
+    end: str
+    expiresAt: str
+
+
+class PageInvitee(BaseModel):
+    name: str
+    email: str
+
+
+class PageLocation(BaseModel):
+    kind: str
+    label: str
+    value: str | None = None
+
+
+class PageBooking(BaseModel):
+    """What the visitor sees of their booking: no hosts, routing or sync internals."""
+
+    id: str
+    status: str
+    eventType: str
+    title: str
+    start: str
+    end: str
+    timeZone: str
+    invitee: PageInvitee
+    location: PageLocation
+    joinUrl: str | None = None
+    calendarUrl: str
+
+
+def _slug(req: func.HttpRequest) -> str:
+    return route_param(req, "eventTypeSlug", SLUG_PATTERN, kind="event type")
+
+
+def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return json_response(
+        payload, status, {**security_headers(), "Cache-Control": "no-store", **(headers or {})}
+    )
+
+
+def page_context(event_type: EventType, values: dict[str, str], prefix: str = "context") -> dict[str, str]:
+    """The visitor's context, limited to what the page may pass; `recordId` must be a Dynamics GUID."""
+    allowed = set(PAGE_CONTEXT) | {
+        name.partition(".")[2] for name in event_type.required_fields if name.startswith("context.")
+    }
+    errors = [
+        FieldError(field=f"{prefix}.{key}" if prefix else key, message="not accepted on the booking page")
+        for key in values
+        if key not in allowed
+    ]
+    record_id = values.get("recordId")
+    if record_id and not GUID.match(record_id):
+        field = f"{prefix}.recordId" if prefix else "recordId"
+        errors.append(FieldError(field=field, message="must be a Dynamics record id (GUID)"))
+    if errors:
+        raise InvalidRequest("The booking page does not accept this context.", tuple(errors))
+    return {k: v for k, v in values.items() if v}
+
+
+def _iso(at: datetime, zone: Any) -> str:
+    return at.astimezone(zone).isoformat()
+
+
+def _calendar_url(req: func.HttpRequest, slug: str, booking_id: str) -> str:
+    """Path of the booking's .ics, under the same /book root (route prefix included) as this request."""
+    path = urlsplit(req.url).path
+    root = path[: path.index("/book/") + len("/book")] if "/book/" in path else "/api/book"
+    return f"{root}/{slug}/bookings/{booking_id}/calendar.ics"
+
+
+def _page_booking(req: func.HttpRequest, event_type: EventType, booking: Booking) -> PageBooking:
+    zone = resolve_time_zone(booking.time_zone)
+    join_url = booking.outlook.get("joinUrl")
+    return PageBooking(
+        id=booking.id,
+        status=booking.status.value,
+        eventType=booking.event_type,
+        title=event_type.title,
+        start=_iso(booking.start, zone),
+        end=_iso(booking.end, zone),
+        timeZone=booking.time_zone,
+        invitee=PageInvitee(name=booking.invitee.name, email=booking.invitee.email),
+        location=PageLocation(
+            kind=event_type.location.kind.value,
+            label=LOCATION_LABELS[event_type.location.kind],
+            value=event_type.location.value,
+        ),
+        joinUrl=join_url if isinstance(join_url, str) and join_url.startswith("https://") else None,
+        calendarUrl=_calendar_url(req, event_type.slug, booking.id),
+    )
+
+
+_ERRORS = {404: Problem, 422: Problem, 503: Problem}
+
+
+@endpoint(
+    bp,
+    route="book/{eventTypeSlug}/slots",
+    access=Access.PUBLIC,
+    operations=(
+        Operation(
+            method="GET",
+            operation_id="GetBookingPageSlots",
+            summary="Free times of a page's event type (no hosts, no routing details)",
+            tag="booking-page",
+            query=(
+                QueryParam(
+                    name="start", description="First local date (YYYY-MM-DD) or instant", required=True
+                ),
+                QueryParam(name="end", description="Last local date (inclusive) or instant", required=True),
+                QueryParam(name="timeZone", description="IANA zone for dates and rendering (default UTC)"),
+                QueryParam(name="recordType", description="Dynamics record type (routing context)"),
+                QueryParam(name="recordId", description="Dynamics record id, a GUID (routing context)"),
+            ),
+            responses={200: PageSlots, **_ERRORS},
+        ),
+    ),
+)
+def page_slots(req: func.HttpRequest) -> func.HttpResponse:
+    slug = _slug(req)
+    page = services().booking_page()
+    event_type = page.event_type(slug)
+    try:
+        zone_name = _zone(req.params.get("timeZone") or "UTC")
+    except ValueError as exc:
+        raise HttpProblem(
+            422,
+            "validation-failed",
+            "Validation failed",
+            str(exc),
+            [FieldError(field="timeZone", message=str(exc))],
+        ) from None
+    zone = resolve_time_zone(zone_name)
+    start, end = req.params.get("start"), req.params.get("end")
+    missing = [
+        FieldError(field=name, message="required") for name, v in (("start", start), ("end", end)) if not v
+    ]
+    if missing or start is None or end is None:
+        raise InvalidRequest("start and end are required.", tuple(missing))
+    window = resolve_window(start[:40], end[:40], zone)
+    given = {k: v[:256] for k, v in req.params.items() if k not in ("start", "end", "timeZone") and v}
+    context = page_context(event_type, given, prefix="")
+    _, slots = page.slots(slug, window, context)
+    return _json(
+        PageSlots(
+            eventType=slug,
+            timeZone=zone.key,
+            durationMinutes=event_type.duration_minutes,
+            slots=[PageSlot(start=_iso(s.start, zone), end=_iso(s.end, zone)) for s in slots],
+        )
+    )
+
+
+@endpoint(
+    bp,
+    route="book/{eventTypeSlug}/holds",
+    access=Access.PUBLIC,
+    operations=(
+        Operation(
+            method="POST",
+            operation_id="CreateBookingPageHold",
+            summary="Hold a free time for the visitor for a few minutes",
+            tag="booking-page",
+            request=PageHoldIn,
+            responses={201: PageHold, 400: Problem, 409: Problem, 413: Problem, **_ERRORS},
+        ),
+    ),
+)
+def page_hold(req: func.HttpRequest) -> func.HttpResponse:
+    slug = _slug(req)
+    body = read_json(req, PageHoldIn)
+    page = services().booking_page()
+    context = page_context(page.event_type(slug), body.context)
+    hold = page.hold(slug, body.start, context)
+    zone = resolve_time_zone(body.timeZone)
+    out = PageHold(
+        id=hold.id,
+        start=_iso(hold.start, zone),
+        end=_iso(hold.end, zone),
+        expiresAt=_iso(hold.expires_at, zone),
+    )
+    return _json(out, 201)
+
+
+@endpoint(
+    bp,
+    route="book/{eventTypeSlug}/holds/{holdId}",
+    access=Access.PUBLIC,
+    operations=(
+        Operation(
+            method="DELETE",
+            operation_id="DeleteBookingPageHold",
+            summary="Release the visitor's hold (they chose another time)",
+            tag="booking-page",
+            responses={204: None, 404: Problem, 503: Problem},
+        ),
+    ),
+)
+def page_release_hold(req: func.HttpRequest) -> func.HttpResponse:
+    slug = _slug(req)
+    services().booking_page().release_hold(slug, route_param(req, "holdId", ID_PATTERN, kind="hold"))
+    return func.HttpResponse(status_code=204, headers=security_headers())
+
+
+@endpoint(
+    bp,
+    route="book/{eventTypeSlug}/bookings",
+    access=Access.PUBLIC,
+    operations=(
+        Operation(
+            method="POST",
+            operation_id="CreateBookingPageBooking",
+            summary="Book the held time for the visitor",
+            tag="booking-page",
+            request=PageBookingIn,
+            headers=(QueryParam(name="Idempotency-Key", description="Replays the first response for 24 h"),),
+            responses={201: PageBooking, 400: Problem, 409: Problem, 413: Problem, **_ERRORS},
+        ),
+    ),
+)
+def page_book(req: func.HttpRequest) -> func.HttpResponse:
+    slug = _slug(req)
+    return run_idempotently(req, f"POST /book/{slug}/bookings", lambda: _create(req, slug))
+
+
+def _create(req: func.HttpRequest, slug: str) -> func.HttpResponse:
+    body = read_json(req, PageBookingIn)
+    page = services().booking_page()
+    event_type = page.event_type(slug)
+    context = page_context(event_type, body.context)
+    request = BookingRequest(
+        event_type=slug,
+        start=body.start,
+        time_zone=body.timeZone,
+        hold_id=body.holdId,
+        invitee=Invitee(name=body.invitee.name, email=body.invitee.email, phone=body.invitee.phone),
+        context=context,
+        answers={k: v for k, v in body.answers.items() if v},
+        metadata=dict(CHANNEL),
+    )
+    try:
+        booking = page.book(request)
+    except HoldExpired as exc:
+        raise HttpProblem(409, "hold-expired", "Hold expired", exc.detail) from None
+    out = _page_booking(req, event_type, booking)
+    return _json(out, 201, {"Location": out.calendarUrl.rsplit("/", 1)[0]})
+
+
+@endpoint(
+    bp,
+    route="book/{eventTypeSlug}/bookings/{bookingId}",
+    access=Access.PUBLIC,
+    operations=(
+        Operation(
+            method="GET",
+            operation_id="GetBookingPageBooking",
+            summary="The visitor's booking (Teams link once Outlook has it)",
+            tag="booking-page",
+            responses={200: PageBooking, 404: Problem, 503: Problem},
+        ),
+    ),
+)
+def page_booking(req: func.HttpRequest) -> func.HttpResponse:
+    slug = _slug(req)
+    booking_id = route_param(req, "bookingId", ID_PATTERN, kind="booking")
+    event_type, booking = services().booking_page().booking(slug, booking_id)
+    return _json(_page_booking(req, event_type, booking))
+
+
+@endpoint(
+    bp,
+    route="book/{eventTypeSlug}/bookings/{bookingId}/calendar.ics",
+    access=Access.PUBLIC,
+    operations=(
+        Operation(
+            method="GET",
+            operation_id="GetBookingPageCalendarFile",
+            summary="The visitor's booking as an iCalendar file (add to calendar)",
+            tag="booking-page",
+            content_type="text/calendar",
+            responses={200: None, 404: Problem, 503: Problem},
+        ),
+    ),
+)
+def page_calendar_file(req: func.HttpRequest) -> func.HttpResponse:
+    slug = _slug(req)
+    booking_id = route_param(req, "bookingId", ID_PATTERN, kind="booking")
+    event_type, booking = services().booking_page().booking(slug, booking_id)
+    out = _page_booking(req, event_type, booking)
+    location = out.joinUrl or " ".join(p for p in (out.location.label, out.location.value or "") if p)
+    text = calendar_file(
+        CalendarEntry(
+            uid=f"{booking.id}@booking-page",
+            sequence=booking.version - 1,
+            start=booking.start,
+            end=booking.end,
+            stamp=booking.updated_at,
+            summary=event_type.title,
+            description=f"Booked for {booking.invitee.name}. Reference {booking.id}.",
+            location=location,
+            url=out.joinUrl,
+            cancelled=booking.status.value == "cancelled",
+        )
+    )
+    headers = {
+        **security_headers(),
+        "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="{slug}.ics"',
+    }
+    return func.HttpResponse(
+        text, status_code=200, mimetype="text/calendar", charset="utf-8", headers=headers
+    )

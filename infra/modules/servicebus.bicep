@@ -1,0 +1,158 @@
+// Service Bus namespace (Entra ID only: disableLocalAuth) with
+// - topic `booking-events`: duplicate detection on the message id (= CloudEvent id), one subscription per
+//   consumer, each with sessions (session id = booking id: one booking's events in order), dead-lettering on
+//   expiry and after maxDeliveryCount deliveries;
+// - queue `graph-changes`: validated Graph change notifications for the reconciler, dead-lettered likewise.
+// Roles are scoped to the entities: Data Sender on the topic, Data Receiver on each subscription (a topic
+// trigger needs effective scope over its subscription), Sender and Receiver on the queue.
+// Note: requiresSession and requiresDuplicateDetection cannot be changed on an existing entity.
+
+param location string
+param tags object
+param name string
+@allowed([
+  'Standard'
+  'Premium'
+])
+param sku string
+param topicName string
+param subscriptionNames array
+param queueName string
+param duplicateDetectionWindow string
+param maxDeliveryCount int
+@description('Principal (object) id of the app identity.')
+param principalId string
+@description('Optional second principal that publishes to the topic and the queue (clientSecret mode).')
+param extraSenderPrincipalId string = ''
+
+var sender = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39' // Azure Service Bus Data Sender
+var receiver = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0' // Azure Service Bus Data Receiver
+
+resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
+  name: name
+  location: location
+  tags: tags
+  sku: union({
+    name: sku
+    tier: sku
+  }, sku == 'Premium' ? {
+    capacity: 1
+  } : {})
+  properties: {
+    disableLocalAuth: true
+    minimumTlsVersion: '1.2'
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource topic 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview' = {
+  parent: namespace
+  name: topicName
+  properties: {
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: duplicateDetectionWindow
+    defaultMessageTimeToLive: 'P14D'
+    enableBatchedOperations: true
+    supportOrdering: true
+    enablePartitioning: false
+    maxSizeInMegabytes: 1024
+  }
+}
+
+resource subscriptions 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2022-10-01-preview' = [
+  for subscriptionName in subscriptionNames: {
+    parent: topic
+    name: subscriptionName
+    properties: {
+      requiresSession: true
+      deadLetteringOnMessageExpiration: true
+      deadLetteringOnFilterEvaluationExceptions: true
+      maxDeliveryCount: maxDeliveryCount
+      lockDuration: 'PT1M'
+      defaultMessageTimeToLive: 'P14D'
+      enableBatchedOperations: true
+    }
+  }
+]
+
+resource queue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+  parent: namespace
+  name: queueName
+  properties: {
+    requiresSession: false
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'PT1H'
+    deadLetteringOnMessageExpiration: true
+    maxDeliveryCount: maxDeliveryCount
+    lockDuration: 'PT1M'
+    defaultMessageTimeToLive: 'P7D'
+    enableBatchedOperations: true
+    enablePartitioning: false
+    maxSizeInMegabytes: 1024
+  }
+}
+
+resource topicSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(topic.id, principalId, sender)
+  scope: topic
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', sender)
+  }
+}
+
+resource subscriptionReceivers 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (subscriptionName, i) in subscriptionNames: {
+    name: guid(subscriptions[i].id, principalId, receiver)
+    scope: subscriptions[i]
+    properties: {
+      principalId: principalId
+      principalType: 'ServicePrincipal'
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', receiver)
+    }
+  }
+]
+
+resource queueSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(queue.id, principalId, sender)
+  scope: queue
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', sender)
+  }
+}
+
+resource queueReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(queue.id, principalId, receiver)
+  scope: queue
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', receiver)
+  }
+}
+
+resource extraTopicSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(extraSenderPrincipalId)) {
+  name: guid(topic.id, extraSenderPrincipalId, sender)
+  scope: topic
+  properties: {
+    principalId: extraSenderPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', sender)
+  }
+}
+
+resource extraQueueSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(extraSenderPrincipalId)) {
+  name: guid(queue.id, extraSenderPrincipalId, sender)
+  scope: queue
+  properties: {
+    principalId: extraSenderPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', sender)
+  }
+}
+
+output fullyQualifiedNamespace string = '${namespace.name}.servicebus.windows.net'
+output namespaceId string = namespace.id

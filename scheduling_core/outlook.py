@@ -1,0 +1,256 @@
+"""Bookings as Outlook events, and Outlook's events read back against bookings (pure).
+
+Invariants:
+- An event this service writes carries the booking id in one single-value extended property
+  (`BOOKING_PROPERTY_ID`) and `transactionId` = booking id, so an event maps back to its booking
+  without any stored state, and a retried create is recognised (Graph de-duplicates on
+  `transactionId`; the property finds it when that de-duplication has lapsed).
+- Times are sent in UTC (`dateTime` without offset, `timeZone: "UTC"`), and read back in whatever
+  zone Graph states; comparisons are between aware UTC instants only.
+- `judge` decides from values alone what an observed Outlook event means for its booking; every
+  outcome names the reason, so the reconciler's log explains each decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from scheduling_core.domain import EventType, LocationKind, OutlookEditPolicy
+from scheduling_core.timezones import UnknownTimeZone, iana_name
+
+#: A named string property in our own property set (a GUID we chose; the name says what it holds).
+BOOKING_PROPERTY_ID: Final = "String {6f1f1c8e-3c1b-4f4e-9d0a-7b4c2a9e5d10} Name SchedulingBookingId"
+#: `$expand` that brings the property back with the event.
+BOOKING_PROPERTY_EXPAND: Final = f"singleValueExtendedProperties($filter=id eq '{BOOKING_PROPERTY_ID}')"
+#: Graph's `subject` is limited to 255 characters.
+_SUBJECT_LIMIT: Final = 255
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeetingSource:
+    """What of a booking snapshot the Outlook event shows (read from a `booking.*` CloudEvent)."""
+
+    booking_id: str
+    version: int
+    cancelled: bool
+    event_type: str
+    start: datetime
+    end: datetime
+    host_ids: tuple[str, ...]
+    host_emails: Mapping[str, str]
+    invitee_name: str
+    invitee_email: str
+    cancel_reason: str | None = None
+    drift_recorded: bool = False
+
+
+def subject(source: MeetingSource, event_type: EventType | None) -> str:
+    title = event_type.title if event_type is not None else source.event_type
+    name = source.invitee_name or source.invitee_email
+    text = f"{title} with {name}" if name else title
+    return text if len(text) <= _SUBJECT_LIMIT else text[: _SUBJECT_LIMIT - 1] + "…"
+
+
+def body_text(source: MeetingSource, event_type: EventType | None) -> str:
+    lines = [f"Booked through the scheduling service (booking {source.booking_id})."]
+    if (
+        event_type is not None
+        and event_type.location.kind is not LocationKind.TEAMS
+        and event_type.location.value
+    ):
+        lines.append(f"Location: {event_type.location.value}")
+    return "\n".join(lines)
+
+
+def _utc_wire(at: datetime) -> dict[str, str]:
+    return {"dateTime": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": "UTC"}
+
+
+def _attendee(address: str, name: str | None = None) -> dict[str, Any]:
+    email: dict[str, str] = {"address": address}
+    if name:
+        email["name"] = name
+    return {"emailAddress": email, "type": "required"}
+
+
+def event_times(start: datetime, end: datetime) -> dict[str, Any]:
+    """The PATCH body that moves an event to `[start, end)`."""
+    return {"start": _utc_wire(start), "end": _utc_wire(end)}
+
+
+def new_event(source: MeetingSource, event_type: EventType | None) -> dict[str, Any]:
+    """The `POST /users/{host}/events` body for a booking (the first host's calendar; co-hosts attend)."""
+    attendees = [
+        _attendee(source.host_emails[host_id])
+        for host_id in source.host_ids[1:]
+        if source.host_emails.get(host_id)
+    ]
+    if source.invitee_email:
+        attendees.append(_attendee(source.invitee_email, source.invitee_name or None))
+    teams = event_type is None or event_type.location.kind is LocationKind.TEAMS
+    body: dict[str, Any] = {
+        "subject": subject(source, event_type),
+        "body": {"contentType": "text", "content": body_text(source, event_type)},
+        **event_times(source.start, source.end),
+        "attendees": attendees,
+        "showAs": "busy",
+        "transactionId": source.booking_id,
+        "singleValueExtendedProperties": [{"id": BOOKING_PROPERTY_ID, "value": source.booking_id}],
+    }
+    if teams:
+        body["isOnlineMeeting"] = True
+        body["onlineMeetingProvider"] = "teamsForBusiness"
+    elif event_type is not None and event_type.location.value:
+        body["location"] = {"displayName": event_type.location.value[:255]}
+    return body
+
+
+def event_update(source: MeetingSource, event_type: EventType | None) -> dict[str, Any]:
+    """The PATCH body that makes an existing event show the booking (times, subject, attendees)."""
+    created = new_event(source, event_type)
+    return {key: created[key] for key in ("subject", "start", "end", "attendees")}
+
+
+# --- Outlook's events read back ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObservedEvent:
+    """An Outlook event as Graph returned it, reduced to what reconciliation compares."""
+
+    id: str
+    start: datetime
+    end: datetime
+    cancelled: bool
+    booking_id: str | None  # from our extended property, else None
+    transaction_id: str | None
+    join_url: str | None
+
+
+class UnreadableEvent(ValueError):
+    """Graph returned an event whose times this service cannot read."""
+
+
+def graph_instant(value: Mapping[str, Any] | None) -> datetime:
+    """A Graph `dateTimeTimeZone` as an aware UTC instant (zones may be IANA or Windows names)."""
+    if not isinstance(value, Mapping) or not isinstance(value.get("dateTime"), str):
+        raise UnreadableEvent("missing dateTime")
+    text = value["dateTime"]
+    zone_name = str(value.get("timeZone") or "UTC")
+    try:
+        local = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise UnreadableEvent(f"unreadable dateTime {text!r}") from exc
+    if local.tzinfo is not None:
+        return local.astimezone(UTC)
+    try:
+        zone = ZoneInfo(iana_name(zone_name))
+    except (UnknownTimeZone, ZoneInfoNotFoundError, ValueError) as exc:
+        raise UnreadableEvent(f"unknown time zone {zone_name!r}") from exc
+    return local.replace(tzinfo=zone).astimezone(UTC)
+
+
+def observed_event(payload: Mapping[str, Any]) -> ObservedEvent:
+    booking_id = None
+    for prop in payload.get("singleValueExtendedProperties") or ():
+        if isinstance(prop, Mapping) and str(prop.get("id", "")).lower() == BOOKING_PROPERTY_ID.lower():
+            booking_id = str(prop.get("value") or "") or None
+    meeting = payload.get("onlineMeeting")
+    join_url = meeting.get("joinUrl") if isinstance(meeting, Mapping) else None
+    return ObservedEvent(
+        id=str(payload["id"]),
+        start=graph_instant(payload.get("start")),
+        end=graph_instant(payload.get("end")),
+        cancelled=bool(payload.get("isCancelled")),
+        booking_id=booking_id,
+        transaction_id=payload.get("transactionId") or None,
+        join_url=str(join_url) if join_url else None,
+    )
+
+
+class Verdict(StrEnum):
+    IN_SYNC = "in-sync"  # Outlook shows the booking's time: nothing to do (our own writes land here)
+    SYNC_PENDING = "sync-pending"  # Outlook shows what we last wrote; a newer version is on its way
+    ALREADY_FLAGGED = "already-flagged"  # this drift is recorded already
+    CANCEL = "cancel"  # the host cancelled or deleted the meeting: the booking is cancelled
+    FLAG = "flag"
+    ACCEPT = "accept"
+    REVERT = "revert"
+    IGNORE = "ignore"  # the booking is cancelled already, or the event is not ours to judge
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Judgement:
+    verdict: Verdict
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookingTimes:
+    """The booking as the reconciler compares it, with what this service last wrote to Outlook."""
+
+    booking_id: str
+    cancelled: bool
+    start: datetime
+    end: datetime
+    written_start: datetime | None = None  # the times of our last successful write, if any
+    written_end: datetime | None = None
+    drift: Mapping[str, Any] | None = None
+
+
+def drift_record(event: ObservedEvent, booking: BookingTimes, detected_at: datetime) -> dict[str, Any]:
+    """The `outlook.drift` value: what Outlook shows now against what the booking says."""
+    changes = []
+    if event.start != booking.start:
+        changes.append("start")
+    if event.end != booking.end:
+        changes.append("end")
+    return {
+        "eventStart": event.start.isoformat(),
+        "eventEnd": event.end.isoformat(),
+        "bookingStart": booking.start.isoformat(),
+        "bookingEnd": booking.end.isoformat(),
+        "changed": changes,
+        "detectedAt": detected_at.astimezone(UTC).isoformat(),
+    }
+
+
+def judge(event: ObservedEvent | None, booking: BookingTimes, policy: OutlookEditPolicy) -> Judgement:
+    """What an observed event (None: deleted, gone from the calendar) means for its booking."""
+    if booking.cancelled:
+        return Judgement(verdict=Verdict.IGNORE, reason="the booking is already cancelled")
+    if event is None:
+        return Judgement(verdict=Verdict.CANCEL, reason="the event was deleted from the host's calendar")
+    if event.cancelled:
+        return Judgement(verdict=Verdict.CANCEL, reason="the host cancelled the event in Outlook")
+    if (event.start, event.end) == (booking.start, booking.end):
+        return Judgement(verdict=Verdict.IN_SYNC, reason="Outlook shows the booking's time")
+    if booking.written_start is not None and (event.start, event.end) == (
+        booking.written_start,
+        booking.written_end,
+    ):
+        return Judgement(
+            verdict=Verdict.SYNC_PENDING, reason="Outlook shows our last write; the newer version is pending"
+        )
+    if (
+        booking.drift
+        and booking.drift.get("eventStart") == event.start.isoformat()
+        and booking.drift.get("eventEnd") == event.end.isoformat()
+    ):
+        return Judgement(verdict=Verdict.ALREADY_FLAGGED, reason="this change is recorded as drift already")
+    moved = f"moved in Outlook to {event.start.isoformat()} to {event.end.isoformat()}"
+    if policy is OutlookEditPolicy.ACCEPT:
+        if event.end - event.start != booking.end - booking.start:
+            return Judgement(
+                verdict=Verdict.FLAG,
+                reason=f"{moved}; policy accept, but the duration changed, which a booking cannot take",
+            )
+        return Judgement(verdict=Verdict.ACCEPT, reason=f"{moved}; policy accept: the booking follows")
+    if policy is OutlookEditPolicy.REVERT:
+        return Judgement(verdict=Verdict.REVERT, reason=f"{moved}; policy revert: the event is moved back")
+    return Judgement(verdict=Verdict.FLAG, reason=f"{moved}; policy flag: the booking keeps its time")

@@ -1,0 +1,370 @@
+"""Outlook-side changes applied to bookings: the `graph-changes` handler's one service.
+
+A validated change notification (or a delta-query change) names a host's event. The reconciler:
+1. forgets the host's cached free/busy (every notification: the calendar changed);
+2. reads the event (with our extended property) and maps it to a booking: the property, else the
+   `transactionId`, else the stored event id (the only way for an event that is gone);
+3. judges it (`outlook.judge`): our own writes and pending syncs are recognised and left alone; a
+   cancel or delete by the host cancels the booking (source `outlook`, slot freed, events emitted);
+   a moved meeting follows the event type's `outlookEditPolicy` (flag, accept, revert).
+
+Invariants: handling the same change twice, or changes out of order, ends in the same state (every
+decision compares the current event with the current booking); an event that maps to no booking only
+invalidates the cache. Delta resync (`resync`) feeds the same path from `calendarView/delta`, so a lost
+notification cannot leave drift beyond the next resync.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final, Protocol
+
+from scheduling_core.adapters.outlook_calendar import DeltaPage, DeltaTokenExpired
+from scheduling_core.adapters.outlook_tables import OutlookLink
+from scheduling_core.bookings import Booking, BookingStatus, StoredBooking
+from scheduling_core.clock import Clock
+from scheduling_core.domain import EventType, OutlookEditPolicy
+from scheduling_core.errors import BookingNotModifiable, NotFound, SlotUnavailable
+from scheduling_core.outlook import (
+    BookingTimes,
+    ObservedEvent,
+    UnreadableEvent,
+    Verdict,
+    drift_record,
+    event_times,
+    judge,
+    observed_event,
+)
+
+log = logging.getLogger(__name__)
+
+#: The window a full delta round covers: recent past to the furthest a booking can be made.
+RESYNC_PAST: Final = timedelta(days=1)
+RESYNC_FUTURE: Final = timedelta(days=400)
+_BOOKING_PREFIX: Final = "bk_"
+
+
+class Calendars(Protocol):
+    def get_event(self, mailbox: str, event_id: str) -> dict[str, Any] | None: ...
+    def update_event(self, mailbox: str, event_id: str, body: Mapping[str, Any]) -> dict[str, Any] | None: ...
+    def delta_page(
+        self, mailbox: str, *, link: str | None = None, window: tuple[datetime, datetime] | None = None
+    ) -> DeltaPage: ...
+
+
+class Links(Protocol):
+    def get(self, booking_id: str) -> OutlookLink | None: ...
+    def booking_for_event(self, event_id: str) -> str | None: ...
+
+
+class BookingReader(Protocol):
+    def get_booking(self, booking_id: str) -> StoredBooking: ...
+    def list_bookings(
+        self,
+        *,
+        record_id: str | None,
+        host_id: str | None,
+        start: datetime | None,
+        end: datetime | None,
+        status: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Booking], int | None]: ...
+
+
+class BookingChanges(Protocol):
+    def cancel(
+        self, booking_id: str, *, reason: str | None = None, source: str = "api", if_match: int | None = None
+    ) -> Booking: ...
+    def accept_outlook_move(self, booking_id: str, start: datetime, *, reason: str) -> Booking: ...
+    def record_outlook_drift(self, booking_id: str, drift: Mapping[str, Any] | None) -> Booking: ...
+
+
+class EventTypes(Protocol):
+    def get_event_type(self, slug: str) -> EventType: ...
+
+
+class CacheInvalidation(Protocol):
+    def invalidate(self, host_id: str) -> None: ...
+
+
+class DeltaLinks(Protocol):
+    def delta_link(self, host_id: str) -> str | None: ...
+    def save_delta_link(self, host_id: str, link: str | None) -> None: ...
+
+
+class Lifecycle(Protocol):
+    def renew(self, host_id: str) -> str: ...
+    def recreate(self, host_id: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """What one change did, and why (logged; returned for tests and the operator)."""
+
+    host_id: str
+    event_id: str
+    booking_id: str | None
+    verdict: str
+    reason: str
+
+
+@dataclass(slots=True)
+class ResyncReport:
+    host_id: str
+    full: bool = False
+    changes: int = 0
+    decisions: list[Decision] = field(default_factory=list)
+
+
+class OutlookReconciler:
+    def __init__(
+        self,
+        *,
+        calendars: Calendars,
+        links: Links,
+        bookings: BookingReader,
+        changes: BookingChanges,
+        event_types: EventTypes,
+        cache: CacheInvalidation,
+        delta_links: DeltaLinks,
+        lifecycle: Lifecycle | None,
+        clock: Clock,
+    ) -> None:
+        self._calendars = calendars
+        self._links = links
+        self._bookings = bookings
+        self._changes = changes
+        self._event_types = event_types
+        self._cache = cache
+        self._delta = delta_links
+        self._lifecycle = lifecycle
+        self._clock = clock
+
+    # -- one queued message ----------------------------------------------------------------------------
+
+    def handle(self, message: Mapping[str, Any]) -> str:
+        """Apply one `graph-changes` message (see `graph_change_message`); a one-line outcome."""
+        host_id = str(message.get("hostId") or "")
+        if not host_id:
+            return "ignored: no host"
+        lifecycle_event = message.get("lifecycleEvent")
+        if lifecycle_event:
+            return self.on_lifecycle(host_id, str(lifecycle_event))
+        event_id = str(message.get("eventId") or "")
+        if not event_id:
+            self._cache.invalidate(host_id)
+            return "ignored: no event id"
+        decision = self.on_change(host_id, event_id, str(message.get("changeType") or "updated"))
+        return f"{decision.verdict}: {decision.reason}"
+
+    def on_lifecycle(self, host_id: str, lifecycle_event: str) -> str:
+        if lifecycle_event == "missed":
+            report = self.resync(host_id)
+            return f"resynced {host_id}: {report.changes} changes{' (full)' if report.full else ''}"
+        if self._lifecycle is None:
+            return f"ignored {lifecycle_event}: subscriptions are not managed here"
+        if lifecycle_event == "reauthorizationRequired":
+            return f"renew {host_id}: {self._lifecycle.renew(host_id)}"
+        if lifecycle_event == "subscriptionRemoved":
+            outcome = self._lifecycle.recreate(host_id)
+            report = self.resync(host_id)  # changes while it was gone were not notified
+            return f"recreate {host_id}: {outcome}; resynced {report.changes} changes"
+        return f"ignored unknown lifecycle event {lifecycle_event!r}"
+
+    # -- one changed event -----------------------------------------------------------------------------
+
+    def on_change(self, host_id: str, event_id: str, change_type: str) -> Decision:
+        self._cache.invalidate(host_id)
+        payload = self._calendars.get_event(host_id, event_id)
+        observed: ObservedEvent | None = None
+        if payload is not None:
+            try:
+                observed = observed_event(payload)
+            except (UnreadableEvent, KeyError) as exc:
+                return self._decided(host_id, event_id, None, "ignore", f"unreadable event: {exc}")
+        booking_id = self._booking_id(observed, event_id)
+        if booking_id is None:
+            return self._decided(host_id, event_id, None, "not-ours", f"{change_type}: no booking maps to it")
+        try:
+            booking = self._bookings.get_booking(booking_id).booking
+        except NotFound:
+            return self._decided(host_id, event_id, booking_id, "ignore", "the booking does not exist")
+        if booking.primary_host != host_id:
+            return self._decided(
+                host_id, event_id, booking_id, "ignore", "not the organizer's copy of the booking's event"
+            )
+        link = self._links.get(booking_id)
+        if link is not None and link.event_id and link.event_id != event_id:
+            return self._decided(host_id, event_id, booking_id, "ignore", "another event is the booking's")
+        return self._apply(host_id, event_id, booking, observed, link)
+
+    def _booking_id(self, observed: ObservedEvent | None, event_id: str) -> str | None:
+        if observed is not None and observed.booking_id:
+            return observed.booking_id
+        if (
+            observed is not None
+            and observed.transaction_id
+            and observed.transaction_id.startswith(_BOOKING_PREFIX)
+        ):
+            return observed.transaction_id
+        return self._links.booking_for_event(event_id)
+
+    def _apply(
+        self,
+        host_id: str,
+        event_id: str,
+        booking: Booking,
+        observed: ObservedEvent | None,
+        link: OutlookLink | None,
+    ) -> Decision:
+        times = BookingTimes(
+            booking_id=booking.id,
+            cancelled=booking.status is BookingStatus.CANCELLED,
+            start=booking.start,
+            end=booking.end,
+            written_start=link.written_start if link is not None else None,
+            written_end=link.written_end if link is not None else None,
+            drift=booking.outlook.get("drift") or None,
+        )
+        judgement = judge(observed, times, self._policy(booking.event_type))
+        verdict, reason = judgement.verdict, judgement.reason
+        try:
+            if verdict is Verdict.CANCEL:
+                self._changes.cancel(booking.id, reason=f"Cancelled in Outlook: {reason}", source="outlook")
+            elif verdict is Verdict.ACCEPT:
+                assert observed is not None
+                try:
+                    self._changes.accept_outlook_move(booking.id, observed.start, reason="Moved in Outlook")
+                except SlotUnavailable as exc:
+                    verdict, reason = Verdict.FLAG, f"{reason}; could not follow: {exc}"
+                    self._changes.record_outlook_drift(
+                        booking.id, drift_record(observed, times, self._clock.now())
+                    )
+            elif verdict is Verdict.FLAG:
+                assert observed is not None
+                self._changes.record_outlook_drift(
+                    booking.id, drift_record(observed, times, self._clock.now())
+                )
+            elif verdict is Verdict.REVERT:
+                self._calendars.update_event(host_id, event_id, event_times(booking.start, booking.end))
+            elif verdict is Verdict.IN_SYNC and times.drift:
+                self._changes.record_outlook_drift(booking.id, None)
+                reason = f"{reason}; the recorded drift is resolved"
+        except BookingNotModifiable as exc:
+            return self._decided(host_id, event_id, booking.id, "ignore", f"booking changed: {exc}")
+        return self._decided(host_id, event_id, booking.id, verdict.value, reason)
+
+    def _policy(self, slug: str) -> OutlookEditPolicy:
+        try:
+            return self._event_types.get_event_type(slug).outlook_edit_policy
+        except NotFound:
+            return OutlookEditPolicy.FLAG
+
+    def _decided(
+        self, host_id: str, event_id: str, booking_id: str | None, verdict: str, reason: str
+    ) -> Decision:
+        decision = Decision(
+            host_id=host_id, event_id=event_id, booking_id=booking_id, verdict=verdict, reason=reason
+        )
+        log.info(
+            "outlook change: host %s event %s booking %s: %s (%s)",
+            host_id,
+            event_id,
+            booking_id,
+            verdict,
+            reason,
+        )
+        return decision
+
+    # -- delta resync ------------------------------------------------------------------------------------
+
+    def resync(self, host_id: str) -> ResyncReport:
+        """Catch up with the host's calendar by delta query (a full round when no usable link is stored)."""
+        self._cache.invalidate(host_id)
+        link = self._delta.delta_link(host_id)
+        try:
+            return self._round(host_id, link)
+        except DeltaTokenExpired:
+            log.warning("delta token of %s expired; full resync", host_id)
+            self._delta.save_delta_link(host_id, None)
+            return self._round(host_id, None)
+
+    def _round(self, host_id: str, link: str | None) -> ResyncReport:
+        report = ResyncReport(host_id=host_id, full=link is None)
+        now = self._clock.now()
+        seen: set[str] = set()
+        page = (
+            self._calendars.delta_page(host_id, link=link)
+            if link is not None
+            else self._calendars.delta_page(host_id, window=(now - RESYNC_PAST, now + RESYNC_FUTURE))
+        )
+        while True:
+            for item in page.events:
+                event_id = str(item.get("id") or "")
+                if not event_id:
+                    continue
+                seen.add(event_id)
+                removed = "@removed" in item
+                if not removed and not self._maybe_ours(item, event_id):
+                    continue
+                report.changes += 1
+                report.decisions.append(
+                    self.on_change(host_id, event_id, "deleted" if removed else "updated")
+                )
+            if page.next_link:
+                page = self._calendars.delta_page(host_id, link=page.next_link)
+                continue
+            break
+        if report.full:
+            report.decisions.extend(self._missing_events(host_id, seen, now))
+        self._delta.save_delta_link(host_id, page.delta_link)
+        return report
+
+    def _maybe_ours(self, item: Mapping[str, Any], event_id: str) -> bool:
+        transaction = item.get("transactionId")
+        if isinstance(transaction, str) and transaction.startswith(_BOOKING_PREFIX):
+            return True
+        return self._links.booking_for_event(event_id) is not None
+
+    def _missing_events(self, host_id: str, seen: set[str], now: datetime) -> list[Decision]:
+        """After a full round: the host's future bookings whose event the calendar no longer shows."""
+        decisions = []
+        offset: int | None = 0
+        while offset is not None:
+            bookings, offset = self._bookings.list_bookings(
+                record_id=None,
+                host_id=host_id,
+                start=now - RESYNC_PAST,
+                end=now + RESYNC_FUTURE,
+                status=BookingStatus.CONFIRMED.value,
+                limit=200,
+                offset=offset,
+            )
+            for booking in bookings:
+                if booking.primary_host != host_id:
+                    continue
+                link = self._links.get(booking.id)
+                if link is None or not link.event_id or link.event_id in seen:
+                    continue
+                decisions.append(self.on_change(host_id, link.event_id, "deleted"))
+        return decisions
+
+
+def graph_change_message(host_id: str, subscription_id: str, item: Mapping[str, Any]) -> dict[str, Any]:
+    """The `graph-changes` queue message for one validated notification item (no clientState in it)."""
+    resource_data = item.get("resourceData")
+    event_id = resource_data.get("id") if isinstance(resource_data, Mapping) else None
+    if not event_id:
+        resource = str(item.get("resource") or "")
+        event_id = resource.rsplit("/", 1)[-1] if "/events/" in resource.lower() else None
+    message: dict[str, Any] = {"hostId": host_id, "subscriptionId": subscription_id}
+    if item.get("lifecycleEvent"):
+        message["lifecycleEvent"] = str(item["lifecycleEvent"])
+    else:
+        message["changeType"] = str(item.get("changeType") or "updated")
+        message["eventId"] = str(event_id) if event_id else None
+    return message

@@ -1,0 +1,212 @@
+"""Keeps each booking's Outlook event true to the booking: the `sync-outlook` handler's one service.
+
+Invariants:
+- One event per booking, ever. Creates carry `transactionId` = booking id (Graph de-duplicates a
+  retried create). Graph documents no retention for that, so once a create has been attempted
+  (`createAttemptedAt` in the link row, written before the request), a later attempt first looks the
+  event up by our extended property and adopts it instead of creating.
+- The event lives in the first host's calendar; co-hosts of a collective booking and the invitee are
+  required attendees (one meeting, one Teams link, one set of responses).
+- Reschedule = PATCH of the same event; cancel = the organizer's `cancel` with the reason. An event the
+  host deleted is not created again (the reconciler cancels that booking); the sync says `failed`.
+- A `booking.drift-detected` snapshot changes nothing in Outlook: under policy `flag` Outlook is left
+  as the host put it.
+- Version order, leases and outcomes are those of `sync_runner` (stale or repeated events are
+  acknowledged and ignored; permanent refusals settle with `failed`; transient ones are retried and
+  marked `failed` on the last delivery).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, Final, Protocol
+
+from scheduling_core.adapters.outlook_tables import OutlookLink
+from scheduling_core.bookings import Booking
+from scheduling_core.clock import Clock
+from scheduling_core.domain import EventType, Host
+from scheduling_core.errors import NotFound, PermanentError
+from scheduling_core.events import BOOKING_DRIFT_DETECTED
+from scheduling_core.outlook import MeetingSource, event_update, new_event
+from scheduling_core.ports import CloudEvent
+from scheduling_core.services.dataverse_sync import source_from_event
+from scheduling_core.services.sync_runner import LeasedApply, SyncOutcome
+
+log = logging.getLogger(__name__)
+
+TARGET: Final = "outlook"
+
+
+class EventGone(PermanentError):
+    """The booking's Outlook event was deleted in Outlook; it is not created again."""
+
+
+class Calendars(Protocol):
+    def create_event(self, mailbox: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
+    def get_event(self, mailbox: str, event_id: str) -> dict[str, Any] | None: ...
+    def find_booking_event(self, mailbox: str, booking_id: str) -> dict[str, Any] | None: ...
+    def update_event(self, mailbox: str, event_id: str, body: Mapping[str, Any]) -> dict[str, Any] | None: ...
+    def cancel_event(self, mailbox: str, event_id: str, comment: str) -> bool: ...
+
+
+class Links(Protocol):
+    def get(self, booking_id: str) -> OutlookLink | None: ...
+    def put(self, link: OutlookLink) -> None: ...
+
+
+class CacheInvalidation(Protocol):
+    def invalidate(self, host_id: str) -> None: ...
+
+
+class SyncStatusSink(Protocol):
+    def record_sync(self, booking_id: str, section: str, values: Mapping[str, Any]) -> Booking: ...
+
+
+class EventTypesAndHosts(Protocol):
+    def get_event_type(self, slug: str) -> EventType: ...
+    def get_host(self, host_id: str) -> Host: ...
+
+
+def meeting_source(event: CloudEvent, emails: Mapping[str, str]) -> MeetingSource:
+    """The snapshot of a booking event as the Outlook event shows it (`MalformedEvent` if unusable)."""
+    source = source_from_event(event)
+    snapshot = event.data.get("booking") or {}
+    cancellation = snapshot.get("cancellation") if isinstance(snapshot, Mapping) else None
+    reason = cancellation.get("reason") if isinstance(cancellation, Mapping) else None
+    return MeetingSource(
+        booking_id=source.booking_id,
+        version=source.version,
+        cancelled=source.cancelled,
+        event_type=source.event_type,
+        start=source.start,
+        end=source.end,
+        host_ids=source.host_ids,
+        host_emails=emails,
+        invitee_name=source.invitee_name,
+        invitee_email=source.invitee_email,
+        cancel_reason=str(reason) if reason else None,
+        drift_recorded=event.type == BOOKING_DRIFT_DETECTED,
+    )
+
+
+def _join_url(event: Mapping[str, Any] | None) -> str | None:
+    meeting = (event or {}).get("onlineMeeting")
+    url = meeting.get("joinUrl") if isinstance(meeting, Mapping) else None
+    return str(url) if url else None
+
+
+class OutlookSync:
+    def __init__(
+        self,
+        *,
+        calendars: Calendars,
+        links: Links,
+        runner: LeasedApply,
+        bookings: SyncStatusSink,
+        config: EventTypesAndHosts,
+        clock: Clock,
+        cache: CacheInvalidation | None = None,
+    ) -> None:
+        self._cache = cache
+        self._calendars = calendars
+        self._links = links
+        self._runner = runner
+        self._bookings = bookings
+        self._config = config
+        self._clock = clock
+
+    @property
+    def max_delivery_count(self) -> int:
+        return self._runner.max_delivery_count
+
+    def apply(self, event: CloudEvent, delivery_count: int = 1) -> SyncOutcome:
+        source = source_from_event(event)  # MalformedEvent before any lookup
+        meeting = meeting_source(event, self._emails(source.host_ids))
+
+        def record(values: Mapping[str, Any]) -> None:
+            try:
+                self._bookings.record_sync(meeting.booking_id, "outlook", values)
+            except NotFound:
+                log.warning("outlook sync: booking %s is gone; status not written", meeting.booking_id)
+
+        return self._runner.run(
+            event_id=event.id,
+            booking_id=meeting.booking_id,
+            version=meeting.version,
+            delivery_count=delivery_count,
+            write=lambda: self._write(meeting, delivery_count),
+            record=record,
+        )
+
+    def _emails(self, host_ids: tuple[str, ...]) -> dict[str, str]:
+        emails = {}
+        for host_id in host_ids:
+            try:
+                emails[host_id] = self._config.get_host(host_id).email
+            except NotFound:
+                continue
+        return emails
+
+    def _write(self, meeting: MeetingSource, delivery_count: int) -> Mapping[str, Any]:
+        try:
+            return self._write_event(meeting, delivery_count)
+        finally:
+            if self._cache is not None:  # our write changed these calendars: no stale free/busy here
+                for host_id in meeting.host_ids:
+                    self._cache.invalidate(host_id)
+
+    def _write_event(self, meeting: MeetingSource, delivery_count: int) -> Mapping[str, Any]:
+        mailbox = meeting.host_ids[0]
+        link = self._links.get(meeting.booking_id) or OutlookLink(
+            booking_id=meeting.booking_id, mailbox=mailbox
+        )
+        event_id = link.event_id
+        if event_id is None and (link.create_attempted_at is not None or delivery_count > 1):
+            found = self._calendars.find_booking_event(mailbox, meeting.booking_id)
+            if found is not None:
+                event_id = str(found["id"])
+                log.info("outlook sync: adopted event of %s found by its booking id", meeting.booking_id)
+        if meeting.cancelled:
+            return self._cancel(meeting, link, mailbox, event_id)
+        if meeting.drift_recorded:
+            return {"error": None}  # policy flag: Outlook stays as the host left it
+        event_type = self._event_type(meeting.event_type)
+        if event_id is None:
+            self._links.put(replace(link, create_attempted_at=self._clock.now()))
+            written = self._calendars.create_event(mailbox, new_event(meeting, event_type))
+            event_id = str(written["id"])
+        else:
+            updated = self._calendars.update_event(mailbox, event_id, event_update(meeting, event_type))
+            if updated is None:
+                raise EventGone(
+                    f"The Outlook event of booking '{meeting.booking_id}' was deleted in Outlook."
+                )
+            written = updated
+        join_url = _join_url(written) or _join_url(self._calendars.get_event(mailbox, event_id))
+        self._links.put(
+            replace(
+                link,
+                event_id=event_id,
+                written_version=meeting.version,
+                written_start=meeting.start,
+                written_end=meeting.end,
+            )
+        )
+        return {"eventId": event_id, "joinUrl": join_url, "drift": None, "error": None}
+
+    def _cancel(
+        self, meeting: MeetingSource, link: OutlookLink, mailbox: str, event_id: str | None
+    ) -> Mapping[str, Any]:
+        if event_id is not None:
+            comment = meeting.cancel_reason or "This meeting was cancelled."
+            self._calendars.cancel_event(mailbox, event_id, comment)  # False: gone already, fine
+            self._links.put(replace(link, event_id=event_id, written_version=meeting.version))
+        return {"error": None}
+
+    def _event_type(self, slug: str) -> EventType | None:
+        try:
+            return self._config.get_event_type(slug)
+        except NotFound:
+            return None
