@@ -90,3 +90,32 @@ def consuming(
                     1, {"handler": handler, "reason": "max-delivery-count"}
                 )
             raise
+
+
+@contextmanager
+def receiving(msg: func.ServiceBusMessage, *, handler: str, max_delivery_count: int) -> Iterator[None]:
+    """`consuming` for messages that are not booking events (e.g. `graph-changes` notifications): the
+    span continues the sender's `traceparent` property, and a failure on the last delivery counts one
+    dead letter."""
+    delivery_count = msg.delivery_count or 1
+    properties = msg.application_properties
+    carried = _property(properties, "traceparent") or _property(properties, "Diagnostic-Id")
+    attributes: dict[str, str | int | float | bool] = {
+        "messaging.system": "servicebus",
+        "messaging.message.id": msg.message_id or "",
+        "messaging.handler": handler,
+        "messaging.delivery_count": delivery_count,
+    }
+    with (
+        redaction.scope(),
+        telemetry.span(handler, kind=SpanKind.CONSUMER, traceparent=carried, attributes=attributes),
+        logs.bind(handler=handler),
+    ):
+        try:
+            yield
+        except Exception:
+            if delivery_count >= max_delivery_count:
+                telemetry.instruments().dead_letters.add(
+                    1, {"handler": handler, "reason": "max-delivery-count"}
+                )
+            raise

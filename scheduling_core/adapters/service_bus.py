@@ -28,6 +28,7 @@ from azure.servicebus.exceptions import MessageSizeExceededError
 from scheduling_core.errors import UpstreamUnavailable
 from scheduling_core.events import to_json
 from scheduling_core.ports import CloudEvent
+from scheduling_core.telemetry import current_traceparent
 
 #: The CloudEvents AMQP binding's content type for structured mode.
 CONTENT_TYPE: Final = "application/cloudevents+json"
@@ -45,6 +46,12 @@ DIAGNOSTIC_ID_PROPERTY: Final = "Diagnostic-Id"
 SERVICE: Final = "service-bus"
 
 
+def trace_properties(traceparent: str | None = None) -> dict[str, str]:
+    """The `traceparent` / `Diagnostic-Id` application properties (default: of the current trace)."""
+    value = traceparent if traceparent is not None else current_traceparent()
+    return {TRACEPARENT_PROPERTY: value, DIAGNOSTIC_ID_PROPERTY: value} if value else {}
+
+
 def to_service_bus_message(event: CloudEvent) -> ServiceBusMessage:
     """The Service Bus message that carries `event`: structured-mode body plus routing metadata.
 
@@ -58,8 +65,7 @@ def to_service_bus_message(event: CloudEvent) -> ServiceBusMessage:
         ID_PROPERTY: event.id,
     }
     if event.traceparent:
-        properties[TRACEPARENT_PROPERTY] = event.traceparent
-        properties[DIAGNOSTIC_ID_PROPERTY] = event.traceparent
+        properties.update(trace_properties(event.traceparent))
     return ServiceBusMessage(
         to_json(event).encode("utf-8"),
         message_id=event.id,
@@ -118,11 +124,13 @@ class ServiceBusPublisher:
 
     def send(self, bodies: Sequence[Mapping[str, Any]]) -> None:
         """Send JSON messages (e.g. `graph-changes` items), batched; each gets a fresh message id."""
+        traced: dict[str | bytes, Any] = dict(trace_properties().items())  # the request that enqueued them
         messages = [
             ServiceBusMessage(
                 json.dumps(body, separators=(",", ":")).encode("utf-8"),
                 message_id=uuid.uuid4().hex,
                 content_type="application/json",
+                application_properties=traced,
             )
             for body in bodies
         ]

@@ -231,3 +231,44 @@ def test_health_is_ok_degraded_or_unavailable_by_storage_and_upstreams() -> None
     )
     down = _health(False, graph="ok", dataverse="ok")
     assert (down.healthy, down.status, down.checks["storage"]) == (False, "unavailable", "unavailable")
+
+
+# --- queue messages --------------------------------------------------------------------------------------
+
+
+def test_a_queued_message_carries_the_sender_trace_to_its_handler() -> None:
+    from triggers.local_bus import LocalQueue, _Subscriber
+    from triggers.messages import receiving
+
+    seen: list[str | None] = []
+
+    def handler(msg: Any) -> None:
+        with receiving(msg, handler="q", max_delivery_count=10):
+            seen.append(telemetry.current_trace_id())
+
+    queue = LocalQueue(
+        _Subscriber(function="q", subscription="q", arg_name="msg", many=False, call=handler), queue="q"
+    )
+    with telemetry.span("callback", traceparent=PARENT):
+        queue.send([{"value": 1}])
+    assert queue.drain(10)
+    assert seen == [TRACE]
+
+
+def test_the_last_failed_delivery_of_a_queued_message_counts_a_dead_letter(otel: Recorded) -> None:
+    from triggers.local_bus import LocalQueue, _Subscriber
+    from triggers.messages import receiving
+
+    def handler(msg: Any) -> None:
+        with receiving(msg, handler="q", max_delivery_count=3):
+            raise RuntimeError("downstream is down")
+
+    queue = LocalQueue(
+        _Subscriber(function="q", subscription="q", arg_name="msg", many=False, call=handler),
+        queue="q",
+        max_delivery_count=3,
+    )
+    queue.send([{"value": 1}])
+    assert queue.drain(10)
+    assert len(queue.dead_letters) == 1
+    assert otel.total("scheduling.sync.dead_letters", handler="q", reason="max-delivery-count") == 1
