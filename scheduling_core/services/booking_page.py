@@ -16,7 +16,7 @@ from typing import Any
 
 from scheduling_core.bookings import Booking, Hold
 from scheduling_core.domain import Assignment, EventType, Slot
-from scheduling_core.errors import NotFound, SlotUnavailable
+from scheduling_core.errors import NotFound, SchedulingError, SlotUnavailable
 from scheduling_core.intervals import Interval
 from scheduling_core.ports import ConfigRepository
 from scheduling_core.services.bookings import BookingRequest, BookingService
@@ -82,8 +82,14 @@ class BookingPage:
         self._bookings.release_hold(hold_id)
 
     def book(self, request: BookingRequest) -> Booking:
+        """The booking as stored once created: whatever the sync handlers already wrote back (locally they
+        run before this returns, so the Teams link is there; in Azure the page polls for it)."""
         self.event_type(request.event_type)
-        return self._bookings.create(request)
+        created = self._bookings.create(request)
+        try:
+            return self._bookings.get(created.id)
+        except SchedulingError:
+            return created
 
     def booking(self, slug: str, booking_id: str) -> tuple[EventType, Booking]:
         event_type = self.event_type(slug)

@@ -132,6 +132,7 @@ class AppointmentSource:
     record_id: str | None = None
     routing_reason: str | None = None
     join_url: str | None = None
+    outlook_drift: str | None = None  # what Outlook shows instead, when the host moved the meeting there
 
     @property
     def appointment_id(self) -> str:
@@ -208,6 +209,7 @@ def source_from_event(event: CloudEvent) -> AppointmentSource:
         record_id=_text(record_id),
         routing_reason=_text(routing.get("reason")),
         join_url=_text(outlook.get("joinUrl")),
+        outlook_drift=_drift_text(outlook.get("drift")),
     )
 
 
@@ -259,6 +261,8 @@ def appointment_description(source: AppointmentSource) -> str:
     lines = [f"Booking: {source.booking_id} (version {source.version})"]
     if source.join_url:
         lines.append(f"Join: {source.join_url}")
+    if source.outlook_drift:
+        lines.append(f"Outlook drift: {source.outlook_drift}")
     if source.routing_reason:
         lines.append(f"Routing: {source.routing_reason}")
     return "\n".join(lines)
@@ -454,6 +458,15 @@ def _text(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def _drift_text(drift: Any) -> str | None:
+    if not isinstance(drift, Mapping) or not drift.get("eventStart"):
+        return None
+    return (
+        f"the host's Outlook shows {drift.get('eventStart')} to {drift.get('eventEnd')} "
+        f"(detected {drift.get('detectedAt')}); the booking keeps its time"
+    )
 
 
 def _instant(value: Any) -> datetime:

@@ -117,8 +117,11 @@ def test_a_visitor_books_a_slot_end_to_end(
         f"Wednesday, 25 November 2026, 10:30 {DASH} 11:00 (Europe/Berlin)"
     )
     expect(page.locator("#done-where")).to_have_text("Microsoft Teams meeting")
-    expect(page.locator("#join-later")).to_be_visible()  # no Outlook sync runs here: no link yet
-    expect(page.get_by_role("link", name="Join the Teams meeting")).to_be_hidden()
+    # The local stack's Outlook sync has written the Teams link back before the booking is answered.
+    join = page.get_by_role("link", name="Join the Teams meeting")
+    expect(join).to_be_visible()
+    expect(join).to_have_attribute("href", re.compile(r"^https://teams\.microsoft\.com/"))
+    expect(page.locator("#join-later")).to_be_hidden()
     expect(page.get_by_role("status")).to_contain_text("Booking confirmed")
     page.screenshot(path=str(output_dir / "confirmation-desktop.png"), full_page=True)
 

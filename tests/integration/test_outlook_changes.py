@@ -295,7 +295,9 @@ def test_the_rep_deleting_the_meeting_cancels_the_booking(live: Live) -> None:
     assert live.booking(booking["id"])["status"] == "cancelled"
 
 
-def test_a_hand_move_is_flagged_as_drift_by_default(live: Live) -> None:
+def test_a_hand_move_is_flagged_as_drift_by_default(live: Live, dataverse_sim: Any) -> None:
+    from scheduling_core.bookings import appointment_id
+
     host, booking, _ = _booked(live)
     event_id = booking["outlook"]["eventId"]
     live.move_event(host, event_id, NINE_UTC + timedelta(hours=2))
@@ -308,6 +310,8 @@ def test_a_hand_move_is_flagged_as_drift_by_default(live: Live) -> None:
         "end",
     ]
     assert outbox_events(booking["id"])[-1].type == "booking.drift-detected"
+    appointment = dataverse_sim.row("appointments", appointment_id(booking["id"]))
+    assert "Outlook drift: the host's Outlook shows 2026-12-07T17:00:00+00:00" in appointment["description"]
     event = live.event(host, event_id).json()
     assert event["start"]["dateTime"].startswith("2026-12-07T17:00:00")  # Outlook left as the rep put it
     live.move_event(host, event_id, NINE_UTC)  # the rep moves it back: the drift is resolved
