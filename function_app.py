@@ -51,9 +51,13 @@ from http_api import (
     routing,
 )
 from http_api import webhooks as webhook_admin
+from scheduling_core import logs, telemetry
 from triggers import outlook_changes, sync_dataverse, sync_outlook, timers
 from triggers import reconcile as reconcile_timer
 from triggers import webhooks as webhook_delivery
+
+logs.install()  # every log record: trace id, bound booking/host ids, invitee data redacted
+telemetry.configure_from_env()  # Azure Monitor when APPLICATIONINSIGHTS_CONNECTION_STRING is set
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 

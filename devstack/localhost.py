@@ -45,6 +45,24 @@ def build_router() -> FunctionRouter:
     return FunctionRouter(function_app.app, route_prefix(ROOT / "host.json"))
 
 
+def log_json_lines() -> None:
+    """The app's records as JSON lines on stderr (trace id, booking id, event), at `LOG_LEVEL` (WARNING)."""
+    import logging
+    import os
+
+    from scheduling_core.logs import JsonFormatter
+    from scheduling_core.telemetry import NOISY_LOGGERS
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    level = (os.environ.get("LOG_LEVEL") or "WARNING").upper()
+    logging.basicConfig(
+        level=level if level in logging.getLevelNamesMapping() else "WARNING", handlers=[handler]
+    )
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def main() -> None:
     from devstack.serving import serve_forever
 
@@ -53,6 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     load_local_settings(ROOT / "local.settings.json")
     load_local_settings(ROOT / "local.settings.sample.json")
+    log_json_lines()
     serve_forever(create_app(build_router()), port=args.port)
 
 

@@ -45,6 +45,7 @@ def main() -> None:
 
     from devstack import dataverse_sim, graph_sim, localhost
 
+    localhost.log_json_lines()
     azurite = start_azurite(args.azurite_port, location=state / "azurite")
     servers = []
     try:

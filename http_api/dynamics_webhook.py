@@ -19,6 +19,7 @@ from http_api.endpoint import MAX_BODY_BYTES, Operation, QueryParam, endpoint, j
 from http_api.problems import HttpProblem
 from http_api.schemas import Problem
 from scheduling_core.composition import services
+from scheduling_core.redaction import add_sensitive
 from scheduling_core.services.dynamics_webhook import MalformedContext
 
 bp = func.Blueprint()
@@ -38,6 +39,7 @@ def _check_secret(req: func.HttpRequest) -> None:
     settings = services().settings
     expected = settings.dynamics_webhook_secret
     given = req.headers.get(settings.dynamics_webhook_header)
+    add_sensitive([given])  # never in a log line or span of this request, even when it is wrong
     if not expected or given is None or not hmac.compare_digest(given.encode(), expected.encode()):
         raise HttpProblem(
             401, "unauthorized", "Unauthorized", "The webhook secret header is missing or not valid."

@@ -7,6 +7,7 @@ so a route cannot exist without being documented (a test holds the two together)
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -19,9 +20,12 @@ from urllib.parse import parse_qs, urlsplit
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
-from http_api.auth import Access, check_access
+from http_api import cors as _cors
+from http_api.auth import Access, check_access, presented_key
+from http_api.observe import observed
 from http_api.problems import HttpProblem, from_validation_error, problem_response, to_problem
 from scheduling_core.errors import NotFound
+from scheduling_core.redaction import add_sensitive
 
 MAX_BODY_BYTES = 64 * 1024
 M = TypeVar("M", bound=BaseModel)
@@ -67,18 +71,37 @@ def _keys() -> tuple[str | None, str | None]:
 
 
 def endpoint(
-    bp: func.Blueprint, *, route: str, access: Access, operations: tuple[Operation, ...]
+    bp: func.Blueprint,
+    *,
+    route: str,
+    access: Access,
+    operations: tuple[Operation, ...],
+    cors: bool | None = None,
 ) -> Callable[[Handler], Handler]:
+    """Register `handler` for `route`; `cors` (default: only `book/*` routes) answers browser preflights."""
+    operations = tuple(_documents_size_limit(op) for op in operations)
+    with_cors = route.split("/", 1)[0] == "book" if cors is None else cors
+    if with_cors and all(op.method.upper() != "OPTIONS" for op in operations):
+        operations = (*operations, _preflight_operation(operations[0]))
     methods = [op.method.upper() for op in operations]
 
     def decorate(handler: Handler) -> Handler:
-        @functools.wraps(handler)
-        def run(req: func.HttpRequest) -> func.HttpResponse:
+        def guarded(req: func.HttpRequest) -> func.HttpResponse:
             try:
+                if with_cors and _cors.is_preflight(req):
+                    return _cors.preflight_response(req, methods)
+                add_sensitive([presented_key(req)])
                 check_access(req, access, *_keys())
                 return handler(req)
             except Exception as exc:
                 return problem_response(to_problem(exc))
+
+        @functools.wraps(handler)
+        def run(req: func.HttpRequest) -> func.HttpResponse:
+            response = observed(req, route=route, call=lambda: guarded(req))
+            if with_cors and not _cors.is_preflight(req):
+                _cors.add_cors_headers(req, response)
+            return response
 
         ROUTES.append(RouteDoc(route=route, access=access, operations=operations))
         level = func.AuthLevel.ANONYMOUS if access is Access.PUBLIC else func.AuthLevel.FUNCTION
@@ -87,19 +110,45 @@ def endpoint(
     return decorate
 
 
+def _documents_size_limit(op: Operation) -> Operation:
+    """An operation that reads a body (`read_json`) may answer 413; OpenAPI says so for every one."""
+    from http_api.schemas import Problem
+
+    if op.request is None or 413 in op.responses:
+        return op
+    return dataclasses.replace(op, responses={**op.responses, 413: Problem})
+
+
+def _preflight_operation(first: Operation) -> Operation:
+    return Operation(
+        method="OPTIONS",
+        operation_id=f"{first.operation_id}Preflight",
+        summary="CORS preflight (origins listed in CORS_ALLOWED_ORIGINS)",
+        tag=first.tag,
+        responses={204: None},
+    )
+
+
 def read_body_json(req: func.HttpRequest, max_bytes: int = MAX_BODY_BYTES) -> Any:
-    """The body parsed as JSON: 413 past `max_bytes`, 400 when it is not JSON."""
+    """The body parsed as JSON: 413 past `max_bytes`, 400 when it is not JSON.
+
+    Whatever an invitee typed (`invitee`, `answers`) is registered as sensitive for this invocation,
+    so it never reaches a log line or span of it.
+    """
     body = req.get_body() or b""
     if len(body) > max_bytes:
         raise HttpProblem(
             413, "payload-too-large", "Payload too large", f"The body may be at most {max_bytes} bytes."
         )
     try:
-        return json.loads(body)
+        payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise HttpProblem(
             400, "invalid-json", "Invalid JSON", "The request body is not valid JSON."
         ) from None
+    if isinstance(payload, dict):
+        add_sensitive([payload.get("invitee"), payload.get("answers")])
+    return payload
 
 
 def read_json(req: func.HttpRequest, model: type[M], max_bytes: int = MAX_BODY_BYTES) -> M:

@@ -21,7 +21,7 @@ bp = func.Blueprint()
         Operation(
             method="GET",
             operation_id="GetHealth",
-            summary="Liveness and dependency checks",
+            summary="Storage check (503 when down) and Graph/Dataverse reachability (degraded)",
             tag="operations",
             responses={200: HealthResponse, 503: HealthResponse},
         ),
@@ -29,7 +29,7 @@ bp = func.Blueprint()
 )
 def health(req: func.HttpRequest) -> func.HttpResponse:
     report = services().health.check()
-    body = HealthResponse(status="ok" if report.healthy else "unavailable", checks=report.checks)
+    body = HealthResponse(status=report.status, checks=report.checks)
     return json_response(body, 200 if report.healthy else 503)
 
 

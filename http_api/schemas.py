@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from scheduling_core.documents import EventTypeDoc, HostDoc
@@ -65,7 +67,7 @@ class SlotsResponse(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: str
+    status: Literal["ok", "degraded", "unavailable"]
     checks: dict[str, str]
 
 

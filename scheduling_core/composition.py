@@ -34,7 +34,7 @@ from scheduling_core.services.bookings import BookingService
 from scheduling_core.services.config import ConfigService
 from scheduling_core.services.dataverse_sync import DataverseSync
 from scheduling_core.services.dynamics_webhook import DynamicsWebhook
-from scheduling_core.services.health import HealthService, reachable
+from scheduling_core.services.health import CachedProbe, HealthService, reachable
 from scheduling_core.services.outbox import OutboxRelay
 from scheduling_core.services.outlook_reconcile import OutlookReconciler
 from scheduling_core.services.outlook_subscriptions import OutlookSubscriptions
@@ -242,7 +242,11 @@ def build_services(
             config=repository, busy=busy_times, clock=clock, commitments=booking_store, routing=routing
         ),
         health=HealthService(
-            ping_storage=tables.ping, probes={"graph": lambda: reachable(settings.graph_base_url)}
+            ping_storage=tables.ping,
+            probes={
+                "graph": CachedProbe(lambda: reachable(settings.graph_base_url)),
+                "dataverse": CachedProbe(lambda: reachable(settings.dataverse_url)),
+            },
         ),
         booking_store=booking_store,
         bookings=bookings,

@@ -4,8 +4,9 @@ Invariants:
 - `to_json` and `from_json` round-trip: `from_json(to_json(e)) == e` for every event `booking_event` builds.
 - The JSON carries exactly the CloudEvents attributes `specversion` ("1.0"), `id`, `source`, `type`,
   `time` (RFC 3339, UTC, `Z`), `datacontenttype` ("application/json"), `data`, and the `traceparent`
-  extension only when set. The session id is not an attribute: it is `data.bookingId`, which
-  `from_json` reads back into `CloudEvent.session_id`.
+  extension only when set (`booking_event` sets it to the current trace, so whoever handles the event
+  continues the trace of the request that caused it). The session id is not an attribute: it is
+  `data.bookingId`, which `from_json` reads back into `CloudEvent.session_id`.
 - A booking event's id is `{bookingId}:{version}`, so the same state change always has the same id
   (the Service Bus duplicate-detection key and the handlers' idempotency key agree).
 - `from_json` never lets bad input through as a half-built event: it raises `MalformedEvent`.
@@ -20,6 +21,7 @@ from typing import Any, Final
 
 from scheduling_core.errors import PermanentError
 from scheduling_core.ports import CloudEvent
+from scheduling_core.telemetry import current_traceparent
 
 SPEC_VERSION: Final = "1.0"
 DATA_CONTENT_TYPE: Final = "application/json"
@@ -60,7 +62,8 @@ def booking_event(
     """The event announcing that `booking` (a full `GET /bookings/{id}` snapshot) reached its current version.
 
     The snapshot is copied through JSON, so the event neither shares state with the caller nor
-    holds anything `to_json` could not write.
+    holds anything `to_json` could not write. Without an explicit `traceparent` the current trace's
+    is stamped (CloudEvents Distributed Tracing extension); outside any trace there is none.
     """
     if event_type not in BOOKING_EVENT_TYPES:
         raise MalformedEvent(f"Unknown booking event type {event_type!r}.")
@@ -78,7 +81,7 @@ def booking_event(
         time=_utc(time),
         data={"bookingId": booking_id, "version": version, "booking": snapshot},
         session_id=booking_id,
-        traceparent=traceparent,
+        traceparent=traceparent if traceparent is not None else current_traceparent(),
     )
 
 

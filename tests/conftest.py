@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.graph", "tests.fixtures.dataverse"]
+pytest_plugins = ["tests.fixtures.graph", "tests.fixtures.dataverse", "tests.fixtures.telemetry"]
 
 ADMIN_KEY = "test-admin-key"
 API_KEY = "test-api-key"

@@ -34,7 +34,7 @@ from typing import Any, cast
 
 from azure.functions import servicebus
 
-from scheduling_core.adapters.service_bus import to_service_bus_message
+from scheduling_core.adapters.service_bus import to_service_bus_message, trace_properties
 from scheduling_core.ports import CloudEvent
 
 TRIGGER_TYPE = "serviceBusTrigger"
@@ -270,7 +270,7 @@ class LocalQueue:
         self.queue = queue
         self._subscriber = subscriber
         self._max_delivery_count = max_delivery_count
-        self._pending: list[tuple[bytes, str, int]] = []
+        self._pending: list[tuple[bytes, str, int, dict[str, str]]] = []
         self._busy = 0
         self._cond = threading.Condition()
         self._dead: list[DeadLetter] = []
@@ -283,9 +283,10 @@ class LocalQueue:
             return tuple(self._dead)
 
     def send(self, bodies: Sequence[Any]) -> None:
+        properties = trace_properties()  # as ServiceBusPublisher.send stamps them
         with self._cond:
             for body in bodies:
-                self._pending.append((json.dumps(body).encode("utf-8"), uuid.uuid4().hex, 1))
+                self._pending.append((json.dumps(body).encode("utf-8"), uuid.uuid4().hex, 1, properties))
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(
                     target=self._run, name=f"local-queue:{self.queue}", daemon=True
@@ -305,24 +306,24 @@ class LocalQueue:
                     self._worker = None
                     self._cond.notify_all()
                     return
-                body, message_id, attempt = self._pending.pop(0)
+                body, message_id, attempt, properties = self._pending.pop(0)
                 self._busy += 1
             try:
-                self._deliver(body, message_id, attempt)
+                self._deliver(body, message_id, attempt, properties)
             finally:
                 with self._cond:
                     self._busy -= 1
                     self._cond.notify_all()
 
-    def _deliver(self, body: bytes, message_id: str, attempt: int) -> None:
+    def _deliver(self, body: bytes, message_id: str, attempt: int, properties: dict[str, str]) -> None:
         if self._subscriber is None:
             log.warning("no function listens on queue %s; message %s dropped", self.queue, message_id)
             return
         try:
             message = servicebus.ServiceBusMessage(
                 body=body,
-                application_properties={},
-                user_properties={},
+                application_properties=dict(properties),
+                user_properties=dict(properties),
                 content_type="application/json",
                 delivery_count=attempt,
                 enqueued_time_utc=datetime.now(UTC),
@@ -343,7 +344,7 @@ class LocalQueue:
             )
             with self._cond:
                 if attempt < self._max_delivery_count:
-                    self._pending.append((body, message_id, attempt + 1))
+                    self._pending.append((body, message_id, attempt + 1, properties))
                 else:
                     self._dead.append(
                         DeadLetter(

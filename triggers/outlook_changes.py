@@ -17,14 +17,23 @@ import logging
 import azure.functions as func
 
 from scheduling_core.composition import services
+from triggers.messages import receiving
 
 bp = func.Blueprint()
+#: The `graph-changes` queue's maxDeliveryCount (infra); the last failed delivery counts a dead letter.
+MAX_DELIVERY_COUNT = 10
 log = logging.getLogger(__name__)
 
 
 @bp.function_name("reconcile_outlook_change")
 @bp.service_bus_queue_trigger(arg_name="msg", queue_name="graph-changes", connection="ServiceBusConnection")
 def reconcile_outlook_change(msg: func.ServiceBusMessage) -> None:
+    # Continues the trace of the Graph callback request that enqueued the notification.
+    with receiving(msg, handler="reconcile-outlook-change", max_delivery_count=MAX_DELIVERY_COUNT):
+        _reconcile_outlook_change(msg)
+
+
+def _reconcile_outlook_change(msg: func.ServiceBusMessage) -> None:
     try:
         message = json.loads(msg.get_body())
     except ValueError:

@@ -14,6 +14,7 @@ import azure.functions as func
 
 from scheduling_core.composition import services
 from scheduling_core.intervals import Interval
+from scheduling_core.telemetry import span
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -24,6 +25,11 @@ AHEAD: Final = timedelta(days=30)
 
 @bp.timer_trigger(arg_name="timer", schedule="0 30 2 * * *", run_on_startup=False, use_monitor=True)
 def reconcile_dataverse(timer: func.TimerRequest) -> None:
+    with span("reconcile_dataverse"):  # the events it writes carry this trace
+        _reconcile()
+
+
+def _reconcile() -> None:
     current = services()
     now = current.clock.now()
     report = current.reconciler().reconcile(Interval(now - PAST, now + AHEAD))

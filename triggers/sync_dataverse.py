@@ -13,7 +13,8 @@ import logging
 import azure.functions as func
 
 from scheduling_core.composition import services
-from scheduling_core.events import from_json
+from scheduling_core.services.dataverse_sync import SyncOutcome
+from triggers.messages import consuming
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -28,6 +29,21 @@ log = logging.getLogger(__name__)
     is_sessions_enabled=True,
 )
 def sync_dataverse(msg: func.ServiceBusMessage) -> None:
-    event = from_json(msg.get_body())  # MalformedEvent: raised, so the unreadable message dead-letters
-    outcome = services().dataverse_sync.apply(event, delivery_count=msg.delivery_count or 1)
-    log.info("sync-dataverse: %s (delivery %s): %s", event.id, msg.delivery_count, outcome)
+    current = services()
+    # MalformedEvent is raised from `consuming`, so the unreadable message dead-letters.
+    with consuming(
+        msg,
+        handler="sync-dataverse",
+        max_delivery_count=current.settings.sync_max_delivery_count,
+        clock=current.clock,
+    ) as received:
+        outcome = current.dataverse_sync.apply(received.event, delivery_count=received.delivery_count)
+        if outcome is SyncOutcome.SYNCED:
+            received.applied()
+        log.info(
+            "sync-dataverse: %s (delivery %s): %s",
+            received.event.id,
+            received.delivery_count,
+            outcome,
+            extra={"event": "sync.dataverse", "outcome": str(outcome)},
+        )

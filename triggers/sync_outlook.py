@@ -14,7 +14,8 @@ import logging
 import azure.functions as func
 
 from scheduling_core.composition import services
-from scheduling_core.events import from_json
+from scheduling_core.services.sync_runner import SyncOutcome
+from triggers.messages import consuming
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -29,6 +30,21 @@ log = logging.getLogger(__name__)
     is_sessions_enabled=True,
 )
 def sync_outlook(msg: func.ServiceBusMessage) -> None:
-    event = from_json(msg.get_body())  # MalformedEvent: raised, so the unreadable message dead-letters
-    outcome = services().outlook_sync.apply(event, delivery_count=msg.delivery_count or 1)
-    log.info("sync-outlook: %s (delivery %s): %s", event.id, msg.delivery_count, outcome)
+    current = services()
+    # MalformedEvent is raised from `consuming`, so the unreadable message dead-letters.
+    with consuming(
+        msg,
+        handler="sync-outlook",
+        max_delivery_count=current.settings.sync_max_delivery_count,
+        clock=current.clock,
+    ) as received:
+        outcome = current.outlook_sync.apply(received.event, delivery_count=received.delivery_count)
+        if outcome is SyncOutcome.SYNCED:
+            received.applied()
+        log.info(
+            "sync-outlook: %s (delivery %s): %s",
+            received.event.id,
+            received.delivery_count,
+            outcome,
+            extra={"event": "sync.outlook", "outcome": str(outcome)},
+        )

@@ -12,6 +12,7 @@ import logging
 import azure.functions as func
 
 from scheduling_core.composition import services
+from scheduling_core.telemetry import span
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -19,11 +20,13 @@ log = logging.getLogger(__name__)
 
 @bp.timer_trigger(arg_name="timer", schedule="*/30 * * * * *", run_on_startup=False, use_monitor=True)
 def relay_outbox(timer: func.TimerRequest) -> None:
-    report = services().relay.relay()
-    log.info("outbox relay: %s", report)
+    with span("relay_outbox"):  # each publish continues its own event's trace (outbox.py)
+        report = services().relay.relay()
+        log.info("outbox relay: %s", report, extra={"event": "outbox.relayed"})
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=True)
 def expire_holds(timer: func.TimerRequest) -> None:
-    removed = services().bookings.expire_holds()
-    log.info("expired holds removed: %d", removed)
+    with span("expire_holds"):
+        removed = services().bookings.expire_holds()
+        log.info("expired holds removed: %d", removed, extra={"event": "holds.expired"})

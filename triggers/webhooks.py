@@ -15,7 +15,7 @@ import logging
 import azure.functions as func
 
 from scheduling_core.composition import services
-from scheduling_core.events import from_json
+from triggers.messages import consuming
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -30,10 +30,21 @@ log = logging.getLogger(__name__)
     is_sessions_enabled=True,
 )
 def deliver_webhooks(msg: func.ServiceBusMessage) -> None:
-    body = msg.get_body()
-    event = from_json(body)
-    report = services().webhooks.dispatch(event, body)
-    log.info("deliver-webhooks: %s (delivery %s): %s", event.id, msg.delivery_count, report)
+    current = services()
+    with consuming(
+        msg,
+        handler="deliver-webhooks",
+        max_delivery_count=current.settings.sync_max_delivery_count,
+        clock=current.clock,
+    ) as received:
+        report = current.webhooks.dispatch(received.event, msg.get_body())
+        log.info(
+            "deliver-webhooks: %s (delivery %s): %s",
+            received.event.id,
+            received.delivery_count,
+            report,
+            extra={"event": "webhooks.dispatched"},
+        )
 
 
 @bp.timer_trigger(arg_name="timer", schedule="*/30 * * * * *", run_on_startup=False, use_monitor=True)

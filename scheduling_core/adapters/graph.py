@@ -19,6 +19,7 @@ Invariants:
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 import uuid
@@ -161,7 +162,9 @@ class GraphClient:
             with ThreadPoolExecutor(
                 max_workers=min(self._max_concurrency, len(tasks)), thread_name_prefix="graph-getSchedule"
             ) as pool:
-                answers = list(pool.map(fetch, tasks))
+                # Each call runs in a copy of this context: its span and logs stay in the request's trace.
+                futures = [pool.submit(contextvars.copy_context().run, fetch, task) for task in tasks]
+                answers = [future.result() for future in futures]
 
         merged: dict[str, _Merged] = {email: _Merged() for email in emails}
         for answer in answers:

@@ -28,6 +28,7 @@ from azure.servicebus.exceptions import MessageSizeExceededError
 from scheduling_core.errors import UpstreamUnavailable
 from scheduling_core.events import to_json
 from scheduling_core.ports import CloudEvent
+from scheduling_core.telemetry import current_traceparent
 
 #: The CloudEvents AMQP binding's content type for structured mode.
 CONTENT_TYPE: Final = "application/cloudevents+json"
@@ -37,27 +38,41 @@ CONTENT_TYPE: Final = "application/cloudevents+json"
 TYPE_PROPERTY: Final = "cloudEvents_type"
 SOURCE_PROPERTY: Final = "cloudEvents_source"
 ID_PROPERTY: Final = "cloudEvents_id"
+#: W3C trace context as the Service Bus SDK and the Functions host carry it (application properties);
+#: with Azure SDK tracing on, the SDK overwrites both with its own message span of the same trace.
+TRACEPARENT_PROPERTY: Final = "traceparent"
+DIAGNOSTIC_ID_PROPERTY: Final = "Diagnostic-Id"
 
 SERVICE: Final = "service-bus"
+
+
+def trace_properties(traceparent: str | None = None) -> dict[str, str]:
+    """The `traceparent` / `Diagnostic-Id` application properties (default: of the current trace)."""
+    value = traceparent if traceparent is not None else current_traceparent()
+    return {TRACEPARENT_PROPERTY: value, DIAGNOSTIC_ID_PROPERTY: value} if value else {}
 
 
 def to_service_bus_message(event: CloudEvent) -> ServiceBusMessage:
     """The Service Bus message that carries `event`: structured-mode body plus routing metadata.
 
     `subject` is the event type; application properties `cloudEvents_type`, `cloudEvents_source` and
-    `cloudEvents_id` repeat those attributes (the body stays the source of truth).
+    `cloudEvents_id` repeat those attributes (the body stays the source of truth); an event with a
+    `traceparent` also carries it as `traceparent` and `Diagnostic-Id`.
     """
+    properties: dict[str | bytes, Any] = {
+        TYPE_PROPERTY: event.type,
+        SOURCE_PROPERTY: event.source,
+        ID_PROPERTY: event.id,
+    }
+    if event.traceparent:
+        properties.update(trace_properties(event.traceparent))
     return ServiceBusMessage(
         to_json(event).encode("utf-8"),
         message_id=event.id,
         session_id=event.session_id,
         content_type=CONTENT_TYPE,
         subject=event.type,
-        application_properties={
-            TYPE_PROPERTY: event.type,
-            SOURCE_PROPERTY: event.source,
-            ID_PROPERTY: event.id,
-        },
+        application_properties=properties,
     )
 
 
@@ -109,11 +124,13 @@ class ServiceBusPublisher:
 
     def send(self, bodies: Sequence[Mapping[str, Any]]) -> None:
         """Send JSON messages (e.g. `graph-changes` items), batched; each gets a fresh message id."""
+        traced: dict[str | bytes, Any] = dict(trace_properties().items())  # the request that enqueued them
         messages = [
             ServiceBusMessage(
                 json.dumps(body, separators=(",", ":")).encode("utf-8"),
                 message_id=uuid.uuid4().hex,
                 content_type="application/json",
+                application_properties=traced,
             )
             for body in bodies
         ]

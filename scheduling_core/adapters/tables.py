@@ -81,9 +81,12 @@ class Tables:
         return client
 
     def ping(self) -> None:
-        """Cheap round trip to storage (health check)."""
+        """Cheap round trip to storage (health check): one try, a short timeout, so a probe never hangs."""
         with storage_errors():
-            next(iter(self._service.list_tables(results_per_page=1).by_page()), None)
+            pages = self._service.list_tables(
+                results_per_page=1, retry_total=0, connection_timeout=3, read_timeout=3
+            ).by_page()
+            next(iter(pages), None)
 
 
 class TableConfigRepository:

@@ -50,6 +50,7 @@ from scheduling_core.ports import (
     PendingEvent,
 )
 from scheduling_core.services.routing import ContextIn, RoutingService, StoredDecision
+from scheduling_core.telemetry import booking_changed
 
 HOLD_LIFETIME = timedelta(minutes=5)
 CHANGE_ATTEMPTS = 3
@@ -132,6 +133,16 @@ def missing_required_fields(event_type: EventType, request: BookingRequest) -> l
     return missing
 
 
+def asked_answers(event_type: EventType, answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The answers this event type asks for (`answers.x` in its required fields); nothing else is kept.
+
+    PII minimisation: a caller may send more (a form with extra fields, a flow that forwards a whole
+    record), but what the event type does not ask for is neither stored nor sent to Outlook or Dynamics.
+    """
+    asked = {name.partition(".")[2] for name in event_type.required_fields if name.startswith("answers.")}
+    return {key: value for key, value in answers.items() if key in asked}
+
+
 class BookingService:
     def __init__(
         self,
@@ -208,6 +219,10 @@ class BookingService:
         return free
 
     def _publish(self, pending: PendingEvent) -> None:
+        event = pending.event
+        snapshot = event.data.get("booking")
+        host_ids = snapshot.get("hostIds", ()) if isinstance(snapshot, Mapping) else ()
+        booking_changed(event.type, event.session_id, host_ids)
         if self._after_commit is not None:
             self._after_commit.publish_now([pending])
 
@@ -371,7 +386,7 @@ class BookingService:
             created_at=now,
             updated_at=now,
             context=dict(request.context),
-            answers=dict(request.answers),
+            answers=asked_answers(event_type, request.answers),
             metadata=dict(request.metadata),
             routing=routing,
             outlook={"eventId": None, "joinUrl": None, "syncStatus": "pending", "drift": None},

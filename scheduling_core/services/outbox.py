@@ -18,9 +18,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from opentelemetry.trace import SpanKind
+
 from scheduling_core.clock import Clock
 from scheduling_core.errors import SchedulingError
 from scheduling_core.ports import EventPublisher, OutboxStore, PendingEvent
+from scheduling_core.telemetry import span
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +84,16 @@ class OutboxRelay:
         )
 
     def _publish(self, item: PendingEvent) -> bool:
+        event = item.event
         try:
-            self._publisher.publish(item.event)
+            # A child of the trace that produced the event, whether published in its request or by the timer.
+            with span(
+                f"publish {event.type}",
+                kind=SpanKind.PRODUCER,
+                traceparent=event.traceparent,
+                attributes={"messaging.message.id": event.id, "booking.id": event.session_id},
+            ):
+                self._publisher.publish(event)
         except SchedulingError as exc:
             log.warning("event %s stays pending: %s", item.event.id, exc.detail)
             return False

@@ -20,6 +20,7 @@ from scheduling_core.errors import FieldError, InvalidRequest
 from scheduling_core.intervals import Interval
 from scheduling_core.ports import BusyTimeSource, CommitmentSource, ConfigRepository, Mailbox
 from scheduling_core.services.routing import ContextIn, RoutingService
+from scheduling_core.telemetry import instruments
 from scheduling_core.timezones import UTC
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,7 @@ class SlotService:
         hosts = self._config.get_hosts(selection.host_ids)
         mode = PoolMode.ALL_OF if event_type.assignment is Assignment.COLLECTIVE else PoolMode.ANY_OF
         slots, unavailable = self.compute(event_type, hosts, window, mode)
+        instruments().slots_served.add(len(slots), {"eventType": event_type.slug})
         return SlotAnswer(
             event_type=event_type, selection=selection, slots=tuple(slots), unavailable_hosts=unavailable
         )
