@@ -115,7 +115,7 @@ param adminApiKey string = ''
 @description('Header name in which Dynamics sends the webhook secret.')
 param dynamicsWebhookHeader string = 'x-scheduling-webhook-key'
 
-@description('Origins of the booking page allowed by platform CORS (exact https origins, never *). Empty: no cross-origin calls.')
+@description('Origins allowed to call the booking page API cross-origin (exact https origins, never *); enforced by the app (CORS_ALLOWED_ORIGINS, http_api/cors.py), so platform CORS stays off. Empty: no cross-origin calls.')
 param bookingPageOrigins array = []
 
 @description('Prefix of every table the app creates in the data account.')
@@ -313,6 +313,7 @@ var appSettingsMap = union(identitySettings, {
   // Graph subscriptions: notificationUrl/lifecycleNotificationUrl are {PUBLIC_BASE_URL}/graph/... (docs/outlook-sync.md).
   PUBLIC_BASE_URL: empty(publicBaseUrl) ? 'https://${names.functionApp}.azurewebsites.net/api' : publicBaseUrl
   GRAPH_CHANGES_QUEUE: 'graph-changes'
+  CORS_ALLOWED_ORIGINS: join(bookingPageOrigins, ',')
   // The booking page (/book/*): who may frame it (CSP frame-ancestors) and which event types it offers.
   BOOKING_PAGE_FRAME_ANCESTORS: bookingPageFrameAncestors
   BOOKING_PAGE_EVENT_TYPES: bookingPageEventTypes
@@ -338,7 +339,8 @@ module functionApp 'modules/functionapp.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     zoneRedundant: zoneRedundant
-    allowedOrigins: bookingPageOrigins
+    // The app answers CORS itself (per route, preflights included); platform CORS would override it.
+    allowedOrigins: []
     appSettings: union(appSettingsMap, secretSettings)
   }
   dependsOn: [
