@@ -81,6 +81,7 @@ class FunctionRouter:
         from scheduling_core.composition import set_local_delivery
         from triggers.local_bus import deliver_to_functions
 
+        self.app = app
         self.routes = http_routes(app)
         self.prefix = route_prefix.strip("/")
         self.topic = deliver_to_functions(indexed_functions(app), topic)
