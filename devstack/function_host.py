@@ -79,12 +79,15 @@ class FunctionRouter:
         self, app: func.FunctionApp, route_prefix: str = "api", topic: str = "booking-events"
     ) -> None:
         from scheduling_core.composition import set_local_delivery
+        from scheduling_core.settings import Settings
         from triggers.local_bus import deliver_to_functions
 
         self.app = app
         self.routes = http_routes(app)
         self.prefix = route_prefix.strip("/")
-        self.topic = deliver_to_functions(indexed_functions(app), topic)
+        # maxDeliveryCount = the delivery the sync handlers give up on (SYNC_MAX_DELIVERY_COUNT).
+        max_deliveries = Settings.from_env().sync_max_delivery_count
+        self.topic = deliver_to_functions(indexed_functions(app), topic, max_delivery_count=max_deliveries)
         set_local_delivery(self.topic)
 
     def handle(
