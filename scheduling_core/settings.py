@@ -44,6 +44,7 @@ class Settings:
     service_bus_namespace: str | None
     booking_topic: str
     sync_max_delivery_count: int = 10
+    dataverse_timeout_seconds: float = 10.0
     dynamics_webhook_secret: str | None = None
     dynamics_webhook_header: str = "x-scheduling-webhook-key"
     dynamics_application_user_id: str | None = None
@@ -81,6 +82,7 @@ class Settings:
             admin_api_key=get("ADMIN_API_KEY"),
             dataverse_url=(get("DATAVERSE_URL") or "http://127.0.0.1:7082/api/data/v9.2").rstrip("/"),
             dataverse_static_token=get("DATAVERSE_STATIC_TOKEN"),
+            dataverse_timeout_seconds=float(get("DATAVERSE_TIMEOUT_SECONDS") or 10),
             # The same names the Service Bus trigger bindings use (connection="ServiceBusConnection").
             service_bus_connection=get("ServiceBusConnection"),
             service_bus_namespace=get("ServiceBusConnection__fullyQualifiedNamespace"),
