@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from scheduling_core.adapters.booking_table import TableBookingStore
 from scheduling_core.adapters.credentials import token_provider_from_settings
@@ -183,6 +184,7 @@ def build_services(
             config=repository,
             clock=clock,
             max_delivery_count=settings.sync_max_delivery_count,
+            lease_duration=timedelta(seconds=settings.sync_lease_seconds),
         ),
         webhook_ledger=webhook_ledger,
         dynamics_webhook=DynamicsWebhook(

@@ -45,6 +45,7 @@ class Settings:
     booking_topic: str
     sync_max_delivery_count: int = 10
     dataverse_timeout_seconds: float = 10.0
+    sync_lease_seconds: float = 300.0
     dynamics_webhook_secret: str | None = None
     dynamics_webhook_header: str = "x-scheduling-webhook-key"
     dynamics_application_user_id: str | None = None
@@ -89,6 +90,8 @@ class Settings:
             booking_topic=get("BOOKING_TOPIC") or "booking-events",
             # The subscriptions' maxDeliveryCount (infra): the sync marks a booking failed on the last one.
             sync_max_delivery_count=int(get("SYNC_MAX_DELIVERY_COUNT") or 10),
+            # How long one delivery may hold a booking's sync lease: the functionTimeout (host.json).
+            sync_lease_seconds=float(get("SYNC_LEASE_SECONDS") or 300),
             # POST /dynamics/webhook: the shared secret the service endpoint sends, in this header.
             dynamics_webhook_secret=get("DYNAMICS_WEBHOOK_SECRET"),
             dynamics_webhook_header=(get("DYNAMICS_WEBHOOK_HEADER") or "x-scheduling-webhook-key").lower(),
