@@ -18,6 +18,7 @@ import random
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -117,7 +118,14 @@ class Unanswered(Exception):
 
 
 class LoadRun:
-    def __init__(self, api: str, slugs: list[str], profile: LoadProfile) -> None:
+    def __init__(
+        self,
+        api: str,
+        slugs: list[str],
+        profile: LoadProfile,
+        on_booked: Callable[[LoadResult], None] | None = None,
+    ) -> None:
+        self.on_booked = on_booked
         self.api = api
         self.slugs = slugs
         self.profile = profile
@@ -191,6 +199,8 @@ class LoadRun:
             answer.headers.get("Idempotent-Replayed") == "true",
         )
         self.result.booked[booking["id"]] = booked
+        if self.on_booked is not None:
+            self.on_booked(self.result)
         roll = rng.random()
         if roll < self.profile.replay_share:
             replay = await self._call(
@@ -262,5 +272,10 @@ class LoadRun:
         return {"eventType": slug, "start": day.isoformat(), "end": day.isoformat(), "timeZone": "UTC"}
 
 
-def run_load(api: str, slugs: list[str], profile: LoadProfile) -> LoadResult:
-    return asyncio.run(LoadRun(api, slugs, profile).run())
+def run_load(
+    api: str,
+    slugs: list[str],
+    profile: LoadProfile,
+    on_booked: Callable[[LoadResult], None] | None = None,
+) -> LoadResult:
+    return asyncio.run(LoadRun(api, slugs, profile, on_booked).run())

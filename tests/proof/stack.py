@@ -164,4 +164,8 @@ class ProofStack:
             if not self.pending_outbox():
                 return passes
         pending = self.pending_outbox()
-        raise AssertionError(f"{len(pending)} outbox events still pending after {max_passes} relay passes")
+        log = self.host.tail()[-3000:] if self.host is not None else ""
+        raise AssertionError(
+            f"{len(pending)} outbox events still pending after {max_passes} relay passes"
+            f" ({[r['RowKey'] for r in pending[:5]]}); the host's log ends:\n{log}"
+        )
