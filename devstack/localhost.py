@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from devstack.function_host import (
     FunctionRouter,
@@ -52,7 +53,7 @@ def _admin_denied(request: Request) -> Response | None:
     return PlainTextResponse("admin key required", status_code=401 if not given else 403)
 
 
-def create_app(router: FunctionRouter) -> Starlette:
+def create_app(router: FunctionRouter) -> ASGIApp:
     async def dispatch(request: Request) -> Response:
         body = await request.body()
         result = await run_in_threadpool(
@@ -104,14 +105,24 @@ def create_app(router: FunctionRouter) -> Starlette:
             }
         )
 
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-    return Starlette(
+    local = Starlette(
         routes=[
             Route("/admin/functions/{name}", run_function, methods=["POST"]),
             Route("/_host/bus", bus, methods=["GET"]),
-            Route("/{path:path}", dispatch, methods=methods),
         ]
     )
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        # Every other path goes to the function routes, whatever characters it holds (a Starlette
+        # `{path:path}` route would answer a path with a newline in it with its own text/plain 404).
+        path = scope.get("path", "")
+        if scope["type"] == "http" and not (path.startswith("/admin/functions/") or path == "/_host/bus"):
+            response = await dispatch(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        await local(scope, receive, send)
+
+    return app
 
 
 def build_router() -> FunctionRouter:
