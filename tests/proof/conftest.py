@@ -20,20 +20,23 @@ from tests.proof.stack import ProofStack
 StackFactory = Callable[..., ProofStack]
 
 
+def _starter(exits: ExitStack, azurite: Any) -> StackFactory:
+    def start(**settings: str) -> ProofStack:
+        graph = exits.enter_context(GraphSim.serve(graph_sim.create_app()))
+        dataverse = exits.enter_context(DataverseSim.serve(dataverse_sim.create_app()))
+        stack = ProofStack(azurite=azurite, graph=graph, dataverse=dataverse, settings=settings)
+        exits.callback(stack.close)
+        stack.start_host()
+        return stack
+
+    return start
+
+
 @pytest.fixture
 def proof_stack(azurite: Any) -> Iterator[StackFactory]:
     """`proof_stack(**settings)`: Graph and Dataverse simulators, and the local host started on them."""
     with ExitStack() as exits:
-
-        def start(**settings: str) -> ProofStack:
-            graph = exits.enter_context(GraphSim.serve(graph_sim.create_app()))
-            dataverse = exits.enter_context(DataverseSim.serve(dataverse_sim.create_app()))
-            stack = ProofStack(azurite=azurite, graph=graph, dataverse=dataverse, settings=settings)
-            exits.callback(stack.close)
-            stack.start_host()
-            return stack
-
-        yield start
+        yield _starter(exits, azurite)
 
 
 @pytest.fixture
