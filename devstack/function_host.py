@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 import azure.functions as func
 
@@ -93,7 +93,7 @@ class FunctionRouter:
     def handle(
         self, method: str, url: str, headers: Mapping[str, str] | None = None, body: bytes = b""
     ) -> func.HttpResponse:
-        parts = urlsplit(url)
+        parts = _split(url)
         path = parts.path.strip("/")
         if self.prefix:
             if not (path == self.prefix or path.startswith(self.prefix + "/")):
@@ -107,7 +107,7 @@ class FunctionRouter:
             if method.upper() not in route.methods:
                 allowed = True
                 continue
-            params = {k: v for k, v in match.groupdict().items() if v is not None}
+            params = {k: _unescape(v) for k, v in match.groupdict().items() if v is not None}
             request = func.HttpRequest(
                 method=method.upper(),
                 url=url,
@@ -120,6 +120,23 @@ class FunctionRouter:
         if allowed:
             return func.HttpResponse(status_code=405)
         return _not_found()
+
+
+#: Characters `urlsplit` deletes anywhere in a URL (WHATWG); a decoded request path may still hold them.
+_DELETED_BY_URLSPLIT = {"\t": "%09", "\n": "%0A", "\r": "%0D"}
+
+
+def _split(url: str) -> SplitResult:
+    """`urlsplit`, keeping tabs and line breaks of the path (escaped) instead of dropping them."""
+    for char, escaped in _DELETED_BY_URLSPLIT.items():
+        url = url.replace(char, escaped)
+    return urlsplit(url)
+
+
+def _unescape(value: str) -> str:
+    for char, escaped in _DELETED_BY_URLSPLIT.items():
+        value = value.replace(escaped, char)
+    return value
 
 
 def _not_found() -> func.HttpResponse:

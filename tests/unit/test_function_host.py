@@ -104,3 +104,10 @@ def test_the_local_host_runs_a_timer_function_on_request_and_answers_after_it_re
             assert bus == {"topic": "booking-events", "functions": [], "deadLetters": []}
 
     asyncio.run(scenario())
+
+
+def test_a_route_parameter_keeps_a_tab_or_line_break_instead_of_changing_the_route() -> None:
+    router = FunctionRouter(_app())
+    response = router.handle("PUT", "http://x/api/items/\t", {}, b"")
+    assert json.loads(response.get_body())["id"] == "\t"
+    assert json.loads(router.handle("GET", "http://x/api/items/a\nb").get_body())["id"] == "a\nb"
