@@ -27,6 +27,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    ignored_auth,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -42,7 +43,11 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
     response_headers_conformance,
+    # a keyed operation must refuse the same request without its key or with a wrong one
+    ignored_auth,
 ]
+# Not `negative_data_rejection`: this API ignores unknown query parameters, as most HTTP APIs do, and
+# the key headers we add to every case undo negative cases that drop them.
 WEBHOOK_HEADER = "x-scheduling-webhook-key"
 WEBHOOK_SECRET = "proof-webhook-secret"
 PROFILES = [
