@@ -2,8 +2,9 @@
 
 Each client loops until the deadline (and at most `max_ops` times): pick an event type, list one day of
 its slots, book one of them (or, with `hot_share`, one of a few fixed instants every client fights
-over), and sometimes replay the same `Idempotency-Key`, cancel, or reschedule. Every request's latency
-and status is kept; an answer outside the expected set is recorded as unexpected with its body.
+over; every client's first booking is one of those, so races start at once), and sometimes replay
+the same `Idempotency-Key`, cancel, or reschedule. Every request's latency and status is kept; an
+answer outside the expected set is recorded as unexpected with its body.
 
 Every booking request carries its `Idempotency-Key` in `metadata.proofKey` as well, so what reached
 storage can be traced back to the request that made it (at most one booking per key, ever).
@@ -156,17 +157,21 @@ class LoadRun:
 
     async def _client(self, http: httpx.AsyncClient, index: int, deadline: float) -> None:
         rng = random.Random(self.profile.seed * 100_003 + index)
-        for _ in range(self.profile.max_ops):
+        for op in range(self.profile.max_ops):
             if time.monotonic() >= deadline:
                 return
+            # Every client opens with a fought-over instant, so races happen at once, whatever the length.
+            opening = self.hot[index % len(self.hot)] if op == 0 else None
             try:
-                await self._one(http, rng)
+                await self._one(http, rng, opening)
             except Unanswered:
                 continue
 
-    async def _one(self, http: httpx.AsyncClient, rng: random.Random) -> None:
+    async def _one(self, http: httpx.AsyncClient, rng: random.Random, hot: tuple[str, str] | None) -> None:
         slots: list[dict[str, Any]] = []
-        if rng.random() < self.profile.hot_share:
+        if hot is not None:
+            slug, start = hot
+        elif rng.random() < self.profile.hot_share:
             slug, start = rng.choice(self.hot)
         else:
             slug = rng.choice(self.slugs)

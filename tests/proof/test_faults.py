@@ -38,7 +38,7 @@ FAULT_MIX: list[dict[str, Any]] = [
 ]
 PROFILES = [
     pytest.param(
-        LoadProfile(clients=20, seconds=8, tolerated=frozenset({503})), id="fast", marks=pytest.mark.proof
+        LoadProfile(clients=20, seconds=5, tolerated=frozenset({503})), id="fast", marks=pytest.mark.proof
     ),
     pytest.param(
         LoadProfile(clients=200, seconds=60, tolerated=frozenset({503})),

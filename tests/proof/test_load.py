@@ -25,7 +25,7 @@ from tests.proof.load import LoadProfile, run_load
 from tests.proof.tenant import seed
 
 PROFILES = [
-    pytest.param(LoadProfile(clients=20, seconds=8), id="fast", marks=pytest.mark.proof),
+    pytest.param(LoadProfile(clients=20, seconds=5), id="fast", marks=pytest.mark.proof),
     pytest.param(
         LoadProfile(clients=200, seconds=60), id="soak", marks=[pytest.mark.soak, pytest.mark.timeout(900)]
     ),

@@ -31,7 +31,7 @@ from tests.proof.tenant import seed
 
 PROFILES = [
     pytest.param(
-        LoadProfile(clients=20, seconds=10, retry_unanswered_for=30), 20, id="fast", marks=pytest.mark.proof
+        LoadProfile(clients=20, seconds=8, retry_unanswered_for=30), 12, id="fast", marks=pytest.mark.proof
     ),
     pytest.param(
         LoadProfile(clients=200, seconds=60, retry_unanswered_for=60),
