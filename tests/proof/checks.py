@@ -144,6 +144,44 @@ def dataverse_appointments(stack: ProofStack) -> list[dict[str, Any]]:
     return found
 
 
+def outlook_events(stack: ProofStack, host_id: str) -> list[dict[str, Any]]:
+    """Every event in a host's calendar (Graph simulator), following `@odata.nextLink`."""
+    sim = stack.graph
+    url: str | None = f"{sim.v1}/users/{host_id}/events"
+    params: dict[str, str] | None = {"$select": "id,transactionId,isCancelled", "$top": "999"}
+    found: list[dict[str, Any]] = []
+    while url:
+        response = sim.http.get(url, params=params, headers=sim.auth)
+        response.raise_for_status()
+        payload = response.json()
+        found += payload["value"]
+        url, params = payload.get("@odata.nextLink"), None
+    return found
+
+
+def _outlook_problems(stack: ProofStack, stored: Stored) -> list[str]:
+    """Exactly one event (by `transactionId` = booking id) per synced booking in its organizer's calendar."""
+    problems = []
+    hosts = {doc["hostIds"][0] for doc in stored.docs.values()}
+    by_booking: dict[str, list[str]] = defaultdict(list)
+    for host in hosts:
+        for event in outlook_events(stack, host):
+            if event.get("transactionId"):
+                by_booking[event["transactionId"]].append(event["id"])
+    for booking_id, events in by_booking.items():
+        if len(events) > 1:
+            problems.append(f"{booking_id}: {len(events)} Outlook events {events}")
+    for booking_id, doc in stored.docs.items():
+        outlook = doc.get("outlook") or {}
+        if outlook.get("syncStatus") == "synced" and outlook.get("eventId") not in by_booking.get(
+            booking_id, []
+        ):
+            problems.append(
+                f"{booking_id}: Outlook synced, but event {outlook.get('eventId')} is not in the calendar"
+            )
+    return problems
+
+
 def assert_sync_settled(stack: ProofStack, stored: Stored, *, all_synced: bool) -> SyncReport:
     report = SyncReport()
     bus = stack.bus()
@@ -204,6 +242,8 @@ def assert_sync_settled(stack: ProofStack, stored: Stored, *, all_synced: bool) 
                 problems.append(
                     f"{booking_id}: appointment {appointment} does not show {doc['start']} {doc['status']}"
                 )
+    if "sync_outlook" in subscribed:
+        problems += _outlook_problems(stack, stored)
     for (function, message_id), letter in dead.items():
         booking_id = letter["sessionId"]
         section = {v: k for k, v in SYNC_SECTIONS.items()}.get(function)
