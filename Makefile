@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test test-unit lint typecheck bench clean deps connector infra-check
+.PHONY: run test test-unit soak lint typecheck bench clean deps connector infra-check
 
 CHROMIUM ?= /usr/bin/chromium
 
@@ -34,6 +34,11 @@ run: deps
 ## first the static checks of infra/ (checkov).
 test: deps infra-check
 	$(PY) -m pytest -q
+
+## The proof suites at full length (docs/reliability.md): schemathesis, load (200 clients x 60 s),
+## faults, restart. `make test` runs the same suites at fast lengths.
+soak: deps
+	$(PY) -m pytest -q -m soak tests/proof
 
 test-unit: deps
 	$(PY) -m pytest -q tests/unit

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 import azure.functions as func
 
@@ -79,11 +79,15 @@ class FunctionRouter:
         self, app: func.FunctionApp, route_prefix: str = "api", topic: str = "booking-events"
     ) -> None:
         from scheduling_core.composition import set_local_change_queue, set_local_delivery
+        from scheduling_core.settings import Settings
         from triggers.local_bus import deliver_queue_to_functions, deliver_to_functions
 
+        self.app = app
         self.routes = http_routes(app)
         self.prefix = route_prefix.strip("/")
-        self.topic = deliver_to_functions(indexed_functions(app), topic)
+        # maxDeliveryCount = the delivery the sync handlers give up on (SYNC_MAX_DELIVERY_COUNT).
+        max_deliveries = Settings.from_env().sync_max_delivery_count
+        self.topic = deliver_to_functions(indexed_functions(app), topic, max_delivery_count=max_deliveries)
         set_local_delivery(self.topic)
         self.graph_changes = deliver_queue_to_functions(indexed_functions(app), "graph-changes")
         set_local_change_queue(self.graph_changes)
@@ -91,7 +95,7 @@ class FunctionRouter:
     def handle(
         self, method: str, url: str, headers: Mapping[str, str] | None = None, body: bytes = b""
     ) -> func.HttpResponse:
-        parts = urlsplit(url)
+        parts = _split(url)
         path = parts.path.strip("/")
         if self.prefix:
             if not (path == self.prefix or path.startswith(self.prefix + "/")):
@@ -105,7 +109,7 @@ class FunctionRouter:
             if method.upper() not in route.methods:
                 allowed = True
                 continue
-            params = {k: v for k, v in match.groupdict().items() if v is not None}
+            params = {k: _unescape(v) for k, v in match.groupdict().items() if v is not None}
             request = func.HttpRequest(
                 method=method.upper(),
                 url=url,
@@ -118,6 +122,23 @@ class FunctionRouter:
         if allowed:
             return func.HttpResponse(status_code=405)
         return _not_found()
+
+
+#: Characters `urlsplit` deletes anywhere in a URL (WHATWG); a decoded request path may still hold them.
+_DELETED_BY_URLSPLIT = {"\t": "%09", "\n": "%0A", "\r": "%0D"}
+
+
+def _split(url: str) -> SplitResult:
+    """`urlsplit`, keeping tabs and line breaks of the path (escaped) instead of dropping them."""
+    for char, escaped in _DELETED_BY_URLSPLIT.items():
+        url = url.replace(char, escaped)
+    return urlsplit(url)
+
+
+def _unescape(value: str) -> str:
+    for char, escaped in _DELETED_BY_URLSPLIT.items():
+        value = value.replace(escaped, char)
+    return value
 
 
 def _not_found() -> func.HttpResponse:

@@ -3,25 +3,57 @@
 It builds real `func.HttpRequest` objects and calls the registered functions
 (in a worker thread, as the Python worker runs sync functions). On machines with
 Azure Functions Core Tools, `func start` serves the same app instead.
+
+Besides the app's routes (under the route prefix) it serves two local-only surfaces, guarded by
+`ADMIN_API_KEY` in `x-functions-key` when that setting is set:
+
+    POST /admin/functions/{name}   run a timer function now, as the Functions host's admin API
+                                   does for non-HTTP functions; unlike the real host (which answers
+                                   202 at once) it answers 202 only after the function returned,
+                                   so a caller can drive e.g. the outbox relay deterministically
+                                   (500 with the error if it raised, 404 for an unknown name)
+    GET  /_host/bus                the in-process Service Bus topic: its subscribed functions and
+                                   dead-lettered messages (`triggers.local_bus.LocalTopic`)
 """
 
 from __future__ import annotations
 
 import argparse
+import hmac
+import os
+import signal
+import threading
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from devstack.function_host import FunctionRouter, load_local_settings, route_prefix
+from devstack.function_host import (
+    FunctionRouter,
+    LocalTimer,
+    load_local_settings,
+    route_prefix,
+    timer_functions,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def create_app(router: FunctionRouter) -> Starlette:
+def _admin_denied(request: Request) -> Response | None:
+    expected = os.environ.get("ADMIN_API_KEY") or ""
+    if not expected:
+        return None
+    given = request.headers.get("x-functions-key") or request.query_params.get("code") or ""
+    if hmac.compare_digest(given.encode(), expected.encode()):
+        return None
+    return PlainTextResponse("admin key required", status_code=401 if not given else 403)
+
+
+def create_app(router: FunctionRouter) -> ASGIApp:
     async def dispatch(request: Request) -> Response:
         body = await request.body()
         result = await run_in_threadpool(
@@ -35,8 +67,62 @@ def create_app(router: FunctionRouter) -> Starlette:
             media_type=result.mimetype,
         )
 
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-    return Starlette(routes=[Route("/{path:path}", dispatch, methods=methods)])
+    timers = {t.name.lower(): t for t in timer_functions(router.app)}
+
+    async def run_function(request: Request) -> Response:
+        denied = _admin_denied(request)
+        if denied is not None:
+            return denied
+        timer = timers.get(request.path_params["name"].lower())
+        if timer is None:
+            return PlainTextResponse("no such timer function", status_code=404)
+        try:
+            await run_in_threadpool(timer.call, LocalTimer())
+        except Exception as exc:
+            return PlainTextResponse(f"{timer.name} failed: {type(exc).__name__}: {exc}", status_code=500)
+        return Response(status_code=202)
+
+    async def bus(request: Request) -> Response:
+        denied = _admin_denied(request)
+        if denied is not None:
+            return denied
+        topic = router.topic
+        return JSONResponse(
+            {
+                "topic": topic.topic,
+                "functions": list(topic.functions),
+                "deadLetters": [
+                    {
+                        "function": d.function,
+                        "subscription": d.subscription,
+                        "messageId": d.message_id,
+                        "sessionId": d.session_id,
+                        "reason": d.reason,
+                        "description": d.description,
+                    }
+                    for d in topic.dead_letters
+                ],
+            }
+        )
+
+    local = Starlette(
+        routes=[
+            Route("/admin/functions/{name}", run_function, methods=["POST"]),
+            Route("/_host/bus", bus, methods=["GET"]),
+        ]
+    )
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        # Every other path goes to the function routes, whatever characters it holds (a Starlette
+        # `{path:path}` route would answer a path with a newline in it with its own text/plain 404).
+        path = scope.get("path", "")
+        if scope["type"] == "http" and not (path.startswith("/admin/functions/") or path == "/_host/bus"):
+            response = await dispatch(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        await local(scope, receive, send)
+
+    return app
 
 
 def build_router() -> FunctionRouter:
@@ -64,7 +150,7 @@ def log_json_lines() -> None:
 
 
 def main() -> None:
-    from devstack.serving import serve_forever
+    from devstack.serving import serve_in_thread
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=7071)
@@ -72,7 +158,14 @@ def main() -> None:
     load_local_settings(ROOT / "local.settings.json")
     load_local_settings(ROOT / "local.settings.sample.json")
     log_json_lines()
-    serve_forever(create_app(build_router()), port=args.port)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server = serve_in_thread(create_app(build_router()), port=args.port)
+    # Bound and accepting before this line is printed: callers wait for it instead of polling.
+    print(f"Local host is up: {server.url}/api", flush=True)
+    stop.wait()
+    server.stop()
 
 
 if __name__ == "__main__":

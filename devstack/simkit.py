@@ -16,7 +16,11 @@ Invariants:
   newest `REQUEST_LOG_SIZE` requests.
 - A queued fault applies to the next `count` API requests whose method matches and
   whose path contains `pathContains` (both case-insensitively), first queued first; it
-  delays the request, fails it (before authentication), or both.
+  delays the request, fails it (before authentication), or both. With `probability` p < 1
+  each matching request is hit with chance p (drawn independently per fault, so a later
+  fault may hit a request an earlier one spared), and only hits count; `count: null`
+  means no limit (until the faults are cleared): `{"status": 429, "retryAfter": 1,
+  "probability": 0.1, "count": null}` throttles about a tenth of all requests.
 - Faults and the request log are test scaffolding: never persisted, and `/_sim` needs no
   token. Errors of `/_sim` come in the simulator's own error shape.
 - With a state file, every write is followed by an atomic save (temp file in the same
@@ -30,6 +34,7 @@ import asyncio
 import inspect
 import json
 import os
+import random
 import tempfile
 import threading
 import uuid
@@ -69,7 +74,8 @@ class Fault:
     """A queued failure: the next `count` requests matching path and method get it."""
 
     status: int | None
-    count: int = 1
+    count: int | None = 1  # None: every matching request, until cleared
+    probability: float = 1.0
     retry_after: float | None = None
     path_contains: str | None = None
     method: str | None = None
@@ -88,6 +94,7 @@ class Fault:
             "status": self.status,
             "retryAfter": self.retry_after,
             "count": self.count,
+            "probability": self.probability,
             "pathContains": self.path_contains,
             "method": self.method,
             "delaySeconds": self.delay_seconds,
@@ -114,7 +121,7 @@ class Fault:
 
 def parse_fault(body: dict[str, Any], bad_request: Callable[[str], SimFault]) -> Fault:
     """A fault from the body of `POST /_sim/faults`; `bad_request(message)` is raised for a bad one."""
-    known = {"status", "retryAfter", "count", "pathContains", "method", "delaySeconds", "code"}
+    known = {"status", "retryAfter", "count", "probability", "pathContains", "method", "delaySeconds", "code"}
     unknown = set(body) - known
     if unknown:
         raise bad_request(f"Unknown fault properties: {sorted(unknown)}.")
@@ -122,12 +129,15 @@ def parse_fault(body: dict[str, Any], bad_request: Callable[[str], SimFault]) ->
     count = body.get("count", 1)
     retry_after = body.get("retryAfter")
     delay = body.get("delaySeconds")
+    probability = body.get("probability", 1)
     if status is not None and (
         isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
     ):
         raise bad_request("'status' must be an HTTP error status (400-599) or null.")
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise bad_request("'count' must be a positive integer.")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise bad_request("'count' must be a positive integer or null (no limit).")
+    if isinstance(probability, bool) or not isinstance(probability, int | float) or not 0 < probability <= 1:
+        raise bad_request("'probability' must be a number above 0 and at most 1.")
     for name, value in (("retryAfter", retry_after), ("delaySeconds", delay)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
             raise bad_request(f"'{name}' must be a non-negative number or null.")
@@ -139,6 +149,7 @@ def parse_fault(body: dict[str, Any], bad_request: Callable[[str], SimFault]) ->
     return Fault(
         status=status,
         count=count,
+        probability=float(probability),
         retry_after=None if retry_after is None else float(retry_after),
         path_contains=body.get("pathContains"),
         method=body.get("method"),
@@ -163,6 +174,7 @@ class SimState(ABC):
         self.lock = threading.RLock()
         self.state_file = state_file
         self.faults: list[Fault] = []
+        self.random = random.Random()
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         if state_file is not None and state_file.exists():
             self._load(state_file)
@@ -170,11 +182,15 @@ class SimState(ABC):
     def take_fault(self, method: str, path: str) -> Fault | None:
         with self.lock:
             for fault in self.faults:
-                if fault.count > 0 and fault.matches(method, path):
+                if not fault.matches(method, path):
+                    continue
+                if fault.probability < 1 and self.random.random() >= fault.probability:
+                    continue
+                if fault.count is not None:
                     fault.count -= 1
                     if fault.count == 0:
                         self.faults.remove(fault)
-                    return fault
+                return fault
         return None
 
     def reset(self) -> None:

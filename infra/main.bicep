@@ -301,6 +301,9 @@ var appSettingsMap = union(identitySettings, {
   SYNC_MAX_DELIVERY_COUNT: string(maxDeliveryCount)
   GRAPH_BASE_URL: 'https://graph.microsoft.com/v1.0'
   GRAPH_TIMEOUT_SECONDS: '10'
+  DATAVERSE_TIMEOUT_SECONDS: '10'
+  // How long a sync delivery owns a booking before another may take over (a crashed one's lease ends).
+  SYNC_LEASE_SECONDS: '300'
   BUSY_CACHE_TTL_SECONDS: '60'
   DATAVERSE_URL: dataverseUrl
   AZURE_TENANT_ID: tenant().tenantId

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 from scheduling_core.adapters.booking_table import TableBookingStore
@@ -263,6 +264,7 @@ def build_services(
             config=repository,
             clock=clock,
             max_delivery_count=settings.sync_max_delivery_count,
+            lease_duration=timedelta(seconds=settings.sync_lease_seconds),
         ),
         webhook_ledger=webhook_ledger,
         dynamics_webhook=DynamicsWebhook(
@@ -284,6 +286,7 @@ def build_services(
                 state=TableSyncStateStore(tables),
                 clock=clock,
                 max_delivery_count=settings.sync_max_delivery_count,
+                lease_duration=timedelta(seconds=settings.sync_lease_seconds),
             ),
             bookings=booking_store,
             config=repository,

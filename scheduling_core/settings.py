@@ -56,6 +56,8 @@ class Settings:
     service_bus_namespace: str | None
     booking_topic: str
     sync_max_delivery_count: int = 10
+    dataverse_timeout_seconds: float = 10.0
+    sync_lease_seconds: float = 300.0
     dynamics_webhook_secret: str | None = None
     dynamics_webhook_header: str = "x-scheduling-webhook-key"
     dynamics_application_user_id: str | None = None
@@ -108,12 +110,15 @@ class Settings:
             admin_api_key=get("ADMIN_API_KEY"),
             dataverse_url=(get("DATAVERSE_URL") or "http://127.0.0.1:7082/api/data/v9.2").rstrip("/"),
             dataverse_static_token=get("DATAVERSE_STATIC_TOKEN"),
+            dataverse_timeout_seconds=float(get("DATAVERSE_TIMEOUT_SECONDS") or 10),
             # The same names the Service Bus trigger bindings use (connection="ServiceBusConnection").
             service_bus_connection=get("ServiceBusConnection"),
             service_bus_namespace=get("ServiceBusConnection__fullyQualifiedNamespace"),
             booking_topic=get("BOOKING_TOPIC") or "booking-events",
             # The subscriptions' maxDeliveryCount (infra): the sync marks a booking failed on the last one.
             sync_max_delivery_count=int(get("SYNC_MAX_DELIVERY_COUNT") or 10),
+            # How long one delivery may hold a booking's sync lease: the functionTimeout (host.json).
+            sync_lease_seconds=float(get("SYNC_LEASE_SECONDS") or 300),
             # POST /dynamics/webhook: the shared secret the service endpoint sends, in this header.
             dynamics_webhook_secret=get("DYNAMICS_WEBHOOK_SECRET"),
             dynamics_webhook_header=(get("DYNAMICS_WEBHOOK_HEADER") or "x-scheduling-webhook-key").lower(),

@@ -102,6 +102,7 @@ def dataverse_client_from_settings(settings: Settings) -> DataverseClient:
             client_secret=settings.client_secret,
             scope=settings.dataverse_scope,
         ),
+        timeout_seconds=settings.dataverse_timeout_seconds,
     )
 
 

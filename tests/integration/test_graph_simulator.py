@@ -419,6 +419,30 @@ def test_queued_faults_answer_matching_requests_in_order(graph: GraphSim) -> Non
     assert get(graph, "/users/ana/events").status_code == 200
 
 
+def test_a_probabilistic_fault_hits_about_that_share_of_requests_until_cleared(graph: GraphSim) -> None:
+    graph.add_fault(503, probability=0.5, count=None, path_contains="/events")
+    statuses = [get(graph, "/users/ana/events").status_code for _ in range(200)]
+    # Binomial(200, 0.5): 100 +- 7; the bounds are more than 5 standard deviations wide.
+    assert 60 <= statuses.count(503) <= 140
+    assert set(statuses) == {200, 503}
+    (fault,) = graph.http.get(f"{graph.url}/_sim/faults").json()["value"]
+    assert (fault["count"], fault["probability"]) == (None, 0.5)  # unlimited: still queued
+    graph.clear_faults()
+    assert get(graph, "/users/ana/events").status_code == 200
+
+
+def test_a_probabilistic_fault_with_a_count_stops_after_that_many_hits(graph: GraphSim) -> None:
+    graph.add_fault(429, retry_after=1, probability=0.3, count=3)
+    statuses = [get(graph, "/users/ana/events").status_code for _ in range(200)]
+    assert statuses.count(429) == 3  # P(fewer than 3 hits in 200 at 0.3) is about 1e-27
+    for bad in (
+        {"status": 503, "probability": 0},
+        {"status": 503, "probability": 1.5},
+        {"status": 503, "count": 0},
+    ):
+        assert graph.http.post(f"{graph.url}/_sim/faults", json=bad).status_code == 400
+
+
 def test_a_delay_fault_slows_the_response(graph: GraphSim) -> None:
     graph.add_fault(None, delay_seconds=0.3, path_contains="/events")
     started = time.monotonic()

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import asyncio
 import json
 
 import azure.functions as func
+import httpx
+import pytest
 
 from devstack.function_host import FunctionRouter
 
@@ -59,3 +62,52 @@ def test_timer_functions_are_found_with_their_period() -> None:
     def slow(t: func.TimerRequest) -> None: ...
 
     assert sorted((t.name, t.every_seconds) for t in timer_functions(app)) == [("fast", 30), ("slow", 300)]
+
+
+def _timer_app(calls: list[str]) -> func.FunctionApp:
+    app = func.FunctionApp()
+
+    @app.timer_trigger(arg_name="timer", schedule="*/30 * * * * *")
+    def relay(timer: func.TimerRequest) -> None:
+        calls.append("relay")
+
+    @app.timer_trigger(arg_name="timer", schedule="0 */5 * * * *")
+    def broken(timer: func.TimerRequest) -> None:
+        raise RuntimeError("boom")
+
+    return app
+
+
+def test_the_local_host_runs_a_timer_function_on_request_and_answers_after_it_returned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from devstack.localhost import create_app
+
+    monkeypatch.setenv("ADMIN_API_KEY", "admin")
+    calls: list[str] = []
+    app = create_app(FunctionRouter(_timer_app(calls)))
+    admin = {"x-functions-key": "admin"}
+
+    async def scenario() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://host") as client:
+            assert (await client.post("/admin/functions/relay")).status_code == 401
+            wrong = await client.post("/admin/functions/relay", headers={"x-functions-key": "nope"})
+            assert wrong.status_code == 403
+            assert calls == []
+            assert (await client.post("/admin/functions/relay", headers=admin)).status_code == 202
+            assert calls == ["relay"]
+            failed = await client.post("/admin/functions/broken", headers=admin)
+            assert failed.status_code == 500 and "boom" in failed.text
+            assert (await client.post("/admin/functions/nothing", headers=admin)).status_code == 404
+            bus = (await client.get("/_host/bus", headers=admin)).json()
+            assert bus == {"topic": "booking-events", "functions": [], "deadLetters": []}
+
+    asyncio.run(scenario())
+
+
+def test_a_route_parameter_keeps_a_tab_or_line_break_instead_of_changing_the_route() -> None:
+    router = FunctionRouter(_app())
+    response = router.handle("PUT", "http://x/api/items/\t", {}, b"")
+    assert json.loads(response.get_body())["id"] == "\t"
+    assert json.loads(router.handle("GET", "http://x/api/items/a\nb").get_body())["id"] == "a\nb"
