@@ -173,9 +173,13 @@ def _outlook_problems(stack: ProofStack, stored: Stored) -> list[str]:
             problems.append(f"{booking_id}: {len(events)} Outlook events {events}")
     for booking_id, doc in stored.docs.items():
         outlook = doc.get("outlook") or {}
-        if outlook.get("syncStatus") == "synced" and outlook.get("eventId") not in by_booking.get(
-            booking_id, []
-        ):
+        if outlook.get("syncStatus") != "synced":
+            continue
+        in_calendar = outlook.get("eventId") in by_booking.get(booking_id, [])
+        if doc.get("status") == "cancelled" and in_calendar:
+            # The organizer's cancel takes the event out of the calendar.
+            problems.append(f"{booking_id}: cancelled and synced, but its event is still in the calendar")
+        elif doc.get("status") != "cancelled" and not in_calendar:
             problems.append(
                 f"{booking_id}: Outlook synced, but event {outlook.get('eventId')} is not in the calendar"
             )
