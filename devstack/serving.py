@@ -26,6 +26,12 @@ class RunningServer:
         self._thread.join(timeout=10)
 
 
+#: Idle keep-alive connections are closed by the server only after this long. Clients (httpx: 5 s) close
+#: theirs first, so a request is never sent on a connection the server is closing at that moment (the
+#: race that loses a POST's answer under load); Azure's front ends keep idle connections for minutes too.
+KEEP_ALIVE_SECONDS = 75
+
+
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     sock = socket.socket(
         socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
@@ -41,7 +47,13 @@ def serve_in_thread(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> Runn
     """Start `app` on `host:port` (0 = any free port) and return once it accepts connections."""
     sock = bind(host, port)
     actual_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )
     server = uvicorn.Server(config)
     started = threading.Event()
 
@@ -63,4 +75,12 @@ def serve_in_thread(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> Runn
 
 
 def serve_forever(app: Any, *, host: str = "127.0.0.1", port: int) -> None:
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )
