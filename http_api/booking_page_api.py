@@ -26,7 +26,7 @@ from http_api.auth import Access
 from http_api.booking_page import LOCATION_LABELS, security_headers
 from http_api.bookings import ID_PATTERN, InviteeIn
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response, read_json, route_param
-from http_api.idempotency import run_idempotently
+from http_api.idempotency import derived_id, run_idempotently
 from http_api.problems import HttpProblem
 from http_api.schemas import Problem
 from scheduling_core.bookings import Booking, Invitee
@@ -317,7 +317,11 @@ def page_release_hold(req: func.HttpRequest) -> func.HttpResponse:
 )
 def page_book(req: func.HttpRequest) -> func.HttpResponse:
     slug = _slug(req)
-    return run_idempotently(req, f"POST /book/{slug}/bookings", lambda: _create(req, slug))
+    return run_idempotently(req, _create_scope(slug), lambda: _create(req, slug))
+
+
+def _create_scope(slug: str) -> str:
+    return f"POST /book/{slug}/bookings"
 
 
 def _create(req: func.HttpRequest, slug: str) -> func.HttpResponse:
@@ -326,6 +330,7 @@ def _create(req: func.HttpRequest, slug: str) -> func.HttpResponse:
     event_type = page.event_type(slug)
     context = page_context(event_type, body.context)
     request = BookingRequest(
+        booking_id=derived_id(req, _create_scope(slug), "bk_"),
         event_type=slug,
         start=body.start,
         time_zone=body.timeZone,

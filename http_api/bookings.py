@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from http_api.auth import Access
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response, read_json, route_param
-from http_api.idempotency import run_idempotently
+from http_api.idempotency import derived_id, run_idempotently
 from http_api.problems import HttpProblem, from_validation_error
 from http_api.schemas import BookingList, BookingOut, HoldOut, Problem
 from scheduling_core.adapters.booking_table import decode_offset, encode_offset
@@ -161,6 +161,9 @@ def delete_hold(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(status_code=204)
 
 
+CREATE_SCOPE = "POST /bookings"
+
+
 @endpoint(
     bp,
     route="bookings",
@@ -195,13 +198,14 @@ def delete_hold(req: func.HttpRequest) -> func.HttpResponse:
 def bookings(req: func.HttpRequest) -> func.HttpResponse:
     if req.method == "GET":
         return _list_bookings(req)
-    return run_idempotently(req, "POST /bookings", lambda: _create_booking(req))
+    return run_idempotently(req, CREATE_SCOPE, lambda: _create_booking(req))
 
 
 def _create_booking(req: func.HttpRequest) -> func.HttpResponse:
     body = read_json(req, BookingIn)
     booking = services().bookings.create(
         BookingRequest(
+            booking_id=derived_id(req, CREATE_SCOPE, "bk_"),
             event_type=body.eventType,
             start=body.start,
             time_zone=body.timeZone,

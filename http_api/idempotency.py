@@ -3,6 +3,8 @@
 Same key and same body (compared as canonical JSON) → the stored response with `Idempotent-Replayed: true`;
 same key, different body → 422 `idempotency-key-reused`; the first request still running → 409
 `idempotency-in-progress`. A 5xx is not stored, so a retry after a transient failure does the work again.
+What the request creates gets an id derived from key and body (`derived_id`), so a retry after a crash
+between commit and answer (the claim then goes stale) finds the booking already made.
 """
 
 from __future__ import annotations
@@ -26,6 +28,19 @@ def request_hash(body: bytes) -> str:
     except (ValueError, UnicodeDecodeError):
         canonical = body
     return hashlib.sha256(canonical).hexdigest()
+
+
+def derived_id(req: func.HttpRequest, scope: str, prefix: str) -> str | None:
+    """The id of what an idempotent request creates: the same key and body always name the same thing.
+
+    So a retry after the first attempt committed but never answered (the process died between the two)
+    finds what it made instead of making it again; None without an `Idempotency-Key`.
+    """
+    key = req.headers.get("Idempotency-Key")
+    if not key:
+        return None
+    seed = "\n".join((scope, key, request_hash(req.get_body() or b"")))
+    return prefix + hashlib.sha256(seed.encode()).hexdigest()[:24]
 
 
 def _to_http(stored: StoredResponse, replayed: bool) -> func.HttpResponse:

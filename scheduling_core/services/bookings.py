@@ -37,6 +37,7 @@ from scheduling_core.errors import (
     FieldError,
     HoldExpired,
     InvalidRequest,
+    NotFound,
     SlotUnavailable,
 )
 from scheduling_core.events import BOOKING_DRIFT_DETECTED, booking_event
@@ -112,6 +113,9 @@ class BookingRequest:
     context: Mapping[str, Any] = field(default_factory=dict)
     answers: Mapping[str, Any] = field(default_factory=dict)
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    #: Set when the request is idempotent (derived from its key and body): a retry after the first
+    #: attempt committed but never answered (a crash) finds that booking instead of booking again.
+    booking_id: str | None = None
 
 
 def missing_required_fields(event_type: EventType, request: BookingRequest) -> list[FieldError]:
@@ -268,6 +272,11 @@ class BookingService:
     # ---- bookings --------------------------------------------------------------------------------
 
     def create(self, request: BookingRequest) -> Booking:
+        if request.booking_id is not None:
+            try:
+                return self._store.get_booking(request.booking_id).booking  # made by an earlier attempt
+            except NotFound:
+                pass
         event_type = self._config.get_event_type(request.event_type)
         missing = missing_required_fields(event_type, request)
         if missing:
@@ -345,7 +354,7 @@ class BookingService:
         routed: StoredDecision | None = None,
     ) -> Booking:
         now = self._clock.now()
-        booking_id = new_booking_id()
+        booking_id = request.booking_id or new_booking_id()
         routing: dict[str, Any]
         if routed is not None:
             decision = routed.decision

@@ -144,6 +144,35 @@ def test_twenty_concurrent_requests_with_one_key_make_one_booking(app: Any, host
     assert changed.status == 422 and changed.json()["code"] == "idempotency-key-reused"
 
 
+def test_a_retry_after_a_crash_between_commit_and_answer_returns_the_booking_made(
+    app: Any, host: str, clock: Any
+) -> None:
+    from datetime import timedelta
+
+    from azure.data.tables import UpdateMode
+
+    from scheduling_core.adapters.idempotency_table import partition_key
+    from scheduling_core.composition import services
+
+    slug = _event_type(app, [host])
+    key = str(uuid.uuid4())
+    first = _book(app, slug, AT_9, headers={"Idempotency-Key": key})
+    assert first.status == 201
+    # What a process that died after the commit, before answering, leaves: the claim still in progress.
+    table = services().tables.table("idempotency")
+    row = table.get_entity(partition_key=partition_key("POST /bookings", key), row_key="")
+    claim = {k: row[k] for k in ("PartitionKey", "RowKey", "scope", "requestHash")}
+    table.upsert_entity({**claim, "state": "in-progress", "createdAt": clock.now()}, mode=UpdateMode.REPLACE)
+    assert (
+        _book(app, slug, AT_9, headers={"Idempotency-Key": key}).json()["code"] == "idempotency-in-progress"
+    )
+    clock.set(clock.now() + timedelta(seconds=121))  # the claim is stale: the retry runs again
+    retry = _book(app, slug, AT_9, headers={"Idempotency-Key": key})
+    assert retry.status == 201, retry.body
+    assert retry.json()["id"] == first.json()["id"]
+    assert len(_partition_rows(app, host, "b|")) == 1
+
+
 def test_reschedule_moves_the_booking_and_frees_the_old_slot(app: Any, host: str) -> None:
     slug = _event_type(app, [host])
     b = _book(app, slug, AT_9).json()
