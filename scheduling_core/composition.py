@@ -217,6 +217,18 @@ def build_services(
         routing=routing,
     )
     webhook_ledger = TableWebhookLedger(tables)
+    sync_state = TableSyncStateStore(tables)
+
+    def leased(target: str) -> LeasedApply:
+        """How a sync handler applies snapshots to `target`: version order, lease, failed on last delivery."""
+        return LeasedApply(
+            target=target,
+            state=sync_state,
+            clock=clock,
+            max_delivery_count=settings.sync_max_delivery_count,
+            lease_duration=timedelta(seconds=settings.sync_lease_seconds),
+        )
+
     calendars = OutlookCalendars(graph)
     outlook_links = TableOutlookLinks(tables)
     subscription_store = TableSubscriptions(tables)
@@ -258,13 +270,7 @@ def build_services(
         routing_store=routing_store,
         routing=routing,
         dataverse_sync=DataverseSync(
-            dataverse=dataverse,
-            state=TableSyncStateStore(tables),
-            bookings=booking_store,
-            config=repository,
-            clock=clock,
-            max_delivery_count=settings.sync_max_delivery_count,
-            lease_duration=timedelta(seconds=settings.sync_lease_seconds),
+            dataverse=dataverse, bookings=booking_store, config=repository, runner=leased("dataverse")
         ),
         webhook_ledger=webhook_ledger,
         dynamics_webhook=DynamicsWebhook(
@@ -281,13 +287,7 @@ def build_services(
         outlook_sync=OutlookSync(
             calendars=calendars,
             links=outlook_links,
-            runner=LeasedApply(
-                target="outlook",
-                state=TableSyncStateStore(tables),
-                clock=clock,
-                max_delivery_count=settings.sync_max_delivery_count,
-                lease_duration=timedelta(seconds=settings.sync_lease_seconds),
-            ),
+            runner=leased("outlook"),
             bookings=booking_store,
             config=repository,
             clock=clock,

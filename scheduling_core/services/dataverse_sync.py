@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 from scheduling_core.bookings import Booking, StoredBooking, appointment_id
-from scheduling_core.clock import Clock
 from scheduling_core.domain import EventType, Host, LocationKind
 from scheduling_core.errors import NotFound, PermanentError
 from scheduling_core.events import MalformedEvent
@@ -307,31 +305,15 @@ class DataverseSync:
         self,
         *,
         dataverse: DataverseWeb,
-        state: SyncStateStore,
         bookings: SyncStatusSink,
         config: EventTypesAndHosts,
-        clock: Clock,
-        max_delivery_count: int = 10,
-        lease_duration: timedelta = timedelta(minutes=5),
-        lease_wait_seconds: float = 30.0,
-        poll_seconds: float = 0.05,
-        sleep: Callable[[float], None] = time.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
+        runner: LeasedApply,
     ) -> None:
+        """`runner` applies snapshots under the `dataverse` target's sync state (see `sync_runner`)."""
         self._dataverse = dataverse
         self._bookings = bookings
         self._config = config
-        self._runner = LeasedApply(
-            target=TARGET,
-            state=state,
-            clock=clock,
-            max_delivery_count=max_delivery_count,
-            lease_duration=lease_duration,
-            lease_wait_seconds=lease_wait_seconds,
-            poll_seconds=poll_seconds,
-            sleep=sleep,
-            monotonic=monotonic,
-        )
+        self._runner = runner
 
     @property
     def max_delivery_count(self) -> int:

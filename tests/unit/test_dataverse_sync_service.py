@@ -17,6 +17,7 @@ from scheduling_core.errors import NotFound, TransientError, UpstreamUnavailable
 from scheduling_core.events import booking_event
 from scheduling_core.ports import CloudEvent
 from scheduling_core.services.dataverse_sync import DataverseSync, SyncOutcome
+from scheduling_core.services.sync_runner import LeasedApply
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 HOST = "0a6b3c0e-1111-4a2b-8c3d-4e5f6a7b8c9d"
@@ -107,15 +108,10 @@ def _event(version: int = 1, status: str = "confirmed", **context: Any) -> Cloud
 
 def _sync(**options: Any) -> tuple[DataverseSync, FakeDataverse, FakeState, FakeBookings]:
     dataverse, state, bookings = FakeDataverse(), FakeState(), FakeBookings()
-    sync = DataverseSync(
-        dataverse=dataverse,
-        state=state,
-        bookings=bookings,
-        config=NoConfig(),
-        clock=FixedClock(NOW),
-        max_delivery_count=3,
-        **options,
+    runner = LeasedApply(
+        target="dataverse", state=state, clock=FixedClock(NOW), max_delivery_count=3, **options
     )
+    sync = DataverseSync(dataverse=dataverse, bookings=bookings, config=NoConfig(), runner=runner)
     return sync, dataverse, state, bookings
 
 
