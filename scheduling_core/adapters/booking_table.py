@@ -72,6 +72,13 @@ def _etag(entity: Any) -> str:
     return str(entity.metadata["etag"])
 
 
+def _pending(event: CloudEvent, partition: str, results: Sequence[Mapping[str, Any]]) -> PendingEvent:
+    """The outbox row a write just made (its transaction's second operation), for the after-commit publish."""
+    return PendingEvent(
+        event=event, partition_key=partition, row_key=_outbox_key(event), etag=results[1]["etag"]
+    )
+
+
 def _outbox_key(event: CloudEvent) -> str:
     booking_id, _, version = event.id.rpartition(":")
     return f"o|{booking_id}|{int(version):08d}"
@@ -137,6 +144,28 @@ class TableBookingStore:
     def _submit(self, ops: list[Op]) -> list[Mapping[str, Any]]:
         with storage_errors():
             return list(self._slots.submit_transaction(ops))
+
+    def _change_ops(self, stored: StoredBooking, new: Booking, event: CloudEvent, now: datetime) -> list[Op]:
+        """A new version of a stored booking: its row (only over the ETag read) and its event (outbox)."""
+        primary = stored.booking.primary_host
+        return [
+            (
+                "update",
+                self._booking_row(new, primary, primary=True),
+                {
+                    "mode": UpdateMode.REPLACE,
+                    "etag": stored.etag,
+                    "match_condition": MatchConditions.IfNotModified,
+                },
+            ),
+            ("create", self._outbox_row(primary, event, now)),
+        ]
+
+    def _submit_change(self, ops: list[Op], booking_id: str) -> list[Mapping[str, Any]]:
+        try:
+            return self._submit(ops)
+        except TableTransactionError as exc:
+            raise StaleBooking(f"'{booking_id}' changed meanwhile; read it again.") from exc
 
     def _lock_rows(self, claim: Claim) -> list[Any]:
         """The lock rows that exist for `claim`'s buckets, read in one range query."""
@@ -319,9 +348,7 @@ class TableBookingStore:
             self._delete_index(f"hold|{hold.id}")
         self._index_record(booking)
         self._index_appointment(booking)
-        return PendingEvent(
-            event=event, partition_key=primary, row_key=_outbox_key(event), etag=results[1]["etag"]
-        )
+        return _pending(event, primary, results)
 
     def _hold_lock_etags(self, hold: Hold, host_id: str, now: datetime) -> dict[str, str]:
         return {
@@ -406,19 +433,7 @@ class TableBookingStore:
         for key in keep:
             with storage_errors():
                 own[key] = _etag(self._slots.get_entity(primary, key))
-        extra: list[Op] = [
-            (
-                "update",
-                self._booking_row(new, primary, primary=True),
-                {
-                    "mode": UpdateMode.REPLACE,
-                    "etag": stored.etag,
-                    "match_condition": MatchConditions.IfNotModified,
-                },
-            ),
-            ("create", self._outbox_row(primary, event, now)),
-            *release,
-        ]
+        extra: list[Op] = [*self._change_ops(stored, new, event, now), *release]
         results = self._take_locks(new_claim, new.id, "booking", None, extra, now, own)
         for host_id in (h for h in sorted(old.host_ids) if h != primary):
             self._release(old.claim(host_id), old.id)
@@ -430,66 +445,30 @@ class TableBookingStore:
                 [("upsert", self._booking_row(new, host_id, primary=False), {"mode": UpdateMode.REPLACE})],
                 now,
             )
-        return PendingEvent(
-            event=event, partition_key=primary, row_key=_outbox_key(event), etag=results[1]["etag"]
-        )
+        return _pending(event, primary, results)
 
     def cancel_booking(
         self, stored: StoredBooking, new: Booking, event: CloudEvent, now: datetime
     ) -> PendingEvent:
         old = stored.booking
         primary = old.primary_host
-        ops: list[Op] = [
-            (
-                "update",
-                self._booking_row(new, primary, primary=True),
-                {
-                    "mode": UpdateMode.REPLACE,
-                    "etag": stored.etag,
-                    "match_condition": MatchConditions.IfNotModified,
-                },
-            ),
-            ("create", self._outbox_row(primary, event, now)),
-        ]
-        ops += self._owned_lock_deletes(old.claim(primary), old.id)
-        try:
-            results = self._submit(ops)
-        except TableTransactionError as exc:
-            raise StaleBooking(f"'{old.id}' changed meanwhile; read it again.") from exc
+        ops = self._change_ops(stored, new, event, now) + self._owned_lock_deletes(old.claim(primary), old.id)
+        results = self._submit_change(ops, old.id)
         for host_id in (h for h in sorted(old.host_ids) if h != primary):
             self._release(old.claim(host_id), old.id)
             with storage_errors():
                 self._slots.upsert_entity(
                     self._booking_row(new, host_id, primary=False), mode=UpdateMode.REPLACE
                 )
-        return PendingEvent(
-            event=event, partition_key=primary, row_key=_outbox_key(event), etag=results[1]["etag"]
-        )
+        return _pending(event, primary, results)
 
     def amend_booking(
         self, stored: StoredBooking, new: Booking, event: CloudEvent, now: datetime
     ) -> PendingEvent:
         """Record a change that moves nothing (e.g. Outlook drift noted): row and event in one transaction."""
         primary = stored.booking.primary_host
-        ops: list[Op] = [
-            (
-                "update",
-                self._booking_row(new, primary, primary=True),
-                {
-                    "mode": UpdateMode.REPLACE,
-                    "etag": stored.etag,
-                    "match_condition": MatchConditions.IfNotModified,
-                },
-            ),
-            ("create", self._outbox_row(primary, event, now)),
-        ]
-        try:
-            results = self._submit(ops)
-        except TableTransactionError as exc:
-            raise StaleBooking(f"'{new.id}' changed meanwhile; read it again.") from exc
-        return PendingEvent(
-            event=event, partition_key=primary, row_key=_outbox_key(event), etag=results[1]["etag"]
-        )
+        results = self._submit_change(self._change_ops(stored, new, event, now), new.id)
+        return _pending(event, primary, results)
 
     def record_sync(self, booking_id: str, section: str, values: Mapping[str, Any]) -> Booking:
         """Merge `values` into the booking's `outlook` or `dynamics` section (sync status written back);
