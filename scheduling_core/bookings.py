@@ -213,6 +213,24 @@ class StoredBooking:
     etag: str
 
 
+class BookingReader(Protocol):
+    """Reading stored bookings (`TableBookingStore` is one): by id, and listed by record, host and time."""
+
+    def get_booking(self, booking_id: str) -> StoredBooking: ...  # NotFound if absent
+
+    def list_bookings(
+        self,
+        *,
+        record_id: str | None,
+        host_id: str | None,
+        start: datetime | None,
+        end: datetime | None,
+        status: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Booking], int | None]: ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Hold:
     id: str

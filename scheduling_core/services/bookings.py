@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from scheduling_core.availability import host_calendars
 from scheduling_core.bookings import (
     Booking,
+    BookingReader,
     BookingStatus,
     Hold,
     Invitee,
@@ -63,8 +64,7 @@ def without_meeting(answer: HostFreeBusy, meeting: Interval) -> HostFreeBusy:
     return HostFreeBusy(items=items, error=answer.error)
 
 
-class BookingStore(Protocol):
-    def get_booking(self, booking_id: str) -> StoredBooking: ...
+class BookingStore(BookingReader, Protocol):
     def create_booking(
         self, booking: Booking, event: CloudEvent, now: datetime, *, hold: Hold | None = None
     ) -> PendingEvent: ...
@@ -78,17 +78,6 @@ class BookingStore(Protocol):
     def cancel_booking(
         self, stored: StoredBooking, new: Booking, event: CloudEvent, now: datetime
     ) -> PendingEvent: ...
-    def list_bookings(
-        self,
-        *,
-        record_id: str | None,
-        host_id: str | None,
-        start: datetime | None,
-        end: datetime | None,
-        status: str | None,
-        limit: int,
-        offset: int,
-    ) -> tuple[list[Booking], int | None]: ...
     def create_hold(self, hold: Hold, now: datetime) -> None: ...
     def get_hold(self, hold_id: str) -> Hold: ...
     def delete_hold(self, hold_id: str) -> None: ...

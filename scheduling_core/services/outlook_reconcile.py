@@ -24,7 +24,7 @@ from typing import Any, Final, Protocol
 
 from scheduling_core.adapters.outlook_calendar import DeltaPage, DeltaTokenExpired
 from scheduling_core.adapters.outlook_tables import OutlookLink
-from scheduling_core.bookings import Booking, BookingStatus, StoredBooking
+from scheduling_core.bookings import Booking, BookingReader, BookingStatus
 from scheduling_core.clock import Clock
 from scheduling_core.domain import EventType, OutlookEditPolicy
 from scheduling_core.errors import BookingNotModifiable, NotFound, SlotUnavailable
@@ -58,21 +58,6 @@ class Calendars(Protocol):
 class Links(Protocol):
     def get(self, booking_id: str) -> OutlookLink | None: ...
     def booking_for_event(self, event_id: str) -> str | None: ...
-
-
-class BookingReader(Protocol):
-    def get_booking(self, booking_id: str) -> StoredBooking: ...
-    def list_bookings(
-        self,
-        *,
-        record_id: str | None,
-        host_id: str | None,
-        start: datetime | None,
-        end: datetime | None,
-        status: str | None,
-        limit: int,
-        offset: int,
-    ) -> tuple[list[Booking], int | None]: ...
 
 
 class BookingChanges(Protocol):

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final, Protocol
 
-from scheduling_core.bookings import Booking, StoredBooking, appointment_id, booking_snapshot
+from scheduling_core.bookings import Booking, BookingReader, appointment_id, booking_snapshot
 from scheduling_core.clock import Clock
 from scheduling_core.domain import EventType
 from scheduling_core.errors import NotFound
@@ -70,22 +70,6 @@ class Action(StrEnum):
     UPDATED = "updated"
     ORPHAN = "orphan"
     FAILED = "failed"
-
-
-class BookingSource(Protocol):
-    def list_bookings(
-        self,
-        *,
-        record_id: str | None,
-        host_id: str | None,
-        start: datetime | None,
-        end: datetime | None,
-        status: str | None,
-        limit: int,
-        offset: int,
-    ) -> tuple[list[Booking], int | None]: ...
-
-    def get_booking(self, booking_id: str) -> StoredBooking: ...
 
 
 class EventTypes(Protocol):
@@ -135,7 +119,7 @@ class Reconciler:
         *,
         dataverse: DataverseWeb,
         sync: DataverseSync,
-        bookings: BookingSource,
+        bookings: BookingReader,
         config: EventTypes,
         clock: Clock,
     ) -> None:
