@@ -126,7 +126,12 @@ class LocalTopic:
         delivery = self._claim(subscriber, event)
         if delivery is None:
             return
-        message = _trigger_message(event, delivery)
+        message = trigger_message(
+            event,
+            delivery_count=delivery.attempts,
+            enqueued_time_utc=delivery.enqueued_time_utc,
+            sequence_number=delivery.sequence_number,
+        )
         argument: Any = [message] if subscriber.many else message
         try:
             result = subscriber.call(**{subscriber.arg_name: argument})
@@ -225,8 +230,15 @@ def _check_parameters(name: str, call: Callable[..., Any], arg_name: str) -> Non
         )
 
 
-def _trigger_message(event: CloudEvent, delivery: _Delivery) -> servicebus.ServiceBusMessage:
-    """The message as the Functions worker hands it to a `serviceBusTrigger` function."""
+def trigger_message(
+    event: CloudEvent,
+    *,
+    delivery_count: int = 1,
+    enqueued_time_utc: datetime | None = None,
+    sequence_number: int | None = None,
+) -> servicebus.ServiceBusMessage:
+    """The message as the Functions worker hands it to a `serviceBusTrigger` function (tests build theirs
+    with it too, so a redelivery is the same message with a higher `delivery_count`)."""
     sent = to_service_bus_message(event)
     body = b"".join(cast(Iterable[bytes], sent.body))
     properties = {str(k): v for k, v in (sent.application_properties or {}).items()}
@@ -236,11 +248,11 @@ def _trigger_message(event: CloudEvent, delivery: _Delivery) -> servicebus.Servi
         user_properties=dict(properties),
         content_type=sent.content_type,
         correlation_id=sent.correlation_id,
-        delivery_count=delivery.attempts,
-        enqueued_time_utc=delivery.enqueued_time_utc,
+        delivery_count=delivery_count,
+        enqueued_time_utc=enqueued_time_utc or datetime.now(UTC),
         label=sent.subject,
         message_id=event.id,
-        sequence_number=delivery.sequence_number,
+        sequence_number=sequence_number,
         session_id=sent.session_id,
         subject=sent.subject,
     )

@@ -114,27 +114,10 @@ def race(n: int, action: Callable[[int], Any]) -> list[Any]:
 
 
 def trigger_message(event: Any, delivery_count: int = 1) -> Any:
-    """The message as the Functions worker hands it to a topic trigger (as triggers/local_bus does)."""
-    from datetime import UTC, datetime
+    """The message as the Functions worker hands it to a topic trigger (as the local bus builds it)."""
+    from triggers.local_bus import trigger_message as build
 
-    from azure.functions import servicebus
-
-    from scheduling_core.adapters.service_bus import to_service_bus_message
-
-    sent = to_service_bus_message(event)
-    body = b"".join(sent.body)
-    properties = {str(k): v for k, v in (sent.application_properties or {}).items()}
-    return servicebus.ServiceBusMessage(
-        body=body,
-        application_properties=properties,
-        user_properties=dict(properties),
-        content_type=sent.content_type,
-        delivery_count=delivery_count,
-        enqueued_time_utc=datetime.now(UTC),
-        message_id=event.id,
-        session_id=sent.session_id,
-        subject=sent.subject,
-    )
+    return build(event, delivery_count=delivery_count)
 
 
 def registered_function(name: str) -> Callable[..., Any]:
