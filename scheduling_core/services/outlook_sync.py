@@ -184,7 +184,10 @@ class OutlookSync:
                     f"The Outlook event of booking '{meeting.booking_id}' was deleted in Outlook."
                 )
             written = updated
-        join_url = _join_url(written) or _join_url(self._calendars.get_event(mailbox, event_id))
+        join_url = _join_url(written)
+        if join_url is None and written.get("isOnlineMeeting"):
+            # Graph may answer before the Teams meeting exists: read it once more, only then.
+            join_url = _join_url(self._calendars.get_event(mailbox, event_id))
         self._links.put(
             replace(
                 link,
