@@ -642,21 +642,18 @@ class TableBookingStore:
         self, host_id: str, window: Interval, now: datetime, exclude: frozenset[str]
     ) -> list[Commitment]:
         params = {"host": host_id, "from": window.start, "to": window.end}
+        # One range query for both kinds: booking rows (`b|`) and hold rows (`h|`) are the only keys
+        # between 'b|' and 'h}' in a host's partition, so a single round trip per host serves slots.
         with storage_errors():
-            bookings = list(
+            rows = list(
                 self._slots.query_entities(
-                    "PartitionKey eq @host and RowKey ge 'b|' and RowKey lt 'b}' and status eq 'confirmed' "
+                    "PartitionKey eq @host and RowKey ge 'b|' and RowKey lt 'h}' "
                     "and end gt @from and start lt @to",
                     parameters=params,
                 )
             )
-            holds = list(
-                self._slots.query_entities(
-                    "PartitionKey eq @host and RowKey ge 'h|' and RowKey lt 'h}' "
-                    "and end gt @from and start lt @to",
-                    parameters=params,
-                )
-            )
+        bookings = [r for r in rows if r["RowKey"].startswith("b|") and r.get("status") == "confirmed"]
+        holds = [r for r in rows if r["RowKey"].startswith("h|")]
         found = [
             Commitment(
                 start=r["start"],
