@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import quote
 
-from scheduling_core.adapters.graph import GraphClient, GraphRequestRejected
+from scheduling_core.adapters.graph import GraphClient, GraphRequestRejected, is_mailbox_fault
 from scheduling_core.errors import UpstreamUnavailable
 from scheduling_core.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
 
@@ -59,10 +59,6 @@ class DuplicateTransaction(GraphRequestRejected):
 
 def _event_gone(exc: GraphRequestRejected) -> bool:
     return exc.status_code == 404 and (exc.code or "").lower() == "erroritemnotfound"
-
-
-def _mailbox_fault(exc: GraphRequestRejected) -> bool:
-    return exc.status_code == 403 or (exc.status_code == 404 and not _event_gone(exc))
 
 
 class DeltaTokenExpired(Exception):
@@ -117,7 +113,7 @@ class OutlookCalendars:
             try:
                 return self._graph.request_json(method, path, **kwargs)
             except GraphRequestRejected as exc:
-                if _mailbox_fault(exc):
+                if is_mailbox_fault(exc):
                     raise MailboxUnavailable(mailbox, exc) from exc
                 raise
 

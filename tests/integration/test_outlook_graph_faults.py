@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from . import test_outlook_changes as _changes
-from .scenario import AT_9, BEARER, book, new_event_type, new_host, registered_function
+from .scenario import AT_9, BEARER, book, new_event_type, new_host, registered_function, slot_starts
 from .test_outlook_changes import Live, _booked
 
 pytestmark = pytest.mark.integration
@@ -132,6 +132,20 @@ def test_a_sync_meeting_a_mailbox_fault_fails_with_the_reason_and_a_later_run_re
     assert _booking(app, b["id"])["outlook"]["syncStatus"] == "synced"
     assert _events(graph_sim, host) == []  # the organizer's cancelled copy left the calendar
     assert host not in _degraded_hosts(app)
+
+
+@pytest.mark.parametrize("faulted", [0, 1])
+def test_a_mailbox_fault_of_one_pool_host_leaves_the_others_bookable(
+    app: Any, graph_sim: Any, faulted: int
+) -> None:
+    hosts = [new_host(app, graph_sim), new_host(app, graph_sim)]
+    slug = new_event_type(app, hosts)
+    graph_sim.set_mailbox_fault(hosts[faulted], "notEnabledForRest")
+    # Whichever mailbox getSchedule runs as, the healthy host's free time is still offered.
+    assert slot_starts(app, slug) == ["08:00", "08:30", "09:00", "09:30", "10:00", "10:30", "11:00", "11:30"]
+    r = book(app, slug, AT_9)
+    assert r.status == 201, r.body
+    assert r.json()["hostIds"] == [hosts[1 - faulted]]  # the faulted host's calendar is unknown, not free
 
 
 # --- item 6: the delta window rolls forward ----------------------------------------------------------------
