@@ -28,6 +28,7 @@ notification cannot leave drift beyond the next resync.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -58,6 +59,7 @@ RESYNC_PAST: Final = timedelta(days=1)
 RESYNC_FUTURE: Final = timedelta(days=400)
 #: Beyond the booking window's last start: the longest meeting (1,440 minutes) plus buffers.
 RESYNC_SLACK: Final = timedelta(days=2)
+HORIZON_TTL_SECONDS: Final = 60.0
 _BOOKING_PREFIX: Final = "bk_"
 _UNAVAILABLE: Final = "(mailbox unavailable)"
 
@@ -146,6 +148,7 @@ class OutlookReconciler:
     ) -> None:
         self._faults = faults
         self._retry_sync = retry_sync
+        self._horizon_cache: tuple[float, timedelta] | None = None
         self._calendars = calendars
         self._links = links
         self._bookings = bookings
@@ -329,11 +332,21 @@ class OutlookReconciler:
 
     def window(self, now: datetime) -> tuple[datetime, datetime]:
         """A new full round's window: yesterday to the furthest a meeting can end under any event type."""
+        return now - RESYNC_PAST, now + self._horizon() + RESYNC_SLACK
+
+    def _horizon(self) -> timedelta:
+        """The longest booking window of any event type; read at most once a minute (the daily run asks
+        once per host, and event types change rarely)."""
+        at = time.monotonic()
+        if self._horizon_cache is not None and at - self._horizon_cache[0] < HORIZON_TTL_SECONDS:
+            return self._horizon_cache[1]
         ahead = timedelta(0)
         for event_type in self._event_types.list_event_types():
             days = event_type.booking_window_days
             ahead = max(ahead, RESYNC_FUTURE if days is None else timedelta(days=days))
-        return now - RESYNC_PAST, now + (ahead or RESYNC_FUTURE) + RESYNC_SLACK
+        horizon = ahead or RESYNC_FUTURE
+        self._horizon_cache = (at, horizon)
+        return horizon
 
     def _round(self, host_id: str, link: str | None) -> ResyncReport:
         report = ResyncReport(host_id=host_id, full=link is None)
