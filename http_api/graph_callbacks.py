@@ -3,8 +3,16 @@
 Both are public (Graph sends no key) and validated per item by `clientState`, compared in constant time
 against the hash stored for that subscription. Either answers Graph's validation handshake: with
 `?validationToken=...` the token goes back unchanged as `text/plain` and nothing else happens.
-Valid items are queued to `graph-changes` and answered 202 at once (Graph expects an answer within
-3 seconds); items that fail the check are dropped, counted and logged, never processed.
+Valid items are queued to `graph-changes` and answered 202 at once; items that fail the check are
+dropped, counted and logged, never processed.
+
+Latency is a correctness matter here: Graph counts a notification not answered within about 3 s as
+slow, throttles an endpoint once more than 10% of its answers in 10 minutes are slow and drops its
+notifications beyond 15% ("Throttling", learn.microsoft.com/graph/change-notifications-delivery-webhooks).
+So a request holds at most `MAX_NOTIFICATION_ITEMS` items and `MAX_NOTIFICATION_BYTES` bytes, and
+validating it costs a bounded number of storage reads (`OutlookSubscriptions.verify`), never one per item.
+The handshake echo is `text/plain` with `X-Content-Type-Options: nosniff`: the token is attacker-chosen
+text reflected verbatim, so no browser may sniff it into HTML.
 """
 
 from __future__ import annotations
@@ -25,7 +33,9 @@ bp = func.Blueprint()
 log = logging.getLogger(__name__)
 
 #: Graph batches notifications; a burst of hundreds of items is far above the 64 KB API limit.
-MAX_NOTIFICATION_BYTES = 4 * 1024 * 1024
+MAX_NOTIFICATION_BYTES = 2 * 1024 * 1024
+#: Items one request may carry (more is a 422 before any storage read).
+MAX_NOTIFICATION_ITEMS = 1000
 
 
 class NotificationItem(BaseModel):
@@ -44,7 +54,7 @@ class NotificationItem(BaseModel):
 class NotificationCollection(BaseModel):
     """A `changeNotificationCollection` as Graph posts it."""
 
-    value: list[NotificationItem] = Field(max_length=10_000)
+    value: list[NotificationItem] = Field(max_length=MAX_NOTIFICATION_ITEMS)
 
 
 class NotificationsAccepted(BaseModel):
@@ -61,7 +71,9 @@ def _handshake(req: func.HttpRequest) -> func.HttpResponse | None:
     token = req.params.get("validationToken")
     if token is None:
         return None
-    return func.HttpResponse(token, status_code=200, mimetype="text/plain")
+    return func.HttpResponse(
+        token, status_code=200, mimetype="text/plain", headers={"X-Content-Type-Options": "nosniff"}
+    )
 
 
 def _accept(req: func.HttpRequest, kind: str) -> func.HttpResponse:

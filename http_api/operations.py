@@ -29,7 +29,7 @@ bp = func.Blueprint()
 )
 def health(req: func.HttpRequest) -> func.HttpResponse:
     report = services().health.check()
-    body = HealthResponse(status=report.status, checks=report.checks)
+    body = HealthResponse(status=report.status, checks=report.checks, degradedHosts=report.degraded_hosts)
     return json_response(body, 200 if report.healthy else 503)
 
 

@@ -69,6 +69,8 @@ class SlotsResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded", "unavailable"]
     checks: dict[str, str]
+    #: Hosts whose Outlook mailbox Graph cannot serve (mailbox faults), with the reason.
+    degradedHosts: dict[str, str] = {}
 
 
 class InviteeOut(BaseModel):

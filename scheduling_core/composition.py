@@ -19,7 +19,7 @@ from scheduling_core.adapters.graph import CachedBusyTimes, GraphClient
 from scheduling_core.adapters.idempotency_table import TableIdempotencyStore
 from scheduling_core.adapters.inprocess_bus import InProcessPublisher
 from scheduling_core.adapters.outlook_calendar import OutlookCalendars
-from scheduling_core.adapters.outlook_tables import TableOutlookLinks, TableSubscriptions
+from scheduling_core.adapters.outlook_tables import TableMailboxFaults, TableOutlookLinks, TableSubscriptions
 from scheduling_core.adapters.routing_table import TableRoutingStore
 from scheduling_core.adapters.service_bus import ServiceBusPublisher
 from scheduling_core.adapters.sync_state_table import TableSyncStateStore
@@ -27,8 +27,10 @@ from scheduling_core.adapters.tables import TableConfigRepository, Tables, table
 from scheduling_core.adapters.webhook_ledger_table import TableWebhookLedger
 from scheduling_core.adapters.webhook_sender import HttpWebhookSender
 from scheduling_core.adapters.webhook_table import TableWebhookStore
+from scheduling_core.bookings import booking_snapshot
 from scheduling_core.clock import Clock, SystemClock
 from scheduling_core.errors import TransientError
+from scheduling_core.events import BOOKING_CREATED, booking_event
 from scheduling_core.ports import CloudEvent, EventPublisher
 from scheduling_core.services.booking_page import BookingPage
 from scheduling_core.services.bookings import BookingService
@@ -230,7 +232,18 @@ def build_services(
         )
 
     calendars = OutlookCalendars(graph)
+    mailbox_faults = TableMailboxFaults(tables)
     outlook_links = TableOutlookLinks(tables)
+    outlook_sync = OutlookSync(
+        calendars=calendars,
+        links=outlook_links,
+        runner=leased("outlook"),
+        bookings=booking_store,
+        config=repository,
+        clock=clock,
+        cache=busy_times,
+        faults=mailbox_faults,
+    )
     subscription_store = TableSubscriptions(tables)
     subscriptions = None
     if settings.graph_notification_url and settings.graph_lifecycle_url:
@@ -260,6 +273,7 @@ def build_services(
                 "graph": CachedProbe(lambda: reachable(settings.graph_base_url)),
                 "dataverse": CachedProbe(lambda: reachable(settings.dataverse_url)),
             },
+            mailbox_faults=mailbox_faults.faults,
         ),
         booking_store=booking_store,
         bookings=bookings,
@@ -284,15 +298,7 @@ def build_services(
         calendars=calendars,
         outlook_links=outlook_links,
         subscription_store=subscription_store,
-        outlook_sync=OutlookSync(
-            calendars=calendars,
-            links=outlook_links,
-            runner=leased("outlook"),
-            bookings=booking_store,
-            config=repository,
-            clock=clock,
-            cache=busy_times,
-        ),
+        outlook_sync=outlook_sync,
         subscriptions=subscriptions,
         outlook_reconciler=OutlookReconciler(
             calendars=calendars,
@@ -304,6 +310,10 @@ def build_services(
             delta_links=subscription_store,
             lifecycle=subscriptions,
             clock=clock,
+            faults=mailbox_faults,
+            retry_sync=lambda booking: outlook_sync.apply(
+                booking_event(booking=booking_snapshot(booking), event_type=BOOKING_CREATED, time=clock.now())
+            ),
         ),
         graph_changes=change_queue_from_settings(settings),
         webhook_sender=webhook_sender,

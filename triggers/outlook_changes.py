@@ -5,7 +5,8 @@
   or storage unavailable); after `maxDeliveryCount` it dead-letters.
 - `maintain_graph_subscriptions` (hourly): renews subscriptions that expire within 12 hours, creates
   missing or failed ones, removes those of deleted or inactive hosts.
-- `resync_outlook` (daily 03:15 UTC): a delta round for every active host, the safety net behind lost
+- `resync_outlook` (daily 03:15 UTC): for every active host a fresh full delta round over a new window
+  (the stored link's window was fixed when its round began), the safety net behind lost
   notifications. See docs/outlook-sync.md.
 """
 
@@ -62,7 +63,7 @@ def resync_outlook(timer: func.TimerRequest) -> None:
         if not host.active:
             continue
         try:
-            report = svc.outlook_reconciler.resync(host.id)
+            report = svc.outlook_reconciler.resync(host.id, fresh=True)
             log.info("outlook resync %s: %d changes (full=%s)", host.id, report.changes, report.full)
         except Exception:
             log.exception("outlook resync of %s failed; the next run retries", host.id)

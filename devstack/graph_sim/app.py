@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from devstack import simkit
-from devstack.graph_sim import delta
+from devstack.graph_sim import delta, mailboxes
 from devstack.graph_sim import events as ev
 from devstack.graph_sim import subscriptions as subs
 from devstack.graph_sim.notifications import (
@@ -80,6 +80,9 @@ def create_app(state_file: Path | None = None) -> Starlette:
             Route("/_sim/notifications/resume", api.resume, methods=["POST"]),
             Route("/_sim/notifications/config", api.notification_config, methods=["GET", "POST"]),
             Route("/_sim/subscriptions/{id}/lifecycle", api.lifecycle, methods=["POST"]),
+            Route("/_sim/mailboxes/faults", api.mailbox_faults, methods=["GET"]),
+            Route("/_sim/mailboxes/{user}/fault", api.mailbox_fault, methods=["POST"]),
+            Route("/_sim/answers/lost", api.lose_answers, methods=["GET", "POST", "DELETE"]),
             Route("/v1.0/{rest:path}", api.serve, methods=simkit.ALL_METHODS),
             Route("/{rest:path}", api.unknown_version, methods=simkit.ALL_METHODS),
         ]
@@ -95,6 +98,74 @@ class _GraphApi(simkit.SimApi):
     def __init__(self, state: SimState) -> None:
         super().__init__(state)
         self.poster = NotificationPoster()
+        #: `/_sim/answers/lost`: requests processed in full whose answer is then lost (504).
+        self.lost_answers: list[simkit.Fault] = []
+
+    async def serve(self, request: Request) -> Response:
+        """As simkit serves, but a matching `/_sim/answers/lost` rule turns a success into 504 after the
+        request took effect: the gateway timed out while Graph went on (a client retry then repeats it)."""
+        response = await super().serve(request)
+        if 200 <= response.status_code < 300 and self._take_lost(request.method, request.url.path):
+            return error_response(
+                504, "UnknownError", "", client_request_id=request.headers.get("client-request-id")
+            )
+        return response
+
+    def _take_lost(self, method: str, path: str) -> bool:
+        with self.state.lock:
+            for rule in self.lost_answers:
+                if rule.matches(method, path):
+                    if rule.count is not None:
+                        rule.count -= 1
+                        if rule.count == 0:
+                            self.lost_answers.remove(rule)
+                    return True
+        return False
+
+    async def lose_answers(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            with self.state.lock:
+                self.lost_answers.clear()
+            return Response(status_code=204)
+        if request.method == "POST":
+            try:
+                body = self.json_object(await request.body())
+                rule = simkit.parse_fault({**body, "status": 504}, self.bad_request)
+            except simkit.SimFault as exc:
+                return self.render_error(exc, None)
+            with self.state.lock:
+                self.lost_answers.append(rule)
+        with self.state.lock:
+            rules = [rule.to_json() for rule in self.lost_answers]
+        return JSONResponse({"value": rules}, status_code=201 if request.method == "POST" else 200)
+
+    async def mailbox_faults(self, request: Request) -> Response:
+        with self.state.lock:
+            return JSONResponse({"value": dict(self.state.mailbox_faults)})
+
+    async def mailbox_fault(self, request: Request) -> Response:
+        try:
+            body = self.json_object(await request.body())
+            fault = body.get("fault")
+            if fault is not None and fault not in mailboxes.FAULTS:
+                raise bad_request(f"'fault' must be one of {list(mailboxes.FAULTS)} or null.")
+        except simkit.SimFault as exc:
+            return self.render_error(exc, None)
+        with self.state.lock:
+            user = self.state.mailbox(request.path_params["user"])
+            if fault is None:
+                self.state.mailbox_faults.pop(user.id, None)
+            else:
+                self.state.mailbox_faults[user.id] = fault
+            return JSONResponse({"userId": user.id, "fault": fault})
+
+    def _check_mailbox(self, key: str) -> None:
+        """Graph's answer for a mailbox it cannot serve (`mailboxes`), before anything is read or written."""
+        with self.state.lock:
+            user = self.state.find_user(key)
+            fault = self.state.mailbox_faults.get(user.id) if user is not None else None
+        if fault is not None:
+            raise mailboxes.fault_answer(fault)
 
     # -- /_sim: clock, delta tokens, notifications ----------------------------------------------------
 
@@ -231,6 +302,7 @@ class _GraphApi(simkit.SimApi):
         if len(segments) < 2 or lowered[0] != "users":
             raise bad_request(f"Resource not found for the segment '{segments[0] if segments else ''}'.")
         key, tail, rest = segments[1], lowered[2:], segments[2:]
+        self._check_mailbox(key)
         if tail[:1] == ["calendar"] and tail[1:2] in (["events"], ["calendarview"]):
             tail, rest = tail[1:], rest[1:]  # /calendar/events is the default calendar's /events
         if not tail:
@@ -349,22 +421,22 @@ class _GraphApi(simkit.SimApi):
             user = self.state.mailbox(key)
             calendar = self.state.calendar(user)
             transaction_id = accepted.get("transactionId")
-            existing = next(
-                (
-                    e
-                    for e in calendar.values()
-                    if transaction_id and e.props.get("transactionId") == transaction_id
-                ),
-                None,
-            )
-            changes: list[tuple[Subscription, dict[str, Any]]] = []
-            if existing is None:  # a repeated transactionId is a client retry: Graph returns the first event
-                existing = ev.create_event(user, accepted, self.state.now())
-                calendar[existing.id] = existing
-                self.state.touch(existing)
-                self.state.save()
-                changes = self._changes(user, existing, "created")
-            payload = self._event_json(request, user, existing, zone)
+            if transaction_id and any(
+                e.props.get("transactionId") == transaction_id for e in calendar.values()
+            ):
+                # Graph refuses a create whose transactionId an earlier create used (it does not hand back
+                # the first event): the client has to find the event it made and carry on with that one.
+                raise bad_request(
+                    "The TransactionId specified in the request has already been used to create a "
+                    "different event.",
+                    "ErrorDuplicateTransactionId",
+                )
+            created = ev.create_event(user, accepted, self.state.now())
+            calendar[created.id] = created
+            self.state.touch(created)
+            self.state.save()
+            changes = self._changes(user, created, "created")
+            payload = self._event_json(request, user, created, zone)
         self.poster.post_changes(changes)
         return _json(payload, 201, zone)
 
@@ -557,6 +629,7 @@ class _GraphApi(simkit.SimApi):
         with self.state.lock:
             now = self.state.now()
         new = subs.parse_create(body, now)
+        self._check_mailbox(new.user_key)
         await self._handshake(new.notification_url, new.lifecycle_url)
         with self.state.lock:
             subscription = new.build(self.state.mailbox(new.user_key).id)
@@ -673,14 +746,28 @@ def _instant(raw: str) -> datetime:
 
 def _settings(body: dict[str, Any], current: Settings) -> Settings:
     """Notification timings from `POST /_sim/notifications/config` (unnamed ones kept)."""
-    known = {"validationTimeoutSeconds", "deliveryTimeoutSeconds", "retryDelaysSeconds"}
+    known = {
+        "validationTimeoutSeconds",
+        "deliveryTimeoutSeconds",
+        "retryDelaysSeconds",
+        "slowSeconds",
+        "slowDelaySeconds",
+    }
     unknown = set(body) - known
     if unknown:
         raise bad_request(f"Unknown settings: {sorted(unknown)}.")
-    settings = Settings(current.validation_timeout, current.delivery_timeout, current.retry_delays)
+    settings = Settings(
+        current.validation_timeout,
+        current.delivery_timeout,
+        current.retry_delays,
+        current.slow_seconds,
+        current.slow_delay,
+    )
     for name, attribute in (
         ("validationTimeoutSeconds", "validation_timeout"),
         ("deliveryTimeoutSeconds", "delivery_timeout"),
+        ("slowSeconds", "slow_seconds"),
+        ("slowDelaySeconds", "slow_delay"),
     ):
         if name in body:
             value = body[name]

@@ -7,9 +7,13 @@ token) and pages through `@odata.nextLink` (`$skiptoken`) to a last page with
 started from a delta link returns what changed since that link was handed out: events created
 or updated inside the window in full, and as `{"@odata.type": "#microsoft.graph.event", "id",
 "@removed": {"reason": "deleted"}}` events deleted or cancelled (a cancelled event leaves its
-organizer's calendar) and events written outside the window, as Graph does. Items carry
-`"@odata.type": "#microsoft.graph.event"`; the page size is `Prefer: odata.maxpagesize` (Graph
-documents no default for this function; the simulator uses 10, as for calendarView).
+organizer's calendar) and events moved out of the window. The window is fixed by the round's first
+request and carried in every token, as Graph does ("These tokens are state tokens that encode the
+startDateTime and endDateTime parameters"): an event created, changed or deleted entirely outside it is
+not reported at all, so a client that keeps following one delta link sees less and less of the
+future. Items carry `"@odata.type": "#microsoft.graph.event"`; the page size is
+`Prefer: odata.maxpagesize` (Graph documents no default for this function; the simulator uses 10,
+as for calendarView).
 `$expand=singleValueExtendedProperties(...)` is kept in the tokens; `$select`, `$filter`,
 `$orderby`, `$search` and `$top` are refused (400), as the docs list them unsupported.
 
@@ -29,13 +33,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from devstack.graph_sim import events as ev
-from devstack.graph_sim.state import SimState, StoredEvent, User
+from devstack.graph_sim.state import Position, SimState, StoredEvent, User, position_at
 from devstack.graph_sim.wire import GraphFault, bad_request
 
 DEFAULT_PAGE_SIZE = 10
@@ -116,10 +121,14 @@ def page(
         changes: list[tuple[int, dict[str, Any]]] = []
         for event in calendar.values():
             if token.base < event.change_seq <= token.upper:
-                item = _full(event, zone, token) if ev.overlaps(event, start, end) else _removed(event.id)
-                changes.append((event.change_seq, item))
+                if ev.overlaps(event, start, end):
+                    changes.append((event.change_seq, _full(event, zone, token)))
+                elif _was_in_window(event.positions, token.base, start, end):
+                    changes.append((event.change_seq, _removed(event.id)))  # moved out of the window
         for grave in state.tombstones.get(user.id, []):
-            if token.base < grave.seq <= token.upper:
+            if token.base < grave.seq <= token.upper and _was_in_window(
+                grave.positions, token.base, start, end
+            ):
                 changes.append((grave.seq, _removed(grave.event_id)))
         changes.sort(key=lambda change: change[0])
         after = token.after[0] if token.after else token.base
@@ -147,6 +156,19 @@ def initial_url(base_url: str, path: str, token: Token | None) -> str | None:
         return None
     query = urlencode({"startDateTime": token.start, "endDateTime": token.end}, quote_via=quote)
     return f"{base_url}{path}?{query}"
+
+
+def _was_in_window(positions: Sequence[Position], base: int, start: datetime, end: datetime) -> bool:
+    """Whether the client holding a token of this window could have the event: it was in the window when
+    the token's round ended. The window is the token's, fixed by the round's first request: an event
+    that never was in it is not the client's business, so Graph reports nothing for it."""
+    then = position_at(positions, base)
+    if then is True:
+        return True  # history forgotten: say removed, which is harmless for a client that never had it
+    if then is None or then is False:  # not there yet when the round ended
+        return False
+    was_start, was_end = then
+    return (was_start < end and start < was_end) or (was_start == was_end and start <= was_start < end)
 
 
 def _window_key(event: StoredEvent) -> tuple[str, str, str]:

@@ -18,6 +18,14 @@ HTTP client gives up after 3 seconds) is delivered; anything else is retried wit
 (Graph retries for up to 4 hours; the simulator a few times, `retry_delays`, fast) and then
 dropped. Every attempt is kept in the delivery log (`GET /_sim/notifications/deliveries`).
 
+Slow endpoints, as Graph throttles them ("Throttling" in learn.microsoft.com/graph/
+change-notifications-delivery-webhooks): an answer taking longer than `slow_seconds` (3 s; older
+revisions of the page said 10 s) counts as slow. Over the last `window_seconds` (10 minutes), once more
+than 10% of an endpoint's answers were slow it is "slow" and new notifications go out `slow_delay` (10 s)
+late; once more than 15% were, it is "drop" and new notifications are dropped (logged `dropped`,
+reason `endpoint-drop`). The simulator judges an endpoint only after `min_responses` (10) answers in
+the window, so one slow answer of one does not drop everything (Graph documents no minimum).
+
 Invariants:
 - Posting never happens inside the state lock nor on the request's event loop: a write queues
   its notifications after its lock is released and before its response is sent, on one
@@ -56,6 +64,12 @@ DELIVERY_LOG_SIZE = 2000
 DEFAULT_VALIDATION_TIMEOUT = 10.0  # Graph: the endpoint must answer the handshake within 10 s
 DEFAULT_DELIVERY_TIMEOUT = 3.0  # Graph: a notification not answered 2xx within 3 s is retried
 DEFAULT_RETRY_DELAYS = (0.05, 0.2, 0.5)
+SLOW_SECONDS = 3.0
+SLOW_DELAY_SECONDS = 10.0
+SLOW_WINDOW_SECONDS = 600.0
+SLOW_SHARE = 0.10
+DROP_SHARE = 0.15
+MIN_RESPONSES = 10
 
 
 def change_notification(subscription: Subscription, change_type: str, event: StoredEvent) -> dict[str, Any]:
@@ -135,13 +149,38 @@ class Settings:
     validation_timeout: float = DEFAULT_VALIDATION_TIMEOUT
     delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT
     retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
+    slow_seconds: float = SLOW_SECONDS
+    slow_delay: float = SLOW_DELAY_SECONDS
 
     def to_json(self) -> dict[str, Any]:
         return {
             "validationTimeoutSeconds": self.validation_timeout,
             "deliveryTimeoutSeconds": self.delivery_timeout,
             "retryDelaysSeconds": list(self.retry_delays),
+            "slowSeconds": self.slow_seconds,
+            "slowDelaySeconds": self.slow_delay,
         }
+
+
+class EndpointHealth:
+    """One notification URL's answers over the last `SLOW_WINDOW_SECONDS`: how many were slow."""
+
+    def __init__(self) -> None:
+        self.answers: deque[tuple[float, bool]] = deque()
+
+    def record(self, at: float, slow: bool) -> None:
+        self.answers.append((at, slow))
+
+    def state(self, now: float) -> tuple[str, int, int]:
+        """("normal" | "slow" | "drop", answers, slow answers) in the window ending `now`."""
+        while self.answers and self.answers[0][0] < now - SLOW_WINDOW_SECONDS:
+            self.answers.popleft()
+        total = len(self.answers)
+        slow = sum(1 for _, was_slow in self.answers if was_slow)
+        if total < MIN_RESPONSES:
+            return "normal", total, slow
+        share = slow / total
+        return ("drop" if share > DROP_SHARE else "slow" if share > SLOW_SHARE else "normal"), total, slow
 
 
 class NotificationPoster:
@@ -158,6 +197,7 @@ class NotificationPoster:
         self.paused = False
         self.settings = Settings()
         self.handshakes: deque[dict[str, Any]] = deque(maxlen=DELIVERY_LOG_SIZE)
+        self.endpoints: dict[str, EndpointHealth] = {}
 
     # -- test controls ------------------------------------------------------------------------------
 
@@ -169,6 +209,7 @@ class NotificationPoster:
             self._queue.clear()
             self.log.clear()
             self.handshakes.clear()
+            self.endpoints.clear()
             self.paused = False
             self.settings = Settings()
             self._cond.notify_all()
@@ -189,6 +230,10 @@ class NotificationPoster:
                 "handshakes": list(self.handshakes),
                 "inFlight": self.in_flight,
                 "paused": self.paused,
+                "endpoints": {
+                    url: dict(zip(("state", "answers", "slow"), health.state(time.monotonic()), strict=True))
+                    for url, health in self.endpoints.items()
+                },
             }
 
     def clear_log(self) -> None:
@@ -226,8 +271,16 @@ class NotificationPoster:
                 if droppable and self.paused:
                     delivery.outcome = "dropped"
                     continue
+                now = time.monotonic()
+                health = self.endpoints.get(url)
+                state = health.state(now)[0] if health is not None else "normal"
+                if droppable and state == "drop":
+                    delivery.outcome = "dropped"
+                    delivery.attempts.append({"at": datetime.now(UTC).isoformat(), "reason": "endpoint-drop"})
+                    continue
+                due = now + (self.settings.slow_delay if state == "slow" else 0.0)
                 self.in_flight += 1
-                heapq.heappush(self._queue, (time.monotonic(), next(self._order), delivery, self._generation))
+                heapq.heappush(self._queue, (due, next(self._order), delivery, self._generation))
             self._ensure_worker()
             self._cond.notify_all()
         return ids
@@ -248,8 +301,14 @@ class NotificationPoster:
                             break
                         wait = self._queue[0][0] - time.monotonic() if self._queue else None
                         self._cond.wait(timeout=wait)
+                started = time.monotonic()
                 attempt = self._attempt(client, delivery, timeout)
+                elapsed = time.monotonic() - started
+                attempt["seconds"] = round(elapsed, 3)
                 with self._cond:
+                    if generation == self._generation:
+                        slow = elapsed > self.settings.slow_seconds or attempt.get("status") is None
+                        self.endpoints.setdefault(delivery.url, EndpointHealth()).record(started, slow)
                     if generation != self._generation:  # reset while it was being posted
                         self.in_flight -= 1
                         self._cond.notify_all()

@@ -8,7 +8,9 @@ message Graph uses when its enforced cap is exceeded, microsoft-graph-docs-contr
 issue #5895); over the second 400 `ErrorTimeIntervalTooBig` (Exchange's code for
 a too-long free/busy window). An address no user has as `mail` (or UPN) gets a
 per-schedule `error` with responseCode "5009" and Exchange's message
-(microsoft-graph-docs issue #11225), while the call succeeds.
+(microsoft-graph-docs issue #11225), while the call succeeds. A mailbox in a fault state (`mailboxes`)
+fails the whole call as the requester (the path's user) and gets a per-schedule `error` naming its fault
+as one of the schedules.
 
 `availabilityView` has one digit per interval: 0 free, 1 tentative, 2 busy,
 3 out of office, 4 working elsewhere (scheduleInformation reference). Within an
@@ -24,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from devstack.graph_sim.mailboxes import fault_answer
 from devstack.graph_sim.state import SimState
 from devstack.graph_sim.wire import bad_request, parse_date_time_time_zone, render_local
 
@@ -98,6 +101,12 @@ def _schedule_information(
     zone_info: ZoneInfo,
 ) -> dict[str, Any]:
     user = state.user_by_address(address)
+    fault = state.mailbox_faults.get(user.id) if user is not None else None
+    if fault is not None:
+        # Graph documents no per-schedule answer for a mailbox it cannot serve; the simulator reports the
+        # mailbox fault for that schedule (never free time), the conservative reading.
+        answer = fault_answer(fault)
+        return {"scheduleId": address, "error": {"message": answer.message, "responseCode": answer.code}}
     if user is None:
         return {
             "scheduleId": address,

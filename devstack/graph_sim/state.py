@@ -18,6 +18,7 @@ which tokens can no longer be answered (410, as Outlook's cache eviction does).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,20 @@ from devstack import simkit
 STATE_VERSION = 1
 #: Removals remembered per mailbox for delta queries; older ones make older tokens unanswerable.
 TOMBSTONE_LIMIT = 5000
+#: Positions remembered per event for delta windows (see `StoredEvent.positions`).
+POSITION_LIMIT = 20
+
+
+Position = tuple[int, datetime, datetime]
+
+
+def position_at(positions: Sequence[Position], seq: int) -> tuple[datetime, datetime] | bool | None:
+    """Where an event was at history position `seq`: (start, end); None if it did not exist then;
+    True if that part of its history is forgotten (`POSITION_LIMIT`)."""
+    before = [(start, end) for at, start, end in positions if at <= seq]
+    if before:
+        return before[-1]
+    return True if len(positions) >= POSITION_LIMIT else None
 
 
 @dataclass
@@ -61,6 +76,10 @@ class StoredEvent:
     extended: list[dict[str, str]] = field(default_factory=list)
     #: The history position of the event's last write (see the module docstring).
     change_seq: int = 0
+    #: Where the event was after each of its last writes: (history position, start, end) in UTC, oldest
+    #: first (at most `POSITION_LIMIT`). Delta rounds use it to tell whether an event that is outside a
+    #: token's window now was inside it when the previous round ended (only then is it reported removed).
+    positions: list[Position] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -73,6 +92,7 @@ class StoredEvent:
             "end": self.end.isoformat(),
             "singleValueExtendedProperties": self.extended,
             "changeSeq": self.change_seq,
+            "positions": [[at, start.isoformat(), end.isoformat()] for at, start, end in self.positions],
         }
 
     @classmethod
@@ -83,6 +103,10 @@ class StoredEvent:
             end=datetime.fromisoformat(data["end"]),
             extended=list(data.get("singleValueExtendedProperties", [])),
             change_seq=int(data.get("changeSeq", 0)),
+            positions=[
+                (int(at), datetime.fromisoformat(start), datetime.fromisoformat(end))
+                for at, start, end in data.get("positions", [])
+            ],
         )
 
 
@@ -92,9 +116,15 @@ class Tombstone:
 
     event_id: str
     seq: int
+    #: The removed event's `positions` (see `StoredEvent`), to tell whether a token's window held it.
+    positions: tuple[Position, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.event_id, "seq": self.seq}
+        return {
+            "id": self.event_id,
+            "seq": self.seq,
+            "positions": [[at, start.isoformat(), end.isoformat()] for at, start, end in self.positions],
+        }
 
 
 @dataclass
@@ -158,6 +188,8 @@ class SimState(simkit.SimState):
         self.delta_generation = 1
         #: The test clock (`POST /_sim/clock`): a fixed instant, or None for real time.
         self.fixed_now: datetime | None = None
+        #: Mailbox faults by user id (`POST /_sim/mailboxes/{user}/fault`; `mailboxes`). Test scaffolding.
+        self.mailbox_faults: dict[str, str] = {}
         super().__init__(state_file)
 
     # -- time and history ---------------------------------------------------------------------------
@@ -170,12 +202,14 @@ class SimState(simkit.SimState):
         """Record a write of `event` in the change history."""
         self.seq += 1
         event.change_seq = self.seq
+        event.positions.append((self.seq, event.start, event.end))
+        del event.positions[:-POSITION_LIMIT]
 
     def bury(self, user: User, event: StoredEvent) -> None:
         """Record the removal of `event` from `user`'s calendar in the change history."""
         self.seq += 1
         graves = self.tombstones.setdefault(user.id, [])
-        graves.append(Tombstone(event.id, self.seq))
+        graves.append(Tombstone(event.id, self.seq, tuple(event.positions)))
         if len(graves) > TOMBSTONE_LIMIT:
             dropped = graves[: len(graves) - TOMBSTONE_LIMIT]
             del graves[: len(dropped)]
@@ -265,6 +299,7 @@ class SimState(simkit.SimState):
         self.seq = 0
         self.delta_generation += 1  # tokens handed out before a reset must not match new data
         self.fixed_now = None
+        self.mailbox_faults.clear()
 
     def _snapshot(self) -> dict[str, Any]:
         return {
@@ -308,7 +343,17 @@ class SimState(simkit.SimState):
         self.seq = int(history.get("seq", 0))
         self.delta_generation = int(history.get("deltaGeneration", 1))
         self.tombstones = {
-            user_id: [Tombstone(raw["id"], int(raw["seq"])) for raw in graves]
+            user_id: [
+                Tombstone(
+                    raw["id"],
+                    int(raw["seq"]),
+                    tuple(
+                        (int(at), datetime.fromisoformat(start), datetime.fromisoformat(end))
+                        for at, start, end in raw.get("positions", [])
+                    ),
+                )
+                for raw in graves
+            ]
             for user_id, graves in history.get("tombstones", {}).items()
         }
         self.horizons = {user_id: int(seq) for user_id, seq in history.get("horizons", {}).items()}

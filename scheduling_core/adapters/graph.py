@@ -8,6 +8,9 @@ Invariants:
   asks are split and the pieces merged, so callers never see the limits.
 - Every instant leaving this module is an aware UTC `datetime`; responses are
   requested in UTC (`Prefer: outlook.timezone="UTC"`) and parsed zone-aware anyway.
+- A mailbox Graph cannot serve (`is_mailbox_fault`) never fails a getSchedule call for the others: the
+  chunk is asked again as another of its mailboxes, and a schedule nobody could read is an error
+  (unknown, never free). Only a 403 from every mailbox tried still raises (likely our permissions).
 - A request is retried only on throttling or unavailability (429, 502, 503,
   504, connect/read timeouts), at most `max_retries` times and never past
   `max_total_seconds`; `Retry-After` is obeyed (the loop is `http_retry.RetryingSender`).
@@ -71,6 +74,18 @@ class GraphRequestRejected(PermanentError):
         self.status_code = status_code
         self.code = code
         self.message = message
+
+
+def is_mailbox_fault(exc: GraphRequestRejected) -> bool:
+    """Graph refused because it cannot serve the mailbox at all, not because one item is missing: 403
+    (e.g. an application access policy) or a 404 other than `ErrorItemNotFound`
+    (`MailboxNotEnabledForRESTAPI`: no licence, inactive, soft-deleted or on-premises mailbox)."""
+    item_gone = exc.status_code == 404 and (exc.code or "").lower() == "erroritemnotfound"
+    return exc.status_code == 403 or (exc.status_code == 404 and not item_gone)
+
+
+#: Mailboxes of a getSchedule chunk tried as the requester before the chunk is given up as unknown.
+MAX_REQUESTERS = 3
 
 
 class GraphClient:
@@ -154,7 +169,24 @@ class GraphClient:
 
         def fetch(task: tuple[list[str], Interval]) -> dict[str, ScheduleInformation]:
             chunk, piece = task
-            return self._get_schedule_chunk(requester_by_email[chunk[0]], chunk, piece, deadline)
+            # The call runs as one of the chunk's mailboxes; one Graph cannot serve (a mailbox fault)
+            # must not cost the others their free/busy, so the next one asks. Its own schedule comes
+            # back as a per-schedule error, or not at all: unknown, never free.
+            requesters = list(dict.fromkeys(requester_by_email[email] for email in chunk))[:MAX_REQUESTERS]
+            for requester in requesters[:-1]:
+                try:
+                    return self._get_schedule_chunk(requester, chunk, piece, deadline)
+                except GraphRequestRejected as exc:
+                    if not is_mailbox_fault(exc):
+                        raise
+            try:
+                return self._get_schedule_chunk(requesters[-1], chunk, piece, deadline)
+            except GraphRequestRejected as exc:
+                # A 404 names the mailbox (not REST-enabled, inactive, soft-deleted): unknown schedules.
+                # A 403 from every mailbox tried is more likely our permissions: surface it.
+                if exc.status_code != 404 or not is_mailbox_fault(exc):
+                    raise
+                return {}
 
         if len(tasks) == 1:
             answers = [fetch(tasks[0])]

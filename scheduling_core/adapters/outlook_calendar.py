@@ -4,7 +4,13 @@ Invariants:
 - At most `MAX_CONCURRENT_PER_MAILBOX` (4) requests run against one mailbox at a time, Outlook's
   documented per-mailbox concurrency limit; further callers wait their turn.
 - "Not there" is an answer, not an error: reading, updating or cancelling an event that is gone
-  returns None/False, and deleting a subscription that is gone is done.
+  returns None/False, and deleting a subscription that is gone is done. An event is gone only when
+  Graph says so for the event itself (404 `ErrorItemNotFound`): Graph answers 404 also for a mailbox
+  it cannot serve (`MailboxNotEnabledForRESTAPI`: no licence, inactive, soft-deleted, on-premises) and
+  403 `ErrorAccessDenied` for one an application access policy excludes. Those raise
+  `MailboxUnavailable`, so no caller can take a mailbox fault for a deletion.
+- A create Graph refuses because its `transactionId` was used before (400 `ErrorDuplicateTransactionId`:
+  an earlier attempt made the event, e.g. its answer was lost) raises `DuplicateTransaction`.
 - Every other refusal surfaces as the client raised it: `GraphRequestRejected` (4xx, permanent)
   or `UpstreamUnavailable` (throttling or outage past the retry budget).
 """
@@ -19,13 +25,40 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import quote
 
-from scheduling_core.adapters.graph import GraphClient, GraphRequestRejected
+from scheduling_core.adapters.graph import GraphClient, GraphRequestRejected, is_mailbox_fault
 from scheduling_core.errors import UpstreamUnavailable
 from scheduling_core.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
 
 MAX_CONCURRENT_PER_MAILBOX: Final = 4
 #: Events per delta page we ask for (Graph's `odata.maxpagesize` preference).
 DELTA_PAGE_SIZE: Final = 50
+
+
+class MailboxUnavailable(GraphRequestRejected):
+    """Graph cannot serve the mailbox at all (404 other than `ErrorItemNotFound`, or 403): not a deletion."""
+
+    def __init__(self, mailbox: str, rejected: GraphRequestRejected) -> None:
+        GraphRequestRejected.__init__(
+            self,
+            status_code=rejected.status_code,
+            code=rejected.code,
+            message=rejected.message,
+            request=f"a request for mailbox {mailbox}",
+        )
+        self.mailbox = mailbox
+
+    @property
+    def reason(self) -> str:
+        code = self.code or "unknown error"
+        return f"mailbox unavailable: HTTP {self.status_code} {code}: {self.message or ''}"
+
+
+class DuplicateTransaction(GraphRequestRejected):
+    """Graph refused a create: its `transactionId` already made an event (find it and carry on with it)."""
+
+
+def _event_gone(exc: GraphRequestRejected) -> bool:
+    return exc.status_code == 404 and (exc.code or "").lower() == "erroritemnotfound"
 
 
 class DeltaTokenExpired(Exception):
@@ -77,12 +110,24 @@ class OutlookCalendars:
 
     def _call(self, mailbox: str, method: str, path: str, **kwargs: Any) -> Any:
         with self._turn(mailbox):
-            return self._graph.request_json(method, path, **kwargs)
+            try:
+                return self._graph.request_json(method, path, **kwargs)
+            except GraphRequestRejected as exc:
+                if is_mailbox_fault(exc):
+                    raise MailboxUnavailable(mailbox, exc) from exc
+                raise
 
     # -- events ----------------------------------------------------------------------------------------
 
     def create_event(self, mailbox: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        created = self._call(mailbox, "POST", f"{_user(mailbox)}/events", json=dict(body))
+        try:
+            created = self._call(mailbox, "POST", f"{_user(mailbox)}/events", json=dict(body))
+        except GraphRequestRejected as exc:
+            if (exc.code or "").lower() == "errorduplicatetransactionid":
+                raise DuplicateTransaction(
+                    status_code=exc.status_code, code=exc.code, message=exc.message, request="POST events"
+                ) from exc
+            raise
         if not isinstance(created, dict) or not created.get("id"):
             raise UpstreamUnavailable("graph", "Graph answered an event create without the event")
         return created
@@ -93,7 +138,7 @@ class OutlookCalendars:
                 mailbox, "GET", _event_path(mailbox, event_id), params={"$expand": BOOKING_PROPERTY_EXPAND}
             )
         except GraphRequestRejected as exc:
-            if exc.status_code == 404:
+            if _event_gone(exc):
                 return None
             raise
         return found if isinstance(found, dict) else None
@@ -127,7 +172,7 @@ class OutlookCalendars:
         try:
             updated = self._call(mailbox, "PATCH", _event_path(mailbox, event_id), json=dict(body))
         except GraphRequestRejected as exc:
-            if exc.status_code == 404:
+            if _event_gone(exc):
                 return None
             raise
         return updated if isinstance(updated, dict) else {}
@@ -137,7 +182,7 @@ class OutlookCalendars:
         try:
             self._call(mailbox, "POST", f"{_event_path(mailbox, event_id)}/cancel", json={"comment": comment})
         except GraphRequestRejected as exc:
-            if exc.status_code == 404:
+            if _event_gone(exc):
                 return False
             raise
         return True

@@ -13,6 +13,9 @@ Table `graphsubs`:
   `expiresAt`, `status` active|failed, `error`).
 - PartitionKey `sub`, RowKey = subscription id: the host and `clientStateHash`, for notifications.
 - PartitionKey `delta`, RowKey = host id: the host's `calendarView/delta` link.
+- PartitionKey `mailboxfault`, RowKey = host id: the host's mailbox cannot be served by Graph (`reason`,
+  `since`); written when a sync or reconcile meets the fault, deleted once the mailbox answers again.
+  `/health` lists them (one partition query).
 
 Every read-modify-write of a subscription row is ETag-conditional (`SubscriptionChanged` when another
 writer won), so a renewal timer and a lifecycle notification never overwrite each other blindly.
@@ -136,6 +139,16 @@ class TableSubscriptions:
             rows = list(self._table.query_entities("PartitionKey eq 'host'"))
         return [_record(row) for row in rows]
 
+    def subscription_index(self) -> dict[str, tuple[str, str]]:
+        """Every subscription we made: id -> (host id, client-state hash), in one partition query."""
+        with storage_errors():
+            rows = list(
+                self._table.query_entities(
+                    "PartitionKey eq 'sub'", select=["RowKey", "hostId", "clientStateHash"]
+                )
+            )
+        return {str(row["RowKey"]): (str(row["hostId"]), str(row["clientStateHash"])) for row in rows}
+
     def by_subscription(self, subscription_id: str) -> tuple[str, str] | None:
         """(host id, client-state hash) of a subscription we made, or None."""
         row = _read(self._table, "sub", subscription_id)
@@ -208,6 +221,33 @@ class TableSubscriptions:
             self._table.upsert_entity(
                 {"PartitionKey": "delta", "RowKey": host_id, "link": link}, mode=UpdateMode.REPLACE
             )
+
+
+class TableMailboxFaults:
+    """Hosts whose mailbox Graph cannot serve right now (see the module docstring)."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._tables = tables
+
+    @property
+    def _table(self) -> TableClient:
+        return self._tables.table("graphsubs")
+
+    def mark(self, host_id: str, reason: str, at: datetime) -> None:
+        with storage_errors():
+            self._table.upsert_entity(
+                {"PartitionKey": "mailboxfault", "RowKey": host_id, "reason": reason[:1000], "since": at},
+                mode=UpdateMode.REPLACE,
+            )
+
+    def clear(self, host_id: str) -> None:
+        _delete(self._table, "mailboxfault", host_id)
+
+    def faults(self) -> dict[str, str]:
+        """Host id -> reason, for every host with a mailbox fault."""
+        with storage_errors():
+            rows = list(self._table.query_entities("PartitionKey eq 'mailboxfault'"))
+        return {str(row["RowKey"]): str(row.get("reason") or "") for row in rows}
 
 
 def _record(row: Any) -> SubscriptionRecord:

@@ -5,6 +5,9 @@ Invariants:
   while an upstream outage only delays syncs (the outbox and Service Bus keep the work).
 - `status` is `ok` when every check is `ok`, `degraded` when storage is fine but an upstream is not,
   and `unavailable` when storage is down.
+- Hosts whose mailbox Graph cannot serve (a mailbox fault met by a sync or reconcile, see
+  `outlook_calendar.MailboxUnavailable`) are named in `degraded_hosts` with the reason; any makes the
+  status `degraded` (check `outlookMailboxes`), never unhealthy: other hosts are unaffected.
 - An upstream probe is one cheap unauthenticated request with a short timeout; its answer is cached
   for `probe_ttl_seconds` and at most one probe per upstream is in flight, so health probes (load
   balancers, uptime checks) cannot hammer Graph or Dataverse, nor pile up behind a slow one.
@@ -15,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import httpx
@@ -36,6 +39,7 @@ class HealthReport:
     healthy: bool
     status: str
     checks: dict[str, str]
+    degraded_hosts: dict[str, str] = field(default_factory=dict)
 
 
 def reachable(url: str, timeout_seconds: float = PROBE_TIMEOUT_SECONDS) -> str:
@@ -81,9 +85,16 @@ class CachedProbe:
 
 
 class HealthService:
-    def __init__(self, *, ping_storage: Callable[[], None], probes: dict[str, Callable[[], str]]) -> None:
+    def __init__(
+        self,
+        *,
+        ping_storage: Callable[[], None],
+        probes: dict[str, Callable[[], str]],
+        mailbox_faults: Callable[[], dict[str, str]] | None = None,
+    ) -> None:
         self._ping_storage = ping_storage
         self._probes = probes
+        self._mailbox_faults = mailbox_faults
 
     def check(self) -> HealthReport:
         checks: dict[str, str] = {}
@@ -94,6 +105,13 @@ class HealthService:
             checks["storage"] = UNAVAILABLE
         for name, probe in self._probes.items():
             checks[name] = probe()
+        degraded: dict[str, str] = {}
+        if self._mailbox_faults is not None and checks["storage"] == OK:
+            try:
+                degraded = self._mailbox_faults()
+            except Exception:
+                degraded = {}
+            checks["outlookMailboxes"] = DEGRADED if degraded else OK
         healthy = checks["storage"] == OK
         if not healthy:
             status = UNAVAILABLE
@@ -101,4 +119,4 @@ class HealthService:
             status = OK
         else:
             status = DEGRADED
-        return HealthReport(healthy=healthy, status=status, checks=checks)
+        return HealthReport(healthy=healthy, status=status, checks=checks, degraded_hosts=degraded)

@@ -8,6 +8,17 @@ A validated change notification (or a delta-query change) names a host's event. 
    cancel or delete by the host cancels the booking (source `outlook`, slot freed, events emitted);
    a moved meeting follows the event type's `outlookEditPolicy` (flag, accept, revert).
 
+Mailbox faults are not deletions: when Graph cannot serve the host's mailbox at all (`MailboxUnavailable`:
+404 `MailboxNotEnabledForRESTAPI`, inactive or soft-deleted mailbox, 403 application access policy), the
+change is ignored, the host is recorded as degraded (`/health`), and nothing is cancelled, moved or
+reverted. Only 404 `ErrorItemNotFound` for the event itself reads as "gone".
+
+Delta windows: `calendarView/delta` fixes its window in the token of the round's first request, so a
+delta link followed forever would cover less and less of the future. `resync(fresh=True)` (the daily
+safety net) therefore starts a new round with a new window, from yesterday to the longest booking
+window ahead, checks every booking of the window against it, and replaces the stored link (the old one
+is retired); `resync()` (a `missed` lifecycle notification) follows the stored link.
+
 Invariants: handling the same change twice, or changes out of order, ends in the same state (every
 decision compares the current event with the current booking); an event that maps to no booking only
 invalidates the cache. Delta resync (`resync`) feeds the same path from `calendarView/delta`, so a lost
@@ -17,12 +28,13 @@ notification cannot leave drift beyond the next resync.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
-from scheduling_core.adapters.outlook_calendar import DeltaPage, DeltaTokenExpired
+from scheduling_core.adapters.outlook_calendar import DeltaPage, DeltaTokenExpired, MailboxUnavailable
 from scheduling_core.adapters.outlook_tables import OutlookLink
 from scheduling_core.bookings import Booking, BookingReader, BookingStatus
 from scheduling_core.clock import Clock
@@ -43,8 +55,13 @@ log = logging.getLogger(__name__)
 
 #: The window a full delta round covers: recent past to the furthest a booking can be made.
 RESYNC_PAST: Final = timedelta(days=1)
+#: How far ahead a booking can be when an event type sets no `bookingWindowDays`.
 RESYNC_FUTURE: Final = timedelta(days=400)
+#: Beyond the booking window's last start: the longest meeting (1,440 minutes) plus buffers.
+RESYNC_SLACK: Final = timedelta(days=2)
+HORIZON_TTL_SECONDS: Final = 60.0
 _BOOKING_PREFIX: Final = "bk_"
+_UNAVAILABLE: Final = "(mailbox unavailable)"
 
 
 class Calendars(Protocol):
@@ -70,6 +87,12 @@ class BookingChanges(Protocol):
 
 class EventTypes(Protocol):
     def get_event_type(self, slug: str) -> EventType: ...
+    def list_event_types(self) -> list[EventType]: ...
+
+
+class MailboxFaults(Protocol):
+    def mark(self, host_id: str, reason: str, at: datetime) -> None: ...
+    def clear(self, host_id: str) -> None: ...
 
 
 class CacheInvalidation(Protocol):
@@ -103,6 +126,8 @@ class ResyncReport:
     full: bool = False
     changes: int = 0
     decisions: list[Decision] = field(default_factory=list)
+    #: Why the round could not run (the mailbox is unavailable), else None.
+    error: str | None = None
 
 
 class OutlookReconciler:
@@ -118,7 +143,12 @@ class OutlookReconciler:
         delta_links: DeltaLinks,
         lifecycle: Lifecycle | None,
         clock: Clock,
+        faults: MailboxFaults | None = None,
+        retry_sync: Callable[[Booking], object] | None = None,
     ) -> None:
+        self._faults = faults
+        self._retry_sync = retry_sync
+        self._horizon_cache: tuple[float, timedelta] | None = None
         self._calendars = calendars
         self._links = links
         self._bookings = bookings
@@ -164,6 +194,20 @@ class OutlookReconciler:
 
     def on_change(self, host_id: str, event_id: str, change_type: str) -> Decision:
         self._cache.invalidate(host_id)
+        try:
+            return self._on_change(host_id, event_id, change_type)
+        except MailboxUnavailable as exc:
+            self._mailbox_fault(host_id, exc)
+            return self._decided(
+                host_id, event_id, None, "ignore", f"{change_type}: {exc.reason} {_UNAVAILABLE}"
+            )
+
+    def _mailbox_fault(self, host_id: str, exc: MailboxUnavailable) -> None:
+        log.warning("outlook: mailbox of host %s is unavailable: %s", host_id, exc.reason)
+        if self._faults is not None:
+            self._faults.mark(host_id, exc.reason, self._clock.now())
+
+    def _on_change(self, host_id: str, event_id: str, change_type: str) -> Decision:
         payload = self._calendars.get_event(host_id, event_id)
         observed: ObservedEvent | None = None
         if payload is not None:
@@ -267,25 +311,52 @@ class OutlookReconciler:
 
     # -- delta resync ------------------------------------------------------------------------------------
 
-    def resync(self, host_id: str) -> ResyncReport:
-        """Catch up with the host's calendar by delta query (a full round when no usable link is stored)."""
+    def resync(self, host_id: str, *, fresh: bool = False) -> ResyncReport:
+        """Catch up with the host's calendar by delta query: from the stored link, or a full round over a
+        new window when `fresh` (the daily safety net) or when no usable link is stored."""
         self._cache.invalidate(host_id)
-        link = self._delta.delta_link(host_id)
         try:
-            return self._round(host_id, link)
-        except DeltaTokenExpired:
-            log.warning("delta token of %s expired; full resync", host_id)
-            self._delta.save_delta_link(host_id, None)
-            return self._round(host_id, None)
+            link = None if fresh else self._delta.delta_link(host_id)
+            try:
+                report = self._round(host_id, link)
+            except DeltaTokenExpired:
+                log.warning("delta token of %s expired; full resync", host_id)
+                self._delta.save_delta_link(host_id, None)
+                report = self._round(host_id, None)
+        except MailboxUnavailable as exc:
+            self._mailbox_fault(host_id, exc)
+            return ResyncReport(host_id=host_id, full=fresh, error=exc.reason)
+        if self._faults is not None and not any(d.reason.endswith(_UNAVAILABLE) for d in report.decisions):
+            self._faults.clear(host_id)  # the mailbox answered a whole round: not degraded
+        return report
+
+    def window(self, now: datetime) -> tuple[datetime, datetime]:
+        """A new full round's window: yesterday to the furthest a meeting can end under any event type."""
+        return now - RESYNC_PAST, now + self._horizon() + RESYNC_SLACK
+
+    def _horizon(self) -> timedelta:
+        """The longest booking window of any event type; read at most once a minute (the daily run asks
+        once per host, and event types change rarely)."""
+        at = time.monotonic()
+        if self._horizon_cache is not None and at - self._horizon_cache[0] < HORIZON_TTL_SECONDS:
+            return self._horizon_cache[1]
+        ahead = timedelta(0)
+        for event_type in self._event_types.list_event_types():
+            days = event_type.booking_window_days
+            ahead = max(ahead, RESYNC_FUTURE if days is None else timedelta(days=days))
+        horizon = ahead or RESYNC_FUTURE
+        self._horizon_cache = (at, horizon)
+        return horizon
 
     def _round(self, host_id: str, link: str | None) -> ResyncReport:
         report = ResyncReport(host_id=host_id, full=link is None)
         now = self._clock.now()
+        window = self.window(now)
         seen: set[str] = set()
         page = (
             self._calendars.delta_page(host_id, link=link)
             if link is not None
-            else self._calendars.delta_page(host_id, window=(now - RESYNC_PAST, now + RESYNC_FUTURE))
+            else self._calendars.delta_page(host_id, window=window)
         )
         while True:
             for item in page.events:
@@ -305,8 +376,9 @@ class OutlookReconciler:
                 continue
             break
         if report.full:
-            report.decisions.extend(self._missing_events(host_id, seen, now))
-        self._delta.save_delta_link(host_id, page.delta_link)
+            report.decisions.extend(self._missing_events(host_id, seen, window))
+            self._retry_failed_cancels(host_id, window)
+        self._delta.save_delta_link(host_id, page.delta_link)  # a fresh round's link retires the old one
         return report
 
     def _maybe_ours(self, item: Mapping[str, Any], event_id: str) -> bool:
@@ -315,16 +387,18 @@ class OutlookReconciler:
             return True
         return self._links.booking_for_event(event_id) is not None
 
-    def _missing_events(self, host_id: str, seen: set[str], now: datetime) -> list[Decision]:
-        """After a full round: the host's future bookings whose event the calendar no longer shows."""
+    def _missing_events(
+        self, host_id: str, seen: set[str], window: tuple[datetime, datetime]
+    ) -> list[Decision]:
+        """After a full round: the host's bookings in the round's window whose event it no longer shows."""
         decisions = []
         offset: int | None = 0
         while offset is not None:
             bookings, offset = self._bookings.list_bookings(
                 record_id=None,
                 host_id=host_id,
-                start=now - RESYNC_PAST,
-                end=now + RESYNC_FUTURE,
+                start=window[0],
+                end=window[1],
                 status=BookingStatus.CONFIRMED.value,
                 limit=200,
                 offset=offset,
@@ -332,11 +406,45 @@ class OutlookReconciler:
             for booking in bookings:
                 if booking.primary_host != host_id:
                     continue
+                self._retry_failed_sync(booking)
                 link = self._links.get(booking.id)
                 if link is None or not link.event_id or link.event_id in seen:
                     continue
                 decisions.append(self.on_change(host_id, link.event_id, "deleted"))
         return decisions
+
+    def _retry_failed_cancels(self, host_id: str, window: tuple[datetime, datetime]) -> None:
+        """Cancelled bookings of the window whose Outlook cancel failed on a mailbox fault: cancel again."""
+        if self._retry_sync is None:
+            return
+        offset: int | None = 0
+        while offset is not None:
+            bookings, offset = self._bookings.list_bookings(
+                record_id=None,
+                host_id=host_id,
+                start=window[0],
+                end=window[1],
+                status=BookingStatus.CANCELLED.value,
+                limit=200,
+                offset=offset,
+            )
+            for booking in bookings:
+                if booking.primary_host == host_id:
+                    self._retry_failed_sync(booking)
+
+    def _retry_failed_sync(self, booking: Booking) -> None:
+        """A booking whose Outlook sync failed on a mailbox fault is written again once the mailbox answers
+        a whole round (the sync settled its message: nothing else would retry it)."""
+        outlook = booking.outlook or {}
+        if self._retry_sync is None or outlook.get("syncStatus") != "failed":
+            return
+        if not str(outlook.get("error") or "").startswith(f"{MailboxUnavailable.__name__}:"):
+            return
+        log.info("outlook resync: retrying the failed sync of %s", booking.id)
+        try:
+            self._retry_sync(booking)
+        except Exception:
+            log.exception("outlook resync: retrying the sync of %s failed; the next run retries", booking.id)
 
 
 def graph_change_message(host_id: str, subscription_id: str, item: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,14 @@ Invariants:
 - A subscription Graph no longer has (404 on renew, `subscriptionRemoved`) is created anew; a failed
   create is recorded as `failed` and retried by the next maintenance run. A host that is deleted or
   deactivated loses its subscription.
+- Validating notifications costs a bounded number of storage reads whatever the body holds: an item
+  whose `subscriptionId` is not a GUID (Graph's subscription ids are) is rejected before any lookup, and
+  ids are looked up in `SubscriptionIndex`, a per-process copy of the `sub` rows read in one partition
+  query and kept `INDEX_TTL`; an id it lacks makes it re-read at most once per `INDEX_MIN_REFRESH`, plus at
+  most `MAX_POINT_READS` single-row reads per request for ids created elsewhere since. So a batch of
+  1,000 items costs at most a few reads, never one per item or per made-up id (Graph counts a
+  notification answered after about 3 s as slow, and throttles, then drops, a slow endpoint's
+  notifications).
 - Every write of a host's subscription row is ETag-conditional; a writer that loses the race leaves
   the winner's subscription alone.
 """
@@ -21,8 +29,11 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import re
 import secrets
-from collections.abc import Iterable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
@@ -34,6 +45,13 @@ from scheduling_core.errors import SchedulingError
 
 log = logging.getLogger(__name__)
 
+#: Graph's subscription ids are GUIDs; anything else is not one of ours and is never looked up.
+SUBSCRIPTION_ID: Final = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+INDEX_TTL: Final = 60.0
+INDEX_MIN_REFRESH: Final = 2.0
+MAX_POINT_READS: Final = 2
 LIFETIME: Final = timedelta(minutes=4200)
 RENEW_WITHIN: Final = timedelta(hours=12)
 CLIENT_STATE_BYTES: Final = 48  # 64 URL-safe characters
@@ -71,6 +89,7 @@ class SubscriptionStore(Protocol):
     def get(self, host_id: str) -> SubscriptionRecord | None: ...
     def all(self) -> list[SubscriptionRecord]: ...
     def by_subscription(self, subscription_id: str) -> tuple[str, str] | None: ...
+    def subscription_index(self) -> dict[str, tuple[str, str]]: ...
     def save(self, record: SubscriptionRecord, *, expected_etag: str | None, create: bool) -> None: ...
     def forget_subscription(self, subscription_id: str) -> None: ...
     def delete(self, host_id: str, expected_etag: str | None) -> None: ...
@@ -94,6 +113,61 @@ class VerifiedItem:
 class Verification:
     valid: list[VerifiedItem] = field(default_factory=list)
     rejected: int = 0
+
+
+class SubscriptionIndex:
+    """Our subscriptions by id (host id, client-state hash), cached per process (see the module docstring).
+
+    Thread-safe; one reader at a time refreshes, so a burst of requests causes one read, not one each."""
+
+    def __init__(self, store: SubscriptionStore, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[str, str]] = {}
+        self._loaded_at: float | None = None
+        self._absent: dict[str, float] = {}  # ids a point read found missing, and when
+
+    def lookup(self, ids: Iterable[str]) -> dict[str, tuple[str, str] | None]:
+        wanted = {i for i in ids if SUBSCRIPTION_ID.fullmatch(i)}
+        if not wanted:
+            return {}  # nothing that could be ours: no storage read at all
+        with self._lock:
+            now = self._monotonic()
+            if self._loaded_at is None or now - self._loaded_at > INDEX_TTL:
+                self._reload(now)
+            missing = sorted(i for i in wanted if i not in self._entries)
+            if missing and self._loaded_at is not None and now - self._loaded_at > INDEX_MIN_REFRESH:
+                self._reload(now)
+                missing = [i for i in missing if i not in self._entries]
+            reads = 0
+            for subscription_id in missing:
+                seen_absent = self._absent.get(subscription_id)
+                if seen_absent is not None and now - seen_absent <= INDEX_TTL:
+                    continue
+                if reads >= MAX_POINT_READS:
+                    break
+                reads += 1
+                found = self._store.by_subscription(subscription_id)
+                if found is None:
+                    self._absent[subscription_id] = now
+                else:
+                    self._entries[subscription_id] = found
+            return {i: self._entries.get(i) for i in wanted}
+
+    def remember(self, subscription_id: str, host_id: str, client_state_hash: str) -> None:
+        with self._lock:
+            self._entries[subscription_id] = (host_id, client_state_hash)
+            self._absent.pop(subscription_id, None)
+
+    def forget(self, subscription_id: str) -> None:
+        with self._lock:
+            self._entries.pop(subscription_id, None)
+
+    def _reload(self, now: float) -> None:
+        self._entries = self._store.subscription_index()
+        self._loaded_at = now
+        self._absent = {i: at for i, at in self._absent.items() if now - at <= INDEX_TTL}
 
 
 @dataclass(slots=True)
@@ -122,20 +196,18 @@ class OutlookSubscriptions:
         self._clock = clock
         self._notification_url = notification_url
         self._lifecycle_url = lifecycle_url
+        self.index = SubscriptionIndex(store)
 
     # -- notifications -------------------------------------------------------------------------------
 
     def verify(self, items: Iterable[Mapping[str, Any]]) -> Verification:
         """Split notification items into those from our subscriptions (clientState checked) and the rest."""
         result = Verification()
-        known: dict[str, tuple[str, str] | None] = {}
-        for item in items:
+        listed = list(items)
+        known = self.index.lookup(str(item.get("subscriptionId") or "") for item in listed)
+        for item in listed:
             subscription_id = str(item.get("subscriptionId") or "")
-            if subscription_id not in known:
-                known[subscription_id] = (
-                    self._store.by_subscription(subscription_id) if subscription_id else None
-                )
-            entry = known[subscription_id]
+            entry = known.get(subscription_id)
             client_state = item.get("clientState")
             if entry is None or not client_state_matches(
                 client_state if isinstance(client_state, str) else None, entry[1]
@@ -208,6 +280,7 @@ class OutlookSubscriptions:
         if record.subscription_id:
             self._api.delete_subscription(record.subscription_id)
             self._store.forget_subscription(record.subscription_id)
+            self.index.forget(record.subscription_id)
         self._store.delete(host_id, None)
         self._store.save_delta_link(host_id, None)
 
@@ -267,12 +340,14 @@ class OutlookSubscriptions:
             self._api.delete_subscription(record.subscription_id)  # lost the race: ours is surplus
             self._store.forget_subscription(record.subscription_id)
             raise
+        self.index.remember(record.subscription_id, host_id, record.client_state_hash)
         if (
             previous is not None
             and previous.subscription_id
             and previous.subscription_id != record.subscription_id
         ):
             self._store.forget_subscription(previous.subscription_id)
+            self.index.forget(previous.subscription_id)
             try:
                 self._api.delete_subscription(previous.subscription_id)
             except SchedulingError as exc:

@@ -7,6 +7,12 @@ Invariants:
   event up by our extended property and adopts it instead of creating.
 - The event lives in the first host's calendar; co-hosts of a collective booking and the invitee are
   required attendees (one meeting, one Teams link, one set of responses).
+- Graph may refuse a create with 400 `ErrorDuplicateTransactionId` (an earlier attempt made the event and
+  its answer was lost, e.g. the client retried after a gateway timeout): the event is found by our extended
+  property, adopted and patched to the snapshot, so the booking still has one event and says `synced`.
+- A mailbox fault (Graph cannot serve the mailbox: 404 `MailboxNotEnabledForRESTAPI`, 403 access policy)
+  is never taken for a deleted event: the sync fails with the reason, the host is recorded as degraded
+  (`/health`), and the next run for the booking retries; a write that succeeds clears the record.
 - Reschedule = PATCH of the same event; cancel = the organizer's `cancel` with the reason. An event the
   host deleted is not created again (the reconciler cancels that booking); the sync says `failed`.
 - A `booking.drift-detected` snapshot changes nothing in Outlook: under policy `flag` Outlook is left
@@ -21,13 +27,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, Final, Protocol
 
+from scheduling_core.adapters.outlook_calendar import DuplicateTransaction, MailboxUnavailable
 from scheduling_core.adapters.outlook_tables import OutlookLink
 from scheduling_core.bookings import Booking
 from scheduling_core.clock import Clock
 from scheduling_core.domain import EventType, Host
-from scheduling_core.errors import NotFound, PermanentError
+from scheduling_core.errors import NotFound, PermanentError, UpstreamUnavailable
 from scheduling_core.events import BOOKING_DRIFT_DETECTED
 from scheduling_core.outlook import MeetingSource, event_update, new_event
 from scheduling_core.ports import CloudEvent
@@ -58,6 +66,11 @@ class Links(Protocol):
 
 class CacheInvalidation(Protocol):
     def invalidate(self, host_id: str) -> None: ...
+
+
+class MailboxFaults(Protocol):
+    def mark(self, host_id: str, reason: str, at: datetime) -> None: ...
+    def clear(self, host_id: str) -> None: ...
 
 
 class SyncStatusSink(Protocol):
@@ -108,8 +121,10 @@ class OutlookSync:
         config: EventTypesAndHosts,
         clock: Clock,
         cache: CacheInvalidation | None = None,
+        faults: MailboxFaults | None = None,
     ) -> None:
         self._cache = cache
+        self._faults = faults
         self._calendars = calendars
         self._links = links
         self._runner = runner
@@ -151,7 +166,15 @@ class OutlookSync:
 
     def _write(self, meeting: MeetingSource, delivery_count: int) -> Mapping[str, Any]:
         try:
-            return self._write_event(meeting, delivery_count)
+            written = self._write_event(meeting, delivery_count)
+        except MailboxUnavailable as exc:
+            if self._faults is not None:
+                self._faults.mark(exc.mailbox, exc.reason, self._clock.now())
+            raise
+        else:
+            if self._faults is not None:
+                self._faults.clear(meeting.host_ids[0])  # the mailbox answers: it is not degraded
+            return written
         finally:
             if self._cache is not None:  # our write changed these calendars: no stale free/busy here
                 for host_id in meeting.host_ids:
@@ -173,11 +196,25 @@ class OutlookSync:
         if meeting.drift_recorded:
             return {"error": None}  # policy flag: Outlook stays as the host left it
         event_type = self._event_type(meeting.event_type)
+        written: Mapping[str, Any] | None = None
         if event_id is None:
             self._links.put(replace(link, create_attempted_at=self._clock.now()))
-            written = self._calendars.create_event(mailbox, new_event(meeting, event_type))
-            event_id = str(written["id"])
-        else:
+            try:
+                written = self._calendars.create_event(mailbox, new_event(meeting, event_type))
+                event_id = str(written["id"])
+            except DuplicateTransaction:
+                found = self._calendars.find_booking_event(mailbox, meeting.booking_id)
+                if found is None:  # made, but not yet findable by its property: a later delivery adopts it
+                    raise UpstreamUnavailable(
+                        "graph",
+                        f"the Outlook event of booking '{meeting.booking_id}' exists but was not found",
+                    ) from None
+                event_id = str(found["id"])
+                log.info(
+                    "outlook sync: adopted event of %s after a duplicate transactionId", meeting.booking_id
+                )
+        if written is None:
+            assert event_id is not None
             updated = self._calendars.update_event(mailbox, event_id, event_update(meeting, event_type))
             if updated is None:
                 raise EventGone(

@@ -182,11 +182,91 @@ def test_event_writes_are_checked_like_graph_checks_them(graph: GraphSim) -> Non
     assert post(graph, "/users/ana/events", {**window, "recurrence": {"pattern": {}}}).status_code == 400
 
 
-def test_a_repeated_transaction_id_returns_the_first_event(graph: GraphSim) -> None:
+def test_a_repeated_transaction_id_is_refused_as_a_duplicate(graph: GraphSim) -> None:
     first = graph.post_event("ana", start=at(9), end=at(10), transactionId="bk_123")
-    again = graph.post_event("ana", start=at(9), end=at(10), transactionId="bk_123")
-    assert again["id"] == first["id"]
+    again = post(
+        graph,
+        "/users/ana/events",
+        {
+            "subject": "Busy",
+            "start": {"dateTime": "2026-12-01T09:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-12-01T10:00:00", "timeZone": "UTC"},
+            "transactionId": "bk_123",
+        },
+    )
+    assert again.status_code == 400 and error_code(again) == "ErrorDuplicateTransactionId"
+    assert again.json()["error"]["message"] == (
+        "The TransactionId specified in the request has already been used to create a different event."
+    )
+    assert [e["id"] for e in get(graph, "/users/ana/events").json()["value"]] == [first["id"]]
+
+
+def test_a_lost_answer_still_takes_effect(graph: GraphSim) -> None:
+    graph.lose_answers(method="POST", path_contains="/events")
+    r = post(
+        graph,
+        "/users/ana/events",
+        {
+            "start": {"dateTime": "2026-12-01T09:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-12-01T10:00:00", "timeZone": "UTC"},
+        },
+    )
+    assert r.status_code == 504
     assert len(get(graph, "/users/ana/events").json()["value"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "code", "message"),
+    [
+        (
+            "notEnabledForRest",
+            404,
+            "MailboxNotEnabledForRESTAPI",
+            "REST API is not yet supported for this mailbox.",
+        ),
+        (
+            "inactive",
+            404,
+            "MailboxNotEnabledForRESTAPI",
+            "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
+        ),
+        (
+            "softDeleted",
+            404,
+            "MailboxNotEnabledForRESTAPI",
+            "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
+        ),
+        (
+            "accessDenied",
+            403,
+            "ErrorAccessDenied",
+            "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy "
+            "settings.",
+        ),
+    ],
+)
+def test_a_faulted_mailbox_answers_every_request_with_its_fault_until_cleared(
+    graph: GraphSim, fault: str, status: int, code: str, message: str
+) -> None:
+    event = graph.post_event("ana", start=at(9), end=at(10))
+    graph.set_mailbox_fault("ana", fault)
+    for response in (
+        get(graph, f"/users/ana/events/{event['id']}"),
+        get(graph, "/users/ana/events"),
+        graph.http.patch(
+            f"{graph.v1}/users/ana/events/{event['id']}", json={"subject": "x"}, headers=graph.auth
+        ),
+        get(
+            graph,
+            "/users/ana/calendarView/delta",
+            params={"startDateTime": at(0).isoformat(), "endDateTime": at(24).isoformat()},
+        ),
+    ):
+        assert response.status_code == status and error_code(response) == code
+        assert response.json()["error"]["message"] == message
+    assert get(graph, "/users/bob/events").status_code == 200  # other mailboxes are fine
+    graph.set_mailbox_fault("ana", None)
+    assert get(graph, f"/users/ana/events/{event['id']}").json()["subject"] == "Busy"
 
 
 def test_a_teams_meeting_gets_a_join_url(graph: GraphSim) -> None:

@@ -84,10 +84,10 @@ def test_a_delta_link_returns_only_what_changed_and_removals_as_removed(graph: G
         },
         headers=graph.auth,
     )
-    outside = event(graph, 9, day=4)
+    outside = event(graph, 9, day=4)  # never in the window: not this delta link's business
 
     pages, next_link = round_of(graph, delta_link, page_size=2)
-    assert [len(page) for page in pages] == [2, 2, 2]
+    assert [len(page) for page in pages] == [2, 2, 1]
     items = {item["id"]: item for page in pages for item in page}
     assert set(items) == {
         created["id"],
@@ -95,12 +95,11 @@ def test_a_delta_link_returns_only_what_changed_and_removals_as_removed(graph: G
         deleted["id"],
         cancelled["id"],
         moved_out["id"],
-        outside["id"],
     }
-    assert kept["id"] not in items
+    assert kept["id"] not in items and outside["id"] not in items
     assert items[created["id"]]["subject"] == created["subject"]
     assert items[updated["id"]]["subject"] == "new"
-    for gone in (deleted, cancelled, moved_out, outside):
+    for gone in (deleted, cancelled, moved_out):
         assert items[gone["id"]] == {
             "@odata.type": "#microsoft.graph.event",
             "id": gone["id"],
@@ -108,6 +107,22 @@ def test_a_delta_link_returns_only_what_changed_and_removals_as_removed(graph: G
         }
     quiet_pages, _ = round_of(graph, next_link)
     assert quiet_pages == [[]]
+
+
+def test_the_window_stays_the_one_the_first_request_fixed(graph: GraphSim) -> None:
+    """Graph encodes startDateTime/endDateTime in its state tokens: a delta link never looks beyond them."""
+    _, delta_link = round_of(graph, first_url(graph))
+    later = event(graph, 9, day=3)  # after the window's end
+    graph.http.delete(f"{graph.v1}/users/ana/events/{later['id']}", headers=graph.auth)
+    moved_in_and_out = event(graph, 10, day=3)
+    graph.http.patch(
+        f"{graph.v1}/users/ana/events/{moved_in_and_out['id']}", json={"subject": "x"}, headers=graph.auth
+    )
+    pages, _ = round_of(graph, delta_link)
+    assert pages == [[]]
+    wider = first_url(graph).replace("2026-12-02T00", "2026-12-04T00")
+    fresh, _ = round_of(graph, wider)
+    assert [item["id"] for page in fresh for item in page] == [moved_in_and_out["id"]]
 
 
 def test_a_write_during_a_round_is_never_lost(graph: GraphSim) -> None:

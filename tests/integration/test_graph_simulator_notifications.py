@@ -4,6 +4,7 @@ limits and errors, change and lifecycle notifications to a local endpoint, retri
 from __future__ import annotations
 
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -255,9 +256,8 @@ def test_every_event_write_notifies_the_mailboxs_matching_subscriptions(
     first = graph.post_event(
         "ana-id", start="2026-12-02T09:00:00", end="2026-12-02T10:00:00", transactionId="t1"
     )
-    graph.post_event(
-        "ana-id", start="2026-12-02T09:00:00", end="2026-12-02T10:00:00", transactionId="t1"
-    )  # retry
+    retry = post(graph, "/users/ana-id/events", {**slot(9), "transactionId": "t1"})
+    assert retry.status_code == 400  # ErrorDuplicateTransactionId: nothing written, nothing notified
     moved = patch(graph, f"/users/ana-id/events/{first['id']}", slot(11)).json()
     second = graph.post_event("ana@contoso.com", start="2026-12-02T13:00:00", end="2026-12-02T14:00:00")
     assert post(graph, f"/users/ana-id/events/{second['id']}/cancel", {"comment": "sorry"}).status_code == 202
@@ -327,6 +327,27 @@ def test_a_failing_endpoint_gets_a_few_retries_then_the_notification_is_dropped(
     given_up = graph.deliveries()[-1]
     assert given_up["outcome"] == "failed"
     assert [a["status"] for a in given_up["attempts"]] == [500, 500, 500, 500]
+
+
+def test_an_endpoint_answering_slowly_is_marked_drop_and_loses_new_notifications(
+    graph: GraphSim, graph_receiver: NotificationReceiver, clock: datetime
+) -> None:
+    """Graph: more than 15% of answers slower than the threshold in 10 minutes and new notifications
+    are dropped. The threshold is lowered to 50 ms so the test need not wait 3 s per answer."""
+    graph.configure_notifications(slowSeconds=0.05)
+    graph.subscribe("ana", graph_receiver.url(), expiration=clock + timedelta(days=1))
+    graph_receiver.on_notification = lambda body: time.sleep(0.2)  # a slow endpoint, not a synchronisation
+    for hour in range(10):
+        graph.post_event("ana", start=f"2026-12-02T{hour:02d}:00:00", end=f"2026-12-02T{hour:02d}:30:00")
+    graph.flush(timeout=30)
+    state = graph.http.get(f"{graph.url}/_sim/notifications/deliveries").json()["endpoints"]
+    assert state == {graph_receiver.url(): {"state": "drop", "answers": 10, "slow": 10}}
+    graph_receiver.on_notification = None
+    graph.post_event("ana", start="2026-12-02T11:00:00", end="2026-12-02T11:30:00")
+    graph.flush()
+    last = graph.deliveries()[-1]
+    assert last["outcome"] == "dropped" and last["attempts"][0]["reason"] == "endpoint-drop"
+    assert len(graph_receiver.notifications()) == 10
 
 
 def test_notifications_are_lost_while_paused_and_flow_again_after_resume(

@@ -300,7 +300,11 @@ def _with_settings(clock: Any, **changes: Any) -> None:
 def test_health_reports_upstreams_and_storage(app: Any) -> None:
     r = app.get("/health", key=None)
     assert r.status == 200
-    assert r.json() == {"status": "ok", "checks": {"storage": "ok", "graph": "ok", "dataverse": "ok"}}
+    assert r.json() == {
+        "status": "ok",
+        "checks": {"storage": "ok", "graph": "ok", "dataverse": "ok", "outlookMailboxes": "ok"},
+        "degradedHosts": {},
+    }
 
 
 def test_an_unreachable_upstream_degrades_health_but_answers_200(app: Any, clock: Any) -> None:
@@ -309,7 +313,8 @@ def test_an_unreachable_upstream_degrades_health_but_answers_200(app: Any, clock
     assert r.status == 200
     assert r.json() == {
         "status": "degraded",
-        "checks": {"storage": "ok", "graph": "ok", "dataverse": "unreachable"},
+        "checks": {"storage": "ok", "graph": "ok", "dataverse": "unreachable", "outlookMailboxes": "ok"},
+        "degradedHosts": {},
     }
 
 

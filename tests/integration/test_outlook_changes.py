@@ -230,10 +230,11 @@ def test_a_burst_of_500_notifications_is_answered_202_within_3_seconds(live: Liv
     from scheduling_core.services.outlook_subscriptions import hash_client_state
 
     host = str(uuid.uuid4())  # a mailbox with a known client state, so the test can sign items
+    subscription_id = str(uuid.uuid4())
     services().subscription_store.save(
         SubscriptionRecord(
             host_id=host,
-            subscription_id="sub-burst",
+            subscription_id=subscription_id,
             client_state_hash=hash_client_state("burst-state"),
             expires_at=None,
             status="active",
@@ -243,7 +244,7 @@ def test_a_burst_of_500_notifications_is_answered_202_within_3_seconds(live: Liv
     )
     items = [
         {
-            "subscriptionId": "sub-burst",
+            "subscriptionId": subscription_id,
             "clientState": "burst-state" if i % 10 else "wrong",
             "changeType": "updated",
             "resource": f"Users/{host}/Events/ev{i}",
