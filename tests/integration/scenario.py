@@ -97,6 +97,17 @@ def partition_rows(app: Any, host_id: str, prefix: str) -> list[dict[str, Any]]:
     ]
 
 
+def claims(app: Any, host_id: str) -> list[Any]:
+    """Every claim in the host's day rows (`d|...`), one per owner: what storage says blocks its time."""
+    from scheduling_core.bookings import decode_day
+
+    found = {}
+    for row in partition_rows(app, host_id, "d|"):
+        for entry in decode_day(row["claims"], row["types"]):
+            found[entry.owner] = entry
+    return sorted(found.values(), key=lambda e: (e.start, e.owner))
+
+
 def race(n: int, action: Callable[[int], Any]) -> list[Any]:
     barrier = threading.Barrier(n)
     results: list[Any] = [None] * n
