@@ -15,7 +15,9 @@ MONDAY = "2026-12-07"  # the app fixture's clock reads 2026-11-24 12:00Z
 AT_9 = f"{MONDAY}T09:00:00-06:00"
 
 
-def new_host(app: Any, graph_sim: Any, zone: str = "America/Chicago") -> str:
+def new_host(
+    app: Any, graph_sim: Any, zone: str = "America/Chicago", hours: tuple[str, str] = ("08:00", "12:00")
+) -> str:
     host_id = str(uuid.uuid4())
     email = f"{host_id[:8]}@contoso.com"
     r = httpx.post(
@@ -38,7 +40,7 @@ def new_host(app: Any, graph_sim: Any, zone: str = "America/Chicago") -> str:
                 "displayName": "Host",
                 "timeZone": zone,
                 "workingHours": [
-                    {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:00", "end": "12:00"}
+                    {"days": ["mon", "tue", "wed", "thu", "fri"], "start": hours[0], "end": hours[1]}
                 ],
             },
         ).status
