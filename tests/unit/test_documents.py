@@ -124,7 +124,12 @@ def test_event_types_stay_on_the_five_minute_grid_and_within_the_length_limits(
 
 def test_a_day_long_meeting_with_the_longest_buffers_is_a_valid_event_type() -> None:
     doc = EventTypeDoc.model_validate(
-        {"title": "Site visit", "durationMinutes": 1440, "bufferBeforeMinutes": 480, "bufferAfterMinutes": 480}
+        {
+            "title": "Site visit",
+            "durationMinutes": 1440,
+            "bufferBeforeMinutes": 480,
+            "bufferAfterMinutes": 480,
+        }
     )
     assert (doc.durationMinutes, doc.bufferBeforeMinutes, doc.bufferAfterMinutes) == (1440, 480, 480)
 
