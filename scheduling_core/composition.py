@@ -280,6 +280,7 @@ def build_services(
             dataverse=dataverse,
             clock=clock,
             application_user_id=settings.dynamics_application_user_id,
+            post_image_name=settings.dynamics_post_image_name,
         ),
         calendars=calendars,
         outlook_links=outlook_links,

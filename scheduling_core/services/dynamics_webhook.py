@@ -151,7 +151,9 @@ class ExecutionContext:
     correlation_id: str | None = None
 
     @classmethod
-    def parse(cls, payload: Any) -> ExecutionContext:
+    def parse(cls, payload: Any, post_image_name: str = "PostImage") -> ExecutionContext:
+        """The context of `payload`; the post image is the one registered as `post_image_name`, never
+        simply the first: an asynchronous step also carries `AsynchronousStepPrimaryName`."""
         if not isinstance(payload, dict):
             raise MalformedContext("The body must be a RemoteExecutionContext object.")
         message, entity = payload.get("MessageName"), payload.get("PrimaryEntityName")
@@ -164,7 +166,7 @@ class ExecutionContext:
         inputs = _key_values(payload.get("InputParameters"), "InputParameters")
         target = inputs.get("Target")
         images = _key_values(payload.get("PostEntityImages"), "PostEntityImages")
-        post = next(iter(images.values()), None)
+        post = images.get(post_image_name)
         assignee = inputs.get("Assignee")
         return cls(
             message=message,
@@ -195,6 +197,7 @@ class DynamicsWebhook:
         dataverse: AppointmentReader,
         clock: Clock,
         application_user_id: str | None,
+        post_image_name: str = "PostImage",
     ) -> None:
         self._bookings = bookings
         self._changes = changes
@@ -202,9 +205,10 @@ class DynamicsWebhook:
         self._dataverse = dataverse
         self._clock = clock
         self._app_user = _norm_guid(application_user_id)
+        self._post_image_name = post_image_name
 
     def handle(self, payload: Any, *, size_exceeded: bool = False) -> WebhookOutcome:
-        context = ExecutionContext.parse(payload)
+        context = ExecutionContext.parse(payload, self._post_image_name)
         if self._own_change(context):
             log.info("dynamics webhook: ignoring our own change (operation %s)", context.operation_id)
             return WebhookOutcome.IGNORED

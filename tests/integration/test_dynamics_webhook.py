@@ -80,7 +80,11 @@ def _post(world: World, body: Any, secret: str | None = SECRET, **headers: str) 
 
 
 def _register(
-    dataverse: DataverseSim, url: str, secret: str = SECRET, messages: tuple[str, ...] = ("Update", "Delete")
+    dataverse: DataverseSim,
+    url: str,
+    secret: str = SECRET,
+    messages: tuple[str, ...] = ("Update", "Delete"),
+    post_images: tuple[str, ...] = ("AsynchronousStepPrimaryName", "PostImage"),
 ) -> None:
     r = dataverse.http.post(
         f"{dataverse.url}/_sim/webhooks",
@@ -89,6 +93,7 @@ def _register(
             "headers": {HEADER: secret},
             "entities": ["appointment"],
             "messages": list(messages),
+            "postImages": list(post_images),
         },
     )
     assert r.status_code == 201, r.text
@@ -141,6 +146,28 @@ def test_a_dynamics_user_canceling_the_appointment_cancels_the_booking(
     assert booking["cancellation"]["source"] == "dynamics"
     assert booking["version"] == 2
     assert world.appointment(b["id"])["statecode"] == 2
+
+
+@pytest.mark.parametrize(
+    "post_images",
+    [("AsynchronousStepPrimaryName", "PostImage"), ("PostImage", "AsynchronousStepPrimaryName")],
+)
+def test_the_post_image_is_taken_by_its_name_whatever_its_position(
+    world: World, local_host: RunningServer, post_images: tuple[str, ...]
+) -> None:
+    b = world.book()
+    _register(world.dataverse, f"{local_host.url}/api/dynamics/webhook", post_images=post_images)
+    # A person sets the status reason only: the Target holds statuscode, the PostImage the derived state.
+    r = world.dataverse.call(
+        "PATCH",
+        f"appointments({appointment_id(b['id'])})",
+        json={"statuscode": 4},
+        headers={"MSCRMCallerID": DYNAMICS_USER, "If-Match": "*"},
+    )
+    assert r.status_code == 204, r.text
+    assert [d["status"] for d in _settled_deliveries(world.dataverse)] == [202]
+    booking = world.booking(b["id"])
+    assert (booking["status"], booking["cancellation"]["source"]) == ("cancelled", "dynamics")
 
 
 def test_the_services_own_writes_do_not_loop(world: World, local_host: RunningServer) -> None:
