@@ -106,6 +106,9 @@ class Services:
             bookings=self.booking_store,
             config=self.config_repository,
             clock=self.clock,
+            changes=self.bookings,
+            drift=self.booking_store,
+            application_user_id=self.settings.dynamics_application_user_id,
         )
 
 
