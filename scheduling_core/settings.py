@@ -64,6 +64,7 @@ class Settings:
     dynamics_post_image_name: str = "PostImage"
     public_base_url: str | None = None
     graph_changes_queue: str = "graph-changes"
+    dynamics_changes_queue: str = "dynamics-changes"
 
     @property
     def graph_notification_url(self) -> str | None:
@@ -132,6 +133,8 @@ class Settings:
             # subscriptions are made (change notifications off; the daily delta resync still runs).
             public_base_url=(get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
             graph_changes_queue=get("GRAPH_CHANGES_QUEUE") or "graph-changes",
+            # Dynamics webhook contexts, stored before POST /dynamics/webhook answers.
+            dynamics_changes_queue=get("DYNAMICS_CHANGES_QUEUE") or "dynamics-changes",
             # Outgoing webhooks: one POST to a subscriber may take this long (docs/webhooks.md).
             webhook_timeout_seconds=float(get("WEBHOOK_TIMEOUT_SECONDS") or 10),
             # The public booking page (/book/*): CSP frame-ancestors and the event types it may offer.

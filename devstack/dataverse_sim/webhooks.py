@@ -15,12 +15,15 @@ the `MSCRMCallerID` header if the request had one, else the token's user (`WhoAm
 Posting happens on a background thread after the write's lock is released, so a webhook handler that
 calls back into the simulator never deadlocks it. Retries are Dynamics': one more attempt only when the
 answer is 502, 503 or 504, none for anything else (docs/real-services.md). `POST /_sim/webhooks/drop`
-(`{"count": n}`) loses the next n posts (a delivery that never arrives). Every attempt is kept in
-`deliveries` (`GET /_sim/webhooks/deliveries`). Webhooks are test scaffolding: not persisted.
+(`{"count": n}`) loses the next n posts (a delivery that never arrives). A context over 256 KB is
+posted without `ParentContext`, `InputParameters` and the images, with `x-ms-dynamics-msg-size-exceeded`.
+Every attempt is kept in `deliveries` (`GET /_sim/webhooks/deliveries`). Webhooks are test scaffolding:
+not persisted.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -41,6 +44,10 @@ POST_IMAGE = "PostImage"
 DEFAULT_POST_IMAGES = (PRIMARY_NAME_IMAGE, POST_IMAGE)
 #: The answers after which Dynamics makes its one more attempt (use-webhooks, "Troubleshoot").
 RETRIED_STATUSES = frozenset({502, 503, 504})
+#: Past this many bytes Dynamics strips the context and says so in a header (use-webhooks).
+MAX_PAYLOAD_BYTES = 256 * 1024
+SIZE_EXCEEDED_HEADER = "x-ms-dynamics-msg-size-exceeded"
+_STRIPPED = ("ParentContext", "InputParameters", "PreEntityImages", "PostEntityImages")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -263,10 +270,15 @@ class WebhookPoster:
 
     def _deliver(self, hook: Webhook, context: dict[str, Any]) -> None:
         entry: dict[str, Any] = {"webhook": hook.id, "operationId": context["OperationId"]}
+        headers = dict(hook.headers)
+        if len(json.dumps(context).encode("utf-8")) > MAX_PAYLOAD_BYTES:
+            context = {k: v for k, v in context.items() if k not in _STRIPPED}
+            headers[SIZE_EXCEEDED_HEADER] = "true"
+            entry["sizeExceeded"] = True
         for attempt in (1, 2):
             entry["attempts"] = attempt
             try:
-                response = httpx.post(hook.url, json=context, headers=dict(hook.headers), timeout=60)
+                response = httpx.post(hook.url, json=context, headers=headers, timeout=60)
             except httpx.HTTPError as exc:
                 entry["error"] = str(exc)
                 break
