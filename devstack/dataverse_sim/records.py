@@ -3,8 +3,9 @@
 Writes accept exactly the reference's names: a column (valid for create or
 update as the reference says), `<navigation>@odata.bind` for a lookup, and, on an
 appointment, `appointment_activity_parties` (deep insert; on update it replaces
-the parties). Anything else is Dataverse's 400. `statecode` is never valid on
-create (a row starts in state 0 with that state's default status; a later PATCH
+the parties). Anything else is Dataverse's 400, and so is a string longer than its column's `maxLength`
+(StringLengthTooLong). Writes stamp `modifiedon` and `modifiedby` (the request's caller, `caller`).
+`statecode` is never valid on create (a row starts in state 0 with that state's default status; a later PATCH
 moves it). The one departure from Dataverse, for seeding: a `systemuser` may be
 created with `azureactivedirectoryobjectid`, which Entra ID sync sets in the
 real service.
