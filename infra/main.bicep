@@ -2,7 +2,7 @@
 //
 //   user-assigned managed identity ─┬─ runtime storage   (Functions host: blobs, diagnostic tables, deployment package)
 //   (the app's only Azure identity) ├─ data storage      (the app's tables: bookings, locks, holds, outbox, config)
-//                                   ├─ Service Bus       (topic booking-events + subscriptions, queue graph-changes)
+//                                   ├─ Service Bus       (topic booking-events + subscriptions, queues graph-changes, dynamics-changes)
 //                                   ├─ Key Vault         (webhook secret, admin key, optional Graph/Dataverse secret)
 //                                   └─ Application Insights (Entra ID ingestion, no instrumentation-key auth)
 //   Function App (Flex Consumption, Python 3.11) runs as that identity.
@@ -12,7 +12,7 @@
 //   Application Insights, and no app setting carries a key or a connection string with a secret. Every
 //   connection is identity-based (`<name>__accountName|fullyQualifiedNamespace`, `__credential`, `__clientId`).
 // - Least privilege: each role is assigned to the identity on the narrowest resource that needs it
-//   (Service Bus roles on the topic, each subscription and the queue; table role on the data account only).
+//   (Service Bus roles on the topic, each subscription and each queue; table role on the data account only).
 // - Every Service Bus entity the code names exists here, and every app setting the code reads is set here
 //   (or deliberately left unset in Azure; see the test).
 // - Secrets live in Key Vault and reach the app as Key Vault references resolved with the same identity.
@@ -154,6 +154,8 @@ var bookingSubscriptions = [
   'webhooks'
 ]
 var graphChangesQueue = 'graph-changes'
+// Dynamics webhook contexts, stored before POST /dynamics/webhook answers (Dynamics retries only 502/503/504, once).
+var dynamicsChangesQueue = 'dynamics-changes'
 // One number for the subscriptions' maxDeliveryCount and the app's SYNC_MAX_DELIVERY_COUNT: the sync marks a
 // booking failed on the last delivery, so the two must agree.
 var maxDeliveryCount = 10
@@ -253,7 +255,10 @@ module serviceBus 'modules/servicebus.bicep' = {
     sku: serviceBusSku
     topicName: bookingTopic
     subscriptionNames: bookingSubscriptions
-    queueName: graphChangesQueue
+    queueNames: [
+      graphChangesQueue
+      dynamicsChangesQueue
+    ]
     duplicateDetectionWindow: duplicateDetectionWindow
     maxDeliveryCount: maxDeliveryCount
     principalId: identity.properties.principalId
@@ -316,6 +321,9 @@ var appSettingsMap = union(identitySettings, {
   // Graph subscriptions: notificationUrl/lifecycleNotificationUrl are {PUBLIC_BASE_URL}/graph/... (docs/outlook-sync.md).
   PUBLIC_BASE_URL: empty(publicBaseUrl) ? 'https://${names.functionApp}.azurewebsites.net/api' : publicBaseUrl
   GRAPH_CHANGES_QUEUE: 'graph-changes'
+  DYNAMICS_CHANGES_QUEUE: dynamicsChangesQueue
+  // The entity alias of the post image registered on the Dynamics webhook step (docs/dynamics-webhook.md).
+  DYNAMICS_POST_IMAGE_NAME: 'PostImage'
   CORS_ALLOWED_ORIGINS: join(bookingPageOrigins, ',')
   // The booking page (/book/*): who may frame it (CSP frame-ancestors) and which event types it offers.
   BOOKING_PAGE_FRAME_ANCESTORS: bookingPageFrameAncestors

@@ -81,6 +81,7 @@ class Services:
     subscriptions: OutlookSubscriptions | None  # None without PUBLIC_BASE_URL: Graph cannot call us
     outlook_reconciler: OutlookReconciler
     graph_changes: ChangeQueue
+    dynamics_changes: ChangeQueue  # `dynamics-changes`: webhook contexts, stored before the webhook answers
     webhook_sender: HttpWebhookSender
     webhooks: WebhookService
 
@@ -88,7 +89,7 @@ class Services:
         self.graph.close()
         self.dataverse.close()
         self.webhook_sender.close()
-        for sender in (self.publisher, self.graph_changes):
+        for sender in (self.publisher, self.graph_changes, self.dynamics_changes):
             close = getattr(sender, "close", None)
             if close is not None:
                 close()
@@ -108,43 +109,66 @@ class Services:
             bookings=self.booking_store,
             config=self.config_repository,
             clock=self.clock,
+            changes=self.bookings,
+            drift=self.booking_store,
+            application_user_id=self.settings.dynamics_application_user_id,
         )
 
 
 class ChangeQueue(Protocol):
-    """The `graph-changes` queue: validated Graph notifications for the reconciler."""
+    """A Service Bus queue fed from a callback: `graph-changes` (validated Graph notifications for the
+    reconciler) or `dynamics-changes` (Dynamics webhook contexts for `DynamicsWebhook`)."""
 
     def send(self, bodies: Sequence[Mapping[str, Any]]) -> None: ...
 
 
 Delivery = Callable[[CloudEvent], None]
 _local_delivery: Delivery | None = None
-_local_changes: ChangeQueue | None = None
+#: Queue name -> where its messages go when no Service Bus is configured (the shell's queue triggers).
+_local_queues: dict[str, ChangeQueue] = {}
+
+
+def set_local_queue(name: str, queue: ChangeQueue | None) -> None:
+    """Where the messages of queue `name` go when no Service Bus is configured."""
+    if queue is None:
+        _local_queues.pop(name, None)
+    else:
+        _local_queues[name] = queue
 
 
 def set_local_change_queue(queue: ChangeQueue | None) -> None:
     """Where `graph-changes` messages go when no Service Bus is configured (the shell's queue trigger)."""
-    global _local_changes
-    _local_changes = queue
+    set_local_queue("graph-changes", queue)
 
 
-class _LocalChanges:
+class _LocalQueue:
+    def __init__(self, name: str) -> None:
+        self._name = name
+
     def send(self, bodies: Sequence[Mapping[str, Any]]) -> None:
-        if _local_changes is None:
-            raise TransientError("no local delivery installed for graph changes")
-        _local_changes.send(bodies)
+        queue = _local_queues.get(self._name)
+        if queue is None:
+            raise TransientError(f"no local delivery installed for queue {self._name}")
+        queue.send(bodies)
 
 
-def change_queue_from_settings(settings: Settings) -> ChangeQueue:
+def change_queue_from_settings(settings: Settings, queue: str | None = None) -> ChangeQueue:
+    """The queue `queue` (default `graph-changes`): Service Bus when configured, else the local one."""
+    name = queue or settings.graph_changes_queue
     if settings.service_bus_connection or settings.service_bus_namespace:
         return ServiceBusPublisher(
-            queue=settings.graph_changes_queue,
+            queue=name,
             connection_string=settings.service_bus_connection,
             fully_qualified_namespace=settings.service_bus_namespace,
             retry_total=1,
-            send_timeout_seconds=2,  # inside Graph's 3-second answer budget
+            # Inside Graph's 3-second answer budget; Dynamics waits 60 s but its step should not pile up.
+            send_timeout_seconds=2,
         )
-    return _LocalChanges()
+    local = {
+        settings.graph_changes_queue: "graph-changes",
+        settings.dynamics_changes_queue: "dynamics-changes",
+    }
+    return _LocalQueue(local.get(name, name))
 
 
 def set_local_delivery(deliver: Delivery | None) -> None:
@@ -294,6 +318,8 @@ def build_services(
             dataverse=dataverse,
             clock=clock,
             application_user_id=settings.dynamics_application_user_id,
+            post_image_name=settings.dynamics_post_image_name,
+            event_types=repository,
         ),
         calendars=calendars,
         outlook_links=outlook_links,
@@ -316,6 +342,7 @@ def build_services(
             ),
         ),
         graph_changes=change_queue_from_settings(settings),
+        dynamics_changes=change_queue_from_settings(settings, settings.dynamics_changes_queue),
         webhook_sender=webhook_sender,
         webhooks=WebhookService(store=TableWebhookStore(tables), sender=webhook_sender, clock=clock),
     )

@@ -61,8 +61,10 @@ class Settings:
     dynamics_webhook_secret: str | None = None
     dynamics_webhook_header: str = "x-scheduling-webhook-key"
     dynamics_application_user_id: str | None = None
+    dynamics_post_image_name: str = "PostImage"
     public_base_url: str | None = None
     graph_changes_queue: str = "graph-changes"
+    dynamics_changes_queue: str = "dynamics-changes"
 
     @property
     def graph_notification_url(self) -> str | None:
@@ -124,10 +126,15 @@ class Settings:
             dynamics_webhook_header=(get("DYNAMICS_WEBHOOK_HEADER") or "x-scheduling-webhook-key").lower(),
             # The systemuserid of our application user: Dynamics events it initiated are our own writes.
             dynamics_application_user_id=get("DYNAMICS_APPLICATION_USER_ID"),
+            # The name (entity alias) of the post image registered on the webhook step; an asynchronous
+            # step also carries `AsynchronousStepPrimaryName`, so the image is taken by this name.
+            dynamics_post_image_name=get("DYNAMICS_POST_IMAGE_NAME") or "PostImage",
             # Where Graph reaches this app (`https://{app}.azurewebsites.net/api`); unset, no Graph
             # subscriptions are made (change notifications off; the daily delta resync still runs).
             public_base_url=(get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
             graph_changes_queue=get("GRAPH_CHANGES_QUEUE") or "graph-changes",
+            # Dynamics webhook contexts, stored before POST /dynamics/webhook answers.
+            dynamics_changes_queue=get("DYNAMICS_CHANGES_QUEUE") or "dynamics-changes",
             # Outgoing webhooks: one POST to a subscriber may take this long (docs/webhooks.md).
             webhook_timeout_seconds=float(get("WEBHOOK_TIMEOUT_SECONDS") or 10),
             # The public booking page (/book/*): CSP frame-ancestors and the event types it may offer.

@@ -59,6 +59,10 @@ REGARDING_SETS: Final[Mapping[str, str]] = {
     "account": "accounts",
     "contact": "contacts",
 }
+#: Column sizes of appointment (the reference's maxLength): Dataverse refuses a longer string with 400.
+SUBJECT_MAX: Final = 200
+LOCATION_MAX: Final = 200
+JOIN_URL_MAX: Final = 600
 #: Where an invitee is looked up by `emailaddress1`, first match wins.
 INVITEE_SETS: Final = (("contacts", "contactid"), ("leads", "leadid"))
 _PARTY_NAV: Final = {"systemusers": "systemuser", "contacts": "contact", "leads": "lead"}
@@ -233,10 +237,13 @@ def regarding_bind(source: AppointmentSource) -> tuple[str, str] | None:
 
 
 def appointment_location(source: AppointmentSource, event_type: EventType | None) -> str | None:
-    """The Teams join link when Outlook has one, else the event type's location (its value, or its kind)."""
-    if source.join_url:
-        return source.join_url
+    """Where the meeting is, for people: the event type's location (its value, or its kind).
+
+    Never the Teams link: a real join URL is about 240 characters and `location` holds 200; the link
+    goes to `onlinemeetingjoinurl` (`appointment_plan`).
+    """
     if event_type is None:
+        return "Microsoft Teams meeting" if source.join_url else None
         return None
     location = event_type.location
     if location.value:
@@ -274,12 +281,16 @@ def appointment_plan(
     attendees: Sequence[Party],
 ) -> AppointmentPlan:
     """The upsert body and state update for `source` (pure: every lookup is already resolved)."""
+    join_url = source.join_url if source.join_url and len(source.join_url) <= JOIN_URL_MAX else None
     fields: dict[str, Any] = {
-        "subject": _clip(appointment_subject(source, event_type), 200),
+        "subject": _clip(appointment_subject(source, event_type), SUBJECT_MAX),
         "scheduledstart": _utc_text(source.start),
         "scheduledend": _utc_text(source.end),
-        "location": _clip(appointment_location(source, event_type), 200),
+        "location": _clip(appointment_location(source, event_type), LOCATION_MAX),
         "description": appointment_description(source),
+        # The Teams link whole or not at all (a clipped link is a broken one); the description has it too.
+        "onlinemeetingjoinurl": join_url,
+        "isonlinemeeting": join_url is not None,
     }
     regarding = regarding_bind(source)
     if regarding is not None:

@@ -241,7 +241,8 @@ def test_a_newer_snapshot_built_by_hand_is_applied_whole(world: World) -> None:
     _trigger()(trigger_message(event))
     appt = world.appointment(b["id"])
     assert appt["scheduledstart"] == "2026-12-08T15:00:00Z"
-    assert appt["location"] == "https://teams.microsoft.com/l/meetup-join/abc"
+    assert appt["onlinemeetingjoinurl"] == "https://teams.microsoft.com/l/meetup-join/abc"
+    assert appt["location"] == "Microsoft Teams meeting"
     assert "https://teams.microsoft.com/l/meetup-join/abc" in appt["description"]
 
 
@@ -345,3 +346,16 @@ def test_the_sync_state_lease_excludes_others_until_it_ends_or_expires(azurite: 
     store.finish("dataverse", "bk_1", 5, owner="e")
     store.finish("dataverse", "bk_1", 4, owner="d")  # never lowers the version
     assert store.applied_version("dataverse", "bk_1") == 5
+
+
+def test_the_teams_link_goes_to_onlinemeetingjoinurl_and_location_stays_readable(world: World) -> None:
+    b = world.book()
+    join_url = world.booking(b["id"])["outlook"]["joinUrl"]
+    assert len(join_url) > 200  # a real Teams join URL: longer than appointment.location holds
+    # The join URL reaches the appointment with the booking's next event.
+    assert world.app.post(f"/bookings/{b['id']}/reschedule", json_body={"start": AT_10}).status == 200
+    appt = world.appointment(b["id"])
+    assert (appt["onlinemeetingjoinurl"], appt["isonlinemeeting"]) == (join_url, True)
+    assert appt["location"] == "Microsoft Teams meeting"
+    assert join_url in appt["description"]
+    assert world.booking(b["id"])["dynamics"]["syncStatus"] == "synced"

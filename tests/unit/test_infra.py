@@ -186,7 +186,8 @@ def test_every_service_bus_entity_the_code_names_exists_in_the_bicep() -> None:
     text = MAIN.read_text()
     topic = _var_string(text, "bookingTopic")
     subscriptions = set(re.findall(r"'([^']+)'", _block(text, "var bookingSubscriptions = [")))
-    queue = _var_string(text, "graphChangesQueue")
+    queues = {_var_string(text, "graphChangesQueue"), _var_string(text, "dynamicsChangesQueue")}
+    assert "queueNames: [\n      graphChangesQueue\n      dynamicsChangesQueue\n    ]" in text
 
     triggers = service_bus_triggers()
     assert triggers, "the app declares Service Bus triggers; none were found (did the decorator name change?)"
@@ -195,7 +196,8 @@ def test_every_service_bus_entity_the_code_names_exists_in_the_bicep() -> None:
             assert trigger["topic"] == topic, trigger
             assert trigger["subscription"] in subscriptions, trigger
         else:
-            assert trigger["queue"] == queue, trigger
+            assert trigger["queue"] in queues, trigger
+    assert {t["queue"] for t in triggers if t["topic"] is None} == queues  # each queue has its consumer
     # The publisher's topic (BOOKING_TOPIC default) and the spec's consumers exist too.
     assert Settings.from_env({}).booking_topic == topic
     assert {"outlook", "dataverse"} <= subscriptions
@@ -209,7 +211,7 @@ def test_sessions_and_dead_lettering_are_on_where_the_code_relies_on_them() -> N
     assert "maxDeliveryCount: maxDeliveryCount" in subscription
     topic = _resource(module, "topic")
     assert "requiresDuplicateDetection: true" in topic  # message id = CloudEvent id: a republish is dropped
-    queue = _resource(module, "queue")
+    queue = _resource(module, "queues")
     assert "deadLetteringOnMessageExpiration: true" in queue
     assert all(t["sessions"] for t in service_bus_triggers() if t["topic"] is not None)
 
