@@ -144,6 +144,31 @@ class _Capacities:
 _capacities = _Capacities()
 
 
+class _Refused:
+    """Per-process memo of clients already over their rate until the minute ends: their further requests
+    are refused without a storage round trip (the decision itself was made on the shared counter)."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until: dict[tuple[str, str], datetime] = {}
+
+    def until(self, key: tuple[str, str], now: datetime) -> datetime | None:
+        with self._lock:
+            found = self._until.get(key)
+        return found if found is not None and now < found else None
+
+    def add(self, key: tuple[str, str], until: datetime) -> None:
+        with self._lock:
+            if len(self._until) >= self.MAX_ENTRIES:
+                self._until.clear()
+            self._until[key] = until
+
+
+_refused = _Refused()
+
+
 class BookingPage:
     def __init__(
         self,
@@ -191,14 +216,19 @@ class BookingPage:
             return
         now = self._now()
         minute = now.replace(second=0, microsecond=0)
-        count = self._store.count(f"rate|{_digest(client)}", minute.isoformat())
-        if count > self._limits.requests_per_minute:
-            wait = math.ceil((minute + timedelta(minutes=1) - now).total_seconds())
-            raise TooManyRequests(
-                "rate-limited",
-                f"Too many requests from this address; at most {self._limits.requests_per_minute} a minute.",
-                wait,
-            )
+        key = (self._scope, client)
+        until = _refused.until(key, now)
+        if until is None:
+            count = self._store.count(f"rate|{_digest(client)}", minute.isoformat())
+            if count <= self._limits.requests_per_minute:
+                return
+            until = minute + timedelta(minutes=1)
+            _refused.add(key, until)
+        raise TooManyRequests(
+            "rate-limited",
+            f"Too many requests from this address; at most {self._limits.requests_per_minute} a minute.",
+            math.ceil((until - now).total_seconds()),
+        )
 
     def _capacity(self, event_type: EventType, now: datetime) -> int:
         """How many page holds may be live for `event_type`: the share of its bookable slots.
