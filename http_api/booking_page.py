@@ -28,6 +28,7 @@ import azure.functions as func
 from http_api.auth import Access
 from http_api.endpoint import Operation, QueryParam, endpoint
 from http_api.page_headers import client_address, page_root, security_headers
+from http_api.schemas import Problem
 from scheduling_core.composition import services
 from scheduling_core.documents import SLUG_PATTERN
 from scheduling_core.domain import EventType, LocationKind
@@ -142,7 +143,7 @@ def _asset_url(root: str, name: str) -> str:
                     ("recordId", "the Dynamics record id (routing context)"),
                 )
             ),
-            responses={200: None, 404: None},
+            responses={200: None, 404: None, 429: Problem, 503: Problem},
         ),
     ),
 )

@@ -196,7 +196,8 @@ def _page_booking(req: func.HttpRequest, event_type: EventType, booking: Booking
     )
 
 
-_ERRORS = {404: Problem, 422: Problem, 503: Problem}
+#: Every page operation: 429 when the client is over a limit (rate, holds), 503 when storage fails.
+_ERRORS = {404: Problem, 422: Problem, 429: Problem, 503: Problem}
 
 
 @endpoint(
@@ -298,7 +299,7 @@ def page_hold(req: func.HttpRequest) -> func.HttpResponse:
             operation_id="DeleteBookingPageHold",
             summary="Release the visitor's hold (they chose another time)",
             tag="booking-page",
-            responses={204: None, 404: Problem, 503: Problem},
+            responses={204: None, 404: Problem, 429: Problem, 503: Problem},
         ),
     ),
 )
@@ -368,7 +369,7 @@ def _create(req: func.HttpRequest, slug: str, page: BookingPage, client: str) ->
             operation_id="GetBookingPageBooking",
             summary="The visitor's booking (Teams link once Outlook has it)",
             tag="booking-page",
-            responses={200: PageBooking, 404: Problem, 503: Problem},
+            responses={200: PageBooking, 404: Problem, 429: Problem, 503: Problem},
         ),
     ),
 )
@@ -391,7 +392,7 @@ def page_booking(req: func.HttpRequest) -> func.HttpResponse:
             summary="The visitor's booking as an iCalendar file (add to calendar)",
             tag="booking-page",
             content_type="text/calendar",
-            responses={200: None, 404: Problem, 503: Problem},
+            responses={200: None, 404: Problem, 429: Problem, 503: Problem},
         ),
     ),
 )

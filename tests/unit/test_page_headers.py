@@ -1,12 +1,13 @@
-"""Who the booking page's abuse limits count (http_api.page_headers.client_address): the X-Forwarded-For
-entry the platform's front end appended, never one the client wrote itself."""
+"""http_api.page_headers: which routes get the page headers (by path prefix, /manage/* included), and who
+the booking page's abuse limits count (the X-Forwarded-For entry the platform's front end appended,
+never one the client wrote itself)."""
 
 from __future__ import annotations
 
 import azure.functions as func
 import pytest
 
-from http_api.page_headers import client_address
+from http_api.page_headers import client_address, is_page_route, protect
 
 
 def _request(forwarded: str | None) -> func.HttpRequest:
@@ -33,3 +34,20 @@ def test_the_client_is_the_entry_the_trusted_front_end_appended(
     forwarded: str | None, hops: int, client: str
 ) -> None:
     assert client_address(_request(forwarded), hops) == client
+
+
+def test_the_page_headers_apply_by_path_prefix_book_and_manage() -> None:
+    assert is_page_route("book/{eventTypeSlug}/holds") and is_page_route("manage/{token}/cancel")
+    assert not is_page_route("bookings/{bookingId}") and not is_page_route("booking")
+
+
+def test_protect_forces_no_store_and_nosniff_and_keeps_a_handler_policy() -> None:
+    response = func.HttpResponse(
+        "x",
+        headers={"Cache-Control": "public, max-age=60", "Content-Security-Policy": "default-src 'none'"},
+    )
+    protect(response)
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Security-Policy"] == "default-src 'none'"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
