@@ -31,7 +31,7 @@ from scheduling_core.adapters.webhook_table import TableWebhookStore
 from scheduling_core.clock import Clock, SystemClock
 from scheduling_core.errors import TransientError
 from scheduling_core.ports import BusyTimeSource, CloudEvent, EventPublisher
-from scheduling_core.services.booking_page import BookingPage, NoOutlook, PageLimits, QuietRecords
+from scheduling_core.services.booking_page import BookingPage
 from scheduling_core.services.bookings import BookingService
 from scheduling_core.services.config import ConfigService
 from scheduling_core.services.dataverse_sync import DataverseSync
@@ -41,6 +41,8 @@ from scheduling_core.services.outbox import OutboxRelay
 from scheduling_core.services.outlook_reconcile import OutlookReconciler
 from scheduling_core.services.outlook_subscriptions import OutlookSubscriptions
 from scheduling_core.services.outlook_sync import OutlookSync
+from scheduling_core.services.page_limits import PageLimits
+from scheduling_core.services.page_sources import NoOutlook, QuietRecords
 from scheduling_core.services.reconcile import Reconciler
 from scheduling_core.services.routing import RecordDirectory, RoutingService
 from scheduling_core.services.slots import SlotService

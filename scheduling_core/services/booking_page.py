@@ -15,158 +15,37 @@ Invariants:
 
 from __future__ import annotations
 
-import hashlib
 import math
-import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from contextlib import suppress
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from scheduling_core.bookings import Booking, Hold, new_hold_id
 from scheduling_core.clock import Clock
 from scheduling_core.domain import Assignment, EventType, Slot
 from scheduling_core.errors import NotFound, SchedulingError, SlotUnavailable, TooManyRequests
 from scheduling_core.intervals import Interval
-from scheduling_core.ports import ConfigRepository, HostFreeBusy, Mailbox
+from scheduling_core.ports import ConfigRepository
 from scheduling_core.services.bookings import HOLD_LIFETIME, BookingRequest, BookingService
-from scheduling_core.services.routing import ContextIn, RecordDirectory
+from scheduling_core.services.page_limits import (
+    LimitStore,
+    PageLimits,
+    capacities,
+    client_pool,
+    digest,
+    refused,
+    share_pool,
+)
+from scheduling_core.services.routing import ContextIn
 from scheduling_core.services.slots import SlotService
 
 #: Route segments under /book that can never be an event type's page.
 RESERVED_SLUGS = frozenset({"assets"})
 #: Stamped on every booking the page makes, so flows and reports can tell where it came from.
 CHANNEL = {"channel": "booking-page"}
-#: How long an instance reuses its count of an event type's bookable slots (the held-share base).
-CAPACITY_TTL = timedelta(seconds=60)
 #: The held share is of the slots in the next `bookingWindowDays`; event types without one use this.
 DEFAULT_SHARE_WINDOW_DAYS = 60
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PageLimits:
-    """api.md "Booking page abuse limits"; each an app setting (README, Configuration)."""
-
-    max_holds_per_client: int = 2
-    requests_per_minute: int = 120
-    max_held_share: float = 0.2
-    max_bookings_per_email_per_day: int = 3
-
-
-class LimitStore(Protocol):
-    """Counters and seat pools shared by every instance (adapters.page_limits_table)."""
-
-    def count(self, name: str, window: str, delta: int = 1) -> int: ...
-    def claim(
-        self, pool: str, capacity: int, holder: str, expires_at: datetime, now: datetime
-    ) -> datetime | None: ...
-    def release(self, pool: str, holder: str) -> None: ...
-    def live(self, pool: str, now: datetime) -> int: ...
-
-
-class NoOutlook:
-    """A `BusyTimeSource` that reports every mailbox free: slots as our own rules and storage see them."""
-
-    def free_busy(
-        self, mailboxes: Sequence[Mailbox], window: Interval, *, fresh: bool = False
-    ) -> Mapping[str, HostFreeBusy]:
-        return {m.host_id: HostFreeBusy() for m in mailboxes}
-
-
-@dataclass(frozen=True, slots=True)
-class _NoAddress:
-    country: str | None = None
-    postal_code: str | None = None
-
-
-class QuietRecords:
-    """The page's view of Dynamics records: a record that does not exist looks like one without owner,
-    team or address, so routing falls through to its next rule and an anonymous caller cannot tell
-    from the answer whether a record id exists (keyed callers still get the 404)."""
-
-    def __init__(self, records: RecordDirectory) -> None:
-        self._records = records
-
-    def record_owner(self, record_type: str, record_id: str) -> Any:
-        try:
-            return self._records.record_owner(record_type, record_id)
-        except NotFound:
-            return None
-
-    def account_team(self, record_type: str, record_id: str, role: str) -> list[str]:
-        try:
-            return self._records.account_team(record_type, record_id, role)
-        except NotFound:
-            return []
-
-    def record_location(self, record_type: str, record_id: str) -> Any:
-        try:
-            return self._records.record_location(record_type, record_id)
-        except NotFound:
-            return _NoAddress()
-
-    def systemuser_aad_id(self, systemuser_id: str) -> str | None:
-        return self._records.systemuser_aad_id(systemuser_id)
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:32]
-
-
-def client_pool(client: str) -> str:
-    return f"holds|client|{_digest(client)}"
-
-
-def share_pool(slug: str) -> str:
-    return f"holds|share|{slug}"
-
-
-class _Capacities:
-    """Per-process memo of each event type's bookable-slot count (a derived figure, not a limit)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._values: dict[tuple[str, str], tuple[datetime, int]] = {}
-
-    def get(self, key: tuple[str, str], now: datetime) -> int | None:
-        with self._lock:
-            found = self._values.get(key)
-        if found is None or now - found[0] >= CAPACITY_TTL or now < found[0]:
-            return None
-        return found[1]
-
-    def put(self, key: tuple[str, str], now: datetime, value: int) -> None:
-        with self._lock:
-            self._values[key] = (now, value)
-
-
-_capacities = _Capacities()
-
-
-class _Refused:
-    """Per-process memo of clients already over their rate until the minute ends: their further requests
-    are refused without a storage round trip (the decision itself was made on the shared counter)."""
-
-    MAX_ENTRIES = 10_000
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._until: dict[tuple[str, str], datetime] = {}
-
-    def until(self, key: tuple[str, str], now: datetime) -> datetime | None:
-        with self._lock:
-            found = self._until.get(key)
-        return found if found is not None and now < found else None
-
-    def add(self, key: tuple[str, str], until: datetime) -> None:
-        with self._lock:
-            if len(self._until) >= self.MAX_ENTRIES:
-                self._until.clear()
-            self._until[key] = until
-
-
-_refused = _Refused()
 
 
 class BookingPage:
@@ -217,13 +96,13 @@ class BookingPage:
         now = self._now()
         minute = now.replace(second=0, microsecond=0)
         key = (self._scope, client)
-        until = _refused.until(key, now)
+        until = refused.until(key, now)
         if until is None:
-            count = self._store.count(f"rate|{_digest(client)}", minute.isoformat())
+            count = self._store.count(f"rate|{digest(client)}", minute.isoformat())
             if count <= self._limits.requests_per_minute:
                 return
             until = minute + timedelta(minutes=1)
-            _refused.add(key, until)
+            refused.add(key, until)
         raise TooManyRequests(
             "rate-limited",
             f"Too many requests from this address; at most {self._limits.requests_per_minute} a minute.",
@@ -239,14 +118,14 @@ class BookingPage:
         """
         assert self._store is not None
         key = (self._scope, event_type.slug)
-        base = _capacities.get(key, now)
+        base = capacities.get(key, now)
         if base is None:
             days = min(event_type.booking_window_days or DEFAULT_SHARE_WINDOW_DAYS, 62)
             answer = self._offline.find_slots(
                 event_type_slug=event_type.slug, window=Interval(now, now + timedelta(days=days))
             )
             base = len(answer.slots) + self._store.live(share_pool(event_type.slug), now)
-            _capacities.put(key, now, base)
+            capacities.put(key, now, base)
         return math.floor(self._limits.max_held_share * base)
 
     def _take_seats(self, event_type: EventType, client: str, hold_id: str, now: datetime) -> None:
@@ -347,7 +226,7 @@ class BookingPage:
             return
         now = self._now()
         day = now.date().isoformat()
-        name = f"email|{_digest(email.strip().lower())}"
+        name = f"email|{digest(email.strip().lower())}"
         if self._store.count(name, day) > self._limits.max_bookings_per_email_per_day:
             self._store.count(name, day, -1)  # a refused request does not use up the allowance
             midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), now.tzinfo)
@@ -367,7 +246,7 @@ class BookingPage:
         except BaseException:
             if self._store is not None:  # a refused booking does not count against the invitee
                 day = self._now().date().isoformat()
-                self._store.count(f"email|{_digest(request.invitee.email.strip().lower())}", day, -1)
+                self._store.count(f"email|{digest(request.invitee.email.strip().lower())}", day, -1)
             raise
         if request.hold_id is not None:
             # The hold became the booking: its seats are free again (else they expire with it).
