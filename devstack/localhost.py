@@ -56,9 +56,13 @@ def _admin_denied(request: Request) -> Response | None:
 def create_app(router: FunctionRouter) -> ASGIApp:
     async def dispatch(request: Request) -> Response:
         body = await request.body()
-        result = await run_in_threadpool(
-            router.handle, request.method, str(request.url), dict(request.headers), body
-        )
+        headers = dict(request.headers)
+        # As the App Service front end does: append the socket peer to X-Forwarded-For, so the app's
+        # client address (rightmost entry) is the peer and never a value the client wrote itself.
+        peer = request.client.host if request.client else "unknown"
+        forwarded = headers.get("x-forwarded-for")
+        headers["x-forwarded-for"] = f"{forwarded}, {peer}" if forwarded else peer
+        result = await run_in_threadpool(router.handle, request.method, str(request.url), headers, body)
         headers = {k: v for k, v in result.headers.items() if k.lower() not in ("content-length",)}
         return Response(
             content=result.get_body(),

@@ -84,3 +84,15 @@ class UpstreamUnavailable(TransientError):
         super().__init__(detail)
         self.service = service
         self.retry_after_seconds = retry_after_seconds
+
+
+class TooManyRequests(PermanentError):
+    """A booking-page client (or invitee email) is over one of its limits (api.md: 429 with Retry-After).
+
+    `code` is `rate-limited` or `too-many-holds`; `retry_after_seconds` is when the limit frees up.
+    """
+
+    def __init__(self, code: str, detail: str, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.retry_after_seconds = max(1, retry_after_seconds)

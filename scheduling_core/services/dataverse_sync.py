@@ -33,6 +33,7 @@ from scheduling_core.bookings import Booking, StoredBooking, appointment_id
 from scheduling_core.domain import EventType, Host, LocationKind
 from scheduling_core.errors import NotFound, PermanentError
 from scheduling_core.events import MalformedEvent
+from scheduling_core.inert_text import inert
 from scheduling_core.ports import CloudEvent
 from scheduling_core.services.sync_runner import LeasedApply, SyncOutcome, SyncStateStore
 
@@ -67,6 +68,9 @@ JOIN_URL_MAX: Final = 600
 INVITEE_SETS: Final = (("contacts", "contactid"), ("leads", "leadid"))
 _PARTY_NAV: Final = {"systemusers": "systemuser", "contacts": "contact", "leads": "lead"}
 #: Characters Table storage does not allow in a RowKey.
+#: Invitee text in the appointment subject; the description as a whole (issue 13: bounded, inert).
+INVITEE_NAME_LIMIT: Final = 100
+DESCRIPTION_LIMIT: Final = 2000
 _BAD_KEY = re.compile(r"[/\\#?\x00-\x1f\x7f]")
 
 
@@ -258,7 +262,8 @@ def appointment_location(source: AppointmentSource, event_type: EventType | None
 
 def appointment_subject(source: AppointmentSource, event_type: EventType | None) -> str:
     title = event_type.title if event_type is not None else source.event_type
-    name = source.invitee_name or source.invitee_email
+    # Invitee-chosen text: one plain bounded line (no CR/LF, no markup) in Dynamics.
+    name = inert(source.invitee_name, INVITEE_NAME_LIMIT) or inert(source.invitee_email, INVITEE_NAME_LIMIT)
     return f"{title} with {name}" if name else title
 
 
@@ -269,8 +274,8 @@ def appointment_description(source: AppointmentSource) -> str:
     if source.outlook_drift:
         lines.append(f"Outlook drift: {source.outlook_drift}")
     if source.routing_reason:
-        lines.append(f"Routing: {source.routing_reason}")
-    return "\n".join(lines)
+        lines.append(f"Routing: {inert(source.routing_reason, 1000)}")
+    return "\n".join(lines)[:DESCRIPTION_LIMIT]
 
 
 def appointment_plan(
