@@ -40,6 +40,7 @@ from azure.functions import servicebus
 from azure.servicebus import ServiceBusMessage
 
 from scheduling_core.adapters.service_bus import (
+    copy_target,
     to_scheduled_message,
     to_service_bus_message,
     trace_properties,
@@ -119,14 +120,19 @@ class LocalTopic:
 
     def __call__(self, event: CloudEvent) -> None:
         """Deliver `event` to each subscription that does not have it yet; never raises for a handler."""
-        for subscriber in self._subscribers:
-            self._deliver(subscriber, event, to_service_bus_message(event))
+        self._send(event, to_service_bus_message(event))
 
     def deliver_copy(self, copy: ScheduledCopy) -> None:
         """Deliver a scheduled copy (now due) to the one subscription it is for."""
+        self._send(copy.event, to_scheduled_message(copy, datetime.now(UTC)))
+
+    def _send(self, event: CloudEvent, sent: ServiceBusMessage) -> None:
+        # Each subscription's SQL filter (infra/modules/servicebus.bicep): `retrySubscription IS NULL
+        # OR retrySubscription = '<its name>'`.
+        target = copy_target(sent.application_properties)
         for subscriber in self._subscribers:
-            if subscriber.subscription == copy.subscription:
-                self._deliver(subscriber, copy.event, to_scheduled_message(copy, datetime.now(UTC)))
+            if target is None or target == subscriber.subscription:
+                self._deliver(subscriber, event, sent)
 
     def _deliver(self, subscriber: _Subscriber, event: CloudEvent, sent: ServiceBusMessage) -> None:
         """Deliver until the handler completes the message or it dead-letters: an abandoned message is
