@@ -305,3 +305,25 @@ def test_functions_needing_other_bindings_are_refused_up_front() -> None:
 
     with pytest.raises(ValueError, match="'out'"):
         deliver_to_functions(app.get_functions(), "booking-events")
+
+
+def test_an_abandoned_queue_message_is_redelivered_at_once_ahead_of_later_ones() -> None:
+    from triggers.local_bus import LocalQueue, _Subscriber
+
+    handled: list[tuple[int, int]] = []
+    failures = {1: 1}  # message value -> how many more times its handler raises
+
+    def handler(msg: func.ServiceBusMessage) -> None:
+        value = json.loads(msg.get_body())["value"]
+        handled.append((value, msg.delivery_count or 0))
+        if failures.get(value, 0) > 0:
+            failures[value] -= 1
+            raise RuntimeError("downstream is down")
+
+    queue = LocalQueue(
+        _Subscriber(function="q", subscription="q", arg_name="msg", many=False, call=handler), queue="q"
+    )
+    queue.send([{"value": 1}, {"value": 2}])
+    assert queue.drain(10)
+    assert handled == [(1, 1), (1, 2), (2, 1)]
+    assert queue.dead_letters == ()
