@@ -14,7 +14,7 @@ Invariants (shared by every `sync-*` handler):
   throttling window. The snapshot is put back instead: a `ScheduledCopy` for this subscription, due
   after the `Retry-After` (clamped to `MIN_THROTTLE_WAIT`..`MAX_THROTTLE_WAIT`), and the message is
   completed (`DEFERRED`). Throttled deliveries never mark the booking `failed`; only after
-  `MAX_THROTTLE_DEFERRALS` of them in a row does throttling count as an ordinary transient failure.
+  `MAX_THROTTLE_DEFERRALS` of them for one snapshot does throttling count as an ordinary transient failure.
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ class LeasedApply:
         event = redelivery.event
         if redelivery.throttle_count >= self._max_throttle_deferrals:
             log.error(
-                "%s sync: %s throttled %d times in a row; counting it as a failed delivery",
+                "%s sync: %s throttled %d times already; counting it as a failed delivery",
                 self.target,
                 event.id,
                 redelivery.throttle_count,
