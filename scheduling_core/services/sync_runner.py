@@ -9,12 +9,13 @@ Invariants (shared by every `sync-*` handler):
   reason, and the message is settled (returning, not raising): redelivering cannot help. A transient
   failure → raised, so Service Bus redelivers; on the last allowed delivery the booking is marked
   `failed` first, so it says so when the message dead-letters.
-- Throttling past the client's time budget (`UpstreamUnavailable` with a `Retry-After` hint) is not a
-  failure: Service Bus would redeliver an abandoned message at once and burn every delivery inside the
-  throttling window. The snapshot is put back instead: a `ScheduledCopy` for this subscription, due
-  after the `Retry-After` (clamped to `MIN_THROTTLE_WAIT`..`MAX_THROTTLE_WAIT`), and the message is
-  completed (`DEFERRED`). Throttled deliveries never mark the booking `failed`; only after
-  `MAX_THROTTLE_DEFERRALS` of them for one snapshot does throttling count as an ordinary transient failure.
+- Throttling past the client's time budget (`Throttled`: a `Retry-After` longer than the time left) is
+  not a failure: Service Bus would redeliver an abandoned message at once and burn every delivery
+  inside the throttling window. The snapshot is put back instead: a `ScheduledCopy` for this
+  subscription, due after the `Retry-After` (clamped to `MIN_THROTTLE_WAIT`..`MAX_THROTTLE_WAIT`), and
+  the message is completed (`DEFERRED`). Throttled deliveries never mark the booking `failed`; only
+  after `MAX_THROTTLE_DEFERRALS` of them for one snapshot does throttling count as an ordinary
+  transient failure.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any, Final, Protocol
 
 from scheduling_core.adapters.sync_state_table import LeaseOutcome, LeaseResult
 from scheduling_core.clock import Clock
-from scheduling_core.errors import PermanentError, SchedulingError, TransientError, UpstreamUnavailable
+from scheduling_core.errors import PermanentError, SchedulingError, Throttled, TransientError
 from scheduling_core.ports import CloudEvent, RedeliveryScheduler, ScheduledCopy
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class Redelivery:
 def throttle_wait(exc: BaseException) -> timedelta | None:
     """How long to wait before trying again when `exc` is throttling (a `Retry-After` we could not
     honour within the budget), clamped; None for any other failure."""
-    if not isinstance(exc, UpstreamUnavailable) or exc.retry_after_seconds is None:
+    if not isinstance(exc, Throttled) or exc.retry_after_seconds is None:
         return None
     return min(max(timedelta(seconds=exc.retry_after_seconds), MIN_THROTTLE_WAIT), MAX_THROTTLE_WAIT)
 

@@ -12,7 +12,7 @@ import pytest
 
 from scheduling_core.adapters.sync_state_table import LeaseOutcome, LeaseResult
 from scheduling_core.clock import FixedClock
-from scheduling_core.errors import TransientError, UpstreamUnavailable
+from scheduling_core.errors import Throttled, TransientError, UpstreamUnavailable
 from scheduling_core.events import booking_event
 from scheduling_core.ports import ScheduledCopy
 from scheduling_core.services.sync_runner import (
@@ -82,8 +82,8 @@ def _run(
     return outcome, recorded
 
 
-def _throttled(seconds: int) -> UpstreamUnavailable:
-    return UpstreamUnavailable("graph", f"Graph asked to wait {seconds} s", retry_after_seconds=seconds)
+def _throttled(seconds: int) -> Throttled:
+    return Throttled("graph", f"Graph asked to wait {seconds} s", retry_after_seconds=seconds)
 
 
 def test_throttling_on_the_last_delivery_schedules_a_copy_and_never_marks_the_booking_failed() -> None:
@@ -107,6 +107,8 @@ def test_the_wait_is_retry_after_clamped_to_five_seconds_and_fifteen_minutes() -
     assert throttle_wait(_throttled(60)) == timedelta(seconds=60)
     assert throttle_wait(_throttled(86_400)) == timedelta(minutes=15)
     assert throttle_wait(UpstreamUnavailable("graph", "503 without Retry-After")) is None
+    # Retries spent on short Retry-After waits (the client did wait): an ordinary failure.
+    assert throttle_wait(UpstreamUnavailable("graph", "still 429 after 5", retry_after_seconds=1)) is None
     assert throttle_wait(TransientError("lease busy")) is None
 
 
@@ -128,7 +130,7 @@ def test_after_the_bound_throttling_counts_as_a_failed_delivery() -> None:
     assert recorded == [
         {
             "syncStatus": "failed",
-            "error": "UpstreamUnavailable: Graph asked to wait 45 s (gave up after 3 deliveries)",
+            "error": "Throttled: Graph asked to wait 45 s (gave up after 3 deliveries)",
         }
     ]
 
@@ -141,7 +143,7 @@ def test_an_unavailable_upstream_without_retry_after_is_an_ordinary_transient_fa
 
 
 def test_when_the_copy_cannot_be_scheduled_the_throttling_is_raised_for_redelivery() -> None:
-    with pytest.raises(UpstreamUnavailable, match="Graph asked to wait 45 s"):
+    with pytest.raises(Throttled, match="Graph asked to wait 45 s"):
         _run(_throttled(45), scheduler=Scheduler(fail=True), delivery_count=1)
 
 
