@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 #: Throttled deliveries of one snapshot that are put back before throttling counts as a failure
 #: (with Retry-After of 30-60 s: 10-20 minutes of continuous throttling).
 MAX_THROTTLE_DEFERRALS: Final = 20
-#: A scheduled copy waits at least this long (a Retry-After of 0-1 s repeated past the retries) ...
+#: A scheduled copy waits at least this long (a short Retry-After that only just ran past the time left)
 MIN_THROTTLE_WAIT: Final = timedelta(seconds=5)
 #: ... and at most this long, whatever Retry-After asked for.
 MAX_THROTTLE_WAIT: Final = timedelta(minutes=15)

@@ -82,7 +82,7 @@ def test_under_upstream_faults_every_booking_ends_synced_or_failed_with_a_reason
     for sim in (stack.graph, stack.dataverse):
         sim.clear_faults()
     passes = stack.drain_outbox(max_passes=5)
-    stack.wait_for_scheduled_copies(timeout=60)  # a `Retry-After: 1` past the retries waits 5 s
+    stack.wait_for_scheduled_copies(timeout=60)  # a Retry-After that ran past a budget nearly spent
 
     stored = read_bookings(stack)
     report(result.summary("faults"))
