@@ -13,7 +13,8 @@ Besides the app's routes (under the route prefix) it serves two local-only surfa
                                    so a caller can drive e.g. the outbox relay deterministically
                                    (500 with the error if it raised, 404 for an unknown name)
     GET  /_host/bus                the in-process Service Bus topic: its subscribed functions and
-                                   dead-lettered messages (`triggers.local_bus.LocalTopic`)
+                                   dead-lettered messages (`triggers.local_bus.LocalTopic`) and
+                                   how many scheduled copies are still to come (`scheduled`)
 """
 
 from __future__ import annotations
@@ -91,10 +92,15 @@ def create_app(router: FunctionRouter) -> ASGIApp:
         if denied is not None:
             return denied
         topic = router.topic
+        from scheduling_core.composition import services
+
+        # Throttled messages' copies scheduled on the local bus and not yet settled (InProcessPublisher).
+        scheduled = getattr(services().publisher, "unsettled_copies", 0)
         return JSONResponse(
             {
                 "topic": topic.topic,
                 "functions": list(topic.functions),
+                "scheduled": scheduled,
                 "deadLetters": [
                     {
                         "function": d.function,

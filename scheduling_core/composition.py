@@ -32,7 +32,13 @@ from scheduling_core.bookings import booking_snapshot
 from scheduling_core.clock import Clock, SystemClock
 from scheduling_core.errors import TransientError
 from scheduling_core.events import BOOKING_CREATED, booking_event
-from scheduling_core.ports import BusyTimeSource, CloudEvent, EventPublisher
+from scheduling_core.ports import (
+    BusyTimeSource,
+    CloudEvent,
+    EventPublisher,
+    RedeliveryScheduler,
+    ScheduledCopy,
+)
 from scheduling_core.services.booking_page import BookingPage
 from scheduling_core.services.bookings import BookingService
 from scheduling_core.services.config import ConfigService
@@ -202,6 +208,18 @@ def _deliver_locally(event: CloudEvent) -> None:
     _local_delivery(event)
 
 
+def _deliver_copy_locally(copy: ScheduledCopy) -> None:
+    deliver_copy = getattr(_local_delivery, "deliver_copy", None)
+    if deliver_copy is None:
+        raise TransientError("no local delivery installed for scheduled booking events")
+    deliver_copy(copy)
+
+
+def redelivery_scheduler(publisher: EventPublisher) -> RedeliveryScheduler | None:
+    """The publisher, when it can also schedule copies (Service Bus, the local bus); else None."""
+    return publisher if callable(getattr(publisher, "schedule", None)) else None  # type: ignore[return-value]
+
+
 def records_from_settings(settings: Settings) -> RecordDirectory:
     """Dynamics records for routing (owner, account team, address), read through the Dataverse Web API."""
     return dataverse_client_from_settings(settings)
@@ -217,7 +235,7 @@ def publisher_from_settings(settings: Settings) -> EventPublisher:
             retry_total=1,
             send_timeout_seconds=5,
         )
-    return InProcessPublisher(_deliver_locally)
+    return InProcessPublisher(_deliver_locally, deliver_copy=_deliver_copy_locally)
 
 
 def build_services(
@@ -270,6 +288,7 @@ def build_services(
             state=sync_state,
             clock=clock,
             max_delivery_count=settings.sync_max_delivery_count,
+            scheduler=redelivery_scheduler(publisher),
             lease_duration=timedelta(seconds=settings.sync_lease_seconds),
         )
 

@@ -35,7 +35,7 @@ from scheduling_core.errors import NotFound, PermanentError
 from scheduling_core.events import MalformedEvent
 from scheduling_core.inert_text import inert
 from scheduling_core.ports import CloudEvent
-from scheduling_core.services.sync_runner import LeasedApply, SyncOutcome, SyncStateStore
+from scheduling_core.services.sync_runner import LeasedApply, Redelivery, SyncOutcome, SyncStateStore
 
 __all__ = ["DataverseSync", "SyncOutcome", "SyncStateStore"]
 
@@ -335,10 +335,11 @@ class DataverseSync:
     def max_delivery_count(self) -> int:
         return self._runner.max_delivery_count
 
-    def apply(self, event: CloudEvent, delivery_count: int = 1) -> SyncOutcome:
+    def apply(self, event: CloudEvent, delivery_count: int = 1, throttle_count: int = 0) -> SyncOutcome:
         """Make the booking's appointment show `event`'s snapshot (see the module docstring for outcomes).
 
-        `delivery_count` is Service Bus's (1 on the first delivery). Raises `MalformedEvent` for an
+        `delivery_count` is Service Bus's (1 on the first delivery); `throttle_count` the message's
+        `throttleCount` (throttled deliveries before it, see `sync_runner`). Raises `MalformedEvent` for an
         event that is not a booking snapshot (no booking to record it on: it dead-letters) and
         `TransientError` when a retry may succeed.
         """
@@ -353,6 +354,7 @@ class DataverseSync:
             booking_id=source.booking_id,
             version=source.version,
             delivery_count=delivery_count,
+            redelivery=Redelivery(event=event, throttle_count=throttle_count),
             write=write,
             record=lambda values: self._record(source, values),
         )
