@@ -407,6 +407,7 @@ def clear_memos() -> None:
     _hours.cache_clear()
     _local_ticks.cache_clear()
     _instant.cache_clear()
+    _slot.cache_clear()
 
 
 # --- one host ------------------------------------------------------------------------------------
@@ -507,17 +508,17 @@ def pooled_slots(
         deque(map(list.append, lists, repeat(calendar.host.id)), maxlen=0)
     needed = len(calendars) if mode == PoolMode.ALL_OF else 1
     repeated = len({c.host.id for c in calendars}) < len(calendars)  # the same host passed twice
-    duration = ask.duration
-    instant = _instant
+    duration, slot = ask.duration, _slot
     return [
-        Slot(
-            start=instant(start),
-            end=instant(start + duration),
-            host_ids=tuple(dict.fromkeys(ids) if repeated else ids),
-        )
+        slot(start, start + duration, tuple(dict.fromkeys(ids) if repeated else ids))
         for start, ids in sorted(free_at.items())
         if len(ids) >= needed
     ]
+
+
+@lru_cache(maxsize=1 << 15)  # pure: a warm request finds most of its slots as the last one left them
+def _slot(start: int, end: int, host_ids: tuple[str, ...]) -> Slot:
+    return Slot(start=_instant(start), end=_instant(end), host_ids=host_ids)
 
 
 def host_calendars(
