@@ -1,0 +1,170 @@
+"""A tenant of 2,000 hosts (api.md "Limits": built for 5,000 hosts and routing pools of 500).
+
+Storage reads are counted where they happen: a response hook on the real Table storage pipeline that
+the composition root is built with, so every entity Azurite sends back is seen, whatever code read it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+from azure.core.pipeline import PipelineResponse
+from azure.data.tables import TableServiceClient
+
+from .scenario import AT_9, MONDAY
+
+TENANT = 2_000
+POOL = 500
+DECISION_BUDGET = 16 * 1024  # bytes of the stored decision entity's properties (test budget, issue 13)
+
+
+@dataclass
+class StorageReads:
+    """Entities Table storage returned, per table, as (PartitionKey, RowKey)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    entities: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+
+    def hook(self, response: PipelineResponse) -> None:  # type: ignore[type-arg]
+        request, answer = response.http_request, response.http_response
+        if request.method != "GET" or answer.status_code != 200:
+            return
+        path = unquote(request.url.split("?", 1)[0].rsplit("/", 1)[-1])
+        table = path.split("(", 1)[0]
+        body = json.loads(answer.text() or "{}")
+        rows = body.get("value", [body]) if isinstance(body, dict) else []
+        with self.lock:
+            for row in rows:
+                if "PartitionKey" in row:
+                    self.entities[(table, row["PartitionKey"], row["RowKey"])] += 1
+
+    def reset(self) -> None:
+        with self.lock:
+            self.entities.clear()
+
+    def rows(self, table: str, partition: str) -> set[str]:
+        with self.lock:
+            return {r for (t, p, r) in self.entities if t == table and p == partition}
+
+
+@pytest.fixture
+def scale_app(app_env: dict[str, str], clock: Any, azurite: Any) -> Iterator[tuple[Any, StorageReads, Any]]:
+    import function_app
+    from devstack.function_host import FunctionRouter
+    from scheduling_core.composition import build_services, install_services, reset_services
+    from scheduling_core.settings import Settings
+
+    from ..conftest import AppClient
+
+    reads = StorageReads()
+    table_service = TableServiceClient.from_connection_string(
+        azurite.connection_string, raw_response_hook=reads.hook
+    )
+    services = build_services(Settings.from_env(os.environ), clock, table_service=table_service)
+    install_services(services)
+    yield AppClient(FunctionRouter(function_app.app)), reads, services
+    reset_services()
+
+
+def _host_doc(index: int) -> dict[str, Any]:
+    return {
+        "email": f"rep{index:04d}@contoso.com",
+        "displayName": f"Rep {index}",
+        "timeZone": "America/Chicago",
+        "workingHours": [{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:00", "end": "12:00"}],
+        "skills": {"english": 3, f"product-{index % 7}": 2},
+        "territories": [f"T{index % 40}"],
+    }
+
+
+def _seed_tenant(services: Any, graph_sim: Any, pool: list[str]) -> None:
+    """2,000 host documents in batch transactions of 100 (one partition); mailboxes for the pool only."""
+    from scheduling_core.documents import HostDoc
+
+    table = services.tables.table("config")
+    rows = [
+        (
+            "upsert",
+            {
+                "PartitionKey": "host",
+                "RowKey": f"rep{i:04d}",
+                "doc": HostDoc.model_validate(_host_doc(i)).model_dump_json(),
+            },
+        )
+        for i in range(TENANT)
+    ]
+    with ThreadPoolExecutor(max_workers=4) as workers:
+        list(workers.map(table.submit_transaction, [rows[i : i + 100] for i in range(0, TENANT, 100)]))
+        list(
+            workers.map(
+                lambda h: graph_sim.create_user(
+                    f"{h}@contoso.com", id=str(uuid.uuid5(uuid.NAMESPACE_DNS, h))
+                ),
+                pool,
+            )
+        )
+
+
+def test_a_two_thousand_host_tenant_routes_slots_and_bookings_reading_only_the_pool(
+    scale_app: Any, graph_sim: Any
+) -> None:
+    app, reads, services = scale_app
+    pool = [f"rep{i:04d}" for i in range(0, TENANT, TENANT // POOL)]
+    assert len(pool) == POOL
+    _seed_tenant(services, graph_sim, pool)
+    rule_set_id = "rs-scale-" + uuid.uuid4().hex[:6]
+    r = app.put(
+        f"/admin/routing/{rule_set_id}",
+        json_body={"rules": [{"name": "everyone", "strategy": "roundRobin", "pool": pool}]},
+    )
+    assert r.status == 201, r.body
+    slug = "scale-" + uuid.uuid4().hex[:6]
+    r = app.put(
+        f"/admin/event-types/{slug}",
+        json_body={"title": "Call", "durationMinutes": 30, "routingRuleSet": rule_set_id},
+    )
+    assert r.status == 201, r.body
+
+    reads.reset()
+    r = app.get("/slots", params={"eventType": slug, "start": MONDAY, "end": MONDAY})
+    assert r.status == 200, r.body
+    answer = r.json()
+    assert answer["routing"]["rule"] == "everyone"
+    assert {h for s in answer["slots"] for h in s["hostIds"]} == set(pool)
+    # Only the pool's host documents were read, not the tenant's directory.
+    assert reads.rows(f"{services.settings.table_prefix}config", "host") == set(pool)
+
+    decisions = services.tables.table("routingdecisions")
+    entity = decisions.get_entity(f"rd|{answer['routing']['decisionId']}", "")
+    size = sum(len(v) if isinstance(v, bytes) else len(str(v)) * 2 for k, v in entity.items())
+    assert size < DECISION_BUDGET, size
+    stored = app.get(f"/routing/decisions/{answer['routing']['decisionId']}").json()
+    trace = stored["decision"]["trace"]
+    assert [(t["rule"], len(t["candidates"]), len(t["eligible"])) for t in trace] == [
+        ("everyone", POOL, POOL)
+    ]
+    assert sorted(stored["inputs"]["hosts"]) == pool
+
+    reads.reset()
+    r = app.post(
+        "/bookings",
+        json_body={
+            "eventType": slug,
+            "start": AT_9,
+            "timeZone": "America/Chicago",
+            "invitee": {"name": "Jo Doe", "email": "jo@fabrikam.com"},
+        },
+    )
+    assert r.status == 201, r.body
+    assert r.json()["hostIds"][0] in pool
+    assert reads.rows(f"{services.settings.table_prefix}config", "host") <= set(pool)
