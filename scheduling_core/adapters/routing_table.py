@@ -8,15 +8,18 @@ A decision is stored as compressed JSON in binary properties `z0`, `z1`, ... of 
 row: row `""` holds the first 15 and `parts`, the number of rows; rows `p001`, ... the rest. A stored
 decision holds only the hosts its rules considered (at most 500 per rule), so its size follows the rule
 set, never the tenant; a pool of 500 compresses to a few KB and one row (docs/decisions.md).
-Table `routingstate`: partition = rule set, row = rule name → per-host assignments and last booking time,
-updated only with ETag-conditional writes so concurrent bookings never lose an update.
+Table `routingstate`: partition = rule set, row `{rule}|{hostId}` → that host's assignments and last booking
+time, updated only with ETag-conditional writes so concurrent bookings never lose an update. One row per
+host (not one per rule holding every host) keeps each row tiny and lets a decision read only its
+candidates' rows; a rule set's rotation once kept in a single row (before issue 13) restarts from zero.
 """
 
 from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +37,7 @@ _STATE_ATTEMPTS = 10
 class TableRoutingStore:
     def __init__(self, tables: Tables) -> None:
         self._tables = tables
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rotation")
 
     @property
     def _decisions(self) -> TableClient:
@@ -89,38 +93,56 @@ class TableRoutingStore:
             rows = list(next(pages, []))
         return [self.get_decision(str(row["ref"])) if "ref" in row else _decode([row]) for row in rows]
 
-    def rotation(self, rule_set: str, rule: str) -> dict[str, dict[str, Any]]:
-        """Per-host `{"assignments": n, "lastBookedAt": iso|None}` of one rule's rotation."""
+    def rotation(
+        self, rule_set: str, rule: str, host_ids: Sequence[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Per-host `{"assignments": n, "lastBookedAt": iso|None}` of one rule's rotation.
+
+        With `host_ids`, only their rows (point reads, in parallel); without, every host of the rule
+        (audits and tests).
+        """
+        prefix = f"{_row(rule)}|"
+        if host_ids is None:
+            with storage_errors():
+                rows = list(
+                    self._state.query_entities(
+                        "PartitionKey eq @p and RowKey gt @lo and RowKey lt @hi",
+                        parameters={"p": rule_set, "lo": prefix, "hi": prefix[:-1] + "}"},
+                    )
+                )
+        else:
+            found = self._pool.map(lambda h: self._state_row(rule_set, prefix + h), sorted(set(host_ids)))
+            rows = [row for row in found if row is not None]
+        return {
+            str(row["RowKey"])[len(prefix) :]: {
+                "assignments": int(row["assignments"]),
+                "lastBookedAt": row.get("lastBookedAt"),
+            }
+            for row in rows
+        }
+
+    def _state_row(self, rule_set: str, row_key: str) -> Any:
         try:
             with storage_errors():
-                entity = self._state.get_entity(rule_set, _row(rule))
+                return self._state.get_entity(rule_set, row_key)
         except ResourceNotFoundError:
-            return {}
-        result: dict[str, dict[str, Any]] = json.loads(entity["hosts"])
-        return result
+            return None
 
     def record_assignment(self, rule_set: str, rule: str, host_id: str, at: datetime) -> None:
-        """Count one assignment to `host_id`: an optimistic read-modify-write retried on ETag conflicts."""
-        self._update_state(rule_set, rule, lambda hosts: _bump(hosts, host_id, at))
-
-    def _update_state(self, rule_set: str, rule: str, change: Callable[[dict[str, Any]], None]) -> None:
+        """Count one assignment to `host_id`: an optimistic read-modify-write of its row, retried on ETag
+        conflicts (two bookings for the same host race only with each other)."""
         table = self._state
+        key = f"{_row(rule)}|{host_id}"
         for _ in range(_STATE_ATTEMPTS):
             try:
                 with storage_errors():
                     try:
-                        entity = table.get_entity(rule_set, _row(rule))
+                        entity = table.get_entity(rule_set, key)
                     except ResourceNotFoundError:
-                        hosts: dict[str, Any] = {}
-                        change(hosts)
-                        table.create_entity(
-                            {"PartitionKey": rule_set, "RowKey": _row(rule), "hosts": json.dumps(hosts)}
-                        )
+                        table.create_entity(_state_entity(rule_set, key, 1, at))
                         return
-                    hosts = json.loads(entity["hosts"])
-                    change(hosts)
                     table.update_entity(
-                        {"PartitionKey": rule_set, "RowKey": _row(rule), "hosts": json.dumps(hosts)},
+                        _state_entity(rule_set, key, int(entity["assignments"]) + 1, at),
                         mode=UpdateMode.REPLACE,
                         etag=entity.metadata["etag"],
                         match_condition=MatchConditions.IfNotModified,
@@ -129,6 +151,15 @@ class TableRoutingStore:
             except (ResourceModifiedError, ResourceExistsError):
                 continue
         raise UpstreamUnavailable("storage", "round-robin state is too contended; try again")
+
+
+def _state_entity(rule_set: str, key: str, assignments: int, at: datetime) -> dict[str, Any]:
+    return {
+        "PartitionKey": rule_set,
+        "RowKey": key,
+        "assignments": assignments,
+        "lastBookedAt": at.isoformat(),
+    }
 
 
 _PART_BYTES = 60_000  # under Azure's 64 KiB per binary property
@@ -157,9 +188,3 @@ def _decode(rows: list[Any]) -> dict[str, Any]:
 
 def _row(rule: str) -> str:
     return "".join(c if c.isalnum() or c in "-_ ." else f"%{ord(c):02x}" for c in rule)
-
-
-def _bump(hosts: dict[str, Any], host_id: str, at: datetime) -> None:
-    entry = hosts.setdefault(host_id, {"assignments": 0, "lastBookedAt": None})
-    entry["assignments"] = int(entry.get("assignments", 0)) + 1
-    entry["lastBookedAt"] = at.isoformat()

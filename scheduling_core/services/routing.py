@@ -84,7 +84,9 @@ class RoutingStore(Protocol):
     ) -> None: ...
     def get_decision(self, decision_id: str) -> dict[str, Any]: ...
     def decisions_for_record(self, record_id: str, limit: int = 100) -> list[dict[str, Any]]: ...
-    def rotation(self, rule_set: str, rule: str) -> dict[str, dict[str, Any]]: ...
+    def rotation(
+        self, rule_set: str, rule: str, host_ids: Sequence[str] | None = None
+    ) -> dict[str, dict[str, Any]]: ...
     def record_assignment(self, rule_set: str, rule: str, host_id: str, at: datetime) -> None: ...
 
 
@@ -193,14 +195,13 @@ class RoutingService:
         resolved = self._resolve_context(rule_set, context, now)
         hosts: dict[str, Host] = {}
         stats: dict[str, HostStats] = {}
-        rotation = self._store.rotation(rule_set.id, ROTATION)
         # Rule by rule, read only the hosts the rule proposes (and their figures), and stop at the first
         # rule that wins: a decision reads and stores the candidates it considered, never the directory.
         for index, rule in enumerate(rule_set.rules):
             wanted = [h for h in _rule_host_ids(rule, resolved) if h not in hosts]
             if wanted:
                 fresh = {h.id: h for h in self._hosts.find_hosts(wanted)}
-                stats |= self._stats(rule_set, fresh, rotation, window, event_type, booking_start)
+                stats |= self._stats(rule_set, fresh, window, event_type, booking_start)
                 hosts |= fresh
             tried = replace(rule_set, rules=rule_set.rules[: index + 1])
             if route(RoutingInputs(rule_set=tried, context=resolved, hosts=hosts, stats=stats, now=now)).rule:
@@ -342,13 +343,15 @@ class RoutingService:
         self,
         rule_set: RuleSet,
         hosts: Mapping[str, Host],
-        rotation: Mapping[str, Mapping[str, Any]],
         window: Interval,
         event_type: EventType,
         booking_start: datetime | None,
     ) -> dict[str, HostStats]:
         """The figures of `hosts` (only those): rotation state, our bookings, Outlook out-of-office."""
         active = [h for h in hosts.values() if h.active]
+        if not active:
+            return {}
+        rotation = self._store.rotation(rule_set.id, ROTATION, [h.id for h in active])
         now = self._clock.now()
         needs_balance = any(r.fairness is Fairness.BALANCED for r in rule_set.rules)
         recent = Interval(now - timedelta(days=30), now)

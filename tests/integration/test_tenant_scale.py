@@ -168,3 +168,32 @@ def test_a_two_thousand_host_tenant_routes_slots_and_bookings_reading_only_the_p
     assert r.status == 201, r.body
     assert r.json()["hostIds"][0] in pool
     assert reads.rows(f"{services.settings.table_prefix}config", "host") <= set(pool)
+
+
+def test_round_robin_state_of_a_pool_of_500_stays_writable_and_is_read_per_host(azurite: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from scheduling_core.adapters.routing_table import TableRoutingStore
+    from scheduling_core.adapters.tables import Tables
+
+    reads = StorageReads()
+    service = TableServiceClient.from_connection_string(
+        azurite.connection_string, raw_response_hook=reads.hook
+    )
+    prefix = "t" + uuid.uuid4().hex[:10]
+    store = TableRoutingStore(Tables(service, prefix))
+    pool = [f"rep{i:04d}" for i in range(POOL)]
+    start = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    for i, host in enumerate(pool):
+        store.record_assignment("rs-big", "rotation", host, start + timedelta(seconds=i))
+    store.record_assignment("rs-big", "rotation", pool[7], start + timedelta(hours=1))
+
+    reads.reset()
+    asked = [pool[7], pool[300], "rep9999"]
+    state = store.rotation("rs-big", "rotation", asked)
+    assert state == {
+        pool[7]: {"assignments": 2, "lastBookedAt": (start + timedelta(hours=1)).isoformat()},
+        pool[300]: {"assignments": 1, "lastBookedAt": (start + timedelta(seconds=300)).isoformat()},
+    }
+    assert {row for (_, _, row) in reads.entities} == {f"rotation|{pool[7]}", f"rotation|{pool[300]}"}
+    assert len(store.rotation("rs-big", "rotation")) == POOL
