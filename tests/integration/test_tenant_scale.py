@@ -197,3 +197,61 @@ def test_round_robin_state_of_a_pool_of_500_stays_writable_and_is_read_per_host(
     }
     assert {row for (_, _, row) in reads.entities} == {f"rotation|{pool[7]}", f"rotation|{pool[300]}"}
     assert len(store.rotation("rs-big", "rotation")) == POOL
+
+
+def test_territory_and_skills_rules_scan_a_cached_directory_once_and_store_at_most_500_candidates(
+    scale_app: Any, graph_sim: Any
+) -> None:
+    app, reads, services = scale_app
+    _seed_tenant(services, graph_sim, [])
+    config = f"{services.settings.table_prefix}config"
+    rule_set_id = "rs-scan-" + uuid.uuid4().hex[:6]
+    rules = [
+        {"name": "territory", "when": {"recordType": ["lead"]}, "strategy": "territory"},
+        {"name": "english", "strategy": "skills", "require": {"english": 3}},
+    ]
+    assert app.put(f"/admin/routing/{rule_set_id}", json_body={"rules": rules}).status == 201
+    slug = "scan-" + uuid.uuid4().hex[:6]
+    body = {"title": "Call", "durationMinutes": 30, "routingRuleSet": rule_set_id}
+    assert app.put(f"/admin/event-types/{slug}", json_body=body).status == 201
+
+    def route(**context: str) -> dict[str, Any]:
+        r = app.get("/slots", params={"eventType": slug, "start": MONDAY, "end": MONDAY, **context})
+        assert r.status == 200, r.body
+        decision_id = r.json()["routing"]["decisionId"]
+        size = sum(
+            len(v) if isinstance(v, bytes) else len(str(v)) * 2
+            for v in services.tables.table("routingdecisions").get_entity(f"rd|{decision_id}", "").values()
+        )
+        assert size < DECISION_BUDGET, size
+        stored: dict[str, Any] = app.get(f"/routing/decisions/{decision_id}").json()
+        return stored
+
+    def members(territory: int) -> set[str]:
+        return {f"rep{i:04d}" for i in range(territory, TENANT, 40)}
+
+    reads.reset()
+    first = route(recordType="lead", territory="T3")
+    assert first["decision"]["rule"] == "territory"
+    assert set(first["decision"]["trace"][0]["candidates"]) == members(3)
+    assert len(reads.rows(config, "host")) == TENANT  # the one scan of this instance's directory copy
+
+    reads.reset()
+    second = route(recordType="lead", territory="T4")
+    assert set(second["decision"]["trace"][0]["candidates"]) == members(4)
+    assert reads.rows(config, "host") == members(4)  # the copy served the scan; only candidates were read
+
+    # A host write on this instance clears the copy at once: the new territory member is a candidate.
+    moved = app.get("/admin/hosts/rep0001").json()
+    moved.pop("id")
+    assert app.put("/admin/hosts/rep0001", json_body=moved | {"territories": ["T4"]}).status == 200
+    third = route(recordType="lead", territory="T4")
+    assert set(third["decision"]["trace"][0]["candidates"]) == members(4) | {"rep0001"}
+
+    # Everyone speaks English: the skills rule considers 500 of the 2,000, and says so.
+    skills = route(recordType="account")
+    trace = skills["decision"]["trace"]
+    assert [t["rule"] for t in trace] == ["territory", "english"] and not trace[0]["applied"]
+    assert len(trace[1]["candidates"]) == 500 == len(skills["inputs"]["hosts"])
+    assert "2000 in the directory; the 500 considered are a rotating sample" in trace[1]["reason"]
+    assert skills["inputs"]["context"]["shortlistTotals"] == {"english": TENANT}
