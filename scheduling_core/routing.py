@@ -879,7 +879,12 @@ def inputs_to_json(inputs: RoutingInputs) -> dict[str, Any]:
         "ruleSet": _rule_set_to_json(inputs.rule_set),
         "context": _context_to_json(inputs.context),
         "hosts": {host_id: _host_to_json(inputs.hosts[host_id]) for host_id in sorted(inputs.hosts)},
-        "stats": {host_id: _stats_to_json(inputs.stats[host_id]) for host_id in sorted(inputs.stats)},
+        # A host with default figures is left out: `route` reads missing stats as `HostStats()`.
+        "stats": {
+            host_id: _stats_to_json(inputs.stats[host_id])
+            for host_id in sorted(inputs.stats)
+            if inputs.stats[host_id] != _NO_STATS
+        },
         "now": _instant_to_json(inputs.now),
     }
 

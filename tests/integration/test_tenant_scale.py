@@ -76,6 +76,11 @@ def scale_app(app_env: dict[str, str], clock: Any, azurite: Any) -> Iterator[tup
     reset_services()
 
 
+def _host_id(index: int) -> str:
+    """Host ids are Entra object ids (GUIDs), as in a real tenant: they are most of a decision's bytes."""
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"rep{index:04d}.contoso.com"))
+
+
 def _host_doc(index: int) -> dict[str, Any]:
     return {
         "email": f"rep{index:04d}@contoso.com",
@@ -87,8 +92,8 @@ def _host_doc(index: int) -> dict[str, Any]:
     }
 
 
-def _seed_tenant(services: Any, graph_sim: Any, pool: list[str]) -> None:
-    """2,000 host documents in batch transactions of 100 (one partition); mailboxes for the pool only."""
+def _seed_tenant(services: Any, graph_sim: Any, mailboxes: list[int]) -> None:
+    """2,000 host documents in batch transactions of 100 (one partition); mailboxes only for `mailboxes`."""
     from scheduling_core.documents import HostDoc
 
     table = services.tables.table("config")
@@ -97,7 +102,7 @@ def _seed_tenant(services: Any, graph_sim: Any, pool: list[str]) -> None:
             "upsert",
             {
                 "PartitionKey": "host",
-                "RowKey": f"rep{i:04d}",
+                "RowKey": _host_id(i),
                 "doc": HostDoc.model_validate(_host_doc(i)).model_dump_json(),
             },
         )
@@ -106,12 +111,7 @@ def _seed_tenant(services: Any, graph_sim: Any, pool: list[str]) -> None:
     with ThreadPoolExecutor(max_workers=4) as workers:
         list(workers.map(table.submit_transaction, [rows[i : i + 100] for i in range(0, TENANT, 100)]))
         list(
-            workers.map(
-                lambda h: graph_sim.create_user(
-                    f"{h}@contoso.com", id=str(uuid.uuid5(uuid.NAMESPACE_DNS, h))
-                ),
-                pool,
-            )
+            workers.map(lambda i: graph_sim.create_user(f"rep{i:04d}@contoso.com", id=_host_id(i)), mailboxes)
         )
 
 
@@ -119,9 +119,9 @@ def test_a_two_thousand_host_tenant_routes_slots_and_bookings_reading_only_the_p
     scale_app: Any, graph_sim: Any
 ) -> None:
     app, reads, services = scale_app
-    pool = [f"rep{i:04d}" for i in range(0, TENANT, TENANT // POOL)]
+    pool = sorted(_host_id(i) for i in range(0, TENANT, TENANT // POOL))
     assert len(pool) == POOL
-    _seed_tenant(services, graph_sim, pool)
+    _seed_tenant(services, graph_sim, list(range(0, TENANT, TENANT // POOL)))
     rule_set_id = "rs-scale-" + uuid.uuid4().hex[:6]
     r = app.put(
         f"/admin/routing/{rule_set_id}",
@@ -228,7 +228,7 @@ def test_territory_and_skills_rules_scan_a_cached_directory_once_and_store_at_mo
         return stored
 
     def members(territory: int) -> set[str]:
-        return {f"rep{i:04d}" for i in range(territory, TENANT, 40)}
+        return {_host_id(i) for i in range(territory, TENANT, 40)}
 
     reads.reset()
     first = route(recordType="lead", territory="T3")
@@ -242,11 +242,11 @@ def test_territory_and_skills_rules_scan_a_cached_directory_once_and_store_at_mo
     assert reads.rows(config, "host") == members(4)  # the copy served the scan; only candidates were read
 
     # A host write on this instance clears the copy at once: the new territory member is a candidate.
-    moved = app.get("/admin/hosts/rep0001").json()
+    moved = app.get(f"/admin/hosts/{_host_id(1)}").json()
     moved.pop("id")
-    assert app.put("/admin/hosts/rep0001", json_body=moved | {"territories": ["T4"]}).status == 200
+    assert app.put(f"/admin/hosts/{_host_id(1)}", json_body=moved | {"territories": ["T4"]}).status == 200
     third = route(recordType="lead", territory="T4")
-    assert set(third["decision"]["trace"][0]["candidates"]) == members(4) | {"rep0001"}
+    assert set(third["decision"]["trace"][0]["candidates"]) == members(4) | {_host_id(1)}
 
     # Everyone speaks English: the skills rule considers 500 of the 2,000, and says so.
     skills = route(recordType="account")
