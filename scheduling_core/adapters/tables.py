@@ -9,6 +9,7 @@ document exactly as the admin API validated it. Storage faults surface as
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,12 +26,13 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
-from scheduling_core.documents import EventTypeDoc, HostDoc
+from scheduling_core.documents import HOST_ID_PATTERN, EventTypeDoc, HostDoc
 from scheduling_core.domain import EventType, Host
 from scheduling_core.errors import NotFound, UpstreamUnavailable
 from scheduling_core.settings import Settings
 
 T = TypeVar("T")
+_HOST_ID = re.compile(HOST_ID_PATTERN)
 
 
 def table_service_from_settings(settings: Settings) -> TableServiceClient:
@@ -156,7 +158,10 @@ class TableConfigRepository:
         Point reads, in parallel: the cheapest Table storage lookup; an `or` of row keys would make the
         service scan the whole partition ("Design for querying", docs/decisions.md).
         """
-        found = self._pool.map(self._find_host, sorted(set(host_ids)))
+        # An id no host could have (e.g. an `ownerId` with `/` or `#`, which Table keys refuse) is absent
+        # without asking storage, so it can never turn into a storage error.
+        wanted = sorted({h for h in host_ids if _HOST_ID.match(h)})
+        found = self._pool.map(self._find_host, wanted)
         return [host for host in found if host is not None]
 
     def _find_host(self, host_id: str) -> Host | None:

@@ -324,7 +324,12 @@ class RoutingService:
             for host in self._hosts.all_hosts():
                 if host.dynamics_user_id and host.dynamics_user_id.lower() == wanted:
                     return (host.id,), None
-            aad = self._records.systemuser_aad_id(context.owner_id) if self._records is not None else None
+            # Dynamics systemuser ids are GUIDs: anything else is nobody we could ask Dataverse about.
+            aad = (
+                self._records.systemuser_aad_id(context.owner_id)
+                if self._records is not None and _is_guid(context.owner_id)
+                else None
+            )
             return ((aad,), None) if aad else ((), f"owner {context.owner_id} is not a known user")
         if not has_record or self._records is None:
             return (), "no record given"
@@ -409,6 +414,14 @@ class RoutingService:
                 ),
             )
         return stats
+
+
+def _is_guid(text: str) -> bool:
+    try:
+        uuid.UUID(text.strip().strip("{}"))
+    except ValueError:
+        return False
+    return True
 
 
 def _applies(rule: Rule, record_type: str | None) -> bool:
