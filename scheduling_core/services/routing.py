@@ -5,6 +5,9 @@ Invariants:
   inputs gives the same pick. Everything that needs I/O happens here, before `route` is called.
 - Every decision is stored before it is used, and carries an id that slots and bookings link to.
 - A record that does not exist in Dataverse is a 404, not an empty pool.
+- A decision reads, and stores, only the hosts its tried rules propose (at most 500 per rule), by id; the
+  whole directory is looked at only through `HostDirectory.all_hosts`, a short-lived per-instance copy,
+  for territory and skills shortlists (docs/decisions.md, "Tenant scale").
 """
 
 from __future__ import annotations
