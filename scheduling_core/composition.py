@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
+from azure.data.tables import TableServiceClient
+
 from scheduling_core.adapters.booking_table import TableBookingStore
 from scheduling_core.adapters.credentials import token_provider_from_settings
 from scheduling_core.adapters.dataverse import DataverseClient, dataverse_client_from_settings
@@ -41,7 +43,7 @@ from scheduling_core.ports import (
 )
 from scheduling_core.services.booking_page import BookingPage
 from scheduling_core.services.bookings import BookingService
-from scheduling_core.services.config import ConfigService
+from scheduling_core.services.config import ConfigService, HostDirectoryCache
 from scheduling_core.services.dataverse_sync import DataverseSync
 from scheduling_core.services.dynamics_webhook import DynamicsWebhook
 from scheduling_core.services.health import CachedProbe, HealthService, reachable
@@ -239,11 +241,16 @@ def publisher_from_settings(settings: Settings) -> EventPublisher:
 
 
 def build_services(
-    settings: Settings, clock: Clock | None = None, publisher: EventPublisher | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    publisher: EventPublisher | None = None,
+    *,
+    table_service: TableServiceClient | None = None,
 ) -> Services:
+    """The services over real adapters; `table_service` lets a test watch every storage request."""
     clock = clock or SystemClock()
     publisher = publisher or publisher_from_settings(settings)
-    tables = Tables(table_service_from_settings(settings), settings.table_prefix)
+    tables = Tables(table_service or table_service_from_settings(settings), settings.table_prefix)
     repository = TableConfigRepository(tables)
     graph = GraphClient(
         base_url=settings.graph_base_url,
@@ -261,9 +268,11 @@ def build_services(
     relay = OutboxRelay(store=booking_store, publisher=publisher, clock=clock)
     routing_store = TableRoutingStore(tables)
     dataverse = dataverse_client_from_settings(settings)
+    # One directory copy per instance, cleared by this instance's own host writes (ConfigService below).
+    host_directory = HostDirectoryCache(repository, clock)
     routing = RoutingService(
         rule_sets=repository,
-        hosts=repository,
+        hosts=host_directory,
         store=routing_store,
         records=dataverse,
         busy=busy_times,
@@ -339,7 +348,12 @@ def build_services(
         graph=graph,
         busy_times=busy_times,
         dataverse=dataverse,
-        config=ConfigService(repository=repository, rule_sets=repository, host_watcher=subscriptions),
+        config=ConfigService(
+            repository=repository,
+            rule_sets=repository,
+            host_watcher=subscriptions,
+            directory=host_directory,
+        ),
         slots=SlotService(
             config=repository, busy=busy_times, clock=clock, commitments=booking_store, routing=routing
         ),

@@ -309,7 +309,7 @@ class BookingService:
             request.host_id is None and event_type.routing_rule_set is not None and self._routing is not None
         ):
             routed = self._route(request, event_type)
-            candidates = self._config.get_hosts(list(self._routing.ordered_pool(routed)))
+            candidates = [routed.hosts[h] for h in self._routing.ordered_pool(routed)]  # read by routing
         else:
             candidates = self._candidates(event_type, request.host_id)
         exclude = frozenset({hold.id}) if hold is not None else frozenset()
