@@ -331,7 +331,7 @@ def build_services(
         """Routing for the key-less page: an unknown record id falls through like an ownerless one."""
         return RoutingService(
             rule_sets=repository,
-            hosts=repository,
+            hosts=host_directory,
             store=routing_store,
             records=QuietRecords(dataverse),
             busy=busy,
