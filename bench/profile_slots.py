@@ -5,7 +5,8 @@
 Seeds the pool of `bench/slots_endpoint.py`, warms the free/busy cache with one request, then runs
 `--runs` warm requests through the app's router in this thread (everything but the HTTP server and
 client) under pyinstrument, a wall-clock sampler: waits on Azurite count as time, which is the point.
-Prints the time per request of the call tree's heaviest paths. cProfile (`--cprofile`) counts calls
+Prints the time per request of the call tree's heaviest paths (`--cold`: free/busy fetched from the
+Graph simulator each time, which runs in this process too). cProfile (`--cprofile`) counts calls
 instead, useful for per-call overheads; neither sees into worker threads (their waits show as the
 caller's).
 """
@@ -29,6 +30,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--cprofile", action="store_true", help="cProfile instead of pyinstrument")
+    parser.add_argument("--cold", action="store_true", help="empty the free/busy cache before each request")
     args = parser.parse_args()
 
     from pyinstrument import Profiler
@@ -48,6 +50,8 @@ def main() -> None:
         url = f"{stack.api}/slots?{urlencode(params)}"
 
         def call() -> None:
+            if args.cold:
+                stack.invalidate_busy_cache()
             response = router.handle("GET", url, API)
             assert response.status_code == 200, response.get_body()[:300]
 
@@ -70,7 +74,8 @@ def main() -> None:
             profiler.stop()
             elapsed = time.perf_counter() - began
             print(profiler.output_text(unicode=True, color=False, show_all=False))
-        print(f"{args.runs} warm requests in process: {elapsed / args.runs * 1000:.1f} ms each (profiled)")
+        kind = "cold" if args.cold else "warm"
+        print(f"{args.runs} {kind} requests in process: {elapsed / args.runs * 1000:.1f} ms each (profiled)")
 
 
 if __name__ == "__main__":

@@ -206,6 +206,20 @@ def test_memoised_outlook_items_give_the_previous_engines_slots_for_any_later_re
     assert pooled_slots(later_pool, later_type, window, later_now, mode) == expected
 
 
+@FAST
+@given(scenarios(), st.data())
+def test_a_pools_answer_kept_for_the_same_inputs_is_cut_right_for_any_later_now(
+    scenario: Scenario, data: st.DataObject
+) -> None:
+    """A warm `GET /slots`: the very hosts, items, commitments and event type again, only `now` moved
+    (notice and booking window narrow the kept whole-window answer)."""
+    pool, event_type, window, now, mode = scenario
+    pooled_slots(pool, event_type, window, now, mode)  # keeps the pool's answer
+    later_now = now + data.draw(st.integers(0, 62 * 24 * 60)) * MINUTE
+    expected = previous_engine.pooled_slots(pool, event_type, window, later_now, mode)
+    assert pooled_slots(pool, event_type, window, later_now, mode) == expected
+
+
 def test_forgetting_the_memos_changes_no_answer() -> None:
     host = Host(
         id="h",
