@@ -17,7 +17,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from scheduling_core.adapters.tables import Tables, storage_errors
+from scheduling_core.adapters.tables import Tables, key_text, storage_errors
 from scheduling_core.errors import NotFound, UpstreamUnavailable
 
 _MAX_TIME = 10**13  # milliseconds; inverted timestamps sort newest first
@@ -48,7 +48,7 @@ class TableRoutingStore:
                 inverted = _MAX_TIME - int(at.timestamp() * 1000)
                 self._decisions.upsert_entity(
                     {
-                        "PartitionKey": f"rec|{record_id}",
+                        "PartitionKey": f"rec|{key_text(record_id)}",
                         "RowKey": f"{inverted:013d}|{decision_id}",
                         "doc": body,
                         "at": at,
@@ -67,7 +67,7 @@ class TableRoutingStore:
     def decisions_for_record(self, record_id: str, limit: int = 100) -> list[dict[str, Any]]:
         with storage_errors():
             pages = self._decisions.query_entities(
-                "PartitionKey eq @p", parameters={"p": f"rec|{record_id}"}, results_per_page=limit
+                "PartitionKey eq @p", parameters={"p": f"rec|{key_text(record_id)}"}, results_per_page=limit
             ).by_page()
             return [json.loads(e["doc"]) for e in next(pages, [])]
 
