@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,13 +20,19 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from http_api import cors as _cors
-from http_api.auth import Access, check_access, presented_key
+from http_api.auth import Access, KeySetting, check_access, key_setting, presented_key
 from http_api.observe import observed
 from http_api.problems import HttpProblem, from_validation_error, problem_response, to_problem
 from scheduling_core.errors import NotFound
 from scheduling_core.redaction import add_sensitive
 
 MAX_BODY_BYTES = 64 * 1024
+#: api.md "Limits": bodies nested deeper than this are 400 invalid-json (json.loads would recurse).
+MAX_JSON_DEPTH = 32
+#: `application/json` and structured-syntax JSON types (`application/cloudevents+json`), any parameters.
+_JSON_MEDIA_TYPE = re.compile(r"^application/(?:[a-z0-9.!#$&^_-]+\+)?json$", re.IGNORECASE)
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[func.HttpRequest], func.HttpResponse]
 
@@ -66,8 +71,8 @@ class RouteDoc:
 ROUTES: list[RouteDoc] = []
 
 
-def _keys() -> tuple[str | None, str | None]:
-    return os.environ.get("API_KEY") or None, os.environ.get("ADMIN_API_KEY") or None
+def _keys() -> tuple[KeySetting, KeySetting]:
+    return key_setting("API_KEY"), key_setting("ADMIN_API_KEY")
 
 
 def endpoint(
@@ -111,12 +116,13 @@ def endpoint(
 
 
 def _documents_size_limit(op: Operation) -> Operation:
-    """An operation that reads a body (`read_json`) may answer 413; OpenAPI says so for every one."""
+    """An operation that reads a JSON body may answer 400 (not JSON, too deep), 413 (too large) and 415
+    (not declared JSON); OpenAPI says so for every one."""
     from http_api.schemas import Problem
 
-    if op.request is None or 413 in op.responses:
+    if op.request is None and 413 not in op.responses:
         return op
-    return dataclasses.replace(op, responses={**op.responses, 413: Problem})
+    return dataclasses.replace(op, responses={400: Problem, 413: Problem, 415: Problem, **op.responses})
 
 
 def _preflight_operation(first: Operation) -> Operation:
@@ -140,15 +146,58 @@ def read_body_json(req: func.HttpRequest, max_bytes: int = MAX_BODY_BYTES) -> An
         raise HttpProblem(
             413, "payload-too-large", "Payload too large", f"The body may be at most {max_bytes} bytes."
         )
+    if body.strip():
+        require_json_media_type(req)
+    if json_too_deep(body):
+        raise HttpProblem(
+            400,
+            "invalid-json",
+            "Invalid JSON",
+            f"The request body is nested deeper than {MAX_JSON_DEPTH} levels.",
+        )
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise HttpProblem(
             400, "invalid-json", "Invalid JSON", "The request body is not valid JSON."
         ) from None
     if isinstance(payload, dict):
         add_sensitive([payload.get("invitee"), payload.get("answers")])
     return payload
+
+
+def require_json_media_type(req: func.HttpRequest) -> None:
+    """415 unless the body is declared JSON.
+
+    A cross-site HTML form or `fetch` without CORS can only send `text/plain`, form or multipart bodies;
+    refusing them keeps a JSON endpoint out of reach of such "simple" requests (issue 13).
+    """
+    declared = (req.headers.get("Content-Type") or "").split(";", 1)[0].strip()
+    if not _JSON_MEDIA_TYPE.match(declared):
+        raise HttpProblem(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "Send the body as JSON with Content-Type: application/json.",
+        )
+
+
+def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether `body` opens more than `limit` arrays/objects inside each other (strings ignored).
+
+    Decided on the bytes before parsing, so a 64 KB body of `[[[[...` costs one regex pass, never a
+    RecursionError (a 500) in `json.loads` or in validation.
+    """
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for byte in brackets:
+        if byte in b"[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
 
 
 def read_json(req: func.HttpRequest, model: type[M], max_bytes: int = MAX_BODY_BYTES) -> M:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .scenario import AT_9, MONDAY
+from .scenario import AT_9
 from .scenario import book as _book
 from .scenario import new_event_type as _event_type
 from .scenario import new_host as _host
@@ -16,6 +16,11 @@ from .scenario import partition_rows as _partition_rows
 @pytest.fixture
 def host(app: Any, graph_sim: Any) -> str:
     return _host(app, graph_sim)
+
+
+@pytest.fixture(autouse=True)
+def _webhook_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DYNAMICS_WEBHOOK_SECRET", "limits-secret")
 
 
 @pytest.mark.parametrize("record_id", ["lead/7", "lead\\7", "lead#7", "lead?7", "lead%2F7"])
@@ -50,3 +55,113 @@ def test_a_record_id_that_is_not_short_text_is_refused_and_nothing_is_stored(
     )
     assert (held.status, held.json()["code"]) == (422, "validation-failed")
     assert _partition_rows(app, host, "h|") == []
+
+
+# --- item 5: the small generic controls ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "configured", ["", "   ", "@Microsoft.KeyVault(VaultName=kv;SecretName=admin-api-key)"]
+)
+def test_an_empty_or_unresolved_admin_key_closes_the_admin_api(
+    app: Any, monkeypatch: pytest.MonkeyPatch, configured: str
+) -> None:
+    monkeypatch.setenv("ADMIN_API_KEY", configured)
+    for key in (None, "", "anything", configured):
+        r = app.get("/admin/hosts", key=key)
+        assert (r.status, r.json()["code"]) == (403, "forbidden"), (key, r.body)
+
+
+def test_an_empty_api_key_closes_the_keyed_api_and_only_an_absent_one_opens_it(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("API_KEY", "")
+    assert app.get("/bookings", key=None).status == 403
+    monkeypatch.delenv("API_KEY")
+    assert app.get("/bookings", key=None).status == 200  # api.md: an unset key disables the check
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"eventType": ' + b"[" * depth + b"1" + b"]" * depth + b"}"
+
+
+@pytest.mark.parametrize("depth", [33, 5000, 30000])
+def test_json_nested_deeper_than_32_levels_is_400_invalid_json(app: Any, depth: int) -> None:
+    for path, headers in (("/bookings", {"Idempotency-Key": "deep"}), ("/holds", {})):
+        r = app.post(path, body=_nested(depth), headers={"Content-Type": "application/json", **headers})
+        assert (r.status, r.json()["code"]) == (400, "invalid-json"), (path, r.body[:200])
+        assert "32 levels" in r.json()["detail"]
+
+
+def test_json_nested_32_levels_deep_is_parsed_and_validated(app: Any) -> None:
+    r = app.post("/bookings", body=_nested(31), headers={"Content-Type": "application/json"})
+    assert (r.status, r.json()["code"]) == (422, "validation-failed")  # 32 levels with the outer object
+    brackets_in_strings = b'{"eventType": "' + b"[" * 100 + b'"}'
+    r = app.post("/bookings", body=brackets_in_strings, headers={"Content-Type": "application/json"})
+    assert (r.status, r.json()["code"]) == (422, "validation-failed")
+
+
+def _json_body_operations() -> list[tuple[str, str]]:
+    from tests.integration.test_request_limits import _body_reading_operations
+
+    return _body_reading_operations()
+
+
+@pytest.mark.parametrize(("route", "method"), _json_body_operations())
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+)
+def test_every_json_endpoint_refuses_other_content_types_with_415(
+    app: Any, route: str, method: str, content_type: str | None
+) -> None:
+    from tests.integration.test_request_limits import _path
+
+    headers = {"x-scheduling-webhook-key": "limits-secret"} if route == "dynamics/webhook" else {}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    r = app.request(method, _path(route), body=b"{}", headers=headers)
+    assert (r.status, r.json()["code"]) == (415, "unsupported-media-type"), (route, method, r.body[:200])
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "APPLICATION/JSON"]
+)
+def test_json_media_types_with_parameters_are_accepted(app: Any, content_type: str) -> None:
+    r = app.post("/bookings", body=b"{}", headers={"Content-Type": content_type})
+    assert (r.status, r.json()["code"]) == (422, "validation-failed")
+
+
+IDN_EMAIL = "zoë.quintanilla@bücher-müller.example"
+
+
+def test_an_invitee_email_with_a_non_ascii_domain_is_redacted_in_logs_and_spans(
+    otel: Any, app: Any, graph_sim: Any, dataverse: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+    import logging
+    from urllib.parse import quote
+
+    from scheduling_core.logs import JsonFormatter
+
+    host = _host(app, graph_sim)
+    dataverse.create_user(aad_object_id=host)
+    lead_id = dataverse.create("leads", {"firstname": "Zoë", "lastname": "Quintanilla"})
+    slug = _event_type(app, [host])
+    caplog.set_level(logging.DEBUG)
+    dataverse.add_fault(500, count=1, path_contains="contacts")  # the failed lookup URL is logged
+    r = _book(
+        app,
+        slug,
+        AT_9,
+        record_id=lead_id,
+        invitee={"name": "Zoë Quintanilla", "email": IDN_EMAIL, "phone": None},
+    )
+    assert r.status == 201, r.body
+    attributes = json.dumps([dict(s.attributes or {}) for s in otel.spans()], default=str, ensure_ascii=False)
+    assert "/contacts?" in attributes  # the invitee lookup was traced ...
+    logged = caplog.text + "\n".join(JsonFormatter().format(rec) for rec in caplog.records)
+    logged += json.dumps([str(rec.__dict__) for rec in caplog.records], ensure_ascii=False)
+    for form in (IDN_EMAIL, quote(IDN_EMAIL), quote(IDN_EMAIL, safe="@"), "bücher-müller", "b%C3%BCcher"):
+        assert form not in attributes, form  # ... with the address scrubbed in every form
+        assert form not in logged, form

@@ -331,7 +331,7 @@ def test_invalid_subscriptions_are_refused_with_problem_json_naming_each_field(a
         assert (r.status, r.content_type) == (422, "application/problem+json"), body
         assert field in {e["field"] for e in r.json()["errors"]}, body
 
-    r = app.put("/admin/webhooks/bad", body=b"{not json")
+    r = app.put("/admin/webhooks/bad", body=b"{not json", headers={"Content-Type": "application/json"})
     assert (r.status, r.content_type, r.json()["code"]) == (400, "application/problem+json", "invalid-json")
     r = app.put(
         "/admin/webhooks/Bad_Id",
