@@ -32,6 +32,7 @@ from scheduling_core.bookings import (
     new_hold_id,
 )
 from scheduling_core.clock import Clock
+from scheduling_core.deadline import ensure_time_left
 from scheduling_core.domain import Assignment, Commitment, EventType, Host
 from scheduling_core.errors import (
     BookingChanged,
@@ -283,6 +284,7 @@ class BookingService:
                 expires_at=now + self._hold_lifetime,
                 context=dict(context),
             )
+            ensure_time_left("storing the hold")
             try:
                 self._store.create_hold(hold, now)
                 return hold
@@ -330,6 +332,7 @@ class BookingService:
             booking = self._new_booking(request, event_type, host_ids, hold, routed)
             now = self._clock.now()
             event = booking_event(booking=booking_snapshot(booking), event_type="booking.created", time=now)
+            ensure_time_left("committing the booking")
             try:
                 pending = self._store.create_booking(booking, event, now, hold=hold)
             except SlotUnavailable as exc:
@@ -551,6 +554,7 @@ class BookingService:
         now = self._clock.now()
         new = old.rescheduled(start, now, reason)
         event = booking_event(booking=booking_snapshot(new), event_type="booking.rescheduled", time=now)
+        ensure_time_left("committing the new time")
         self._publish(self._store.reschedule_booking(stored, new, event, now))
         return new
 

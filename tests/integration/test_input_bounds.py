@@ -165,3 +165,99 @@ def test_an_invitee_email_with_a_non_ascii_domain_is_redacted_in_logs_and_spans(
     for form in (IDN_EMAIL, quote(IDN_EMAIL), quote(IDN_EMAIL, safe="@"), "bücher-müller", "b%C3%BCcher"):
         assert form not in attributes, form  # ... with the address scrubbed in every form
         assert form not in logged, form
+
+
+# --- item 8: instants far away, upstream refusals, no 500 ------------------------------------------------
+
+
+def test_a_hold_in_the_year_462_is_422_before_any_upstream_call(app: Any, host: str, graph_sim: Any) -> None:
+    slug = _event_type(app, [host])
+    r = app.post("/holds", json_body={"eventType": slug, "start": "0462-03-01T10:00:00Z"})
+    assert (r.status, r.json()["code"]) == (422, "validation-failed"), r.body
+    assert [e["field"] for e in r.json()["errors"]] == ["start"]
+
+
+def test_a_booking_in_the_year_662_is_422_at_once(app: Any, host: str) -> None:
+    import time
+
+    slug = _event_type(app, [host])
+    began = time.monotonic()
+    r = _book(app, slug, "0662-03-01T10:00:00Z", headers={"Idempotency-Key": "far-past"})
+    assert (r.status, r.json()["code"]) == (422, "validation-failed"), r.body
+    assert time.monotonic() - began < 2
+    assert _partition_rows(app, host, "b|") == []
+
+
+BOOKING = "bk_" + "0" * 24
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params", "body", "field"),
+    [
+        ("GET", "/slots", {"start": "0462-01-01", "end": "0462-01-02"}, None, "start"),
+        ("GET", "/slots", {"start": "2026-12-01", "end": "2101-01-01"}, None, "end"),
+        ("GET", "/slots", {"start": "9999-12-31T23:59:59+00:00", "end": "2026-12-02"}, None, "start"),
+        ("GET", "/bookings", {"from": "1999-12-31T23:59:59Z"}, None, "from"),
+        ("GET", "/bookings", {"to": "+12026-01-01T09:00:00Z"}, None, "to"),
+        ("POST", "/holds", None, {"start": "2101-01-01T00:00:00+14:00"}, "start"),
+        ("POST", f"/bookings/{BOOKING}/reschedule", None, {"start": "0001-01-01T00:00:00Z"}, "start"),
+    ],
+)
+def test_dates_outside_2000_to_2100_are_422_on_every_endpoint(
+    app: Any,
+    host: str,
+    graph_sim: Any,
+    method: str,
+    path: str,
+    params: dict[str, str] | None,
+    body: dict[str, Any] | None,
+    field: str,
+) -> None:
+    slug = _event_type(app, [host])
+    before = len(graph_sim.requests())
+    if body is not None:
+        body = {"eventType": slug, **body} if path == "/holds" else body
+    query = {"eventType": slug, "hostId": host, **(params or {})} if params is not None else None
+    r = app.request(method, path, params=query, json_body=body)
+    assert (r.status, r.json()["code"]) == (422, "validation-failed"), r.body
+    assert field in [e["field"] for e in r.json()["errors"]]
+    assert len(graph_sim.requests()) == before  # decided before any upstream call
+
+
+def test_the_bounds_themselves_are_accepted(app: Any, host: str) -> None:
+    slug = _event_type(app, [host])
+    for start, end in (("2000-01-01", "2000-01-02"), ("2100-12-30", "2100-12-31")):
+        r = app.get("/slots", params={"eventType": slug, "start": start, "end": end})
+        assert r.status == 200, r.body
+
+
+def test_an_unexpected_graph_refusal_is_502_upstream_rejected(app: Any, host: str, graph_sim: Any) -> None:
+    slug = _event_type(app, [host])
+    graph_sim.add_fault(400, count=None, path_contains="getSchedule")
+    r = app.post("/holds", json_body={"eventType": slug, "start": AT_9})
+    assert (r.status, r.json()["code"]) == (502, "upstream-rejected"), r.body
+
+
+def test_a_request_past_its_deadline_answers_503_and_commits_nothing_afterwards(
+    app: Any, host: str, graph_sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from http_api.endpoint import handlers_in_flight
+
+    slug = _event_type(app, [host])
+    monkeypatch.setenv("REQUEST_DEADLINE_SECONDS", "1")
+    graph_sim.add_fault(None, count=1, path_contains="getSchedule", delay_seconds=3)
+    began = time.monotonic()
+    r = _book(app, slug, AT_9, headers={"Idempotency-Key": "slow"})
+    assert (r.status, r.json()["code"]) == (503, "upstream-unavailable"), r.body
+    assert r.headers["Retry-After"] == "5"
+    assert time.monotonic() - began < 2.5
+    stopped_by = time.monotonic() + 20
+    while handlers_in_flight() and time.monotonic() < stopped_by:
+        time.sleep(0.05)  # polling a condition with a deadline: the abandoned handler finishing
+    assert handlers_in_flight() == 0
+    assert _partition_rows(app, host, "b|") == [] and _partition_rows(app, host, "l|") == []
+    monkeypatch.delenv("REQUEST_DEADLINE_SECONDS")
+    retry = _book(app, slug, AT_9, headers={"Idempotency-Key": "slow"})
+    assert retry.status == 201, retry.body
