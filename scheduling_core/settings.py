@@ -76,6 +76,12 @@ class Settings:
 
     booking_page_frame_ancestors: str = DEFAULT_FRAME_ANCESTORS
     booking_page_event_types: tuple[str, ...] | None = None
+    #: `AZURE_FUNCTIONS_ENVIRONMENT=Development` (Core Tools and devstack set it; Azure runs Production):
+    #: only then may outgoing webhooks go to plain-http loopback receivers (scheduling_core/webhooks.py).
+    local_development: bool = False
+    #: `WEBHOOK_SECRET_KEY`: Fernet keys (comma-separated, newest first) that encrypt webhook secrets at
+    #: rest; in Azure a Key Vault reference, so the key never sits in Table storage with the rows.
+    webhook_secret_keys: tuple[str, ...] = ()
 
     @property
     def dataverse_scope(self) -> str:
@@ -133,4 +139,8 @@ class Settings:
             # The public booking page (/book/*): CSP frame-ancestors and the event types it may offer.
             booking_page_frame_ancestors=get("BOOKING_PAGE_FRAME_ANCESTORS") or DEFAULT_FRAME_ANCESTORS,
             booking_page_event_types=_slug_list(get("BOOKING_PAGE_EVENT_TYPES")),
+            local_development=(get("AZURE_FUNCTIONS_ENVIRONMENT") or "").lower() == "development",
+            webhook_secret_keys=tuple(
+                k.strip() for k in (get("WEBHOOK_SECRET_KEY") or "").split(",") if k.strip()
+            ),
         )

@@ -40,6 +40,12 @@ def _documented_verifier() -> Callable[..., bool]:
 verify_webhook = _documented_verifier()
 
 
+@pytest.fixture(autouse=True)
+def _local_development(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The receivers are plain-http servers on 127.0.0.1: allowed in local development only."""
+    monkeypatch.setenv("AZURE_FUNCTIONS_ENVIRONMENT", "Development")
+
+
 @dataclass(frozen=True)
 class Received:
     headers: dict[str, str]
