@@ -233,8 +233,11 @@ def test_the_bounds_themselves_are_accepted(app: Any, host: str) -> None:
 
 def test_an_unexpected_graph_refusal_is_502_upstream_rejected(app: Any, host: str, graph_sim: Any) -> None:
     slug = _event_type(app, [host])
-    graph_sim.add_fault(400, count=None, path_contains="getSchedule")
-    r = app.post("/holds", json_body={"eventType": slug, "start": AT_9})
+    graph_sim.add_fault(400, count=1, path_contains="getSchedule")
+    try:
+        r = app.post("/holds", json_body={"eventType": slug, "start": AT_9})
+    finally:
+        graph_sim.clear_faults()
     assert (r.status, r.json()["code"]) == (502, "upstream-rejected"), r.body
 
 
@@ -249,7 +252,10 @@ def test_a_request_past_its_deadline_answers_503_and_commits_nothing_afterwards(
     monkeypatch.setenv("REQUEST_DEADLINE_SECONDS", "1")
     graph_sim.add_fault(None, count=1, path_contains="getSchedule", delay_seconds=3)
     began = time.monotonic()
-    r = _book(app, slug, AT_9, headers={"Idempotency-Key": "slow"})
+    try:
+        r = _book(app, slug, AT_9, headers={"Idempotency-Key": "slow"})
+    finally:
+        graph_sim.clear_faults()
     assert (r.status, r.json()["code"]) == (503, "upstream-unavailable"), r.body
     assert r.headers["Retry-After"] == "5"
     assert time.monotonic() - began < 2.5
