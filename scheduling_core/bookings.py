@@ -298,7 +298,16 @@ class Booking:
         """The same booking with `to_host` in `from_host`'s place (same position: the first host stays
         the organizer), one version newer."""
         hosts = tuple(to_host if h == from_host else h for h in self.host_ids)
-        return replace(self, host_ids=hosts, version=self.version + 1, updated_at=at, routing=routing)
+        # Both syncs have work to do (a new Outlook event, a new organizer): pending until they report.
+        return replace(
+            self,
+            host_ids=hosts,
+            version=self.version + 1,
+            updated_at=at,
+            routing=routing,
+            outlook={**self.outlook, "syncStatus": "pending"},
+            dynamics={**self.dynamics, "syncStatus": "pending"},
+        )
 
     def cancelled(self, at: datetime, reason: str | None, source: str) -> Booking:
         return replace(

@@ -16,7 +16,18 @@ from scheduling_core.outlook import BOOKING_PROPERTY_EXPAND
 from tests.conftest import ADMIN_KEY, API_KEY
 from tests.fixtures.dataverse import DataverseSim
 
-from .scenario import AT_9, BEARER, MONDAY, book, claims, new_event_type, new_host, race
+from .scenario import (
+    AT_9,
+    BEARER,
+    MONDAY,
+    book,
+    claims,
+    local_topic,
+    new_event_type,
+    new_host,
+    outbox_events,
+    race,
+)
 
 AT_8 = f"{MONDAY}T08:00:00-06:00"
 AT_10 = f"{MONDAY}T10:00:00-06:00"
@@ -317,3 +328,53 @@ def test_override_is_recorded_on_the_routing_decision_and_in_dynamics(
     assert decision["override"] == {"reason": "VIP customer", "allow": ["outsideWorkingHours"]}
     description = _appointment(dataverse, r.json()["id"])["description"]
     assert "Manager override: VIP customer (lifted: outsideWorkingHours)" in description
+
+
+# --- the Outlook move under failures ---------------------------------------------------------------------
+
+
+def test_a_move_whose_create_failed_after_the_cancel_ends_with_one_event_on_the_new_calendar(
+    app: Any, graph_sim: Any, team: Team
+) -> None:
+    slug = new_event_type(app, [team.rep])
+    b = book(app, slug, AT_9, hostId=team.rep).json()
+    assert _booking_ids(_events(graph_sim, team.rep)) == [b["id"]]
+    # Every create on the new host's calendar fails (as if the process died between cancel and create).
+    fault = httpx.post(
+        f"{graph_sim.url}/_sim/faults",
+        json={
+            "status": 503,
+            "count": None,
+            "method": "POST",
+            "pathContains": f"/users/{team.single_mate}/events",
+        },
+    )
+    assert fault.status_code in (200, 201), fault.text
+    r = _reassign(app, team.rep, toHostId=team.single_mate)
+    assert r.status == 200 and [m["bookingId"] for m in r.json()["moved"]] == [b["id"]]
+    assert _events(graph_sim, team.rep) == [] and _events(graph_sim, team.single_mate) == []
+    assert app.get(f"/bookings/{b['id']}").json()["outlook"]["syncStatus"] == "pending"
+
+    assert httpx.delete(f"{graph_sim.url}/_sim/faults").status_code in (200, 204)
+    reassigned = outbox_events(b["id"])[-1]
+    assert reassigned.type == "booking.reassigned"
+    local_topic()(reassigned)  # the redelivery
+    local_topic()(reassigned)  # and a repeat of it changes nothing
+    events = _events(graph_sim, team.single_mate)
+    assert _booking_ids(events) == [b["id"]] and _events(graph_sim, team.rep) == []
+    assert [a["emailAddress"]["address"] for a in events[0]["attendees"]] == ["jo@fabrikam.com"]
+    outlook = app.get(f"/bookings/{b['id']}").json()["outlook"]
+    assert (outlook["eventId"], outlook["syncStatus"]) == (events[0]["id"], "synced")
+
+
+def test_a_move_whose_create_answer_was_lost_adopts_the_event_and_makes_no_second(
+    app: Any, graph_sim: Any, team: Team
+) -> None:
+    slug = new_event_type(app, [team.rep])
+    b = book(app, slug, AT_9, hostId=team.rep).json()
+    graph_sim.lose_answers(method="POST", path_contains=f"/users/{team.single_mate}/events")
+    r = _reassign(app, team.rep, toHostId=team.single_mate)
+    assert r.status == 200 and [m["bookingId"] for m in r.json()["moved"]] == [b["id"]]
+    events = _events(graph_sim, team.single_mate)
+    assert _booking_ids(events) == [b["id"]] and _events(graph_sim, team.rep) == []
+    assert app.get(f"/bookings/{b['id']}").json()["outlook"]["eventId"] == events[0]["id"]
