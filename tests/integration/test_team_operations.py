@@ -378,3 +378,17 @@ def test_a_move_whose_create_answer_was_lost_adopts_the_event_and_makes_no_secon
     events = _events(graph_sim, team.single_mate)
     assert _booking_ids(events) == [b["id"]] and _events(graph_sim, team.rep) == []
     assert app.get(f"/bookings/{b['id']}").json()["outlook"]["eventId"] == events[0]["id"]
+
+
+def test_override_lifts_caps_and_the_booking_window_only_when_listed(app: Any, graph_sim: Any) -> None:
+    host = new_host(app, graph_sim)
+    slug = new_event_type(app, [host], maxBookingsPerHostPerDay=1, bookingWindowDays=5)
+    admin = {"x-functions-key": ADMIN_KEY}
+    beyond = book(app, slug, AT_9)  # 13 days ahead, the window is 5
+    assert beyond.status == 409 and beyond.json()["code"] == "slot-unavailable"
+    assert book(app, slug, AT_9, override=_override("bookingWindow"), headers=admin).status == 201
+    capped = book(app, slug, AT_10, override=_override("bookingWindow"), headers=admin)
+    assert capped.status == 409 and capped.json()["code"] == "slot-unavailable"  # one a day
+    r = book(app, slug, AT_10, override=_override("bookingWindow", "caps"), headers=admin)
+    assert r.status == 201, r.body
+    assert r.json()["routing"]["override"]["allow"] == ["bookingWindow", "caps"]
