@@ -52,6 +52,7 @@ typecheck: deps
 bench: deps
 	$(PY) bench/slots.py
 	$(PY) bench/slots_endpoint.py
+	$(PY) bench/slots_scale.py
 	$(PY) bench/bookings.py
 	$(PY) bench/routing.py
 
