@@ -78,6 +78,8 @@ _ATTEMPTS = 3
 _COMMIT_ATTEMPTS = 20
 #: How old an availability read's day rows may be to serve as a commit's first guess.
 _SNAPSHOT_SECONDS = 5.0
+#: Status of a `movedTo` pointer row whose move finished (index repointed); `moved` until then.
+MOVED_SETTLED = "moved-settled"
 #: `movedTo` pointers followed from where the id index points (a booking reassigned again before the
 #: index was repointed adds one hop; more means a broken chain).
 _MAX_HOPS = 4
@@ -592,7 +594,18 @@ class TableBookingStore:
             self._release(to_host, pending, extra_rows=[f"b|{new.id}"])
             raise
         self._confirm_move(new, to_host, str(taken[0]["etag"]))
+        self._settle_pointer(from_host, new.id)
         return _pending(event, from_host, results)
+
+    def _settle_pointer(self, host_id: str, booking_id: str) -> None:
+        """Mark a `movedTo` pointer whose move is finished, so `roll_forward` no longer looks at it (the
+        pointer itself stays: a reader holding the old index entry still finds the booking through it)."""
+        entity = {"PartitionKey": host_id, "RowKey": f"b|{booking_id}", "status": MOVED_SETTLED}
+        try:
+            with storage_errors():
+                self._slots.update_entity(entity, mode=UpdateMode.MERGE)
+        except ResourceNotFoundError:
+            pass
 
     def _confirm_move(self, new: Booking, to_host: str, etag: str) -> None:
         """The moved booking's row becomes the primary one, its claim a booking's, the index points at it."""
@@ -643,18 +656,18 @@ class TableBookingStore:
         for row in rows:
             booking_id = str(row["RowKey"])[2:]
             index = self._find_booking_index(booking_id)
-            if index is None or index["primaryHost"] != host_id:
-                continue
             try:
                 stored = self.get_booking(booking_id)
             except NotFound:
                 continue
-            booking = stored.booking
-            if booking.status is BookingStatus.CONFIRMED:
-                self._confirm_move(booking, booking.primary_host, stored.etag)
-            else:
-                self._repoint(booking)
-            finished += 1
+            if index is not None and index["primaryHost"] == host_id:
+                booking = stored.booking
+                if booking.status is BookingStatus.CONFIRMED:
+                    self._confirm_move(booking, booking.primary_host, stored.etag)
+                else:
+                    self._repoint(booking)
+                finished += 1
+            self._settle_pointer(host_id, booking_id)
         return finished
 
     def record_sync(self, booking_id: str, section: str, values: Mapping[str, Any]) -> Booking:
