@@ -108,6 +108,7 @@ def reassign_page(
                 403: Problem,
                 404: Problem,
                 422: Problem,
+                503: Problem,
             },
         ),
     ),

@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from scheduling_core.bookings import Booking, BookingStatus
-from scheduling_core.errors import BookingNotModifiable, FieldError, InvalidRequest, NotFound, SlotUnavailable
+from scheduling_core.errors import (
+    BookingNotModifiable,
+    FieldError,
+    InvalidRequest,
+    NotFound,
+    SchedulingError,
+    SlotUnavailable,
+    UpstreamUnavailable,
+)
 from scheduling_core.services.bookings import BookingService, BookingStore
 
 DEFAULT_PAGE = 25
@@ -92,6 +100,13 @@ def reassign_host(
             continue
         except (NotFound, BookingNotModifiable):
             continue  # cancelled or gone meanwhile: nothing left to move
+        except UpstreamUnavailable as exc:
+            # Outlook or storage did not answer for this one: it stays, listed, and a later call retries it.
+            unplaced.append(Unplaced(booking_id=booking.id, why=f"Try again later: {exc.detail}"))
+            continue
+        except SchedulingError as exc:  # e.g. Graph or Dataverse refused a lookup routing needed
+            unplaced.append(Unplaced(booking_id=booking.id, why=exc.detail))
+            continue
         if (
             new.status is BookingStatus.CONFIRMED
             and host_id not in new.host_ids
