@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -10,7 +9,7 @@ from typing import Annotated, Any, Literal
 import azure.functions as func
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from http_api.auth import Access, require_admin
+from http_api.auth import Access, key_setting, require_admin
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response, read_json, route_param
 from http_api.idempotency import derived_id, run_idempotently
 from http_api.problems import HttpProblem, from_validation_error
@@ -71,7 +70,7 @@ class OverrideIn(Strict):
 def _override(req: func.HttpRequest, given: OverrideIn | None) -> Override | None:
     if given is None:
         return None
-    require_admin(req, os.environ.get("ADMIN_API_KEY") or None, "A manager override")
+    require_admin(req, key_setting("ADMIN_API_KEY"), "A manager override")
     return given.to_domain()
 
 
@@ -223,12 +222,13 @@ CREATE_SCOPE = "POST /bookings"
 def bookings(req: func.HttpRequest) -> func.HttpResponse:
     if req.method == "GET":
         return _list_bookings(req)
-    return run_idempotently(req, CREATE_SCOPE, lambda: _create_booking(req))
-
-
-def _create_booking(req: func.HttpRequest) -> func.HttpResponse:
+    # Read and bounded before the idempotency claim: a body we refuse (400/415/422) touches no storage.
     body = read_json(req, BookingIn)
-    override = _override(req, body.override)
+    override = _override(req, body.override)  # 403 before anything is claimed or stored
+    return run_idempotently(req, CREATE_SCOPE, lambda: _create_booking(req, body, override))
+
+
+def _create_booking(req: func.HttpRequest, body: BookingIn, override: Override | None) -> func.HttpResponse:
     booking = services().bookings.create(
         BookingRequest(
             booking_id=derived_id(req, CREATE_SCOPE, "bk_"),
