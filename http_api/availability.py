@@ -133,14 +133,19 @@ def _slot_json(slot: Slot, zone: ZoneInfo) -> bytes:
     body = to_json(
         {"start": _local_iso(slot.start, zone), "end": _local_iso(slot.end, zone), "hostIds": slot.host_ids}
     )
-    if len(_slot_bodies) >= _SLOT_BODIES_SIZE:
+    global _slot_bytes
+    if len(_slot_bodies) >= _SLOT_BODIES_SIZE or _slot_bytes + len(body) > _SLOT_BODIES_BYTES:
         _slot_bodies.clear()  # a few pools' months; starting over costs one request's rendering
+        _slot_bytes = 0
     _slot_bodies[key] = (slot, body)
+    _slot_bytes += len(body)
     return body
 
 
 _SLOT_BODIES_SIZE = 1 << 16
+_SLOT_BODIES_BYTES = 64 << 20  # a 500-host pool's slot lists up to ~20 KB each
 _slot_bodies: dict[tuple[int, ZoneInfo], tuple[Slot, bytes]] = {}
+_slot_bytes = 0
 
 
 @lru_cache(maxsize=1 << 16)  # pure; the engine hands out the same instants request after request

@@ -405,6 +405,8 @@ def clear_memos() -> None:
     with _outlook_memo_lock:
         _outlook_memo.clear()
         _pool_memo.clear()
+        global _pool_memo_hosts
+        _pool_memo_hosts = 0
     _hours.cache_clear()
     _local_ticks.cache_clear()
     _instant.cache_clear()
@@ -523,9 +525,14 @@ def pooled_slots(
         starts, slots = _pool(ordered, whole, mode)
         found = _PoolAnswer(pins=(*(c.host for c in ordered), *compiled), starts=starts, slots=slots)
         with _outlook_memo_lock:
-            while len(_pool_memo) >= _POOL_MEMO_SIZE:  # oldest first
-                del _pool_memo[next(iter(_pool_memo))]
+            global _pool_memo_hosts
+            # Oldest first, bounded by the hosts pinned (each pins its compiled items and grids).
+            while _pool_memo and (
+                len(_pool_memo) >= _POOL_MEMO_SIZE or _pool_memo_hosts + len(ordered) > _POOL_MEMO_HOSTS
+            ):
+                _pool_memo_hosts -= len(_pool_memo.pop(next(iter(_pool_memo))).pins) // 2
             _pool_memo[key] = found
+            _pool_memo_hosts += len(ordered)
     first, last = bisect_left(found.starts, ask.lower), bisect_left(found.starts, ask.upper)
     return found.slots[first:last]
 
@@ -538,7 +545,9 @@ class _PoolAnswer:
 
 
 _POOL_MEMO_SIZE = 256  # pools x windows x configurations kept; each entry is one answer's slots
+_POOL_MEMO_HOSTS = 2 * _OUTLOOK_MEMO_SIZE  # hosts pinned by all kept answers together
 _pool_memo: dict[object, _PoolAnswer] = {}
+_pool_memo_hosts = 0
 
 
 def _pool(calendars: Sequence[HostCalendar], ask: _Ask, mode: PoolMode) -> tuple[list[int], list[Slot]]:
