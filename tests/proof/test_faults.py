@@ -216,7 +216,7 @@ def test_throttling_and_a_mailbox_fault_fail_cancel_or_move_no_booking_and_sync_
     placed = {b: _placement(doc) for b, doc in read_bookings(stack).docs.items()}
 
     # Still faulted: Graph's notifications about the host's events are handled, and the daily resync runs.
-    stack.graph.flush()
+    stack.graph.flush(timeout=60)
     redelivered = redeliver_notifications(stack, FAULTED_HOST)
     assert redelivered, "no notification about the faulted host's events to handle during the fault"
     stack.run_timer("resync_outlook")
@@ -237,7 +237,7 @@ def test_throttling_and_a_mailbox_fault_fail_cancel_or_move_no_booking_and_sync_
     # The fault clears; the next daily run retries what it left unsynced.
     stack.graph.set_mailbox_fault(FAULTED_HOST, None)
     stack.run_timer("resync_outlook")
-    stack.graph.flush()
+    stack.graph.flush(timeout=60)
     stack.wait_for_change_queues(timeout=60)
     assert stack.health()["degradedHosts"] == {}
 
