@@ -192,6 +192,7 @@ class RoutingService:
         window: Interval,
         event_type: EventType,
         booking_start: datetime | None = None,
+        override: Mapping[str, Any] | None = None,
     ) -> StoredDecision:
         rule_set = self.rule_set(rule_set_id)
         now = self._clock.now()
@@ -226,7 +227,9 @@ class RoutingService:
                 "recordId": context.record_id,
                 "decision": decision_to_json(decision),
                 "inputs": inputs_to_json(inputs),
-            },
+            }
+            # A manager's override is part of why the booking went where it did (api.md).
+            | ({"override": dict(override)} if override is not None else {}),
         )
         return stored
 
