@@ -83,6 +83,11 @@ OPERATIONS: Final[dict[str, ConnectorOperation]] = {
         "Cancel a booking",
         "Cancels a booking and its Outlook event and Dynamics appointment; cancelling twice is harmless.",
     ),
+    "MarkNoShow": ConnectorOperation(
+        "Mark a no-show",
+        "Records that the invitee or the host did not attend, once the meeting has started; the "
+        "appointment is completed with a no-show note and round-robin fairness counts it as part of a booking.",
+    ),
     "ListBookings": ConnectorOperation(
         "List bookings",
         "Bookings of a Dynamics record or a host, optionally within a time range or of one status.",

@@ -50,6 +50,10 @@ STATE_CANCELED: Final = 2
 STATUS_CANCELED: Final = 4
 STATE_SCHEDULED: Final = 3
 STATUS_BUSY: Final = 5
+#: A no-show closes the appointment as Completed (1 / 3): the time passed; the description says who was
+#: absent (docs/decisions.md, "Attendance, reminders and the fairness report").
+STATE_COMPLETED: Final = 1
+STATUS_COMPLETED: Final = 3
 #: Dynamics record types a booking's context may name, with their entity sets; the regarding
 #: navigation property is `regardingobjectid_{type}_appointment` (reference, appointment manyToOne).
 REGARDING_SETS: Final[Mapping[str, str]] = {
@@ -135,6 +139,7 @@ class AppointmentSource:
     routing_reason: str | None = None
     join_url: str | None = None
     outlook_drift: str | None = None  # what Outlook shows instead, when the host moved the meeting there
+    no_show: str | None = None  # who did not attend, when, and the note, once marked
 
     @property
     def appointment_id(self) -> str:
@@ -212,6 +217,7 @@ def source_from_event(event: CloudEvent) -> AppointmentSource:
         routing_reason=_text(routing.get("reason")),
         join_url=_text(outlook.get("joinUrl")),
         outlook_drift=_drift_text(outlook.get("drift")),
+        no_show=_no_show_text(snapshot.get("attendance")),
     )
 
 
@@ -264,6 +270,8 @@ def appointment_subject(source: AppointmentSource, event_type: EventType | None)
 
 def appointment_description(source: AppointmentSource) -> str:
     lines = [f"Booking: {source.booking_id} (version {source.version})"]
+    if source.no_show:
+        lines.append(f"No-show: {source.no_show}")
     if source.join_url:
         lines.append(f"Join: {source.join_url}")
     if source.outlook_drift:
@@ -299,6 +307,8 @@ def appointment_plan(
     fields["appointment_activity_parties"] = [party.body() for party in parties]
     if source.cancelled:
         state = {"statecode": STATE_CANCELED, "statuscode": STATUS_CANCELED}
+    elif source.no_show:
+        state = {"statecode": STATE_COMPLETED, "statuscode": STATUS_COMPLETED}
     else:
         state = {"statecode": STATE_SCHEDULED, "statuscode": STATUS_BUSY}
     return AppointmentPlan(fields=fields, state=state)
@@ -451,6 +461,16 @@ def _text(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def _no_show_text(attendance: Any) -> str | None:
+    """`invitee (marked 2026-12-07T15:40:00+00:00): note` for a no-show, else None."""
+    values = _mapping(attendance)
+    if values.get("status") != "noShow":
+        return None
+    text = f"{_text(values.get('party')) or 'unknown'} (marked {_text(values.get('at')) or '?'})"
+    note = _text(values.get("note"))
+    return f"{text}: {note}" if note else text
 
 
 def _drift_text(drift: Any) -> str | None:
