@@ -10,6 +10,7 @@ HTTP (route prefix /api)
   bookings/{bookingId}/cancel       POST               http_api.bookings
   admin/routing[/{ruleSetId}]       GET, PUT, DELETE   http_api.routing
   routing/decisions[/{decisionId}]  GET                http_api.routing
+  routing/fairness                  GET                http_api.fairness
   health, openapi.json              GET                http_api.operations
   admin/reconcile                   POST               http_api.reconcile
   dynamics/webhook                  POST               http_api.dynamics_webhook
@@ -48,6 +49,7 @@ from http_api import (
     booking_page_api,
     bookings,
     dynamics_webhook,
+    fairness,
     graph_callbacks,
     operations,
     reconcile,
@@ -68,6 +70,7 @@ app.register_functions(admin.bp)
 app.register_functions(availability.bp)
 app.register_functions(bookings.bp)
 app.register_functions(routing.bp)
+app.register_functions(fairness.bp)
 app.register_functions(operations.bp)
 app.register_functions(dynamics_webhook.bp)
 app.register_functions(booking_page.bp)
