@@ -100,7 +100,7 @@ def test_the_fairness_report_equals_a_count_of_the_stored_bookings(
 def test_routing_stats_count_an_invitee_no_show_as_discounted_not_whole(
     app: Any, graph_sim: Any, clock: Any
 ) -> None:
-    rule_set, hosts, booked = _routed_bookings(app, graph_sim, "balanced")
+    _, hosts, booked = _routed_bookings(app, graph_sim, "balanced")
     clock.set(datetime(2026, 12, 8, 12, 0, tzinfo=UTC))
     absent = booked[1]
     assert app.post(f"/bookings/{absent['id']}/no-show", json_body={"party": "invitee"}).status == 200
