@@ -98,8 +98,27 @@ param dynamicsApplicationUserId string = ''
 @description('CSP frame-ancestors of the booking page: the Dynamics origins that may embed it.')
 param bookingPageFrameAncestors string = '\'self\' https://*.dynamics.com'
 
-@description('Comma-separated event type slugs the public booking page offers; empty: all.')
+@description('Comma-separated event type slugs the public booking page may offer, on top of each event type\'s own public flag; empty: every public one.')
 param bookingPageEventTypes string = ''
+
+@description('Booking page abuse limits (docs/booking-page.md): unexpired holds per client address.')
+@minValue(1)
+param bookingPageMaxHoldsPerClient int = 2
+
+@description('Booking page abuse limits: requests per minute per client address (every /book/* request).')
+@minValue(1)
+param bookingPageRequestsPerMinute int = 120
+
+@description('Booking page abuse limits: largest share (0-1) of an event type\'s bookable slots that page holds may cover.')
+param bookingPageMaxHeldShare string = '0.2'
+
+@description('Booking page abuse limits: page bookings per invitee email address per UTC day.')
+@minValue(1)
+param bookingPageMaxBookingsPerEmail int = 3
+
+@description('Which X-Forwarded-For entry, counted from the right, is the client: 1 = the address the App Service front end appended; 2 behind Azure Front Door (lock the app to Front Door then).')
+@minValue(1)
+param forwardedForHops int = 1
 
 @description('Base URL Graph calls back (change and lifecycle notifications), e.g. https://<custom-domain>/api. Empty: the app\'s default host name.')
 param publicBaseUrl string = ''
@@ -328,6 +347,12 @@ var appSettingsMap = union(identitySettings, {
   // The booking page (/book/*): who may frame it (CSP frame-ancestors) and which event types it offers.
   BOOKING_PAGE_FRAME_ANCESTORS: bookingPageFrameAncestors
   BOOKING_PAGE_EVENT_TYPES: bookingPageEventTypes
+  // Abuse limits of the key-less page, counted in Table storage so they hold across instances.
+  BOOKING_PAGE_MAX_HOLDS_PER_CLIENT: string(bookingPageMaxHoldsPerClient)
+  BOOKING_PAGE_REQUESTS_PER_MINUTE: string(bookingPageRequestsPerMinute)
+  BOOKING_PAGE_MAX_HELD_SHARE: bookingPageMaxHeldShare
+  BOOKING_PAGE_MAX_BOOKINGS_PER_EMAIL: string(bookingPageMaxBookingsPerEmail)
+  FORWARDED_FOR_HOPS: string(forwardedForHops)
   WEBHOOK_TIMEOUT_SECONDS: '10'
   // /admin/* needs this key in x-functions-key on top of the runtime's function-key check, so a host key
   // handed to an API client does not open the admin API (see infra/README.md, "Keys").

@@ -20,6 +20,7 @@ from scheduling_core.adapters.idempotency_table import TableIdempotencyStore
 from scheduling_core.adapters.inprocess_bus import InProcessPublisher
 from scheduling_core.adapters.outlook_calendar import OutlookCalendars
 from scheduling_core.adapters.outlook_tables import TableMailboxFaults, TableOutlookLinks, TableSubscriptions
+from scheduling_core.adapters.page_limits_table import TablePageLimits
 from scheduling_core.adapters.routing_table import TableRoutingStore
 from scheduling_core.adapters.service_bus import ServiceBusPublisher
 from scheduling_core.adapters.sync_state_table import TableSyncStateStore
@@ -31,7 +32,13 @@ from scheduling_core.bookings import booking_snapshot
 from scheduling_core.clock import Clock, SystemClock
 from scheduling_core.errors import TransientError
 from scheduling_core.events import BOOKING_CREATED, booking_event
-from scheduling_core.ports import CloudEvent, EventPublisher
+from scheduling_core.ports import (
+    BusyTimeSource,
+    CloudEvent,
+    EventPublisher,
+    RedeliveryScheduler,
+    ScheduledCopy,
+)
 from scheduling_core.services.booking_page import BookingPage
 from scheduling_core.services.bookings import BookingService
 from scheduling_core.services.config import ConfigService
@@ -42,6 +49,8 @@ from scheduling_core.services.outbox import OutboxRelay
 from scheduling_core.services.outlook_reconcile import OutlookReconciler
 from scheduling_core.services.outlook_subscriptions import OutlookSubscriptions
 from scheduling_core.services.outlook_sync import OutlookSync
+from scheduling_core.services.page_limits import PageLimits
+from scheduling_core.services.page_sources import NoOutlook, QuietRecords
 from scheduling_core.services.reconcile import Reconciler
 from scheduling_core.services.routing import RecordDirectory, RoutingService
 from scheduling_core.services.slots import SlotService
@@ -84,6 +93,10 @@ class Services:
     dynamics_changes: ChangeQueue  # `dynamics-changes`: webhook contexts, stored before the webhook answers
     webhook_sender: HttpWebhookSender
     webhooks: WebhookService
+    page_limits: TablePageLimits
+    page_slots: SlotService  # the page's routing: unknown record ids fall through (QuietRecords)
+    page_offline_slots: SlotService  # slots without Outlook: booking-page holds never call Graph
+    page_bookings: BookingService
 
     def close(self) -> None:
         self.graph.close()
@@ -95,11 +108,22 @@ class Services:
                 close()
 
     def booking_page(self) -> BookingPage:
+        settings = self.settings
         return BookingPage(
             config=self.config_repository,
-            slots=self.slots,
-            bookings=self.bookings,
-            offered=self.settings.booking_page_event_types,
+            slots=self.page_slots,
+            bookings=self.page_bookings,
+            offered=settings.booking_page_event_types,
+            offline_slots=self.page_offline_slots,
+            limits_store=self.page_limits,
+            limits=PageLimits(
+                max_holds_per_client=settings.booking_page_max_holds_per_client,
+                requests_per_minute=settings.booking_page_requests_per_minute,
+                max_held_share=settings.booking_page_max_held_share,
+                max_bookings_per_email_per_day=settings.booking_page_max_bookings_per_email,
+            ),
+            clock=self.clock,
+            scope=settings.table_prefix,
         )
 
     def reconciler(self) -> Reconciler:
@@ -184,6 +208,18 @@ def _deliver_locally(event: CloudEvent) -> None:
     _local_delivery(event)
 
 
+def _deliver_copy_locally(copy: ScheduledCopy) -> None:
+    deliver_copy = getattr(_local_delivery, "deliver_copy", None)
+    if deliver_copy is None:
+        raise TransientError("no local delivery installed for scheduled booking events")
+    deliver_copy(copy)
+
+
+def redelivery_scheduler(publisher: EventPublisher) -> RedeliveryScheduler | None:
+    """The publisher, when it can also schedule copies (Service Bus, the local bus); else None."""
+    return publisher if callable(getattr(publisher, "schedule", None)) else None  # type: ignore[return-value]
+
+
 def records_from_settings(settings: Settings) -> RecordDirectory:
     """Dynamics records for routing (owner, account team, address), read through the Dataverse Web API."""
     return dataverse_client_from_settings(settings)
@@ -199,7 +235,7 @@ def publisher_from_settings(settings: Settings) -> EventPublisher:
             retry_total=1,
             send_timeout_seconds=5,
         )
-    return InProcessPublisher(_deliver_locally)
+    return InProcessPublisher(_deliver_locally, deliver_copy=_deliver_copy_locally)
 
 
 def build_services(
@@ -252,6 +288,7 @@ def build_services(
             state=sync_state,
             clock=clock,
             max_delivery_count=settings.sync_max_delivery_count,
+            scheduler=redelivery_scheduler(publisher),
             lease_duration=timedelta(seconds=settings.sync_lease_seconds),
         )
 
@@ -280,6 +317,21 @@ def build_services(
             lifecycle_url=settings.graph_lifecycle_url,
         )
     webhook_sender = HttpWebhookSender(timeout_seconds=settings.webhook_timeout_seconds)
+
+    def page_routing_over(busy: BusyTimeSource) -> RoutingService:
+        """Routing for the key-less page: an unknown record id falls through like an ownerless one."""
+        return RoutingService(
+            rule_sets=repository,
+            hosts=repository,
+            store=routing_store,
+            records=QuietRecords(dataverse),
+            busy=busy,
+            bookings=booking_store,
+            clock=clock,
+        )
+
+    page_routing = page_routing_over(busy_times)
+    page_routing_offline = page_routing_over(NoOutlook())
     return Services(
         settings=settings,
         clock=clock,
@@ -345,6 +397,25 @@ def build_services(
         dynamics_changes=change_queue_from_settings(settings, settings.dynamics_changes_queue),
         webhook_sender=webhook_sender,
         webhooks=WebhookService(store=TableWebhookStore(tables), sender=webhook_sender, clock=clock),
+        page_limits=TablePageLimits(tables),
+        page_slots=SlotService(
+            config=repository, busy=busy_times, clock=clock, commitments=booking_store, routing=page_routing
+        ),
+        page_offline_slots=SlotService(
+            config=repository,
+            busy=NoOutlook(),
+            clock=clock,
+            commitments=booking_store,
+            routing=page_routing_offline,
+        ),
+        page_bookings=BookingService(
+            config=repository,
+            store=booking_store,
+            busy=busy_times,
+            clock=clock,
+            after_commit=relay,
+            routing=page_routing,
+        ),
     )
 
 

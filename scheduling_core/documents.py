@@ -225,6 +225,7 @@ class EventTypeDoc(Document):
     location: LocationDoc = Field(default_factory=LocationDoc)
     requiredFields: list[str] = Field(default_factory=list, max_length=50)
     outlookEditPolicy: Literal["flag", "accept", "revert"] = "flag"
+    public: bool = Field(default=False, description="Offered on the key-less booking page /book/{slug}")
 
     @field_validator("requiredFields")
     @classmethod
@@ -271,6 +272,7 @@ class EventTypeDoc(Document):
             location=Location(kind=LocationKind(self.location.kind), value=self.location.value),
             required_fields=tuple(self.requiredFields),
             outlook_edit_policy=OutlookEditPolicy(self.outlookEditPolicy),
+            public=self.public,
         )
 
     @classmethod
@@ -290,6 +292,7 @@ class EventTypeDoc(Document):
             location=LocationDoc(kind=event_type.location.kind.value, value=event_type.location.value),
             requiredFields=list(event_type.required_fields),
             outlookEditPolicy=event_type.outlook_edit_policy.value,
+            public=event_type.public,
         )
 
 

@@ -30,7 +30,7 @@ DEFAULT_FRAME_ANCESTORS = "'self' https://*.dynamics.com"
 
 
 def _slug_list(value: str | None) -> tuple[str, ...] | None:
-    """`BOOKING_PAGE_EVENT_TYPES`: comma-separated slugs; unset, empty or `*` means every event type."""
+    """`BOOKING_PAGE_EVENT_TYPES`: comma-separated slugs; unset, empty or `*` means every public one."""
     if value is None or value.strip() in ("", "*"):
         return None
     return tuple(part.strip() for part in value.split(",") if part.strip())
@@ -78,6 +78,14 @@ class Settings:
 
     booking_page_frame_ancestors: str = DEFAULT_FRAME_ANCESTORS
     booking_page_event_types: tuple[str, ...] | None = None
+    # Booking-page abuse limits (api.md; docs/booking-page.md).
+    booking_page_max_holds_per_client: int = 2
+    booking_page_requests_per_minute: int = 120
+    booking_page_max_held_share: float = 0.2
+    booking_page_max_bookings_per_email: int = 3
+    #: Which X-Forwarded-For entry, counted from the right, is the client (entries further left are
+    #: whatever the client sent). 1 = the one the App Service front end appends.
+    forwarded_for_hops: int = 1
 
     @property
     def dataverse_scope(self) -> str:
@@ -140,4 +148,9 @@ class Settings:
             # The public booking page (/book/*): CSP frame-ancestors and the event types it may offer.
             booking_page_frame_ancestors=get("BOOKING_PAGE_FRAME_ANCESTORS") or DEFAULT_FRAME_ANCESTORS,
             booking_page_event_types=_slug_list(get("BOOKING_PAGE_EVENT_TYPES")),
+            booking_page_max_holds_per_client=int(get("BOOKING_PAGE_MAX_HOLDS_PER_CLIENT") or 2),
+            booking_page_requests_per_minute=int(get("BOOKING_PAGE_REQUESTS_PER_MINUTE") or 120),
+            booking_page_max_held_share=float(get("BOOKING_PAGE_MAX_HELD_SHARE") or 0.2),
+            booking_page_max_bookings_per_email=int(get("BOOKING_PAGE_MAX_BOOKINGS_PER_EMAIL") or 3),
+            forwarded_for_hops=max(1, int(get("FORWARDED_FOR_HOPS") or 1)),
         )

@@ -4,7 +4,8 @@
 //   expiry and after maxDeliveryCount deliveries;
 // - queues `graph-changes` (validated Graph change notifications for the reconciler) and `dynamics-changes`
 //   (Dynamics webhook contexts, stored before the webhook answers), dead-lettered likewise.
-// Roles are scoped to the entities: Data Sender on the topic, Data Receiver on each subscription (a topic
+// Roles are scoped to the entities: Data Sender on the topic (publishing, and scheduling the copies of
+// throttled messages: ServiceBusSender.schedule_messages), Data Receiver on each subscription (a topic
 // trigger needs effective scope over its subscription), Sender and Receiver on each queue.
 // Note: requiresSession and requiresDuplicateDetection cannot be changed on an existing entity.
 
@@ -72,6 +73,23 @@ resource subscriptions 'Microsoft.ServiceBus/namespaces/topics/subscriptions@202
       lockDuration: 'PT1M'
       defaultMessageTimeToLive: 'P14D'
       enableBatchedOperations: true
+    }
+  }
+]
+
+// Each subscription's $Default rule (a TrueFilter when created) becomes a SQL filter: every ordinary event,
+// plus the scheduled copies a throttled handler addressed to this subscription (application property
+// `retrySubscription`; scheduling_core/adapters/service_bus.py). A copy for `outlook` must not reach
+// `dataverse` or `webhooks`. A property a message lacks is NULL in a SQL filter.
+resource subscriptionRules 'Microsoft.ServiceBus/namespaces/topics/subscriptions/rules@2022-10-01-preview' = [
+  for (subscriptionName, i) in subscriptionNames: {
+    parent: subscriptions[i]
+    name: '$Default'
+    properties: {
+      filterType: 'SqlFilter'
+      sqlFilter: {
+        sqlExpression: 'retrySubscription IS NULL OR retrySubscription = \'${subscriptionName}\''
+      }
     }
   }
 ]

@@ -33,8 +33,9 @@ from scheduling_core.bookings import Booking, StoredBooking, appointment_id
 from scheduling_core.domain import EventType, Host, LocationKind
 from scheduling_core.errors import NotFound, PermanentError
 from scheduling_core.events import MalformedEvent
+from scheduling_core.inert_text import inert
 from scheduling_core.ports import CloudEvent
-from scheduling_core.services.sync_runner import LeasedApply, SyncOutcome, SyncStateStore
+from scheduling_core.services.sync_runner import LeasedApply, Redelivery, SyncOutcome, SyncStateStore
 
 __all__ = ["DataverseSync", "SyncOutcome", "SyncStateStore"]
 
@@ -71,6 +72,9 @@ JOIN_URL_MAX: Final = 600
 INVITEE_SETS: Final = (("contacts", "contactid"), ("leads", "leadid"))
 _PARTY_NAV: Final = {"systemusers": "systemuser", "contacts": "contact", "leads": "lead"}
 #: Characters Table storage does not allow in a RowKey.
+#: Invitee text in the appointment subject; the description as a whole (issue 13: bounded, inert).
+INVITEE_NAME_LIMIT: Final = 100
+DESCRIPTION_LIMIT: Final = 2000
 _BAD_KEY = re.compile(r"[/\\#?\x00-\x1f\x7f]")
 
 
@@ -264,7 +268,8 @@ def appointment_location(source: AppointmentSource, event_type: EventType | None
 
 def appointment_subject(source: AppointmentSource, event_type: EventType | None) -> str:
     title = event_type.title if event_type is not None else source.event_type
-    name = source.invitee_name or source.invitee_email
+    # Invitee-chosen text: one plain bounded line (no CR/LF, no markup) in Dynamics.
+    name = inert(source.invitee_name, INVITEE_NAME_LIMIT) or inert(source.invitee_email, INVITEE_NAME_LIMIT)
     return f"{title} with {name}" if name else title
 
 
@@ -277,8 +282,8 @@ def appointment_description(source: AppointmentSource) -> str:
     if source.outlook_drift:
         lines.append(f"Outlook drift: {source.outlook_drift}")
     if source.routing_reason:
-        lines.append(f"Routing: {source.routing_reason}")
-    return "\n".join(lines)
+        lines.append(f"Routing: {inert(source.routing_reason, 1000)}")
+    return "\n".join(lines)[:DESCRIPTION_LIMIT]
 
 
 def appointment_plan(
@@ -340,10 +345,11 @@ class DataverseSync:
     def max_delivery_count(self) -> int:
         return self._runner.max_delivery_count
 
-    def apply(self, event: CloudEvent, delivery_count: int = 1) -> SyncOutcome:
+    def apply(self, event: CloudEvent, delivery_count: int = 1, throttle_count: int = 0) -> SyncOutcome:
         """Make the booking's appointment show `event`'s snapshot (see the module docstring for outcomes).
 
-        `delivery_count` is Service Bus's (1 on the first delivery). Raises `MalformedEvent` for an
+        `delivery_count` is Service Bus's (1 on the first delivery); `throttle_count` the message's
+        `throttleCount` (throttled deliveries before it, see `sync_runner`). Raises `MalformedEvent` for an
         event that is not a booking snapshot (no booking to record it on: it dead-letters) and
         `TransientError` when a retry may succeed.
         """
@@ -358,6 +364,7 @@ class DataverseSync:
             booking_id=source.booking_id,
             version=source.version,
             delivery_count=delivery_count,
+            redelivery=Redelivery(event=event, throttle_count=throttle_count),
             write=write,
             record=lambda values: self._record(source, values),
         )

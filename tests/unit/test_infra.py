@@ -216,6 +216,26 @@ def test_sessions_and_dead_lettering_are_on_where_the_code_relies_on_them() -> N
     assert all(t["sessions"] for t in service_bus_triggers() if t["topic"] is not None)
 
 
+def test_each_subscription_admits_only_the_throttled_copies_addressed_to_it() -> None:
+    from scheduling_core.adapters.service_bus import RETRY_SUBSCRIPTION_PROPERTY
+
+    module = (MODULES / "servicebus.bicep").read_text()
+    rules = _resource(module, "subscriptionRules")
+    assert "for (subscriptionName, i) in subscriptionNames" in rules
+    assert "parent: subscriptions[i]" in rules
+    assert "name: '$Default'" in rules  # replaces the TrueFilter, which would pass every copy to all
+    assert "filterType: 'SqlFilter'" in rules
+    expected = (
+        f"sqlExpression: '{RETRY_SUBSCRIPTION_PROPERTY} IS NULL OR "
+        f"{RETRY_SUBSCRIPTION_PROPERTY} = \\'${{subscriptionName}}\\''"
+    )
+    assert expected in rules
+    # Scheduling a copy is a send: the identity has Data Sender on the topic.
+    sender = _resource(module, "topicSender")
+    assert "scope: topic" in sender and "principalId: principalId" in sender
+    assert "var sender = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'" in module
+
+
 def test_the_subscriptions_max_delivery_count_is_the_one_the_sync_assumes() -> None:
     text = MAIN.read_text()
     match = re.search(r"^var maxDeliveryCount = (\d+)$", text, re.MULTILINE)
