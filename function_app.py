@@ -25,6 +25,7 @@ Timers
   reconcile_dataverse (daily 02:30 UTC: past 1 day, next 30 days)         triggers.reconcile
   maintain_graph_subscriptions (hourly), resync_outlook (daily 03:15 UTC)  triggers.outlook_changes
   retry_webhooks (every 30 s: due webhook deliveries)                     triggers.webhooks
+  send_reminders (every 5 min: due reminder emails, Graph sendMail)       triggers.reminders
 
 Service Bus (topic booking-events, sessions on)
   sync_dataverse      subscription dataverse                              triggers.sync_dataverse
@@ -57,7 +58,7 @@ from http_api import (
 )
 from http_api import webhooks as webhook_admin
 from scheduling_core import logs, telemetry
-from triggers import dynamics_changes, outlook_changes, sync_dataverse, sync_outlook, timers
+from triggers import dynamics_changes, outlook_changes, reminders, sync_dataverse, sync_outlook, timers
 from triggers import reconcile as reconcile_timer
 from triggers import webhooks as webhook_delivery
 
@@ -76,6 +77,7 @@ app.register_functions(dynamics_webhook.bp)
 app.register_functions(booking_page.bp)
 app.register_functions(booking_page_api.bp)
 app.register_functions(timers.bp)
+app.register_functions(reminders.bp)
 app.register_functions(sync_dataverse.bp)
 app.register_functions(reconcile.bp)
 app.register_functions(reconcile_timer.bp)

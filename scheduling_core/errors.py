@@ -10,7 +10,8 @@
     │       └── BookingChanged      -- changed between our own read and write (retried when no If-Match)
     └── TransientError              -- may succeed later: re-raise so Service Bus redelivers
         └── UpstreamUnavailable     -- Graph, Dataverse or storage did not answer in time (503)
-            └── Throttled           -- it asked (Retry-After) for a wait past our time budget (503)
+            ├── Throttled           -- it asked (Retry-After) for a wait past our time budget (503)
+            └── OutcomeUnknown      -- a request that must not repeat got no answer: it may have run
 
 The HTTP shell maps each type to exactly one problem `code`; nothing below this
 root may escape as a 500 for bad input.
@@ -103,3 +104,8 @@ class Throttled(UpstreamUnavailable):
     """The dependency throttled (429/503 with `Retry-After`) and asked for a wait past our time budget;
     `retry_after_seconds` is that wait. Sync handlers put the message back for later instead of
     spending a delivery (scheduling_core/services/sync_runner.py)."""
+
+
+class OutcomeUnknown(UpstreamUnavailable):
+    """A request that is not safe to repeat (e.g. Graph `sendMail`) got no answer (a timeout, a dropped
+    connection, a gateway error): it may or may not have been carried out, so it is not sent again."""
