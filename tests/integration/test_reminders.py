@@ -159,3 +159,27 @@ def test_the_manage_link_is_in_the_reminder_when_the_booking_has_one(
     assert service.send_due().sent == 1
     [message] = sent(booked["invitee"]["email"])
     assert f'Reschedule or cancel: <a href="{link}">{link}</a>' in message["body"]["content"]
+
+
+def test_a_send_whose_answer_is_lost_is_not_sent_again(
+    clock: Any, booked: dict[str, Any], sent: Any, graph_sim: Any
+) -> None:
+    """Graph took the message but the answer never came (a gateway's 504): retrying would mail the
+    invitee twice, so the reminder is settled as unknown and never resent."""
+    graph_sim.lose_answers(method="POST", path_contains="/sendMail", count=1)
+    clock.set(DAY_BEFORE)
+    send_reminders()
+    send_reminders()
+    assert len(sent(booked["invitee"]["email"])) == 1
+
+
+def test_a_send_graph_throttled_is_sent_by_the_next_run(
+    clock: Any, booked: dict[str, Any], sent: Any, graph_sim: Any
+) -> None:
+    """429/503 mean Graph did not take the message: the claim is given back and the next run sends it."""
+    graph_sim.add_fault(503, count=1, retry_after=120, path_contains="/sendMail", method="POST")
+    clock.set(DAY_BEFORE)
+    send_reminders()
+    assert sent(booked["invitee"]["email"]) == []
+    send_reminders()
+    assert len(sent(booked["invitee"]["email"])) == 1
