@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
+from azure.data.tables import TableServiceClient
+
 from scheduling_core.adapters.booking_table import TableBookingStore
 from scheduling_core.adapters.credentials import token_provider_from_settings
 from scheduling_core.adapters.dataverse import DataverseClient, dataverse_client_from_settings
@@ -22,6 +24,7 @@ from scheduling_core.adapters.outlook_calendar import OutlookCalendars
 from scheduling_core.adapters.outlook_tables import TableMailboxFaults, TableOutlookLinks, TableSubscriptions
 from scheduling_core.adapters.page_limits_table import TablePageLimits
 from scheduling_core.adapters.routing_table import TableRoutingStore
+from scheduling_core.adapters.secret_box import SecretBox
 from scheduling_core.adapters.service_bus import ServiceBusPublisher
 from scheduling_core.adapters.sync_state_table import TableSyncStateStore
 from scheduling_core.adapters.tables import TableConfigRepository, Tables, table_service_from_settings
@@ -41,7 +44,7 @@ from scheduling_core.ports import (
 )
 from scheduling_core.services.booking_page import BookingPage
 from scheduling_core.services.bookings import BookingService
-from scheduling_core.services.config import ConfigService
+from scheduling_core.services.config import ConfigService, HostDirectoryCache
 from scheduling_core.services.dataverse_sync import DataverseSync
 from scheduling_core.services.dynamics_webhook import DynamicsWebhook
 from scheduling_core.services.health import CachedProbe, HealthService, reachable
@@ -239,11 +242,16 @@ def publisher_from_settings(settings: Settings) -> EventPublisher:
 
 
 def build_services(
-    settings: Settings, clock: Clock | None = None, publisher: EventPublisher | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    publisher: EventPublisher | None = None,
+    *,
+    table_service: TableServiceClient | None = None,
 ) -> Services:
+    """The services over real adapters; `table_service` lets a test watch every storage request."""
     clock = clock or SystemClock()
     publisher = publisher or publisher_from_settings(settings)
-    tables = Tables(table_service_from_settings(settings), settings.table_prefix)
+    tables = Tables(table_service or table_service_from_settings(settings), settings.table_prefix)
     repository = TableConfigRepository(tables)
     graph = GraphClient(
         base_url=settings.graph_base_url,
@@ -261,9 +269,11 @@ def build_services(
     relay = OutboxRelay(store=booking_store, publisher=publisher, clock=clock)
     routing_store = TableRoutingStore(tables)
     dataverse = dataverse_client_from_settings(settings)
+    # One directory copy per instance, cleared by this instance's own host writes (ConfigService below).
+    host_directory = HostDirectoryCache(repository, clock)
     routing = RoutingService(
         rule_sets=repository,
-        hosts=repository,
+        hosts=host_directory,
         store=routing_store,
         records=dataverse,
         busy=busy_times,
@@ -316,13 +326,18 @@ def build_services(
             notification_url=settings.graph_notification_url,
             lifecycle_url=settings.graph_lifecycle_url,
         )
-    webhook_sender = HttpWebhookSender(timeout_seconds=settings.webhook_timeout_seconds)
+    webhook_sender = HttpWebhookSender(
+        timeout_seconds=settings.webhook_timeout_seconds, local_development=settings.local_development
+    )
+    webhook_store = TableWebhookStore(
+        tables, SecretBox(settings.webhook_secret_keys, local_development=settings.local_development)
+    )
 
     def page_routing_over(busy: BusyTimeSource) -> RoutingService:
         """Routing for the key-less page: an unknown record id falls through like an ownerless one."""
         return RoutingService(
             rule_sets=repository,
-            hosts=repository,
+            hosts=host_directory,
             store=routing_store,
             records=QuietRecords(dataverse),
             busy=busy,
@@ -339,7 +354,12 @@ def build_services(
         graph=graph,
         busy_times=busy_times,
         dataverse=dataverse,
-        config=ConfigService(repository=repository, rule_sets=repository, host_watcher=subscriptions),
+        config=ConfigService(
+            repository=repository,
+            rule_sets=repository,
+            host_watcher=subscriptions,
+            directory=host_directory,
+        ),
         slots=SlotService(
             config=repository, busy=busy_times, clock=clock, commitments=booking_store, routing=routing
         ),
@@ -396,7 +416,12 @@ def build_services(
         graph_changes=change_queue_from_settings(settings),
         dynamics_changes=change_queue_from_settings(settings, settings.dynamics_changes_queue),
         webhook_sender=webhook_sender,
-        webhooks=WebhookService(store=TableWebhookStore(tables), sender=webhook_sender, clock=clock),
+        webhooks=WebhookService(
+            store=webhook_store,
+            sender=webhook_sender,
+            clock=clock,
+            local_development=settings.local_development,
+        ),
         page_limits=TablePageLimits(tables),
         page_slots=SlotService(
             config=repository, busy=busy_times, clock=clock, commitments=booking_store, routing=page_routing
