@@ -93,6 +93,7 @@ class ReassignmentOut(BaseModel):
 
 class BookingRoutingOut(BaseModel):
     decisionId: str | None = None
+    ruleSet: str | None = Field(default=None, exclude_if=lambda v: v is None)
     rule: str | None = None
     strategy: str
     reason: str
@@ -132,6 +133,13 @@ class Cancellation(BaseModel):
     at: str
 
 
+class Attendance(BaseModel):
+    status: Literal["noShow"]
+    party: Literal["invitee", "host"]
+    at: str
+    note: str | None = Field(default=None, exclude_if=lambda v: v is None)
+
+
 class BookingOut(BaseModel):
     id: str
     status: str
@@ -151,6 +159,7 @@ class BookingOut(BaseModel):
     createdAt: str
     updatedAt: str
     cancellation: Cancellation | None = None
+    attendance: Attendance | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class BookingList(BaseModel):
