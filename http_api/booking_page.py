@@ -39,6 +39,7 @@ ASSET_DIR = Path(__file__).resolve().parent.parent / "booking_page"
 ASSETS = {
     "booking.js": "text/javascript; charset=utf-8",
     "booking.css": "text/css; charset=utf-8",
+    "manage.js": "text/javascript; charset=utf-8",  # the invitee's manage page (http_api.manage)
 }
 _FRAME_SOURCE = re.compile(r"^('self'|'none'|https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d{1,5})?)$")
 LOCATION_LABELS = {

@@ -31,6 +31,7 @@ from scheduling_core.bookings import booking_snapshot
 from scheduling_core.clock import Clock, SystemClock
 from scheduling_core.errors import TransientError
 from scheduling_core.events import BOOKING_CREATED, booking_event
+from scheduling_core.manage_links import ManageLinks
 from scheduling_core.ports import CloudEvent, EventPublisher
 from scheduling_core.services.booking_page import BookingPage
 from scheduling_core.services.bookings import BookingService
@@ -38,6 +39,7 @@ from scheduling_core.services.config import ConfigService
 from scheduling_core.services.dataverse_sync import DataverseSync
 from scheduling_core.services.dynamics_webhook import DynamicsWebhook
 from scheduling_core.services.health import CachedProbe, HealthService, reachable
+from scheduling_core.services.manage import ManageService
 from scheduling_core.services.outbox import OutboxRelay
 from scheduling_core.services.outlook_reconcile import OutlookReconciler
 from scheduling_core.services.outlook_subscriptions import OutlookSubscriptions
@@ -83,6 +85,7 @@ class Services:
     graph_changes: ChangeQueue
     webhook_sender: HttpWebhookSender
     webhooks: WebhookService
+    manage: ManageService
 
     def close(self) -> None:
         self.graph.close()
@@ -178,6 +181,13 @@ def publisher_from_settings(settings: Settings) -> EventPublisher:
     return InProcessPublisher(_deliver_locally)
 
 
+def manage_links_from_settings(settings: Settings) -> ManageLinks | None:
+    """The manage-link signer, or None without MANAGE_LINK_KEY (no links are made or accepted)."""
+    if settings.manage_link_key is None:
+        return None
+    return ManageLinks(key=settings.manage_link_key.encode(), base_url=settings.manage_base_url)
+
+
 def build_services(
     settings: Settings, clock: Clock | None = None, publisher: EventPublisher | None = None
 ) -> Services:
@@ -210,6 +220,8 @@ def build_services(
         bookings=booking_store,
         clock=clock,
     )
+    links = manage_links_from_settings(settings)
+    manage_url = links.url if links is not None else None
     bookings = BookingService(
         config=repository,
         store=booking_store,
@@ -217,6 +229,10 @@ def build_services(
         clock=clock,
         after_commit=relay,
         routing=routing,
+        manage_url=manage_url,
+    )
+    slots = SlotService(
+        config=repository, busy=busy_times, clock=clock, commitments=booking_store, routing=routing
     )
     webhook_ledger = TableWebhookLedger(tables)
     sync_state = TableSyncStateStore(tables)
@@ -243,6 +259,7 @@ def build_services(
         clock=clock,
         cache=busy_times,
         faults=mailbox_faults,
+        manage_url=manage_url,
     )
     subscription_store = TableSubscriptions(tables)
     subscriptions = None
@@ -264,9 +281,7 @@ def build_services(
         busy_times=busy_times,
         dataverse=dataverse,
         config=ConfigService(repository=repository, rule_sets=repository, host_watcher=subscriptions),
-        slots=SlotService(
-            config=repository, busy=busy_times, clock=clock, commitments=booking_store, routing=routing
-        ),
+        slots=slots,
         health=HealthService(
             ping_storage=tables.ping,
             probes={
@@ -318,6 +333,15 @@ def build_services(
         graph_changes=change_queue_from_settings(settings),
         webhook_sender=webhook_sender,
         webhooks=WebhookService(store=TableWebhookStore(tables), sender=webhook_sender, clock=clock),
+        manage=ManageService(
+            links=links,
+            bookings=bookings,
+            store=booking_store,
+            config=repository,
+            slots=slots,
+            busy=busy_times,
+            clock=clock,
+        ),
     )
 
 

@@ -25,6 +25,8 @@ from scheduling_core.domain import (
     Location,
     LocationKind,
     OutlookEditPolicy,
+    SelfService,
+    SelfServiceReschedule,
     Weekday,
     WorkingHoursRule,
 )
@@ -201,6 +203,37 @@ class LocationDoc(Document):
     value: str | None = Field(default=None, max_length=1024)
 
 
+class SelfServiceDoc(Document):
+    """What an invitee may do through the booking's manage link (api.md, "Self-service")."""
+
+    allowCancel: bool = True
+    allowReschedule: bool = True
+    cutoffMinutes: int = Field(
+        default=0, ge=0, le=365 * MINUTES_PER_DAY, description="Changes refused this close to the start"
+    )
+    reschedule: Literal["sameHost", "reroute"] = "sameHost"
+    requireReason: bool = False
+
+    def to_domain(self) -> SelfService:
+        return SelfService(
+            allow_cancel=self.allowCancel,
+            allow_reschedule=self.allowReschedule,
+            cutoff_minutes=self.cutoffMinutes,
+            reschedule=SelfServiceReschedule(self.reschedule),
+            require_reason=self.requireReason,
+        )
+
+    @classmethod
+    def from_domain(cls, value: SelfService) -> SelfServiceDoc:
+        return cls(
+            allowCancel=value.allow_cancel,
+            allowReschedule=value.allow_reschedule,
+            cutoffMinutes=value.cutoff_minutes,
+            reschedule=value.reschedule.value,
+            requireReason=value.require_reason,
+        )
+
+
 _REQUIRED_FIELD = re.compile(r"^(context|answers|invitee)\.[A-Za-z0-9_-]{1,64}$")
 
 
@@ -223,6 +256,7 @@ class EventTypeDoc(Document):
     location: LocationDoc = Field(default_factory=LocationDoc)
     requiredFields: list[str] = Field(default_factory=list, max_length=50)
     outlookEditPolicy: Literal["flag", "accept", "revert"] = "flag"
+    selfService: SelfServiceDoc = Field(default_factory=SelfServiceDoc)
 
     @field_validator("requiredFields")
     @classmethod
@@ -275,6 +309,7 @@ class EventTypeDoc(Document):
             location=Location(kind=LocationKind(self.location.kind), value=self.location.value),
             required_fields=tuple(self.requiredFields),
             outlook_edit_policy=OutlookEditPolicy(self.outlookEditPolicy),
+            self_service=self.selfService.to_domain(),
         )
 
     @classmethod
@@ -294,6 +329,7 @@ class EventTypeDoc(Document):
             location=LocationDoc(kind=event_type.location.kind.value, value=event_type.location.value),
             requiredFields=list(event_type.required_fields),
             outlookEditPolicy=event_type.outlook_edit_policy.value,
+            selfService=SelfServiceDoc.from_domain(event_type.self_service),
         )
 
 

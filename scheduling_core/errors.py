@@ -6,8 +6,9 @@
     │   ├── NotFound                -- unknown booking, hold, event type, host, rule set (404)
     │   ├── SlotUnavailable         -- the slot is taken, held, outside hours or over a cap (409)
     │   │   └── HoldExpired         -- the booking's hold ran out before it was used
-    │   └── BookingNotModifiable    -- cancelled, or changed since the caller read it (409)
-    │       └── BookingChanged      -- changed between our own read and write (retried when no If-Match)
+    │   ├── BookingNotModifiable    -- cancelled, or changed since the caller read it (409)
+    │   │   └── BookingChanged      -- changed between our own read and write (retried when no If-Match)
+    │   └── SelfServiceClosed       -- a manage-link change the event type's policy no longer allows (409)
     └── TransientError              -- may succeed later: re-raise so Service Bus redelivers
         └── UpstreamUnavailable     -- Graph, Dataverse or storage did not answer in time (503)
 
@@ -75,6 +76,10 @@ class BookingNotModifiable(PermanentError):
 
 class BookingChanged(BookingNotModifiable):
     """The booking changed between read and write (its ETag no longer matched)."""
+
+
+class SelfServiceClosed(PermanentError):
+    """A manage-link change the event type's `selfService` policy does not (or no longer) allow."""
 
 
 class UpstreamUnavailable(TransientError):

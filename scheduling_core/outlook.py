@@ -47,6 +47,7 @@ class MeetingSource:
     invitee_email: str
     cancel_reason: str | None = None
     drift_recorded: bool = False
+    manage_url: str | None = None  # where the invitee reschedules or cancels (api.md)
 
 
 def subject(source: MeetingSource, event_type: EventType | None) -> str:
@@ -64,6 +65,8 @@ def body_text(source: MeetingSource, event_type: EventType | None) -> str:
         and event_type.location.value
     ):
         lines.append(f"Location: {event_type.location.value}")
+    if source.manage_url:
+        lines.append(f"Reschedule or cancel: {source.manage_url}")
     return "\n".join(lines)
 
 

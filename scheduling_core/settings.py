@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 AZURITE_ACCOUNT_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -76,6 +76,13 @@ class Settings:
 
     booking_page_frame_ancestors: str = DEFAULT_FRAME_ANCESTORS
     booking_page_event_types: tuple[str, ...] | None = None
+    #: Signs invitees' manage links (docs/decisions.md, "Self-service manage links"); unset: no links.
+    manage_link_key: str | None = field(default=None, repr=False)
+
+    @property
+    def manage_base_url(self) -> str:
+        """Where manage links point: PUBLIC_BASE_URL, or the local host's default address."""
+        return self.public_base_url or "http://localhost:7071/api"
 
     @property
     def dataverse_scope(self) -> str:
@@ -133,4 +140,5 @@ class Settings:
             # The public booking page (/book/*): CSP frame-ancestors and the event types it may offer.
             booking_page_frame_ancestors=get("BOOKING_PAGE_FRAME_ANCESTORS") or DEFAULT_FRAME_ANCESTORS,
             booking_page_event_types=_slug_list(get("BOOKING_PAGE_EVENT_TYPES")),
+            manage_link_key=get("MANAGE_LINK_KEY"),
         )

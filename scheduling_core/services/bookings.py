@@ -147,8 +147,10 @@ class BookingService:
         after_commit: AfterCommit | None = None,
         hold_lifetime: timedelta = HOLD_LIFETIME,
         routing: RoutingService | None = None,
+        manage_url: Callable[[str], str | None] | None = None,
     ) -> None:
         self._routing = routing
+        self._manage_url = manage_url
         self._config = config
         self._store = store
         self._busy = busy
@@ -210,6 +212,14 @@ class BookingService:
         if not free:
             raise first_error or SlotUnavailable("No host is free at that time.")
         return free
+
+    def _snapshot(self, booking: Booking) -> dict[str, Any]:
+        """The event's booking snapshot, with the invitee's manage link: Outlook and webhook subscribers
+        hand it on (api.md); the stored booking row never holds it (it is derived, see manage_links)."""
+        snapshot = booking_snapshot(booking)
+        if self._manage_url is not None:
+            snapshot["manageUrl"] = self._manage_url(booking.id)
+        return snapshot
 
     def _publish(self, pending: PendingEvent) -> None:
         event = pending.event
@@ -291,7 +301,7 @@ class BookingService:
         for host_ids in pools:
             booking = self._new_booking(request, event_type, host_ids, hold, routed)
             now = self._clock.now()
-            event = booking_event(booking=booking_snapshot(booking), event_type="booking.created", time=now)
+            event = booking_event(booking=self._snapshot(booking), event_type="booking.created", time=now)
             try:
                 pending = self._store.create_booking(booking, event, now, hold=hold)
             except SlotUnavailable as exc:
@@ -426,10 +436,17 @@ class BookingService:
         return stored
 
     def reschedule(
-        self, booking_id: str, start: datetime, *, reason: str | None = None, if_match: int | None = None
+        self,
+        booking_id: str,
+        start: datetime,
+        *,
+        reason: str | None = None,
+        if_match: int | None = None,
+        by: str | None = None,
     ) -> Booking:
+        """Move the booking (same id, version + 1); `by` names who asked when not the API (`invitee`)."""
         return self._retry_unless_pinned(
-            if_match, lambda: self._reschedule(booking_id, start, reason, if_match)
+            if_match, lambda: self._reschedule(booking_id, start, reason, if_match, by=by)
         )
 
     def cancel(
@@ -463,7 +480,7 @@ class BookingService:
             new = replace(
                 old, version=old.version + 1, updated_at=now, outlook={**old.outlook, "drift": dict(drift)}
             )
-            event = booking_event(booking=booking_snapshot(new), event_type=BOOKING_DRIFT_DETECTED, time=now)
+            event = booking_event(booking=self._snapshot(new), event_type=BOOKING_DRIFT_DETECTED, time=now)
             self._publish(self._store.amend_booking(stored, new, event, now))
             return new
 
@@ -489,6 +506,7 @@ class BookingService:
         if_match: int | None,
         *,
         check_availability: bool = True,
+        by: str | None = None,
     ) -> Booking:
         stored = self._modifiable(booking_id, if_match)
         old = stored.booking
@@ -504,7 +522,10 @@ class BookingService:
                 raise SlotUnavailable("The booking's host is not free at the new time.")
         now = self._clock.now()
         new = old.rescheduled(start, now, reason)
-        event = booking_event(booking=booking_snapshot(new), event_type="booking.rescheduled", time=now)
+        # Who moved it, beside the reason (Dynamics shows both); a later API move clears it.
+        metadata = {k: v for k, v in new.metadata.items() if k != "lastRescheduleBy"}
+        new = replace(new, metadata={**metadata, "lastRescheduleBy": by} if by else metadata)
+        event = booking_event(booking=self._snapshot(new), event_type="booking.rescheduled", time=now)
         self._publish(self._store.reschedule_booking(stored, new, event, now))
         return new
 
@@ -518,6 +539,6 @@ class BookingService:
             )
         now = self._clock.now()
         new = stored.booking.cancelled(now, reason, source)
-        event = booking_event(booking=booking_snapshot(new), event_type="booking.cancelled", time=now)
+        event = booking_event(booking=self._snapshot(new), event_type="booking.cancelled", time=now)
         self._publish(self._store.cancel_booking(stored, new, event, now))
         return new

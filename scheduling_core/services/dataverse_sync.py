@@ -131,6 +131,7 @@ class AppointmentSource:
     routing_reason: str | None = None
     join_url: str | None = None
     outlook_drift: str | None = None  # what Outlook shows instead, when the host moved the meeting there
+    change_note: str | None = None  # who cancelled or last moved it, and why (an invitee's reason)
 
     @property
     def appointment_id(self) -> str:
@@ -208,7 +209,23 @@ def source_from_event(event: CloudEvent) -> AppointmentSource:
         routing_reason=_text(routing.get("reason")),
         join_url=_text(outlook.get("joinUrl")),
         outlook_drift=_drift_text(outlook.get("drift")),
+        change_note=_change_note(snapshot),
     )
+
+
+def _change_note(snapshot: Mapping[str, Any]) -> str | None:
+    """ "Cancelled by invitee: <reason>" / "Rescheduled by invitee: <reason>" for the description."""
+    cancellation = _mapping(snapshot.get("cancellation"))
+    if snapshot.get("status") == "cancelled" and cancellation:
+        by = _text(cancellation.get("by")) or _text(cancellation.get("source")) or "api"
+        reason = _text(cancellation.get("reason"))
+        return f"Cancelled by {by}" + (f": {reason}" if reason else "")
+    metadata = _mapping(snapshot.get("metadata"))
+    reason = _text(metadata.get("lastRescheduleReason"))
+    if reason:
+        by = _text(metadata.get("lastRescheduleBy")) or "api"
+        return f"Rescheduled by {by}: {reason}"
+    return None
 
 
 def regarding_bind(source: AppointmentSource) -> tuple[str, str] | None:
@@ -261,6 +278,8 @@ def appointment_description(source: AppointmentSource) -> str:
         lines.append(f"Join: {source.join_url}")
     if source.outlook_drift:
         lines.append(f"Outlook drift: {source.outlook_drift}")
+    if source.change_note:
+        lines.append(source.change_note)
     if source.routing_reason:
         lines.append(f"Routing: {source.routing_reason}")
     return "\n".join(lines)
