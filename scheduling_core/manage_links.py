@@ -76,7 +76,8 @@ class ManageLinks:
             return None
         # 28 bytes fill 37⅓ characters: the last one has unused bits, so other spellings decode to the
         # same bytes. Only the canonical spelling is the token (an altered character is never accepted).
-        if base64.urlsafe_b64encode(raw).decode().rstrip("=") != token:
+        canonical = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        if not hmac.compare_digest(canonical, token):
             return None
         booking_id = "bk_" + raw[:12].hex()
         if not hmac.compare_digest(raw[12:], _mac(self.key, booking_id)):

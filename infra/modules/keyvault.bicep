@@ -16,6 +16,8 @@ param dynamicsWebhookSecret string
 param adminApiKey string
 @secure()
 param upstreamClientSecret string
+@secure()
+param manageLinkKey string = ''
 
 var secretsUser = '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault Secrets User
 
@@ -63,7 +65,13 @@ var clientSecretEntry = empty(upstreamClientSecret) ? [] : [
     value: upstreamClientSecret
   }
 ]
-var secretsToWrite = concat(webhookSecretEntry, adminKeyEntry, clientSecretEntry)
+var manageLinkKeyEntry = empty(manageLinkKey) ? [] : [
+  {
+    name: 'manage-link-key'
+    value: manageLinkKey
+  }
+]
+var secretsToWrite = concat(webhookSecretEntry, adminKeyEntry, clientSecretEntry, manageLinkKeyEntry)
 
 resource secrets 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = [
   for secret in secretsToWrite: {

@@ -64,3 +64,27 @@ def test_a_cancelled_booking_allows_nothing() -> None:
         Action.CANCEL, policy=SelfService(), start=START, cancelled=True, now=START - timedelta(1)
     )
     assert not verdict.allowed and verdict.why == "the booking is cancelled"
+
+
+def test_the_event_type_document_carries_self_service_with_api_md_defaults_and_validates_it() -> None:
+    from pydantic import ValidationError
+
+    from scheduling_core.documents import EventTypeDoc
+
+    doc = EventTypeDoc.model_validate({"title": "Call", "durationMinutes": 30})
+    assert doc.model_dump()["selfService"] == {
+        "allowCancel": True,
+        "allowReschedule": True,
+        "cutoffMinutes": 0,
+        "reschedule": "sameHost",
+        "requireReason": False,
+    }
+    custom = {"cutoffMinutes": 120, "reschedule": "reroute", "requireReason": True, "allowCancel": False}
+    event_type = EventTypeDoc.model_validate({"title": "C", "durationMinutes": 30, "selfService": custom})
+    assert EventTypeDoc.from_domain(event_type.to_domain("c")).model_dump()["selfService"] == {
+        **custom,
+        "allowReschedule": True,
+    }
+    for bad in ({"reschedule": "anyone"}, {"cutoffMinutes": -1}, {"allowCancel": "maybe"}, {"extra": 1}):
+        with pytest.raises(ValidationError):
+            EventTypeDoc.model_validate({"title": "C", "durationMinutes": 30, "selfService": bad})
