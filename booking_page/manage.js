@@ -131,6 +131,7 @@
     select.addEventListener("change", function () {
       state.zone = select.value;
       if (state.booking) { render(state.booking); }
+      if (!$("step-time").hidden) { $("move").hidden = true; loadSlots(); }
       say("Times are shown in " + state.zone.replace(/_/g, " ") + ".");
     });
   }
@@ -179,6 +180,7 @@
     list.textContent = "";
     state.slots.filter(function (s) { return s.start.slice(0, 10) === day; }).forEach(function (slot) {
       var button = el("button", { type: "button", "aria-pressed": "false", "data-start": slot.start }, timeLabel(slot.start));
+      button.setAttribute("aria-label", timeLabel(slot.start) + " to " + timeLabel(slot.end) + ", " + dayLabel(day, "long"));
       button.addEventListener("click", function () { pick(slot, button); });
       var item = el("li");
       item.appendChild(button);
@@ -186,6 +188,7 @@
     });
     $("slots-day").textContent = dayLabel(day, "long");
     $("day-slots").hidden = false;
+    $("move").hidden = true;
   }
 
   function pick(slot, button) {
