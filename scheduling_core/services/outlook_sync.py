@@ -189,6 +189,10 @@ class OutlookSync:
         link = self._links.get(meeting.booking_id) or OutlookLink(
             booking_id=meeting.booking_id, mailbox=mailbox
         )
+        if meeting.cancelled and link.mailbox != mailbox:
+            mailbox = link.mailbox  # cancel the event where it is
+        elif link.mailbox != mailbox:
+            link = self._leave_old_mailbox(meeting, link, delivery_count)
         event_id = link.event_id
         if event_id is None and (link.create_attempted_at is not None or delivery_count > 1):
             found = self._calendars.find_booking_event(mailbox, meeting.booking_id)
@@ -239,6 +243,27 @@ class OutlookSync:
             )
         )
         return {"eventId": event_id, "joinUrl": join_url, "drift": None, "error": None}
+
+    def _leave_old_mailbox(
+        self, meeting: MeetingSource, link: OutlookLink, delivery_count: int
+    ) -> OutlookLink:
+        """The booking has a new first host: Graph cannot move an event between mailboxes, so the old
+        organizer cancels (the invitee is told a new invitation follows) and the new host's calendar gets
+        a fresh event. The link row names the new mailbox before the create, so a redelivery after a
+        crash finds the old event gone (cancel answers False) and adopts or makes the new one."""
+        old_id = link.event_id
+        if old_id is None and (link.create_attempted_at is not None or delivery_count > 1):
+            found = self._calendars.find_booking_event(link.mailbox, meeting.booking_id)
+            old_id = str(found["id"]) if found is not None else None
+        if old_id is not None:
+            comment = "This meeting moved to another host; a new invitation follows."
+            self._calendars.cancel_event(link.mailbox, old_id, comment)  # False: gone already, fine
+            log.info("outlook sync: %s left %s's calendar (new host)", meeting.booking_id, link.mailbox)
+        if self._cache is not None:
+            self._cache.invalidate(link.mailbox)
+        moved = OutlookLink(booking_id=meeting.booking_id, mailbox=meeting.host_ids[0])
+        self._links.put(moved)
+        return moved
 
     def _cancel(
         self, meeting: MeetingSource, link: OutlookLink, mailbox: str, event_id: str | None
