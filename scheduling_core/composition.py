@@ -6,6 +6,7 @@ cache); tests call `reset_services()` after changing the environment.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from scheduling_core.bookings import booking_snapshot
 from scheduling_core.clock import Clock, SystemClock
 from scheduling_core.errors import TransientError
 from scheduling_core.events import BOOKING_CREATED, booking_event
-from scheduling_core.manage_links import ManageLinks
+from scheduling_core.manage_links import ManageLinks, WeakKey
 from scheduling_core.ports import CloudEvent, EventPublisher
 from scheduling_core.services.booking_page import BookingPage
 from scheduling_core.services.bookings import BookingService
@@ -50,6 +51,8 @@ from scheduling_core.services.slots import SlotService
 from scheduling_core.services.sync_runner import LeasedApply
 from scheduling_core.services.webhooks import WebhookService
 from scheduling_core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
@@ -185,7 +188,11 @@ def manage_links_from_settings(settings: Settings) -> ManageLinks | None:
     """The manage-link signer, or None without MANAGE_LINK_KEY (no links are made or accepted)."""
     if settings.manage_link_key is None:
         return None
-    return ManageLinks(key=settings.manage_link_key.encode(), base_url=settings.manage_base_url)
+    try:
+        return ManageLinks(key=settings.manage_link_key.encode(), base_url=settings.manage_base_url)
+    except WeakKey as exc:  # links off (fail closed), the rest of the service still serves
+        log.error("manage links are off: %s", exc)
+        return None
 
 
 def build_services(
