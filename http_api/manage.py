@@ -270,8 +270,8 @@ def managed_booking_slots(req: func.HttpRequest) -> func.HttpResponse:
 )
 @page_answer
 def reschedule_managed(req: func.HttpRequest) -> func.HttpResponse:
+    body = read_json(req, ManageRescheduleIn)  # size and shape first, as on every route
     token = _token(req)
-    body = read_json(req, ManageRescheduleIn)
     return json_response(view(services().manage.reschedule(token, body.start, body.reason)))
 
 
@@ -292,6 +292,6 @@ def reschedule_managed(req: func.HttpRequest) -> func.HttpResponse:
 )
 @page_answer
 def cancel_managed(req: func.HttpRequest) -> func.HttpResponse:
-    token = _token(req)
     body = read_json(req, ManageCancelIn) if (req.get_body() or b"").strip() else ManageCancelIn()
+    token = _token(req)
     return json_response(view(services().manage.cancel(token, body.reason)))
