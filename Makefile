@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test test-unit soak lint typecheck bench clean deps connector infra-check
+.PHONY: run test test-unit soak lint typecheck bench clean deps connector infra-check solution
 
 CHROMIUM ?= /usr/bin/chromium
 
@@ -52,12 +52,21 @@ typecheck: deps
 bench: deps
 	$(PY) bench/slots.py
 	$(PY) bench/slots_endpoint.py
+	$(PY) bench/slots_scale.py
 	$(PY) bench/bookings.py
 	$(PY) bench/routing.py
 
 ## Regenerate the Power Automate connector (connector/*.json) from the registered routes and models.
 connector: deps
 	$(PY) -m connector.generate
+
+## The Dynamics side as one importable unmanaged solution zip (dynamics/README.md): web resources, the
+## "Schedule meeting" command on lead/contact/account/opportunity/case forms, the booking-page environment
+## variable. EVENT_TYPE: the slug the command books; BOOKING_PAGE_BASE_URL: the variable's default value.
+EVENT_TYPE ?= discovery-call
+BOOKING_PAGE_BASE_URL ?=
+solution: deps
+	$(PY) -m dynamics.solution --event-type "$(EVENT_TYPE)" $(if $(BOOKING_PAGE_BASE_URL),--base-url "$(BOOKING_PAGE_BASE_URL)")
 
 ## checkov on infra/ (Bicep), in its own venv: its dependency pins would clash with ours. Fails on any
 ## finding not in the justified skip list of infra/.checkov.yaml, and on any Bicep file it cannot parse.

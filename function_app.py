@@ -34,6 +34,9 @@ Service Bus (topic booking-events, sessions on)
 
 Service Bus (queue graph-changes)
   reconcile_outlook_change   validated Graph notifications                triggers.outlook_changes
+
+Service Bus (queue dynamics-changes)
+  apply_dynamics_change      Dynamics webhook contexts, stored by the webhook   triggers.dynamics_changes
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ from http_api import (
 )
 from http_api import webhooks as webhook_admin
 from scheduling_core import logs, telemetry
-from triggers import outlook_changes, sync_dataverse, sync_outlook, timers
+from triggers import dynamics_changes, outlook_changes, sync_dataverse, sync_outlook, timers
 from triggers import reconcile as reconcile_timer
 from triggers import webhooks as webhook_delivery
 
@@ -80,5 +83,6 @@ app.register_functions(reconcile_timer.bp)
 app.register_functions(graph_callbacks.bp)
 app.register_functions(sync_outlook.bp)
 app.register_functions(outlook_changes.bp)
+app.register_functions(dynamics_changes.bp)
 app.register_functions(webhook_admin.bp)
 app.register_functions(webhook_delivery.bp)

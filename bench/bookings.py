@@ -2,17 +2,25 @@
 
     PYTHONPATH=. .venv/bin/python bench/bookings.py [--bookings 200] [--threads 8]
 
+The Graph simulator runs in its own process, as Graph does in production: hosted in the app's process, its
+request handling would be charged to the app's interpreter lock and CPU.
+
 Each booking runs the whole commit path: slot rules re-checked against Outlook read fresh from the Graph
 simulator, this service's bookings and holds read from storage, then one entity-group transaction (booking,
 locks, outbox event) and the after-commit publish (in-process). Every booking takes a distinct slot, so the
-numbers measure throughput, not conflicts. Prints bookings/s and p50/p95 latency.
+numbers measure throughput, not conflicts. Prints bookings/s, p50/p95 latency and the CPU each booking
+costs this process (app + in-process Graph simulator) and Azurite: on a shared machine the rates move
+with the load, the CPU per booking much less.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import socket
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -22,10 +30,40 @@ from typing import Any
 import httpx
 
 from devstack.azurite import start_azurite
-from devstack.graph_sim import create_app as create_graph_sim
-from devstack.serving import serve_in_thread
 
 BEARER = {"Authorization": "Bearer bench"}
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (Linux /proc), in seconds."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class GraphProcess:
+    """The Graph simulator in a child process on a free port (`python -m devstack.graph_sim`)."""
+
+    def __init__(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen([sys.executable, "-m", "devstack.graph_sim", "--port", str(port)])
+        deadline = time.monotonic() + 30
+        while True:  # ready when it answers; poll with a deadline
+            try:
+                httpx.get(f"{self.url}/v1.0/users", headers=BEARER, timeout=1)
+                return
+            except httpx.TransportError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("the Graph simulator did not start") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=15)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -40,7 +78,7 @@ def main() -> None:
     args = parser.parse_args()
 
     azurite = start_azurite()
-    graph = serve_in_thread(create_graph_sim())
+    graph = GraphProcess()
     os.environ.update(
         {
             "TABLES_CONNECTION_STRING": azurite.connection_string,
@@ -135,9 +173,12 @@ def main() -> None:
             return [book(hosts[index], args.bookings + i) for i in range(per_thread)]
 
         t0 = time.perf_counter()
+        cpu0, azurite0 = time.process_time(), process_cpu_seconds(azurite.process.pid)
         with ThreadPoolExecutor(args.threads) as pool:
             concurrent = [ms for batch in pool.map(worker, range(args.threads)) for ms in batch]
         conc_rate = len(concurrent) / (time.perf_counter() - t0)
+        app_cpu = (time.process_time() - cpu0) * 1000 / len(concurrent)
+        azurite_cpu = (process_cpu_seconds(azurite.process.pid) - azurite0) * 1000 / len(concurrent)
 
         print(
             f"sequential: {args.bookings} bookings, {seq_rate:.1f} bookings/s, "
@@ -146,6 +187,10 @@ def main() -> None:
         print(
             f"{args.threads}-way concurrent: {len(concurrent)} bookings, {conc_rate:.1f} bookings/s, "
             f"p50 {statistics.median(concurrent):.0f} ms, p95 {percentile(concurrent, 0.95):.0f} ms"
+        )
+        print(
+            f"CPU per booking (concurrent run): app {app_cpu:.1f} ms, Azurite {azurite_cpu:.1f} ms; "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         )
     finally:
         graph.stop()

@@ -145,6 +145,12 @@
     if (result.status === 404) {
       return "This meeting type is no longer available for booking.";
     }
+    if (result.status === 429) {
+      // The page's abuse limits (too-many-holds, rate-limited): say when trying again makes sense.
+      var wait = Math.max(1, Math.ceil(result.retryAfter / 60));
+      return ((result.data && result.data.detail) || "Too many requests.") + " Please try again in " +
+        wait + (wait === 1 ? " minute." : " minutes.");
+    }
     return (result.data && result.data.detail) || fallback;
   }
 

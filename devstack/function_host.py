@@ -78,7 +78,7 @@ class FunctionRouter:
     def __init__(
         self, app: func.FunctionApp, route_prefix: str = "api", topic: str = "booking-events"
     ) -> None:
-        from scheduling_core.composition import set_local_change_queue, set_local_delivery
+        from scheduling_core.composition import set_local_change_queue, set_local_delivery, set_local_queue
         from scheduling_core.settings import Settings
         from triggers.local_bus import deliver_queue_to_functions, deliver_to_functions
 
@@ -91,6 +91,8 @@ class FunctionRouter:
         set_local_delivery(self.topic)
         self.graph_changes = deliver_queue_to_functions(indexed_functions(app), "graph-changes")
         set_local_change_queue(self.graph_changes)
+        self.dynamics_changes = deliver_queue_to_functions(indexed_functions(app), "dynamics-changes")
+        set_local_queue("dynamics-changes", self.dynamics_changes)
 
     def handle(
         self, method: str, url: str, headers: Mapping[str, str] | None = None, body: bytes = b""

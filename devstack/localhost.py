@@ -13,7 +13,8 @@ Besides the app's routes (under the route prefix) it serves two local-only surfa
                                    so a caller can drive e.g. the outbox relay deterministically
                                    (500 with the error if it raised, 404 for an unknown name)
     GET  /_host/bus                the in-process Service Bus topic: its subscribed functions and
-                                   dead-lettered messages (`triggers.local_bus.LocalTopic`)
+                                   dead-lettered messages (`triggers.local_bus.LocalTopic`) and
+                                   how many scheduled copies are still to come (`scheduled`)
 """
 
 from __future__ import annotations
@@ -56,9 +57,13 @@ def _admin_denied(request: Request) -> Response | None:
 def create_app(router: FunctionRouter) -> ASGIApp:
     async def dispatch(request: Request) -> Response:
         body = await request.body()
-        result = await run_in_threadpool(
-            router.handle, request.method, str(request.url), dict(request.headers), body
-        )
+        headers = dict(request.headers)
+        # As the App Service front end does: append the socket peer to X-Forwarded-For, so the app's
+        # client address (rightmost entry) is the peer and never a value the client wrote itself.
+        peer = request.client.host if request.client else "unknown"
+        forwarded = headers.get("x-forwarded-for")
+        headers["x-forwarded-for"] = f"{forwarded}, {peer}" if forwarded else peer
+        result = await run_in_threadpool(router.handle, request.method, str(request.url), headers, body)
         headers = {k: v for k, v in result.headers.items() if k.lower() not in ("content-length",)}
         return Response(
             content=result.get_body(),
@@ -87,10 +92,15 @@ def create_app(router: FunctionRouter) -> ASGIApp:
         if denied is not None:
             return denied
         topic = router.topic
+        from scheduling_core.composition import services
+
+        # Throttled messages' copies scheduled on the local bus and not yet settled (InProcessPublisher).
+        scheduled = getattr(services().publisher, "unsettled_copies", 0)
         return JSONResponse(
             {
                 "topic": topic.topic,
                 "functions": list(topic.functions),
+                "scheduled": scheduled,
                 "deadLetters": [
                     {
                         "function": d.function,

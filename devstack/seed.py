@@ -239,6 +239,7 @@ def seed_demo_tenant(*, api: str, graph: str, dataverse: str) -> str:
                 "hostIds": [ana],
                 "bufferAfterMinutes": 10,
                 "minimumNoticeMinutes": 120,
+                "public": True,  # on the booking page (issue 13: event types are private by default)
             },
             "team-intro": {
                 "title": "Meet the team",
@@ -246,6 +247,7 @@ def seed_demo_tenant(*, api: str, graph: str, dataverse: str) -> str:
                 "slotIntervalMinutes": 15,
                 "assignment": "roundRobin",
                 "hostIds": [ana, ben, chloe],
+                "public": True,
             },
             "deal-review": {
                 "title": "Deal review",
@@ -259,6 +261,7 @@ def seed_demo_tenant(*, api: str, graph: str, dataverse: str) -> str:
                 "durationMinutes": 30,
                 "assignment": "roundRobin",
                 "routingRuleSet": "default",
+                "public": True,
             },
         }
         for slug, body in event_types.items():

@@ -3,9 +3,10 @@
 The page is a small dependency-free HTML/CSS/JS bundle shipped in the app package (`booking_page/`);
 it calls only the key-less `/book/{slug}/...` endpoints (http_api.booking_page_api). Invariants:
 - every response carries a strict Content-Security-Policy: nothing but this origin's own script,
-  styles and API; `frame-ancestors` is the configured allow-list (BOOKING_PAGE_FRAME_ANCESTORS);
-- assets are addressed by content hash (`?v=`): a matching hash is cached for a year (immutable),
-  anything else revalidates by ETag; the page itself is never cached (it carries the event type);
+  styles and API; `frame-ancestors` is the configured allow-list (http_api.page_headers);
+- nothing under /book is stored by caches (`no-store`, added to every answer by the shell); assets
+  are addressed by content hash (`?v=`) so a page never mixes with another deployment's script;
+- page URLs come from PUBLIC_BASE_URL (or `/api/book` on this origin), never from the request path;
 - no request value is echoed into HTML unescaped; the page's JSON config cannot close its script tag.
 """
 
@@ -21,12 +22,13 @@ from functools import cache
 from pathlib import Path
 from string import Template
 from typing import Any
-from urllib.parse import urlsplit
 
 import azure.functions as func
 
 from http_api.auth import Access
 from http_api.endpoint import Operation, QueryParam, endpoint
+from http_api.page_headers import client_address, page_root, security_headers
+from http_api.schemas import Problem
 from scheduling_core.composition import services
 from scheduling_core.documents import SLUG_PATTERN
 from scheduling_core.domain import EventType, LocationKind
@@ -41,43 +43,12 @@ ASSETS = {
     "booking.css": "text/css; charset=utf-8",
     "manage.js": "text/javascript; charset=utf-8",  # the invitee's manage page (http_api.manage)
 }
-_FRAME_SOURCE = re.compile(r"^('self'|'none'|https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d{1,5})?)$")
 LOCATION_LABELS = {
     LocationKind.TEAMS: "Microsoft Teams meeting",
     LocationKind.PHONE: "Phone call",
     LocationKind.IN_PERSON: "In person",
     LocationKind.CUSTOM: "Online meeting",
 }
-
-
-def frame_ancestors(configured: str) -> str:
-    """The CSP `frame-ancestors` sources of `configured`, dropping anything that is not a plain source."""
-    sources = []
-    for token in configured.split():
-        if _FRAME_SOURCE.match(token):
-            sources.append(token)
-        else:
-            log.warning("BOOKING_PAGE_FRAME_ANCESTORS: ignoring %r (not a scheme://host source)", token)
-    if "'none'" in sources and len(sources) > 1:
-        sources.remove("'none'")
-    return " ".join(sources) or "'self'"
-
-
-def security_headers(*, framed: bool = False) -> dict[str, str]:
-    """Headers of every /book/* response; `framed` for the page itself, which other origins may embed."""
-    ancestors = frame_ancestors(services().settings.booking_page_frame_ancestors)
-    headers = {
-        "Content-Security-Policy": (
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "connect-src 'self'; form-action 'self'; base-uri 'none'; "
-            f"frame-ancestors {ancestors}"
-        ),
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-    }
-    if not framed:  # scripts, styles and JSON are for this origin's page only
-        headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    return headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +113,7 @@ def _script_json(value: Any) -> str:
 
 
 def _html(body: str, status: int) -> func.HttpResponse:
-    headers = {**security_headers(framed=True), "Cache-Control": "no-store"}
+    headers = security_headers(framed=True)
     return func.HttpResponse(body, status_code=status, mimetype="text/html", charset="utf-8", headers=headers)
 
 
@@ -173,19 +144,20 @@ def _asset_url(root: str, name: str) -> str:
                     ("recordId", "the Dynamics record id (routing context)"),
                 )
             ),
-            responses={200: None, 404: None},
+            responses={200: None, 404: None, 429: Problem, 503: Problem},
         ),
     ),
 )
 def booking_page(req: func.HttpRequest) -> func.HttpResponse:
-    path = urlsplit(req.url).path.rstrip("/")
-    root = path.rsplit("/", 1)[0]  # .../book
+    root = page_root()  # from PUBLIC_BASE_URL, never from the request path (`//api/book/...`)
     slug = req.route_params.get("eventTypeSlug", "")
     values = {"css": html.escape(_asset_url(root, "booking.css"))}
+    page = services().booking_page()
+    page.admit(client_address(req, services().settings.forwarded_for_hops))
     try:
         if not re.match(SLUG_PATTERN, slug):
             raise NotFound("event type", slug[:64])
-        event_type = services().booking_page().event_type(slug)
+        event_type = page.event_type(slug)
     except NotFound:
         return _html(_template("not-found.html").substitute(values), 404)
     config = page_config(event_type, f"{root}/{slug}")
@@ -223,9 +195,9 @@ def booking_page_asset(req: func.HttpRequest) -> func.HttpResponse:
     headers = security_headers()
     if found is None:
         return func.HttpResponse("Not found", status_code=404, mimetype="text/plain", headers=headers)
-    pinned = req.params.get("v") == found.version
+    # no-store like every /book/* answer (issue 13): the files are small, and one rule with no
+    # exception is easier to keep than a cache policy per route. `?v=` still pins a deployment's files.
     headers["ETag"] = found.etag
-    headers["Cache-Control"] = "public, max-age=31536000, immutable" if pinned else "no-cache"
     if found.etag in (req.headers.get("If-None-Match") or ""):
         return func.HttpResponse(status_code=304, headers=headers)
     content_type, _, _ = found.content_type.partition(";")

@@ -2,7 +2,10 @@
 
 api.md lets `/book/*` go without a key, and a page in a visitor's browser cannot keep one secret, so
 the page gets its own narrow surface instead of the keyed API:
-- one event type per URL, and only event types the page may offer (`BOOKING_PAGE_EVENT_TYPES`);
+- one event type per URL, and only event types marked `public` (and in `BOOKING_PAGE_EVENT_TYPES`
+  when that allow-list is set);
+- every request counts against its client's rate, holds against the client's and the event type's
+  limits (services.booking_page); no absolute URL is built from the request;
 - no host choice (`hostId` is not accepted), no routing internals or host ids in any answer;
 - a context of `recordType`, `recordId` (a GUID), `company` and the context fields the event type
   requires, nothing else; answers and invitee as `POST /bookings` takes them;
@@ -17,16 +20,16 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import azure.functions as func
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from http_api.auth import Access
-from http_api.booking_page import LOCATION_LABELS, security_headers
+from http_api.booking_page import LOCATION_LABELS
 from http_api.bookings import ID_PATTERN, InviteeIn
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response, read_json, route_param
 from http_api.idempotency import derived_id, run_idempotently
+from http_api.page_headers import client_address, page_root, security_headers
 from http_api.problems import HttpProblem
 from http_api.schemas import Problem
 from scheduling_core.bookings import Booking, Invitee
@@ -35,7 +38,7 @@ from scheduling_core.composition import services
 from scheduling_core.documents import SLUG_PATTERN
 from scheduling_core.domain import EventType
 from scheduling_core.errors import FieldError, HoldExpired, InvalidRequest
-from scheduling_core.services.booking_page import CHANNEL
+from scheduling_core.services.booking_page import CHANNEL, BookingPage
 from scheduling_core.services.bookings import BookingRequest
 from scheduling_core.services.slots import resolve_window
 from scheduling_core.timezones import UnknownTimeZone, iana_name, resolve_time_zone
@@ -130,10 +133,18 @@ def _slug(req: func.HttpRequest) -> str:
     return route_param(req, "eventTypeSlug", SLUG_PATTERN, kind="event type")
 
 
+def _page(req: func.HttpRequest) -> tuple[BookingPage, str]:
+    """The page service and the calling client, counted against its request rate (429 past it).
+
+    Counted before anything else is looked at, so a lookup of an unknown slug or record costs the same."""
+    page = services().booking_page()
+    client = client_address(req, services().settings.forwarded_for_hops)
+    page.admit(client)
+    return page, client
+
+
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
-    return json_response(
-        payload, status, {**security_headers(), "Cache-Control": "no-store", **(headers or {})}
-    )
+    return json_response(payload, status, {**security_headers(), **(headers or {})})
 
 
 def page_context(event_type: EventType, values: dict[str, str], prefix: str = "context") -> dict[str, str]:
@@ -160,10 +171,8 @@ def _iso(at: datetime, zone: Any) -> str:
 
 
 def _calendar_url(req: func.HttpRequest, slug: str, booking_id: str) -> str:
-    """Path of the booking's .ics, under the same /book root (route prefix included) as this request."""
-    path = urlsplit(req.url).path
-    root = path[: path.index("/book/") + len("/book")] if "/book/" in path else "/api/book"
-    return f"{root}/{slug}/bookings/{booking_id}/calendar.ics"
+    """URL of the booking's .ics under the configured page root (PUBLIC_BASE_URL), not the request path."""
+    return f"{page_root()}/{slug}/bookings/{booking_id}/calendar.ics"
 
 
 def _page_booking(req: func.HttpRequest, event_type: EventType, booking: Booking) -> PageBooking:
@@ -189,7 +198,8 @@ def _page_booking(req: func.HttpRequest, event_type: EventType, booking: Booking
     )
 
 
-_ERRORS = {404: Problem, 422: Problem, 503: Problem}
+#: Every page operation: 429 when the client is over a limit (rate, holds), 503 when storage fails.
+_ERRORS = {404: Problem, 422: Problem, 429: Problem, 503: Problem}
 
 
 @endpoint(
@@ -216,8 +226,8 @@ _ERRORS = {404: Problem, 422: Problem, 503: Problem}
     ),
 )
 def page_slots(req: func.HttpRequest) -> func.HttpResponse:
+    page, _ = _page(req)
     slug = _slug(req)
-    page = services().booking_page()
     event_type = page.event_type(slug)
     try:
         zone_name = _zone(req.params.get("timeZone") or "UTC")
@@ -266,11 +276,11 @@ def page_slots(req: func.HttpRequest) -> func.HttpResponse:
     ),
 )
 def page_hold(req: func.HttpRequest) -> func.HttpResponse:
+    page, client = _page(req)
     slug = _slug(req)
     body = read_json(req, PageHoldIn)
-    page = services().booking_page()
     context = page_context(page.event_type(slug), body.context)
-    hold = page.hold(slug, body.start, context)
+    hold = page.hold(slug, body.start, context, client)
     zone = resolve_time_zone(body.timeZone)
     out = PageHold(
         id=hold.id,
@@ -291,13 +301,14 @@ def page_hold(req: func.HttpRequest) -> func.HttpResponse:
             operation_id="DeleteBookingPageHold",
             summary="Release the visitor's hold (they chose another time)",
             tag="booking-page",
-            responses={204: None, 404: Problem, 503: Problem},
+            responses={204: None, 404: Problem, 429: Problem, 503: Problem},
         ),
     ),
 )
 def page_release_hold(req: func.HttpRequest) -> func.HttpResponse:
+    page, client = _page(req)
     slug = _slug(req)
-    services().booking_page().release_hold(slug, route_param(req, "holdId", ID_PATTERN, kind="hold"))
+    page.release_hold(slug, route_param(req, "holdId", ID_PATTERN, kind="hold"), client)
     return func.HttpResponse(status_code=204, headers=security_headers())
 
 
@@ -318,17 +329,17 @@ def page_release_hold(req: func.HttpRequest) -> func.HttpResponse:
     ),
 )
 def page_book(req: func.HttpRequest) -> func.HttpResponse:
+    page, client = _page(req)
     slug = _slug(req)
-    return run_idempotently(req, _create_scope(slug), lambda: _create(req, slug))
+    return run_idempotently(req, _create_scope(slug), lambda: _create(req, slug, page, client))
 
 
 def _create_scope(slug: str) -> str:
     return f"POST /book/{slug}/bookings"
 
 
-def _create(req: func.HttpRequest, slug: str) -> func.HttpResponse:
+def _create(req: func.HttpRequest, slug: str, page: BookingPage, client: str) -> func.HttpResponse:
     body = read_json(req, PageBookingIn)
-    page = services().booking_page()
     event_type = page.event_type(slug)
     context = page_context(event_type, body.context)
     request = BookingRequest(
@@ -343,7 +354,7 @@ def _create(req: func.HttpRequest, slug: str) -> func.HttpResponse:
         metadata=dict(CHANNEL),
     )
     try:
-        booking = page.book(request)
+        booking = page.book(request, client)
     except HoldExpired as exc:
         raise HttpProblem(409, "hold-expired", "Hold expired", exc.detail) from None
     out = _page_booking(req, event_type, booking)
@@ -360,14 +371,15 @@ def _create(req: func.HttpRequest, slug: str) -> func.HttpResponse:
             operation_id="GetBookingPageBooking",
             summary="The visitor's booking (Teams link once Outlook has it)",
             tag="booking-page",
-            responses={200: PageBooking, 404: Problem, 503: Problem},
+            responses={200: PageBooking, 404: Problem, 429: Problem, 503: Problem},
         ),
     ),
 )
 def page_booking(req: func.HttpRequest) -> func.HttpResponse:
+    page, _ = _page(req)
     slug = _slug(req)
     booking_id = route_param(req, "bookingId", ID_PATTERN, kind="booking")
-    event_type, booking = services().booking_page().booking(slug, booking_id)
+    event_type, booking = page.booking(slug, booking_id)
     return _json(_page_booking(req, event_type, booking))
 
 
@@ -382,14 +394,15 @@ def page_booking(req: func.HttpRequest) -> func.HttpResponse:
             summary="The visitor's booking as an iCalendar file (add to calendar)",
             tag="booking-page",
             content_type="text/calendar",
-            responses={200: None, 404: Problem, 503: Problem},
+            responses={200: None, 404: Problem, 429: Problem, 503: Problem},
         ),
     ),
 )
 def page_calendar_file(req: func.HttpRequest) -> func.HttpResponse:
+    page, _ = _page(req)
     slug = _slug(req)
     booking_id = route_param(req, "bookingId", ID_PATTERN, kind="booking")
-    event_type, booking = services().booking_page().booking(slug, booking_id)
+    event_type, booking = page.booking(slug, booking_id)
     out = _page_booking(req, event_type, booking)
     location = out.joinUrl or " ".join(p for p in (out.location.label, out.location.value or "") if p)
     text = calendar_file(
@@ -408,7 +421,6 @@ def page_calendar_file(req: func.HttpRequest) -> func.HttpResponse:
     )
     headers = {
         **security_headers(),
-        "Cache-Control": "no-store",
         "Content-Disposition": f'attachment; filename="{slug}.ics"',
     }
     return func.HttpResponse(

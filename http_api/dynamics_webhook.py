@@ -2,8 +2,10 @@
 
 The shared secret (`DYNAMICS_WEBHOOK_SECRET`) comes in a header (`DYNAMICS_WEBHOOK_HEADER`, default
 `x-scheduling-webhook-key`), compared in constant time; without a configured secret every call is
-refused. The work is a few table reads and at most one booking change, so it runs in the request and
-answers 202 (docs/dynamics-webhook.md).
+refused. Dynamics retries a failed post only on 502/503/504 and only once, so nothing is processed here:
+a readable context is stored on the `dynamics-changes` queue and answered 202 at once; the queue
+trigger (`triggers.dynamics_changes`) applies it with Service Bus's retries. Only when the queue cannot
+take it is the answer 503, the one failure Dynamics tries again (docs/dynamics-webhook.md).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from http_api.endpoint import MAX_BODY_BYTES, Operation, QueryParam, endpoint, j
 from http_api.problems import HttpProblem
 from http_api.schemas import Problem
 from scheduling_core.composition import services
+from scheduling_core.errors import TransientError
 from scheduling_core.redaction import add_sensitive
-from scheduling_core.services.dynamics_webhook import MalformedContext
+from scheduling_core.services.dynamics_webhook import ExecutionContext, MalformedContext, queued_change
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -56,7 +59,7 @@ def _check_secret(req: func.HttpRequest) -> None:
             operation_id="PostDynamicsWebhook",
             summary="Dynamics service-endpoint webhook (RemoteExecutionContext)",
             tag="callbacks",
-            responses={202: WebhookAccepted, 400: Problem, 401: Problem, 413: Problem},
+            responses={202: WebhookAccepted, 400: Problem, 401: Problem, 413: Problem, 503: Problem},
             headers=(
                 QueryParam(name="x-scheduling-webhook-key", description="The shared secret", required=True),
             ),
@@ -68,12 +71,16 @@ def dynamics_webhook(req: func.HttpRequest) -> func.HttpResponse:
     payload = read_body_json(req, MAX_WEBHOOK_BYTES)
     size_exceeded = (req.headers.get(SIZE_EXCEEDED_HEADER) or "").lower() not in ("", "false")
     try:
-        outcome = services().dynamics_webhook.handle(payload, size_exceeded=size_exceeded)
+        context = ExecutionContext.parse(payload)  # refuse what no retry could read, before storing it
     except MalformedContext as exc:
         raise HttpProblem(400, "malformed-payload", "Malformed payload", exc.detail) from None
-    operation_id = payload.get("OperationId") if isinstance(payload, dict) else None
-    log.info("dynamics webhook %s: %s", operation_id, outcome.value)
-    return json_response(
-        WebhookAccepted(operationId=operation_id if isinstance(operation_id, str) else None, outcome=outcome),
-        202,
-    )
+    try:
+        services().dynamics_changes.send([queued_change(payload, size_exceeded=size_exceeded)])
+    except TransientError as exc:
+        # Not stored: 503 is one of the three answers Dynamics tries once more (use-webhooks).
+        log.warning("dynamics webhook %s: the queue did not take it: %s", context.operation_id, exc)
+        raise HttpProblem(
+            503, "upstream-unavailable", "Service unavailable", "The change could not be stored; try again."
+        ) from None
+    log.info("dynamics webhook %s: queued", context.operation_id)
+    return json_response(WebhookAccepted(operationId=context.operation_id, outcome="queued"), 202)

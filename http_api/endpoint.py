@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from http_api import cors as _cors
 from http_api.auth import Access, check_access, presented_key
 from http_api.observe import observed
+from http_api.page_headers import is_page_route, protect
 from http_api.problems import HttpProblem, from_validation_error, problem_response, to_problem
 from scheduling_core.errors import NotFound
 from scheduling_core.redaction import add_sensitive
@@ -84,6 +85,7 @@ def endpoint(
     if with_cors and all(op.method.upper() != "OPTIONS" for op in operations):
         operations = (*operations, _preflight_operation(operations[0]))
     methods = [op.method.upper() for op in operations]
+    page_route = is_page_route(route)
 
     def decorate(handler: Handler) -> Handler:
         def guarded(req: func.HttpRequest) -> func.HttpResponse:
@@ -101,6 +103,8 @@ def endpoint(
             response = observed(req, route=route, call=lambda: guarded(req))
             if with_cors and not _cors.is_preflight(req):
                 _cors.add_cors_headers(req, response)
+            if page_route:  # /book/*, /manage/*: nosniff, CSP, no-store on every answer, errors too
+                protect(response)
             return response
 
         ROUTES.append(RouteDoc(route=route, access=access, operations=operations))

@@ -5,27 +5,25 @@ No key: the token in the path is the credential (scheduling_core.manage_links). 
 - answers show the invitee's own view only (`ManageView`): no context, metadata, routing, hosts or
   sync internals;
 - every answer, errors included, carries the booking page's headers (CSP, nosniff, no-referrer,
-  no-store): the token is in the URL, so nothing may be cached, sniffed or leaked as a referrer.
-  (`page_answer` below; when the shared by-prefix helper of the booking page is in `endpoint`, it
-  covers `/manage/*` too and this wrapper is a no-op duplicate.)
+  no-store): the token is in the URL, so nothing may be cached, sniffed or leaked as a referrer
+  (`endpoint` applies `page_headers.protect` to every `/manage/*` route, as to `/book/*`);
+- URLs in the page come from PUBLIC_BASE_URL (`page_root`), never from the request path.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import azure.functions as func
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from http_api.auth import Access
-from http_api.booking_page import LOCATION_LABELS, _asset_url, _script_json, _template, security_headers
+from http_api.booking_page import LOCATION_LABELS, _asset_url, _script_json, _template
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response, read_json
-from http_api.problems import problem_response, to_problem
+from http_api.page_headers import page_root, security_headers
 from http_api.schemas import Problem
 from scheduling_core.composition import services
 from scheduling_core.errors import FieldError, InvalidRequest, NotFound
@@ -36,7 +34,6 @@ from scheduling_core.timezones import UnknownTimeZone, iana_name, resolve_time_z
 bp = func.Blueprint()
 
 TOKEN_PATTERN = r"^[A-Za-z0-9_-]{38}$"  # noqa: S105 - the shape of a token, not a secret
-Handler = Callable[[func.HttpRequest], func.HttpResponse]
 
 
 class Strict(BaseModel):
@@ -86,25 +83,6 @@ class ManageSlots(BaseModel):
     timeZone: str
     durationMinutes: int
     slots: list[ManageSlot]
-
-
-def page_answer(handler: Handler) -> Handler:
-    """Run `handler`; its answer or problem carries the page headers (see the module docstring)."""
-
-    def run(req: func.HttpRequest) -> func.HttpResponse:
-        try:
-            response = handler(req)
-        except Exception as exc:  # the same mapping `endpoint` applies, with the headers added
-            response = problem_response(to_problem(exc))
-        for name, value in {**security_headers(framed=True), "Cache-Control": "no-store"}.items():
-            if response.headers.get(name) is None:
-                response.headers[name] = value
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        return response
-
-    run.__name__ = handler.__name__
-    return run
 
 
 def _token(req: func.HttpRequest) -> str:
@@ -169,25 +147,29 @@ _CHANGE_ERRORS: dict[int, type[BaseModel] | None] = {400: Problem, 409: Problem,
         ),
     ),
 )
-@page_answer
 def manage_page(req: func.HttpRequest) -> func.HttpResponse:
-    path = urlsplit(req.url).path
-    prefix = path[: path.rindex("/manage/")] if "/manage/" in path else "/api"  # the route prefix
-    values = {"css": html.escape(_asset_url(f"{prefix}/book", "booking.css"))}
+    book = page_root()  # {PUBLIC_BASE_URL}/book, or /api/book on this origin
+    root = book.removesuffix("/book")
+    values = {"css": html.escape(_asset_url(book, "booking.css"))}
     try:
         token = _token(req)
         managed = services().manage.view(token)
     except NotFound:
-        body = _template("not-found.html").substitute(values)
-        return func.HttpResponse(body, status_code=404, mimetype="text/html", charset="utf-8")
-    config = {"api": f"{prefix}/manage/{token}", "title": managed.event_type.title}
+        return _html(_template("not-found.html").substitute(values), 404)
+    config = {"api": f"{root}/manage/{token}", "title": managed.event_type.title}
     body = _template("manage.html").substitute(
         values,
-        js=html.escape(_asset_url(f"{prefix}/book", "manage.js")),
+        js=html.escape(_asset_url(book, "manage.js")),
         title=html.escape(managed.event_type.title),
         config=_script_json(config),
     )
-    return func.HttpResponse(body, status_code=200, mimetype="text/html", charset="utf-8")
+    return _html(body, 200)
+
+
+def _html(body: str, status: int) -> func.HttpResponse:
+    """The page (framed by Dynamics like the booking page: no Cross-Origin-Resource-Policy)."""
+    headers = {**security_headers(framed=True), "Cache-Control": "no-store"}
+    return func.HttpResponse(body, status_code=status, mimetype="text/html", charset="utf-8", headers=headers)
 
 
 @endpoint(
@@ -204,7 +186,6 @@ def manage_page(req: func.HttpRequest) -> func.HttpResponse:
         ),
     ),
 )
-@page_answer
 def managed_booking(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(view(services().manage.view(_token(req))))
 
@@ -230,7 +211,6 @@ def managed_booking(req: func.HttpRequest) -> func.HttpResponse:
         ),
     ),
 )
-@page_answer
 def managed_booking_slots(req: func.HttpRequest) -> func.HttpResponse:
     token = _token(req)
     manage = services().manage
@@ -268,7 +248,6 @@ def managed_booking_slots(req: func.HttpRequest) -> func.HttpResponse:
         ),
     ),
 )
-@page_answer
 def reschedule_managed(req: func.HttpRequest) -> func.HttpResponse:
     body = read_json(req, ManageRescheduleIn)  # size and shape first, as on every route
     token = _token(req)
@@ -290,7 +269,6 @@ def reschedule_managed(req: func.HttpRequest) -> func.HttpResponse:
         ),
     ),
 )
-@page_answer
 def cancel_managed(req: func.HttpRequest) -> func.HttpResponse:
     body = read_json(req, ManageCancelIn) if (req.get_body() or b"").strip() else ManageCancelIn()
     token = _token(req)

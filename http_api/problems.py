@@ -23,6 +23,7 @@ from scheduling_core.errors import (
     NotFound,
     SelfServiceClosed,
     SlotUnavailable,
+    TooManyRequests,
     UpstreamUnavailable,
 )
 
@@ -98,6 +99,9 @@ def to_problem(exc: Exception) -> HttpProblem:
         return HttpProblem(409, "self-service-closed", "Self-service closed", exc.detail)
     if isinstance(exc, SlotUnavailable):
         return HttpProblem(409, "slot-unavailable", "Slot unavailable", exc.detail)
+    if isinstance(exc, TooManyRequests):
+        retry = {"Retry-After": str(exc.retry_after_seconds)}
+        return HttpProblem(429, exc.code, "Too many requests", exc.detail, headers=retry)
     if isinstance(exc, UpstreamUnavailable):
         headers = {"Retry-After": str(exc.retry_after_seconds or 5)}
         return HttpProblem(

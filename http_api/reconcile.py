@@ -28,7 +28,10 @@ MAX_RANGE: Final = timedelta(days=62)
 class ReconcileItemOut(BaseModel):
     bookingId: str
     appointmentId: str
-    action: str = Field(description="created, updated, orphan or failed")
+    action: str = Field(
+        description="created, updated, orphan, failed; for a person's change in Dynamics: cancelled, "
+        "followed (the booking moved) or flagged (drift recorded)"
+    )
     differences: list[str] = Field(description="What differed: missing, scheduledstart, scheduledend, ...")
     error: str | None = None
 
@@ -40,6 +43,7 @@ class ReconcileReportOut(BaseModel):
     inSync: int
     created: int
     updated: int
+    followed: int = Field(description="People's changes in Dynamics the bookings followed or flagged")
     orphans: int = Field(description="Appointments of ours whose booking no longer exists (left alone)")
     failed: int
     items: list[ReconcileItemOut] = Field(description="Every booking not in sync, and every orphan")
@@ -55,6 +59,7 @@ def report_out(report: ReconcileReport) -> ReconcileReportOut:
         inSync=report.in_sync,
         created=report.created,
         updated=report.updated,
+        followed=report.followed,
         orphans=report.orphans,
         failed=report.failed,
         items=[

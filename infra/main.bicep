@@ -2,7 +2,7 @@
 //
 //   user-assigned managed identity ─┬─ runtime storage   (Functions host: blobs, diagnostic tables, deployment package)
 //   (the app's only Azure identity) ├─ data storage      (the app's tables: bookings, locks, holds, outbox, config)
-//                                   ├─ Service Bus       (topic booking-events + subscriptions, queue graph-changes)
+//                                   ├─ Service Bus       (topic booking-events + subscriptions, queues graph-changes, dynamics-changes)
 //                                   ├─ Key Vault         (webhook secret, admin key, optional Graph/Dataverse secret)
 //                                   └─ Application Insights (Entra ID ingestion, no instrumentation-key auth)
 //   Function App (Flex Consumption, Python 3.11) runs as that identity.
@@ -12,7 +12,7 @@
 //   Application Insights, and no app setting carries a key or a connection string with a secret. Every
 //   connection is identity-based (`<name>__accountName|fullyQualifiedNamespace`, `__credential`, `__clientId`).
 // - Least privilege: each role is assigned to the identity on the narrowest resource that needs it
-//   (Service Bus roles on the topic, each subscription and the queue; table role on the data account only).
+//   (Service Bus roles on the topic, each subscription and each queue; table role on the data account only).
 // - Every Service Bus entity the code names exists here, and every app setting the code reads is set here
 //   (or deliberately left unset in Azure; see the test).
 // - Secrets live in Key Vault and reach the app as Key Vault references resolved with the same identity.
@@ -98,8 +98,27 @@ param dynamicsApplicationUserId string = ''
 @description('CSP frame-ancestors of the booking page: the Dynamics origins that may embed it.')
 param bookingPageFrameAncestors string = '\'self\' https://*.dynamics.com'
 
-@description('Comma-separated event type slugs the public booking page offers; empty: all.')
+@description('Comma-separated event type slugs the public booking page may offer, on top of each event type\'s own public flag; empty: every public one.')
 param bookingPageEventTypes string = ''
+
+@description('Booking page abuse limits (docs/booking-page.md): unexpired holds per client address.')
+@minValue(1)
+param bookingPageMaxHoldsPerClient int = 2
+
+@description('Booking page abuse limits: requests per minute per client address (every /book/* request).')
+@minValue(1)
+param bookingPageRequestsPerMinute int = 120
+
+@description('Booking page abuse limits: largest share (0-1) of an event type\'s bookable slots that page holds may cover.')
+param bookingPageMaxHeldShare string = '0.2'
+
+@description('Booking page abuse limits: page bookings per invitee email address per UTC day.')
+@minValue(1)
+param bookingPageMaxBookingsPerEmail int = 3
+
+@description('Which X-Forwarded-For entry, counted from the right, is the client: 1 = the address the App Service front end appended; 2 behind Azure Front Door (lock the app to Front Door then).')
+@minValue(1)
+param forwardedForHops int = 1
 
 @description('Base URL Graph calls back (change and lifecycle notifications), e.g. https://<custom-domain>/api. Empty: the app\'s default host name.')
 param publicBaseUrl string = ''
@@ -158,6 +177,8 @@ var bookingSubscriptions = [
   'webhooks'
 ]
 var graphChangesQueue = 'graph-changes'
+// Dynamics webhook contexts, stored before POST /dynamics/webhook answers (Dynamics retries only 502/503/504, once).
+var dynamicsChangesQueue = 'dynamics-changes'
 // One number for the subscriptions' maxDeliveryCount and the app's SYNC_MAX_DELIVERY_COUNT: the sync marks a
 // booking failed on the last delivery, so the two must agree.
 var maxDeliveryCount = 10
@@ -257,7 +278,10 @@ module serviceBus 'modules/servicebus.bicep' = {
     sku: serviceBusSku
     topicName: bookingTopic
     subscriptionNames: bookingSubscriptions
-    queueName: graphChangesQueue
+    queueNames: [
+      graphChangesQueue
+      dynamicsChangesQueue
+    ]
     duplicateDetectionWindow: duplicateDetectionWindow
     maxDeliveryCount: maxDeliveryCount
     principalId: identity.properties.principalId
@@ -321,10 +345,19 @@ var appSettingsMap = union(identitySettings, {
   // Graph subscriptions: notificationUrl/lifecycleNotificationUrl are {PUBLIC_BASE_URL}/graph/... (docs/outlook-sync.md).
   PUBLIC_BASE_URL: empty(publicBaseUrl) ? 'https://${names.functionApp}.azurewebsites.net/api' : publicBaseUrl
   GRAPH_CHANGES_QUEUE: 'graph-changes'
+  DYNAMICS_CHANGES_QUEUE: dynamicsChangesQueue
+  // The entity alias of the post image registered on the Dynamics webhook step (docs/dynamics-webhook.md).
+  DYNAMICS_POST_IMAGE_NAME: 'PostImage'
   CORS_ALLOWED_ORIGINS: join(bookingPageOrigins, ',')
   // The booking page (/book/*): who may frame it (CSP frame-ancestors) and which event types it offers.
   BOOKING_PAGE_FRAME_ANCESTORS: bookingPageFrameAncestors
   BOOKING_PAGE_EVENT_TYPES: bookingPageEventTypes
+  // Abuse limits of the key-less page, counted in Table storage so they hold across instances.
+  BOOKING_PAGE_MAX_HOLDS_PER_CLIENT: string(bookingPageMaxHoldsPerClient)
+  BOOKING_PAGE_REQUESTS_PER_MINUTE: string(bookingPageRequestsPerMinute)
+  BOOKING_PAGE_MAX_HELD_SHARE: bookingPageMaxHeldShare
+  BOOKING_PAGE_MAX_BOOKINGS_PER_EMAIL: string(bookingPageMaxBookingsPerEmail)
+  FORWARDED_FOR_HOPS: string(forwardedForHops)
   WEBHOOK_TIMEOUT_SECONDS: '10'
   // /admin/* needs this key in x-functions-key on top of the runtime's function-key check, so a host key
   // handed to an API client does not open the admin API (see infra/README.md, "Keys").

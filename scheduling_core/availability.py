@@ -23,26 +23,42 @@ shrinks and one lying inside it vanishes. `end_minute == 1440` is the next local
 date's 00:00.
 
 Cost: the hot path works on integer microseconds since the Unix epoch ("ticks").
-Per host, blocking intervals become merged ranges of forbidden starts once; each
+Per host, blocking Outlook items become merged ranges of forbidden starts once; each
 working interval's grid is then cut by them (`bisect`, `range`), so the work grows
-with busy items and working intervals, not with minutes or candidates. Wall-time
-lookups are memoised (`_local_ticks`, pure), as hosts share zones and hours.
+with busy items and working intervals, not with minutes or candidates. That grid
+(working hours and Outlook only) is memoised per item set: the free/busy cache hands
+the same `BusyItem` objects to every request, so a warm request only cuts a sorted
+list by notice, booking window, commitments and caps (`bisect`, `del`, C work).
+Wall-time lookups, working hours and instants are memoised too (pure functions).
+`bench/previous_engine.py` keeps the engine before these memos as the reference.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections import Counter, defaultdict
+import threading
+from bisect import bisect_left, bisect_right
+from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC as STDLIB_UTC
 from datetime import date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from functools import lru_cache
+from itertools import pairwise, repeat
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from scheduling_core.domain import WEEKDAYS, BusyItem, Commitment, EventType, Host, LocalTimeRange, Slot
+from scheduling_core.domain import (
+    WEEKDAYS,
+    BusyItem,
+    Commitment,
+    DateOverride,
+    EventType,
+    Host,
+    LocalTimeRange,
+    Slot,
+    WorkingHoursRule,
+)
 from scheduling_core.intervals import Interval, merge_spans
 from scheduling_core.ports import HostFreeBusy
 from scheduling_core.timezones import UTC, resolve_time_zone
@@ -79,6 +95,7 @@ def _ticks(instant: datetime) -> int:
     return (instant - _UTC_EPOCHS.get(instant.tzinfo, _EPOCH)) // _TICK
 
 
+@lru_cache(maxsize=1 << 15)  # pure, and slot grids repeat across hosts and requests
 def _instant(ticks: int) -> datetime:
     return _EPOCH + timedelta(microseconds=ticks)
 
@@ -131,21 +148,39 @@ class _WorkingSpan(NamedTuple):
     day: date  # the local date whose hours these are
 
 
-def _ranges_by_date(host: Host) -> tuple[dict[str, list[LocalTimeRange]], dict[date, list[LocalTimeRange]]]:
+@dataclass(frozen=True, slots=True, eq=False)  # identity: a memo key, and hashing the spans costs
+class _Hours:
+    """A host's working hours over some local dates, in ticks (memoised: hosts share hours and zones)."""
+
+    spans: tuple[_WorkingSpan, ...]  # sorted, not merged
+    stretch_ends: tuple[int, ...]  # ends of the merged spans: where a meeting must have ended
+    disjoint: bool  # no two spans overlap, so their grids come out sorted and unique
+
+
+def _ranges_by_date(
+    working_hours: tuple[WorkingHoursRule, ...], date_overrides: tuple[DateOverride, ...]
+) -> tuple[dict[str, list[LocalTimeRange]], dict[date, list[LocalTimeRange]]]:
     weekly: dict[str, list[LocalTimeRange]] = {day: [] for day in WEEKDAYS}
-    for rule in host.working_hours:
+    for rule in working_hours:
         for weekday in rule.days:
             weekly[weekday].append(rule.hours)
     overrides: dict[date, list[LocalTimeRange]] = {}
-    for override in host.date_overrides:  # several overrides of one date add up
+    for override in date_overrides:  # several overrides of one date add up
         overrides.setdefault(override.date, []).extend(override.intervals)
     return weekly, overrides
 
 
-def _working_spans(host: Host, zone: ZoneInfo, first_day: date, last_day: date) -> list[_WorkingSpan]:
-    """Working-hours intervals of every local date in `[first_day, last_day]`, sorted, not merged."""
-    weekly, overrides = _ranges_by_date(host)
-    spans: set[_WorkingSpan] = set()
+@lru_cache(maxsize=1 << 12)  # pure; the key is the hours themselves, so changed hours never hit
+def _hours(
+    working_hours: tuple[WorkingHoursRule, ...],
+    date_overrides: tuple[DateOverride, ...],
+    zone: ZoneInfo,
+    first_day: date,
+    last_day: date,
+) -> _Hours:
+    """Working-hours intervals of every local date in `[first_day, last_day]`."""
+    weekly, overrides = _ranges_by_date(working_hours, date_overrides)
+    found: set[_WorkingSpan] = set()
     day = first_day
     while day <= last_day:
         ranges = overrides.get(day)
@@ -153,9 +188,16 @@ def _working_spans(host: Host, zone: ZoneInfo, first_day: date, last_day: date) 
             start = _local_ticks(day, hours.start_minute, zone, False)
             end = _local_ticks(day, hours.end_minute, zone, True)
             if start < end:
-                spans.add(_WorkingSpan(start, end, day))
+                found.add(_WorkingSpan(start, end, day))
         day += _ONE_DAY
-    return sorted(spans)
+    spans = tuple(sorted(found))
+    disjoint = all(a.end <= b.start for a, b in pairwise(spans))
+    stretch_ends = tuple(end for _, end in merge_spans((span.start, span.end) for span in spans))
+    return _Hours(spans=spans, stretch_ends=stretch_ends, disjoint=disjoint)
+
+
+def _host_hours(host: Host, zone: ZoneInfo, days: tuple[date, date]) -> _Hours:
+    return _hours(host.working_hours, host.date_overrides, zone, *days)
 
 
 def _local_days(lower: int, upper: int, zone: ZoneInfo) -> tuple[date, date]:
@@ -174,43 +216,229 @@ def working_intervals(host: Host, window: Interval) -> list[Interval]:
     """
     zone = resolve_time_zone(host.time_zone)
     lower, upper = _ticks(window.start), _ticks(window.end)
-    spans = _working_spans(host, zone, *_local_days(lower, upper, zone))
+    spans = _host_hours(host, zone, _local_days(lower, upper, zone)).spans
     return [Interval(_instant(s.start), _instant(s.end)) for s in spans if s.start < upper and lower < s.end]
+
+
+# --- the grid, cut by forbidden starts -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """What one computation asks of every host, in ticks (rule 4 already narrows the starts)."""
+
+    event_type: EventType
+    duration: int
+    step: int
+    lead: int  # a blocking [b0, b1) forbids the starts in [b0 - lead, b1 + lag)
+    lag: int
+    lower: int  # starts lie in [lower, upper)
+    upper: int
+
+
+def _ask(event_type: EventType, window: Interval, now: datetime) -> _Ask | None:
+    duration = event_type.duration // _TICK
+    step = event_type.slot_interval // _TICK
+    if duration <= 0 or step <= 0:
+        raise ValueError("an event type needs a positive duration and slot interval")
+    before, after = event_type.buffer_before // _TICK, event_type.buffer_after // _TICK
+    lower = max(_ticks(window.start), _ticks(now + timedelta(minutes=event_type.minimum_notice_minutes)))
+    upper = _ticks(window.end)
+    if event_type.booking_window_days is not None:
+        upper = min(upper, _ticks(now + timedelta(days=event_type.booking_window_days)) + 1)
+    if lower >= upper:
+        return None
+    return _Ask(event_type, duration, step, duration + after - 1, before, lower, upper)
+
+
+def _scan(
+    hours: _Hours,
+    forbidden: tuple[list[int], list[int]],
+    ask: _Ask,
+    lower: int,
+    upper: int,
+    full_days: set[date],
+    runs: dict[date, list[tuple[int, int]]] | None = None,
+) -> list[int]:
+    """Grid points of each working span in `[lower, upper)` whose meeting fits (rule 2) and that no
+    forbidden range holds (rule 3); spans of `full_days` are skipped (rule 5). Sorted and unique
+    only if the spans are disjoint. `runs` collects each span's first and last start per date.
+
+    Each span's grid is cut by the forbidden ranges (`bisect`, `range`), so the work grows with
+    busy items and working spans, not with minutes or candidates.
+    """
+    forbidden_starts, forbidden_ends = forbidden
+    stretch_ends, step, duration = hours.stretch_ends, ask.step, ask.duration
+    count = len(forbidden_starts)
+    starts: list[int] = []
+    for origin, end, day in hours.spans:
+        if end <= lower or origin >= upper or (full_days and day in full_days):
+            continue
+        # Rule 2: the meeting must end inside the stretch of working hours this span belongs to.
+        last = min(end - 1, upper - 1, stretch_ends[bisect_right(stretch_ends, origin)] - duration)
+        cursor = origin if lower <= origin else lower + (origin - lower) % step  # first grid point >= lower
+        first = len(starts)
+        i = bisect_right(forbidden_ends, cursor)
+        while i < count and forbidden_starts[i] <= last:
+            if cursor < forbidden_starts[i]:
+                starts.extend(range(cursor, forbidden_starts[i], step))
+            if cursor < forbidden_ends[i]:
+                cursor = forbidden_ends[i] + (origin - forbidden_ends[i]) % step  # next grid point
+            i += 1
+        starts.extend(range(cursor, last + 1, step))
+        if runs is not None and len(starts) > first:
+            runs.setdefault(day, []).append((starts[first], starts[-1]))
+    return starts
+
+
+@dataclass(frozen=True, slots=True)
+class _Grid:
+    """A host's starts allowed by its working hours and Outlook alone, over all of `hours`.
+
+    Notice, booking window, commitments and caps are applied per request by cutting this sorted
+    list (`bisect`, `del`), which is C work; only disjoint working spans get one, so each span's
+    starts are one run of consecutive values.
+    """
+
+    starts: list[int]
+    runs_by_day: dict[date, list[tuple[int, int]]]  # first and last start of each span, per local date
+
+
+def _grid(hours: _Hours, forbidden: tuple[list[int], list[int]], ask: _Ask) -> _Grid:
+    runs_by_day: dict[date, list[tuple[int, int]]] = {}
+    lower, upper = hours.spans[0].start, hours.stretch_ends[-1]  # no narrowing
+    return _Grid(_scan(hours, forbidden, ask, lower, upper, set(), runs_by_day), runs_by_day)
+
+
+# --- Outlook items, compiled once ----------------------------------------------------------------
+
+
+class _OutlookBusy:
+    """One host's blocking Outlook items as merged integer spans, and what they forbid.
+
+    Compiling costs one datetime subtraction per item, and cutting the grid a loop per working
+    span: most of a host's work. The free/busy cache hands the same `BusyItem` objects to every
+    request, so `_outlook_busy` memoises this object per item set, and it memoises the forbidden
+    ranges per event type shape and the grid per working hours too.
+    """
+
+    __slots__ = ("_degenerate", "_forbidden", "_grids", "_spans", "items")
+
+    def __init__(self, items: tuple[BusyItem, ...]) -> None:
+        self.items = items  # pins the items: their ids are the memo key
+        epochs, epoch, tick = _UTC_EPOCHS, _EPOCH, _TICK  # `_ticks` inlined: this runs per item
+        raw = [
+            (
+                (item.start - epochs.get(item.start.tzinfo, epoch)) // tick,
+                (item.end - epochs.get(item.end.tzinfo, epoch)) // tick,
+            )
+            for item in items
+            if item.blocks
+        ]
+        self._spans = merge_spans(raw)
+        # An empty item (start >= end) still forbids the starts whose widened meeting straddles it.
+        self._degenerate = [span for span in raw if span[0] >= span[1]]
+        self._forbidden: dict[tuple[int, int], tuple[list[int], list[int]]] = {}
+        self._grids: dict[tuple[_Hours, int, int, int, int], _Grid] = {}
+
+    def forbidden(self, lead: int, lag: int) -> tuple[list[int], list[int]]:
+        """Starts and ends of the merged ranges `[b0 - lead, b1 + lag)` of forbidden starts.
+
+        Widening is monotone, so widening the merged items and joining neighbours that now
+        touch gives the same canonical spans as merging the widened items.
+        """
+        found = self._forbidden.get((lead, lag))
+        if found is not None:
+            return found
+        if self._degenerate:
+            merged = merge_spans((b0 - lead, b1 + lag) for b0, b1 in self._spans + self._degenerate)
+            starts, ends = [s for s, _ in merged], [e for _, e in merged]
+        else:
+            starts, ends = [], []
+            for b0, b1 in self._spans:
+                if ends and ends[-1] >= b0 - lead:
+                    ends[-1] = b1 + lag
+                else:
+                    starts.append(b0 - lead)
+                    ends.append(b1 + lag)
+        if len(self._forbidden) >= _SHAPES_PER_HOST:
+            self._forbidden.clear()
+        found = self._forbidden[(lead, lag)] = (starts, ends)
+        return found
+
+    def grid(self, hours: _Hours, ask: _Ask) -> _Grid:
+        key = (hours, ask.duration, ask.step, ask.lead, ask.lag)  # `_Hours` hashes by identity
+        found = self._grids.get(key)
+        if found is None:
+            found = _grid(hours, self.forbidden(ask.lead, ask.lag), ask)
+            if len(self._grids) >= _SHAPES_PER_HOST:
+                self._grids.clear()
+            self._grids[key] = found
+        return found
+
+
+_SHAPES_PER_HOST = 16  # event type shapes and day ranges memoised per item set
+_OUTLOOK_MEMO_SIZE = 4096  # item sets memoised (hosts, roughly)
+_outlook_memo: dict[tuple[int, ...], _OutlookBusy] = {}
+_outlook_memo_lock = threading.Lock()
+
+
+def _outlook_busy(busy: Sequence[BusyItem]) -> _OutlookBusy:
+    """The compiled items, memoised by the identity of each item.
+
+    An entry keeps its items alive, so an id in a stored key still names the very object the
+    caller holds: a hit means the same (immutable) items in the same order.
+    """
+    key = tuple(map(id, busy))
+    found = _outlook_memo.get(key)
+    if found is None:
+        found = _OutlookBusy(tuple(busy))
+        with _outlook_memo_lock:
+            while len(_outlook_memo) >= _OUTLOOK_MEMO_SIZE:  # oldest first: dicts keep insertion order
+                del _outlook_memo[next(iter(_outlook_memo))]
+            _outlook_memo[key] = found
+    return found
+
+
+def clear_memos() -> None:
+    """Forget every memoised computation (a fresh process's state; benchmarks time it)."""
+    with _outlook_memo_lock:
+        _outlook_memo.clear()
+    _hours.cache_clear()
+    _local_ticks.cache_clear()
+    _instant.cache_clear()
+    _slot.cache_clear()
 
 
 # --- one host ------------------------------------------------------------------------------------
 
 
-def _blocking(calendar: HostCalendar) -> list[tuple[int, int]]:
-    """The host's blocking intervals (rule 3), unmerged."""
-    epochs, epoch, tick = _UTC_EPOCHS, _EPOCH, _TICK  # `_ticks` inlined: this runs per Outlook item
-    spans = [
-        (
-            (item.start - epochs.get(item.start.tzinfo, epoch)) // tick,
-            (item.end - epochs.get(item.end.tzinfo, epoch)) // tick,
-        )
-        for item in calendar.busy
-        if item.blocks
-    ]
-    spans.extend(
-        (_ticks(c.start - c.buffer_before), _ticks(c.end + c.buffer_after)) for c in calendar.commitments
-    )
-    return spans
+def _commitment_ranges(calendar: HostCalendar, ask: _Ask) -> list[tuple[int, int]]:
+    """Ranges of starts the host's commitments forbid (rule 3), each widened by its own buffers."""
+    epochs, epoch, tick = _UTC_EPOCHS, _EPOCH, _TICK
+    lead, lag = ask.lead, ask.lag
+    ranges = []
+    for c in calendar.commitments:
+        low = (c.start - c.buffer_before - epochs.get(c.start.tzinfo, epoch)) // tick - lead
+        high = (c.end + c.buffer_after - epochs.get(c.end.tzinfo, epoch)) // tick + lag
+        if low < high:
+            ranges.append((low, high))
+    return ranges
 
 
 def _full_days(calendar: HostCalendar, event_type: EventType, zone: ZoneInfo) -> set[date]:
     """Local dates on which the host has reached a daily cap (rule 5)."""
     host_cap, type_cap = calendar.host.max_meetings_per_day, event_type.max_bookings_per_host_per_day
-    if host_cap is None and type_cap is None:
+    if (host_cap is None and type_cap is None) or not calendar.commitments:
         return set()
-    total: Counter[date] = Counter()
-    of_type: Counter[date] = Counter()
+    total: dict[date, int] = {}
+    of_type: dict[date, int] = {}
     for commitment in calendar.commitments:
         if commitment.counts_toward_caps:
             day = commitment.start.astimezone(zone).date()
-            total[day] += 1
+            total[day] = total.get(day, 0) + 1
             if commitment.event_type == event_type.slug:
-                of_type[day] += 1
+                of_type[day] = of_type.get(day, 0) + 1
     return _at_cap(total, host_cap) | _at_cap(of_type, type_cap)
 
 
@@ -218,54 +446,40 @@ def _at_cap(counts: Mapping[date, int], cap: int | None) -> set[date]:
     return set() if cap is None else {day for day, count in counts.items() if count >= cap}
 
 
-def _host_starts(calendar: HostCalendar, event_type: EventType, window: Interval, now: datetime) -> list[int]:
-    duration = event_type.duration // _TICK
-    step = event_type.slot_interval // _TICK
-    if duration <= 0 or step <= 0:
-        raise ValueError("an event type needs a positive duration and slot interval")
-    before, after = event_type.buffer_before // _TICK, event_type.buffer_after // _TICK
-
-    # Rule 4 narrows the starts to [lower, upper).
-    lower = max(_ticks(window.start), _ticks(now + timedelta(minutes=event_type.minimum_notice_minutes)))
-    upper = _ticks(window.end)
-    if event_type.booking_window_days is not None:
-        upper = min(upper, _ticks(now + timedelta(days=event_type.booking_window_days)) + 1)
-    if lower >= upper:
-        return []
-
+def _host_starts(calendar: HostCalendar, ask: _Ask, days: dict[ZoneInfo, tuple[date, date]]) -> list[int]:
+    """The host's valid starts, sorted and unique; `days` memoises `_local_days` per zone."""
     zone = resolve_time_zone(calendar.host.time_zone)
-    spans = _working_spans(calendar.host, zone, *_local_days(lower, upper + duration, zone))
-    hour_ends = [end for _, end in merge_spans((span.start, span.end) for span in spans)]
-    # Rule 3 turned around: a blocking [b0, b1) forbids the starts in (b0 - duration - after, b1 + before).
-    forbidden = merge_spans((b0 - duration - after + 1, b1 + before) for b0, b1 in _blocking(calendar))
-    forbidden_starts = [start for start, _ in forbidden]
-    forbidden_ends = [end for _, end in forbidden]
-    full_days = _full_days(calendar, event_type, zone)
+    local_days = days.get(zone)
+    if local_days is None:
+        local_days = days[zone] = _local_days(ask.lower, ask.upper + ask.duration, zone)
+    hours = _host_hours(calendar.host, zone, local_days)
+    if not hours.spans:
+        return []
+    outlook = _outlook_busy(calendar.busy)
+    full_days = _full_days(calendar, ask.event_type, zone)
+    if not hours.disjoint:  # overlapping working hours: one scan with everything, then sort
+        forbidden = merge_spans(
+            [*zip(*outlook.forbidden(ask.lead, ask.lag), strict=True), *_commitment_ranges(calendar, ask)]
+        )
+        cut = ([s for s, _ in forbidden], [e for _, e in forbidden])
+        return sorted(set(_scan(hours, cut, ask, ask.lower, ask.upper, full_days)))
 
-    starts: list[int] = []
-    for origin, end, day in spans:
-        if end <= lower or origin >= upper or day in full_days:
-            continue
-        # Rule 2: the meeting must end inside the stretch of working hours this span belongs to.
-        stretch_end = hour_ends[bisect_right(hour_ends, origin)]
-        last = min(end - 1, upper - 1, stretch_end - duration)
-        cursor = origin if lower <= origin else lower + (origin - lower) % step  # first grid point >= lower
-        i = bisect_right(forbidden_ends, cursor)
-        while i < len(forbidden) and forbidden_starts[i] <= last:
-            if cursor < forbidden_starts[i]:
-                starts.extend(range(cursor, forbidden_starts[i], step))
-            if cursor < forbidden_ends[i]:
-                cursor = forbidden_ends[i] + (origin - forbidden_ends[i]) % step  # next grid point
-            i += 1
-        starts.extend(range(cursor, last + 1, step))
-    return sorted(set(starts))
+    grid = outlook.grid(hours, ask)
+    starts = grid.starts[bisect_left(grid.starts, ask.lower) : bisect_left(grid.starts, ask.upper)]
+    for low, high in _commitment_ranges(calendar, ask):
+        del starts[bisect_left(starts, low) : bisect_left(starts, high)]
+    for day in full_days:
+        for first, last in grid.runs_by_day.get(day, ()):
+            del starts[bisect_left(starts, first) : bisect_right(starts, last)]
+    return starts
 
 
 def host_slot_starts(
     calendar: HostCalendar, event_type: EventType, window: Interval, now: datetime
 ) -> list[datetime]:
     """Every valid start (UTC) of `event_type` for this host with start in `[window.start, window.end)`."""
-    return [_instant(start) for start in _host_starts(calendar, event_type, window, now)]
+    ask = _ask(event_type, window, now)
+    return [] if ask is None else [_instant(start) for start in _host_starts(calendar, ask, {})]
 
 
 # --- a pool of hosts -----------------------------------------------------------------------------
@@ -283,21 +497,28 @@ def pooled_slots(
     ANY_OF: a slot wherever at least one host is free, listing those hosts.
     ALL_OF: a slot only where every calendar's host is free, listing them all.
     """
+    ask = _ask(event_type, window, now)
+    if ask is None:
+        return []
+    days: dict[ZoneInfo, tuple[date, date]] = {}
     free_at: defaultdict[int, list[str]] = defaultdict(list)
     for calendar in sorted(calendars, key=lambda c: c.host.id):
-        host_id = calendar.host.id
-        for start in _host_starts(calendar, event_type, window, now):
-            free_at[start].append(host_id)
+        # `free_at[start].append(host_id)` for every start, looped in C: a pool has ~10^4 host-slots.
+        lists = map(free_at.__getitem__, _host_starts(calendar, ask, days))
+        deque(map(list.append, lists, repeat(calendar.host.id)), maxlen=0)
     needed = len(calendars) if mode == PoolMode.ALL_OF else 1
     repeated = len({c.host.id for c in calendars}) < len(calendars)  # the same host passed twice
-    slots = []
-    for start in sorted(free_at):
-        ids = free_at[start]
-        if len(ids) >= needed:
-            begins = _instant(start)
-            host_ids = tuple(dict.fromkeys(ids) if repeated else ids)
-            slots.append(Slot(start=begins, end=begins + event_type.duration, host_ids=host_ids))
-    return slots
+    duration, slot = ask.duration, _slot
+    return [
+        slot(start, start + duration, tuple(dict.fromkeys(ids) if repeated else ids))
+        for start, ids in sorted(free_at.items())
+        if len(ids) >= needed
+    ]
+
+
+@lru_cache(maxsize=1 << 15)  # pure: a warm request finds most of its slots as the last one left them
+def _slot(start: int, end: int, host_ids: tuple[str, ...]) -> Slot:
+    return Slot(start=_instant(start), end=_instant(end), host_ids=host_ids)
 
 
 def host_calendars(

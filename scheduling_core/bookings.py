@@ -1,29 +1,32 @@
 """Bookings and holds as values, and the pure rules around them.
 
 Invariants:
-- A booking or hold owns one lock per 5-minute bucket that `[start - before, end + after)` touches;
-  two claims overlap (buffers included) exactly when they share a bucket, because every start, duration
-  and buffer is a multiple of five minutes (event types and working hours are validated so).
+- A booking or hold claims `[start - before, end + after)` of a host's time. The claim is written, as one
+  `DayEntry`, into the host's row of every UTC day it touches (at most three: a claim is at most
+  1440 + 2 x 480 minutes); two claims that overlap share at least one day row, so an ETag-conditional write
+  of every touched row lets at most one of them commit (storage: adapters/booking_table.py).
+- The live entries of one day row are pairwise disjoint claims of at least 5 minutes (every start, duration
+  and buffer is on the 5-minute grid), so a row holds at most 288 of them: its size is bounded.
 - `version` starts at 1 and grows by one with every change; a cancelled booking never changes again.
 - The Dataverse appointment id is a pure function of the booking id, so no retry can make a second one.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
 from scheduling_core.availability import HostCalendar, host_slot_starts
 from scheduling_core.documents import GRID_MINUTES
-from scheduling_core.domain import EventType
+from scheduling_core.domain import Commitment, EventType
 from scheduling_core.errors import SlotUnavailable
 from scheduling_core.intervals import Interval
 
-LOCK_BUCKET = timedelta(minutes=GRID_MINUTES)
 APPOINTMENT_NAMESPACE = uuid.UUID("8f0c3b5e-6a1d-4c7e-9b2a-5d4e3f2a1b0c")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: The `outlook` section's public keys (api.md), shown even before the first sync writes them.
@@ -57,19 +60,107 @@ def claim_interval(start: datetime, end: datetime, before: timedelta, after: tim
     return Interval(start - before, end + after)
 
 
-def lock_buckets(claim: Interval) -> list[datetime]:
-    """Starts of the 5-minute buckets `claim` touches (UTC, aligned to the epoch)."""
-    first = _EPOCH + ((claim.start - _EPOCH) // LOCK_BUCKET) * LOCK_BUCKET
-    buckets = []
-    at = first
-    while at < claim.end:
-        buckets.append(at)
-        at += LOCK_BUCKET
-    return buckets
+DAY_ROW_PREFIX = "d|"
+#: Live claims in one day row: pairwise disjoint, each at least one grid step long.
+MAX_ENTRIES_PER_DAY = 24 * 60 // GRID_MINUTES
 
 
-def bucket_key(at: datetime) -> str:
-    return "l|" + at.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+def claim_days(claim: Interval) -> list[date]:
+    """The UTC dates whose day rows `claim` touches (`[start, end)`: an end at midnight stays out)."""
+    first = claim.start.astimezone(UTC).date()
+    last = (claim.end.astimezone(UTC) - timedelta(microseconds=1)).date()
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def day_key(day: date) -> str:
+    return DAY_ROW_PREFIX + day.isoformat()
+
+
+class ClaimKind(StrEnum):
+    BOOKING = "b"
+    HOLD = "h"
+    #: A collective booking's claim on a non-primary host before the primary host committed.
+    PENDING = "p"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DayEntry:
+    """One claim as a day row stores it: the meeting, its buffers, who owns it and until when."""
+
+    owner: str
+    kind: ClaimKind
+    event_type: str
+    start: datetime
+    end: datetime
+    buffer_before: timedelta
+    buffer_after: timedelta
+    expires_at: datetime | None = None
+
+    @property
+    def interval(self) -> Interval:
+        return claim_interval(self.start, self.end, self.buffer_before, self.buffer_after)
+
+    def overlaps(self, other: Interval) -> bool:
+        mine = self.interval
+        return mine.start < other.end and other.start < mine.end
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    def to_commitment(self) -> Commitment:
+        return Commitment(
+            start=self.start,
+            end=self.end,
+            event_type=self.event_type,
+            buffer_before=self.buffer_before,
+            buffer_after=self.buffer_after,
+            counts_toward_caps=self.kind is ClaimKind.BOOKING,
+        )
+
+
+def _epoch_minutes(at: datetime) -> int:
+    return int((at - _EPOCH).total_seconds()) // 60
+
+
+def encode_day(entries: list[DayEntry]) -> tuple[str, str]:
+    """A day row's two string properties: the entries, and the event types they name (by index).
+
+    Compact on purpose (worst case in docs/decisions.md): a property holds at most 64 KiB (32 K UTF-16
+    characters); 288 entries take about 21 K characters, 288 distinct 64-character slugs about 19 K.
+    """
+    types: dict[str, int] = {}
+    rows = [
+        [
+            e.owner,
+            e.kind.value,
+            _epoch_minutes(e.start),
+            _epoch_minutes(e.end) - _epoch_minutes(e.start),
+            int(e.buffer_before.total_seconds()) // 60,
+            int(e.buffer_after.total_seconds()) // 60,
+            types.setdefault(e.event_type, len(types)),
+            0 if e.expires_at is None else int((e.expires_at - _EPOCH).total_seconds()),
+        ]
+        for e in sorted(entries, key=lambda e: (e.start, e.owner))
+    ]
+    separators = (",", ":")
+    return json.dumps(rows, separators=separators), json.dumps(list(types), separators=separators)
+
+
+def decode_day(entries: str, types: str) -> list[DayEntry]:
+    names: list[str] = json.loads(types)
+    return [
+        DayEntry(
+            owner=owner,
+            kind=ClaimKind(kind),
+            event_type=names[type_index],
+            start=_EPOCH + timedelta(minutes=start),
+            end=_EPOCH + timedelta(minutes=start + length),
+            buffer_before=timedelta(minutes=before),
+            buffer_after=timedelta(minutes=after),
+            expires_at=_EPOCH + timedelta(seconds=expires) if expires else None,
+        )
+        for owner, kind, start, length, before, after, type_index, expires in json.loads(entries)
+    ]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,9 +178,17 @@ class Claim:
     def interval(self) -> Interval:
         return claim_interval(self.start, self.end, self.buffer_before, self.buffer_after)
 
-    @property
-    def lock_keys(self) -> list[str]:
-        return [bucket_key(b) for b in lock_buckets(self.interval)]
+    def entry(self, owner: str, kind: ClaimKind, expires_at: datetime | None = None) -> DayEntry:
+        return DayEntry(
+            owner=owner,
+            kind=kind,
+            event_type=self.event_type,
+            start=self.start,
+            end=self.end,
+            buffer_before=self.buffer_before,
+            buffer_after=self.buffer_after,
+            expires_at=expires_at,
+        )
 
 
 class _Claimant(Protocol):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
+from azure.data.tables import TableServiceClient
+
 from scheduling_core.adapters.booking_table import TableBookingStore
 from scheduling_core.adapters.credentials import token_provider_from_settings
 from scheduling_core.adapters.dataverse import DataverseClient, dataverse_client_from_settings
@@ -21,6 +23,7 @@ from scheduling_core.adapters.idempotency_table import TableIdempotencyStore
 from scheduling_core.adapters.inprocess_bus import InProcessPublisher
 from scheduling_core.adapters.outlook_calendar import OutlookCalendars
 from scheduling_core.adapters.outlook_tables import TableMailboxFaults, TableOutlookLinks, TableSubscriptions
+from scheduling_core.adapters.page_limits_table import TablePageLimits
 from scheduling_core.adapters.routing_table import TableRoutingStore
 from scheduling_core.adapters.service_bus import ServiceBusPublisher
 from scheduling_core.adapters.sync_state_table import TableSyncStateStore
@@ -33,10 +36,16 @@ from scheduling_core.clock import Clock, SystemClock
 from scheduling_core.errors import TransientError
 from scheduling_core.events import BOOKING_CREATED, booking_event
 from scheduling_core.manage_links import ManageLinks, WeakKey
-from scheduling_core.ports import CloudEvent, EventPublisher
+from scheduling_core.ports import (
+    BusyTimeSource,
+    CloudEvent,
+    EventPublisher,
+    RedeliveryScheduler,
+    ScheduledCopy,
+)
 from scheduling_core.services.booking_page import BookingPage
 from scheduling_core.services.bookings import BookingService
-from scheduling_core.services.config import ConfigService
+from scheduling_core.services.config import ConfigService, HostDirectoryCache
 from scheduling_core.services.dataverse_sync import DataverseSync
 from scheduling_core.services.dynamics_webhook import DynamicsWebhook
 from scheduling_core.services.health import CachedProbe, HealthService, reachable
@@ -45,6 +54,8 @@ from scheduling_core.services.outbox import OutboxRelay
 from scheduling_core.services.outlook_reconcile import OutlookReconciler
 from scheduling_core.services.outlook_subscriptions import OutlookSubscriptions
 from scheduling_core.services.outlook_sync import OutlookSync
+from scheduling_core.services.page_limits import PageLimits
+from scheduling_core.services.page_sources import NoOutlook, QuietRecords
 from scheduling_core.services.reconcile import Reconciler
 from scheduling_core.services.routing import RecordDirectory, RoutingService
 from scheduling_core.services.slots import SlotService
@@ -86,25 +97,41 @@ class Services:
     subscriptions: OutlookSubscriptions | None  # None without PUBLIC_BASE_URL: Graph cannot call us
     outlook_reconciler: OutlookReconciler
     graph_changes: ChangeQueue
+    dynamics_changes: ChangeQueue  # `dynamics-changes`: webhook contexts, stored before the webhook answers
     webhook_sender: HttpWebhookSender
     webhooks: WebhookService
     manage: ManageService
+    page_limits: TablePageLimits
+    page_slots: SlotService  # the page's routing: unknown record ids fall through (QuietRecords)
+    page_offline_slots: SlotService  # slots without Outlook: booking-page holds never call Graph
+    page_bookings: BookingService
 
     def close(self) -> None:
         self.graph.close()
         self.dataverse.close()
         self.webhook_sender.close()
-        for sender in (self.publisher, self.graph_changes):
+        for sender in (self.publisher, self.graph_changes, self.dynamics_changes):
             close = getattr(sender, "close", None)
             if close is not None:
                 close()
 
     def booking_page(self) -> BookingPage:
+        settings = self.settings
         return BookingPage(
             config=self.config_repository,
-            slots=self.slots,
-            bookings=self.bookings,
-            offered=self.settings.booking_page_event_types,
+            slots=self.page_slots,
+            bookings=self.page_bookings,
+            offered=settings.booking_page_event_types,
+            offline_slots=self.page_offline_slots,
+            limits_store=self.page_limits,
+            limits=PageLimits(
+                max_holds_per_client=settings.booking_page_max_holds_per_client,
+                requests_per_minute=settings.booking_page_requests_per_minute,
+                max_held_share=settings.booking_page_max_held_share,
+                max_bookings_per_email_per_day=settings.booking_page_max_bookings_per_email,
+            ),
+            clock=self.clock,
+            scope=settings.table_prefix,
         )
 
     def reconciler(self) -> Reconciler:
@@ -114,43 +141,66 @@ class Services:
             bookings=self.booking_store,
             config=self.config_repository,
             clock=self.clock,
+            changes=self.bookings,
+            drift=self.booking_store,
+            application_user_id=self.settings.dynamics_application_user_id,
         )
 
 
 class ChangeQueue(Protocol):
-    """The `graph-changes` queue: validated Graph notifications for the reconciler."""
+    """A Service Bus queue fed from a callback: `graph-changes` (validated Graph notifications for the
+    reconciler) or `dynamics-changes` (Dynamics webhook contexts for `DynamicsWebhook`)."""
 
     def send(self, bodies: Sequence[Mapping[str, Any]]) -> None: ...
 
 
 Delivery = Callable[[CloudEvent], None]
 _local_delivery: Delivery | None = None
-_local_changes: ChangeQueue | None = None
+#: Queue name -> where its messages go when no Service Bus is configured (the shell's queue triggers).
+_local_queues: dict[str, ChangeQueue] = {}
+
+
+def set_local_queue(name: str, queue: ChangeQueue | None) -> None:
+    """Where the messages of queue `name` go when no Service Bus is configured."""
+    if queue is None:
+        _local_queues.pop(name, None)
+    else:
+        _local_queues[name] = queue
 
 
 def set_local_change_queue(queue: ChangeQueue | None) -> None:
     """Where `graph-changes` messages go when no Service Bus is configured (the shell's queue trigger)."""
-    global _local_changes
-    _local_changes = queue
+    set_local_queue("graph-changes", queue)
 
 
-class _LocalChanges:
+class _LocalQueue:
+    def __init__(self, name: str) -> None:
+        self._name = name
+
     def send(self, bodies: Sequence[Mapping[str, Any]]) -> None:
-        if _local_changes is None:
-            raise TransientError("no local delivery installed for graph changes")
-        _local_changes.send(bodies)
+        queue = _local_queues.get(self._name)
+        if queue is None:
+            raise TransientError(f"no local delivery installed for queue {self._name}")
+        queue.send(bodies)
 
 
-def change_queue_from_settings(settings: Settings) -> ChangeQueue:
+def change_queue_from_settings(settings: Settings, queue: str | None = None) -> ChangeQueue:
+    """The queue `queue` (default `graph-changes`): Service Bus when configured, else the local one."""
+    name = queue or settings.graph_changes_queue
     if settings.service_bus_connection or settings.service_bus_namespace:
         return ServiceBusPublisher(
-            queue=settings.graph_changes_queue,
+            queue=name,
             connection_string=settings.service_bus_connection,
             fully_qualified_namespace=settings.service_bus_namespace,
             retry_total=1,
-            send_timeout_seconds=2,  # inside Graph's 3-second answer budget
+            # Inside Graph's 3-second answer budget; Dynamics waits 60 s but its step should not pile up.
+            send_timeout_seconds=2,
         )
-    return _LocalChanges()
+    local = {
+        settings.graph_changes_queue: "graph-changes",
+        settings.dynamics_changes_queue: "dynamics-changes",
+    }
+    return _LocalQueue(local.get(name, name))
 
 
 def set_local_delivery(deliver: Delivery | None) -> None:
@@ -164,6 +214,18 @@ def _deliver_locally(event: CloudEvent) -> None:
         # Nobody has wired the local topic yet: keep the event pending rather than drop it.
         raise TransientError("no local delivery installed for booking events")
     _local_delivery(event)
+
+
+def _deliver_copy_locally(copy: ScheduledCopy) -> None:
+    deliver_copy = getattr(_local_delivery, "deliver_copy", None)
+    if deliver_copy is None:
+        raise TransientError("no local delivery installed for scheduled booking events")
+    deliver_copy(copy)
+
+
+def redelivery_scheduler(publisher: EventPublisher) -> RedeliveryScheduler | None:
+    """The publisher, when it can also schedule copies (Service Bus, the local bus); else None."""
+    return publisher if callable(getattr(publisher, "schedule", None)) else None  # type: ignore[return-value]
 
 
 def records_from_settings(settings: Settings) -> RecordDirectory:
@@ -181,7 +243,7 @@ def publisher_from_settings(settings: Settings) -> EventPublisher:
             retry_total=1,
             send_timeout_seconds=5,
         )
-    return InProcessPublisher(_deliver_locally)
+    return InProcessPublisher(_deliver_locally, deliver_copy=_deliver_copy_locally)
 
 
 def manage_links_from_settings(settings: Settings) -> ManageLinks | None:
@@ -196,11 +258,16 @@ def manage_links_from_settings(settings: Settings) -> ManageLinks | None:
 
 
 def build_services(
-    settings: Settings, clock: Clock | None = None, publisher: EventPublisher | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    publisher: EventPublisher | None = None,
+    *,
+    table_service: TableServiceClient | None = None,
 ) -> Services:
+    """The services over real adapters; `table_service` lets a test watch every storage request."""
     clock = clock or SystemClock()
     publisher = publisher or publisher_from_settings(settings)
-    tables = Tables(table_service_from_settings(settings), settings.table_prefix)
+    tables = Tables(table_service or table_service_from_settings(settings), settings.table_prefix)
     repository = TableConfigRepository(tables)
     graph = GraphClient(
         base_url=settings.graph_base_url,
@@ -218,9 +285,11 @@ def build_services(
     relay = OutboxRelay(store=booking_store, publisher=publisher, clock=clock)
     routing_store = TableRoutingStore(tables)
     dataverse = dataverse_client_from_settings(settings)
+    # One directory copy per instance, cleared by this instance's own host writes (ConfigService below).
+    host_directory = HostDirectoryCache(repository, clock)
     routing = RoutingService(
         rule_sets=repository,
-        hosts=repository,
+        hosts=host_directory,
         store=routing_store,
         records=dataverse,
         busy=busy_times,
@@ -251,6 +320,7 @@ def build_services(
             state=sync_state,
             clock=clock,
             max_delivery_count=settings.sync_max_delivery_count,
+            scheduler=redelivery_scheduler(publisher),
             lease_duration=timedelta(seconds=settings.sync_lease_seconds),
         )
 
@@ -280,6 +350,21 @@ def build_services(
             lifecycle_url=settings.graph_lifecycle_url,
         )
     webhook_sender = HttpWebhookSender(timeout_seconds=settings.webhook_timeout_seconds)
+
+    def page_routing_over(busy: BusyTimeSource) -> RoutingService:
+        """Routing for the key-less page: an unknown record id falls through like an ownerless one."""
+        return RoutingService(
+            rule_sets=repository,
+            hosts=host_directory,
+            store=routing_store,
+            records=QuietRecords(dataverse),
+            busy=busy,
+            bookings=booking_store,
+            clock=clock,
+        )
+
+    page_routing = page_routing_over(busy_times)
+    page_routing_offline = page_routing_over(NoOutlook())
     return Services(
         settings=settings,
         clock=clock,
@@ -287,7 +372,12 @@ def build_services(
         graph=graph,
         busy_times=busy_times,
         dataverse=dataverse,
-        config=ConfigService(repository=repository, rule_sets=repository, host_watcher=subscriptions),
+        config=ConfigService(
+            repository=repository,
+            rule_sets=repository,
+            host_watcher=subscriptions,
+            directory=host_directory,
+        ),
         slots=slots,
         health=HealthService(
             ping_storage=tables.ping,
@@ -316,6 +406,8 @@ def build_services(
             dataverse=dataverse,
             clock=clock,
             application_user_id=settings.dynamics_application_user_id,
+            post_image_name=settings.dynamics_post_image_name,
+            event_types=repository,
         ),
         calendars=calendars,
         outlook_links=outlook_links,
@@ -338,6 +430,7 @@ def build_services(
             ),
         ),
         graph_changes=change_queue_from_settings(settings),
+        dynamics_changes=change_queue_from_settings(settings, settings.dynamics_changes_queue),
         webhook_sender=webhook_sender,
         webhooks=WebhookService(store=TableWebhookStore(tables), sender=webhook_sender, clock=clock),
         manage=ManageService(
@@ -348,6 +441,26 @@ def build_services(
             slots=slots,
             busy=busy_times,
             clock=clock,
+        ),
+        page_limits=TablePageLimits(tables),
+        page_slots=SlotService(
+            config=repository, busy=busy_times, clock=clock, commitments=booking_store, routing=page_routing
+        ),
+        page_offline_slots=SlotService(
+            config=repository,
+            busy=NoOutlook(),
+            clock=clock,
+            commitments=booking_store,
+            routing=page_routing_offline,
+        ),
+        page_bookings=BookingService(
+            config=repository,
+            store=booking_store,
+            busy=busy_times,
+            clock=clock,
+            after_commit=relay,
+            routing=page_routing,
+            manage_url=manage_url,
         ),
     )
 

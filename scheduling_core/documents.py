@@ -32,10 +32,12 @@ from scheduling_core.domain import (
 )
 from scheduling_core.timezones import UnknownTimeZone, iana_name
 
-#: Every time a booking can start, last or be buffered by sits on this grid (see `bookings.LOCK_BUCKET`).
+#: Every time a booking can start, last or be buffered by sits on this grid, which bounds how many claims
+#: one day row can hold (see `bookings.MAX_ENTRIES_PER_DAY`).
 GRID_MINUTES = 5
-#: Meeting plus buffers; see `bookings.MAX_CLAIM_MINUTES` (one transaction must hold a reschedule).
-MAX_CLAIM_MINUTES = 240  # 2 x 48 locks + booking + outbox fit one 100-operation transaction
+#: Each buffer (api.md Limits): a claim is then at most 1440 + 2 x 480 minutes, so it touches at most
+#: three UTC day rows (docs/decisions.md, "Long meetings").
+MAX_BUFFER_MINUTES = 480
 _CLOCK = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: Azure Table keys may not contain / \ # ? or control characters; ids are used as keys.
@@ -243,8 +245,8 @@ class EventTypeDoc(Document):
     title: str = Field(min_length=1, max_length=256)
     durationMinutes: int = Field(ge=5, le=MINUTES_PER_DAY)
     slotIntervalMinutes: int | None = Field(default=None, ge=5, le=MINUTES_PER_DAY)
-    bufferBeforeMinutes: int = Field(default=0, ge=0, le=MINUTES_PER_DAY)
-    bufferAfterMinutes: int = Field(default=0, ge=0, le=MINUTES_PER_DAY)
+    bufferBeforeMinutes: int = Field(default=0, ge=0, le=MAX_BUFFER_MINUTES)
+    bufferAfterMinutes: int = Field(default=0, ge=0, le=MAX_BUFFER_MINUTES)
     minimumNoticeMinutes: int = Field(default=0, ge=0, le=365 * MINUTES_PER_DAY)
     bookingWindowDays: int | None = Field(default=60, ge=1, le=3650)
     maxBookingsPerHostPerDay: int | None = Field(default=None, ge=1, le=1000)
@@ -256,6 +258,7 @@ class EventTypeDoc(Document):
     location: LocationDoc = Field(default_factory=LocationDoc)
     requiredFields: list[str] = Field(default_factory=list, max_length=50)
     outlookEditPolicy: Literal["flag", "accept", "revert"] = "flag"
+    public: bool = Field(default=False, description="Offered on the key-less booking page /book/{slug}")
     selfService: SelfServiceDoc = Field(default_factory=SelfServiceDoc)
 
     @field_validator("requiredFields")
@@ -278,12 +281,6 @@ class EventTypeDoc(Document):
         if value is not None and value % GRID_MINUTES:
             raise ValueError(f"must be a multiple of {GRID_MINUTES} minutes")
         return value
-
-    @model_validator(mode="after")
-    def _claim_fits(self) -> EventTypeDoc:
-        if self.durationMinutes + self.bufferBeforeMinutes + self.bufferAfterMinutes > MAX_CLAIM_MINUTES:
-            raise ValueError(f"durationMinutes plus buffers may be at most {MAX_CLAIM_MINUTES} minutes")
-        return self
 
     @field_validator("hostIds")
     @classmethod
@@ -309,6 +306,7 @@ class EventTypeDoc(Document):
             location=Location(kind=LocationKind(self.location.kind), value=self.location.value),
             required_fields=tuple(self.requiredFields),
             outlook_edit_policy=OutlookEditPolicy(self.outlookEditPolicy),
+            public=self.public,
             self_service=self.selfService.to_domain(),
         )
 
@@ -329,6 +327,7 @@ class EventTypeDoc(Document):
             location=LocationDoc(kind=event_type.location.kind.value, value=event_type.location.value),
             requiredFields=list(event_type.required_fields),
             outlookEditPolicy=event_type.outlook_edit_policy.value,
+            public=event_type.public,
             selfService=SelfServiceDoc.from_domain(event_type.self_service),
         )
 

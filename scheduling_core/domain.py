@@ -147,6 +147,8 @@ class EventType:
     location: Location = field(default_factory=Location)
     required_fields: tuple[str, ...] = ()
     outlook_edit_policy: OutlookEditPolicy = OutlookEditPolicy.FLAG
+    #: Offered on the key-less booking page (`/book/{slug}`); off unless an admin turns it on.
+    public: bool = False
     self_service: SelfService = field(default_factory=SelfService)
 
     @property

@@ -11,6 +11,7 @@
     │   └── SelfServiceClosed       -- a manage-link change the event type's policy no longer allows (409)
     └── TransientError              -- may succeed later: re-raise so Service Bus redelivers
         └── UpstreamUnavailable     -- Graph, Dataverse or storage did not answer in time (503)
+            └── Throttled           -- it asked (Retry-After) for a wait past our time budget (503)
 
 The HTTP shell maps each type to exactly one problem `code`; nothing below this
 root may escape as a 500 for bad input.
@@ -89,3 +90,21 @@ class UpstreamUnavailable(TransientError):
         super().__init__(detail)
         self.service = service
         self.retry_after_seconds = retry_after_seconds
+
+
+class TooManyRequests(PermanentError):
+    """A booking-page client (or invitee email) is over one of its limits (api.md: 429 with Retry-After).
+
+    `code` is `rate-limited` or `too-many-holds`; `retry_after_seconds` is when the limit frees up.
+    """
+
+    def __init__(self, code: str, detail: str, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.retry_after_seconds = max(1, retry_after_seconds)
+
+
+class Throttled(UpstreamUnavailable):
+    """The dependency throttled (429/503 with `Retry-After`) and asked for a wait past our time budget;
+    `retry_after_seconds` is that wait. Sync handlers put the message back for later instead of
+    spending a delivery (scheduling_core/services/sync_runner.py)."""

@@ -21,6 +21,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scheduling_core.domain import EventType, LocationKind, OutlookEditPolicy
+from scheduling_core.inert_text import inert
 from scheduling_core.timezones import UnknownTimeZone, iana_name
 
 #: A named string property in our own property set (a GUID we chose; the name says what it holds).
@@ -29,6 +30,9 @@ BOOKING_PROPERTY_ID: Final = "String {6f1f1c8e-3c1b-4f4e-9d0a-7b4c2a9e5d10} Name
 BOOKING_PROPERTY_EXPAND: Final = f"singleValueExtendedProperties($filter=id eq '{BOOKING_PROPERTY_ID}')"
 #: Graph's `subject` is limited to 255 characters.
 _SUBJECT_LIMIT: Final = 255
+#: The invitee's part of a subject; the event body as a whole (both bounded whatever the input).
+INVITEE_NAME_LIMIT: Final = 100
+BODY_LIMIT: Final = 4000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,7 +56,8 @@ class MeetingSource:
 
 def subject(source: MeetingSource, event_type: EventType | None) -> str:
     title = event_type.title if event_type is not None else source.event_type
-    name = source.invitee_name or source.invitee_email
+    # Invitee-chosen text: one plain bounded line (no CR/LF, no markup) in the rep's calendar.
+    name = inert(source.invitee_name, INVITEE_NAME_LIMIT) or inert(source.invitee_email, INVITEE_NAME_LIMIT)
     text = f"{title} with {name}" if name else title
     return text if len(text) <= _SUBJECT_LIMIT else text[: _SUBJECT_LIMIT - 1] + "…"
 
@@ -64,10 +69,10 @@ def body_text(source: MeetingSource, event_type: EventType | None) -> str:
         and event_type.location.kind is not LocationKind.TEAMS
         and event_type.location.value
     ):
-        lines.append(f"Location: {event_type.location.value}")
-    if source.manage_url:
+        lines.append(f"Location: {inert(event_type.location.value, 1024)}")
+    if source.manage_url:  # ours, not invitee text: where the invitee reschedules or cancels
         lines.append(f"Reschedule or cancel: {source.manage_url}")
-    return "\n".join(lines)
+    return "\n".join(lines)[:BODY_LIMIT]
 
 
 def _utc_wire(at: datetime) -> dict[str, str]:

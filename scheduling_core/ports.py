@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -87,6 +87,29 @@ class EventPublisher(Protocol):
 
         Publishing the same event twice is harmless: its id is the broker's duplicate-detection key.
         """
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduledCopy:
+    """A copy of a booking event for one subscription, to become visible `delay` from now.
+
+    A handler that was throttled past its time budget completes its message and schedules this copy
+    instead of abandoning it (which Service Bus would redeliver at once). `message_id` is new (so
+    duplicate detection keeps it) and deterministic (so scheduling it twice keeps one); the session
+    id stays the event's. `throttle_count` says how many throttled deliveries came before it.
+    """
+
+    event: CloudEvent
+    subscription: str
+    message_id: str
+    delay: timedelta  # the broker's clock decides the enqueue time (now + delay), not the app's `Clock`
+    throttle_count: int
+
+
+class RedeliveryScheduler(Protocol):
+    def schedule(self, copy: ScheduledCopy) -> None:
+        """Return once the broker accepted `copy` for later delivery; raise `TransientError` otherwise."""
         ...
 
 

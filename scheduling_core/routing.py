@@ -20,6 +20,7 @@ Invariants kept here:
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from typing import Any
 from scheduling_core.domain import Host
 
 __all__ = [
+    "MAX_CANDIDATES",
     "DirectoryHost",
     "Eligibility",
     "Fairness",
@@ -53,7 +55,12 @@ __all__ = [
     "parse_skills",
     "pick",
     "route",
+    "shortlist",
 ]
+
+#: The most candidates one rule considers (api.md: routing pools of 500). Bounds what a decision reads
+#: and stores, whatever the tenant's size.
+MAX_CANDIDATES = 500
 
 
 class Strategy(StrEnum):
@@ -159,6 +166,12 @@ class RoutingContext:
     postal_code: str | None = None
     #: Extra skill requirements (`parse_skills("german:3,field-service")`).
     skills: Mapping[str, int] = field(default_factory=dict)
+    #: Per territory/skills rule name: the hosts the directory offered it (`shortlist`), at most
+    #: `MAX_CANDIDATES`, so the rule neither scans nor stores the tenant's whole directory. A rule without
+    #: an entry proposes from `RoutingInputs.hosts` (decisions stored before shortlists existed).
+    shortlists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Per rule name: how many hosts of the directory matched before the shortlist was cut.
+    shortlist_totals: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -451,17 +464,29 @@ def _resolve_territory(rule: Rule, context: RoutingContext) -> tuple[str | None,
     return None, f"no territory given, and none of the rule's territories matches {' and '.join(given)}"
 
 
+def _covers(host: DirectoryHost, territory: str) -> bool:
+    key = territory.casefold()
+    return key in {t.casefold() for t in host.territories}
+
+
+def _shortlist_note(rule: Rule, context: RoutingContext, kept: int) -> str:
+    total = context.shortlist_totals.get(rule.name, kept)
+    return f" ({total} in the directory; the {kept} considered are a rotating sample)" if total > kept else ""
+
+
 def _propose_territory(rule: Rule, inputs: RoutingInputs) -> _Proposal:
     territory, how = _resolve_territory(rule, inputs.context)
     if territory is None:
         return _Proposal(candidates=(), reason=how)
-    key = territory.casefold()
-    members = _sorted_ids(
-        host.id for host in inputs.hosts.values() if key in {t.casefold() for t in host.territories}
-    )
+    listed = inputs.context.shortlists.get(rule.name)
+    if listed is not None:
+        members = _sorted_ids(listed)
+    else:
+        members = _sorted_ids(host.id for host in inputs.hosts.values() if _covers(host, territory))
     if not members:
         return _Proposal(candidates=(), reason=f"{how}; no host covers it")
-    return _Proposal(candidates=members, reason=f"{how}; {len(members)} host(s) cover it")
+    note = _shortlist_note(rule, inputs.context, len(members))
+    return _Proposal(candidates=members, reason=f"{how}; {len(members)} host(s) cover it{note}")
 
 
 def _requirements(rule: Rule, context: RoutingContext) -> dict[str, int]:
@@ -478,9 +503,13 @@ def _propose_skills(rule: Rule, inputs: RoutingInputs) -> _Proposal:
     wanted = ", ".join(f"{skill}:{level}" for skill, level in needs.items())
     unqualified: dict[str, str] = {}
     surplus: dict[str, int] = {}
-    candidates = _sorted_ids(inputs.hosts)
+    listed = inputs.context.shortlists.get(rule.name)
+    candidates = _sorted_ids(inputs.hosts if listed is None else listed)
     for host_id in candidates:
-        skills = inputs.hosts[host_id].skills
+        host = inputs.hosts.get(host_id)
+        if host is None:
+            continue  # not in the directory any more: `_exclusion` says so
+        skills = host.skills
         for skill, level in needs.items():
             has = skills.get(skill)
             if has is None or has < level:
@@ -489,9 +518,10 @@ def _propose_skills(rule: Rule, inputs: RoutingInputs) -> _Proposal:
                 break
         else:
             surplus[host_id] = sum(skills[skill] - level for skill, level in needs.items())
+    note = _shortlist_note(rule, inputs.context, len(candidates)) if listed is not None else ""
     return _Proposal(
         candidates=candidates,
-        reason=f"needs {wanted}; {len(surplus)} host(s) qualify",
+        reason=f"needs {wanted}; {len(surplus)} host(s) qualify{note}",
         unqualified=unqualified,
         surplus=surplus,
     )
@@ -516,6 +546,55 @@ def _propose(rule: Rule, inputs: RoutingInputs) -> _Proposal:
             return _propose_skills(rule, inputs)
         case Strategy.ROUND_ROBIN:
             return _propose_pool(rule)
+
+
+def _qualifies(host: DirectoryHost, needs: Mapping[str, int]) -> int | None:
+    """The host's total skill surplus over `needs`, or None if it lacks one."""
+    surplus = 0
+    for skill, level in needs.items():
+        has = host.skills.get(skill)
+        if has is None or has < level:
+            return None
+        surplus += has - level
+    return surplus
+
+
+def _rotation_key(now: datetime, host_id: str) -> str:
+    """An order that changes every hour, so a cut shortlist does not always leave out the same hosts."""
+    return hashlib.sha256(f"{now.astimezone(UTC):%Y-%m-%dT%H}|{host_id}".encode()).hexdigest()
+
+
+def shortlist(
+    rule: Rule, context: RoutingContext, directory: Iterable[DirectoryHost], now: datetime
+) -> tuple[tuple[str, ...], int]:
+    """The directory's hosts a territory or skills rule would propose, at most `MAX_CANDIDATES`, and how
+    many there were; inactive hosts are left out (they could never be picked). ((), 0) for other rules.
+
+    Called by the service over the whole directory before routing, and stored in the context, so the
+    rule's candidates do not depend on which hosts a decision stored. Over the cap, skills keep the
+    largest surplus first; ties (and territories) follow an hourly rotating order, not host id order, so
+    no host is starved for good.
+    """
+    if rule.strategy is Strategy.TERRITORY:
+        territory, _ = _resolve_territory(rule, context)
+        if territory is None:
+            return (), 0
+        matches = [
+            (0, _rotation_key(now, h.id), h.id) for h in directory if h.active and _covers(h, territory)
+        ]
+    elif rule.strategy is Strategy.SKILLS:
+        needs = _requirements(rule, context)
+        if not needs:
+            return (), 0
+        matches = []
+        for host in directory:
+            surplus = _qualifies(host, needs) if host.active else None
+            if surplus is not None:
+                matches.append((-surplus, _rotation_key(now, host.id), host.id))
+    else:
+        return (), 0
+    matches.sort()
+    return tuple(sorted(m[2] for m in matches[:MAX_CANDIDATES])), len(matches)
 
 
 def _exclusion(host_id: str, proposal: _Proposal, inputs: RoutingInputs) -> str | None:
@@ -715,6 +794,8 @@ def _context_to_json(context: RoutingContext) -> dict[str, Any]:
         "country": context.country,
         "postalCode": context.postal_code,
         "skills": _sorted_map(context.skills),
+        "shortlists": {rule: list(context.shortlists[rule]) for rule in sorted(context.shortlists)},
+        "shortlistTotals": _sorted_map(context.shortlist_totals),
     }
 
 
@@ -729,17 +810,25 @@ def _context_from_json(doc: Mapping[str, Any]) -> RoutingContext:
         country=doc.get("country"),
         postal_code=doc.get("postalCode"),
         skills={str(skill): int(level) for skill, level in (doc.get("skills") or {}).items()},
+        shortlists={str(rule): tuple(ids) for rule, ids in (doc.get("shortlists") or {}).items()},
+        shortlist_totals={str(rule): int(n) for rule, n in (doc.get("shortlistTotals") or {}).items()},
     )
 
 
 def _host_to_json(host: DirectoryHost) -> dict[str, Any]:
-    return {
-        "active": host.active,
-        "skills": _sorted_map(host.skills),
-        "territories": list(host.territories),
-        "weight": host.weight,
-        "maxMeetingsPerDay": host.max_meetings_per_day,
-    }
+    """Only what differs from a default profile: most hosts of a pool of 500 store as `{}`."""
+    doc: dict[str, Any] = {}
+    if not host.active:
+        doc["active"] = False
+    if host.skills:
+        doc["skills"] = _sorted_map(host.skills)
+    if host.territories:
+        doc["territories"] = list(host.territories)
+    if host.weight != 100:
+        doc["weight"] = host.weight
+    if host.max_meetings_per_day is not None:
+        doc["maxMeetingsPerDay"] = host.max_meetings_per_day
+    return doc
 
 
 def _host_from_json(host_id: str, doc: Mapping[str, Any]) -> HostProfile:
@@ -755,14 +844,21 @@ def _host_from_json(host_id: str, doc: Mapping[str, Any]) -> HostProfile:
 
 
 def _stats_to_json(st: HostStats) -> dict[str, Any]:
-    return {
-        "lastBookedAt": _instant_to_json(st.last_booked_at),
+    """Only the figures that differ from `HostStats()` (which `_stats_from_json` fills back in)."""
+    doc: dict[str, Any] = {}
+    if st.last_booked_at is not None:
+        doc["lastBookedAt"] = _instant_to_json(st.last_booked_at)
+    figures = {
         "bookingsLast30Days": st.bookings_last_30_days,
         "assignments": st.assignments,
         "bookingsOnRequestedDay": st.bookings_on_requested_day,
-        "outOfOfficeWholeRange": st.out_of_office_whole_range,
-        "availableWithinDays": st.available_within_days,
     }
+    doc |= {name: value for name, value in figures.items() if value}
+    if st.out_of_office_whole_range:
+        doc["outOfOfficeWholeRange"] = True
+    if not st.available_within_days:
+        doc["availableWithinDays"] = False
+    return doc
 
 
 def _stats_from_json(doc: Mapping[str, Any]) -> HostStats:
@@ -783,7 +879,12 @@ def inputs_to_json(inputs: RoutingInputs) -> dict[str, Any]:
         "ruleSet": _rule_set_to_json(inputs.rule_set),
         "context": _context_to_json(inputs.context),
         "hosts": {host_id: _host_to_json(inputs.hosts[host_id]) for host_id in sorted(inputs.hosts)},
-        "stats": {host_id: _stats_to_json(inputs.stats[host_id]) for host_id in sorted(inputs.stats)},
+        # A host with default figures is left out: `route` reads missing stats as `HostStats()`.
+        "stats": {
+            host_id: _stats_to_json(inputs.stats[host_id])
+            for host_id in sorted(inputs.stats)
+            if inputs.stats[host_id] != _NO_STATS
+        },
         "now": _instant_to_json(inputs.now),
     }
 

@@ -30,7 +30,7 @@ DEFAULT_FRAME_ANCESTORS = "'self' https://*.dynamics.com"
 
 
 def _slug_list(value: str | None) -> tuple[str, ...] | None:
-    """`BOOKING_PAGE_EVENT_TYPES`: comma-separated slugs; unset, empty or `*` means every event type."""
+    """`BOOKING_PAGE_EVENT_TYPES`: comma-separated slugs; unset, empty or `*` means every public one."""
     if value is None or value.strip() in ("", "*"):
         return None
     return tuple(part.strip() for part in value.split(",") if part.strip())
@@ -61,8 +61,10 @@ class Settings:
     dynamics_webhook_secret: str | None = None
     dynamics_webhook_header: str = "x-scheduling-webhook-key"
     dynamics_application_user_id: str | None = None
+    dynamics_post_image_name: str = "PostImage"
     public_base_url: str | None = None
     graph_changes_queue: str = "graph-changes"
+    dynamics_changes_queue: str = "dynamics-changes"
 
     @property
     def graph_notification_url(self) -> str | None:
@@ -76,6 +78,14 @@ class Settings:
 
     booking_page_frame_ancestors: str = DEFAULT_FRAME_ANCESTORS
     booking_page_event_types: tuple[str, ...] | None = None
+    # Booking-page abuse limits (api.md; docs/booking-page.md).
+    booking_page_max_holds_per_client: int = 2
+    booking_page_requests_per_minute: int = 120
+    booking_page_max_held_share: float = 0.2
+    booking_page_max_bookings_per_email: int = 3
+    #: Which X-Forwarded-For entry, counted from the right, is the client (entries further left are
+    #: whatever the client sent). 1 = the one the App Service front end appends.
+    forwarded_for_hops: int = 1
     #: Signs invitees' manage links (docs/decisions.md, "Self-service manage links"); unset: no links.
     manage_link_key: str | None = field(default=None, repr=False)
 
@@ -131,14 +141,24 @@ class Settings:
             dynamics_webhook_header=(get("DYNAMICS_WEBHOOK_HEADER") or "x-scheduling-webhook-key").lower(),
             # The systemuserid of our application user: Dynamics events it initiated are our own writes.
             dynamics_application_user_id=get("DYNAMICS_APPLICATION_USER_ID"),
+            # The name (entity alias) of the post image registered on the webhook step; an asynchronous
+            # step also carries `AsynchronousStepPrimaryName`, so the image is taken by this name.
+            dynamics_post_image_name=get("DYNAMICS_POST_IMAGE_NAME") or "PostImage",
             # Where Graph reaches this app (`https://{app}.azurewebsites.net/api`); unset, no Graph
             # subscriptions are made (change notifications off; the daily delta resync still runs).
             public_base_url=(get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
             graph_changes_queue=get("GRAPH_CHANGES_QUEUE") or "graph-changes",
+            # Dynamics webhook contexts, stored before POST /dynamics/webhook answers.
+            dynamics_changes_queue=get("DYNAMICS_CHANGES_QUEUE") or "dynamics-changes",
             # Outgoing webhooks: one POST to a subscriber may take this long (docs/webhooks.md).
             webhook_timeout_seconds=float(get("WEBHOOK_TIMEOUT_SECONDS") or 10),
             # The public booking page (/book/*): CSP frame-ancestors and the event types it may offer.
             booking_page_frame_ancestors=get("BOOKING_PAGE_FRAME_ANCESTORS") or DEFAULT_FRAME_ANCESTORS,
             booking_page_event_types=_slug_list(get("BOOKING_PAGE_EVENT_TYPES")),
+            booking_page_max_holds_per_client=int(get("BOOKING_PAGE_MAX_HOLDS_PER_CLIENT") or 2),
+            booking_page_requests_per_minute=int(get("BOOKING_PAGE_REQUESTS_PER_MINUTE") or 120),
+            booking_page_max_held_share=float(get("BOOKING_PAGE_MAX_HELD_SHARE") or 0.2),
+            booking_page_max_bookings_per_email=int(get("BOOKING_PAGE_MAX_BOOKINGS_PER_EMAIL") or 3),
+            forwarded_for_hops=max(1, int(get("FORWARDED_FOR_HOPS") or 1)),
             manage_link_key=get("MANAGE_LINK_KEY"),
         )

@@ -4,14 +4,18 @@ Where no Service Bus namespace is configured, `InProcessPublisher(deliver_to_fun
 for the topic. Each subscribed function is called with the same `azure.functions.ServiceBusMessage`
 the Functions worker would build (body, `message_id`, `session_id`, `delivery_count`, content type,
 subject, application properties), derived from `to_service_bus_message`, the one mapping the Azure
-publisher uses too. It models the topic's delivery rules per subscription (per function):
-- a handler that returns completes the message; a handler that raises abandons it, and the exception
-  propagates (the publisher turns it into `TransientError`, the outbox keeps the event pending and the
-  next publish is the redelivery, with `delivery_count` one higher);
-- a redelivery skips subscriptions that already completed the message (each subscription holds its own
-  copy, and the same message id is not delivered to a subscription twice: duplicate detection);
-- after `max_delivery_count` failed deliveries the message is dead-lettered for that subscription
-  (`MaxDeliveryCountExceeded`, kept in `dead_letters`) and no longer blocks its session.
+publisher uses too. It models the topic's delivery rules per subscription (per function), as Service
+Bus applies them (sources: docs/real-services.md, "Service Bus: ..."):
+- publishing returns once the message is accepted, whatever the handlers do with it (the broker does
+  not report consumer failures to the sender);
+- a handler that returns completes the message; a handler that raises abandons it, and an abandoned
+  message is available again AT ONCE: it is redelivered immediately, `delivery_count` one higher;
+- after `max_delivery_count` deliveries the message is dead-lettered for that subscription
+  (`MaxDeliveryCountExceeded`, kept in `dead_letters`) and no longer blocks its session;
+- the same message id is not delivered to a subscription twice (duplicate detection): republishing a
+  message skips every subscription that has it already;
+- a scheduled copy (`deliver_copy`, called by `InProcessPublisher` at the copy's enqueue time) goes only
+  to the subscription it names, like the `retrySubscription` SQL filter in Azure.
 
 The functions come pre-indexed (`app.get_functions()` may run only once per app, and the worker or the
 local host owns that call), so this module never indexes an app itself.
@@ -33,9 +37,15 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from azure.functions import servicebus
+from azure.servicebus import ServiceBusMessage
 
-from scheduling_core.adapters.service_bus import to_service_bus_message, trace_properties
-from scheduling_core.ports import CloudEvent
+from scheduling_core.adapters.service_bus import (
+    copy_target,
+    to_scheduled_message,
+    to_service_bus_message,
+    trace_properties,
+)
+from scheduling_core.ports import CloudEvent, ScheduledCopy
 
 TRIGGER_TYPE = "serviceBusTrigger"
 DEFAULT_MAX_DELIVERY_COUNT = 10  # the Service Bus default for a subscription
@@ -109,43 +119,59 @@ class LocalTopic:
             return tuple(self._state.dead_letters)
 
     def __call__(self, event: CloudEvent) -> None:
-        """Deliver `event` to each subscription that has not settled it; re-raise the first failure."""
-        first_failure: Exception | None = None
+        """Deliver `event` to each subscription that does not have it yet; never raises for a handler."""
+        self._send(event, to_service_bus_message(event))
+
+    def deliver_copy(self, copy: ScheduledCopy) -> None:
+        """Deliver a scheduled copy (now due) to the one subscription it is for."""
+        self._send(copy.event, to_scheduled_message(copy, datetime.now(UTC)))
+
+    def _send(self, event: CloudEvent, sent: ServiceBusMessage) -> None:
+        # Each subscription's SQL filter (infra/modules/servicebus.bicep): `retrySubscription IS NULL
+        # OR retrySubscription = '<its name>'`.
+        target = copy_target(sent.application_properties)
         for subscriber in self._subscribers:
+            if target is None or target == subscriber.subscription:
+                self._deliver(subscriber, event, sent)
+
+    def _deliver(self, subscriber: _Subscriber, event: CloudEvent, sent: ServiceBusMessage) -> None:
+        """Deliver until the handler completes the message or it dead-letters: an abandoned message is
+        redelivered at once, as Service Bus does."""
+        message_id = str(sent.message_id)
+        while True:
+            delivery = self._claim(subscriber, message_id)
+            if delivery is None:
+                return
+            message = trigger_message(
+                event,
+                delivery_count=delivery.attempts,
+                enqueued_time_utc=delivery.enqueued_time_utc,
+                sequence_number=delivery.sequence_number,
+                sent=sent,
+            )
+            argument: Any = [message] if subscriber.many else message
             try:
-                self._deliver(subscriber, event)
+                result = subscriber.call(**{subscriber.arg_name: argument})
+                if inspect.isawaitable(result):
+                    asyncio.run(_wait(result))
             except Exception as exc:
                 log.warning(
-                    "%s failed on message %s: %s: %s", subscriber.function, event.id, type(exc).__name__, exc
+                    "%s failed on message %s (delivery %d): %s: %s",
+                    subscriber.function,
+                    message_id,
+                    delivery.attempts,
+                    type(exc).__name__,
+                    exc,
                 )
-                first_failure = first_failure or exc
-        if first_failure is not None:
-            raise first_failure
-
-    def _deliver(self, subscriber: _Subscriber, event: CloudEvent) -> None:
-        delivery = self._claim(subscriber, event)
-        if delivery is None:
+                self._abandon(subscriber, event, message_id, delivery, exc)
+                continue
+            with self._lock:
+                delivery.settled = True
             return
-        message = trigger_message(
-            event,
-            delivery_count=delivery.attempts,
-            enqueued_time_utc=delivery.enqueued_time_utc,
-            sequence_number=delivery.sequence_number,
-        )
-        argument: Any = [message] if subscriber.many else message
-        try:
-            result = subscriber.call(**{subscriber.arg_name: argument})
-            if inspect.isawaitable(result):
-                asyncio.run(_wait(result))
-        except Exception as exc:
-            self._abandon(subscriber, event, delivery, exc)
-            raise
-        with self._lock:
-            delivery.settled = True
 
-    def _claim(self, subscriber: _Subscriber, event: CloudEvent) -> _Delivery | None:
+    def _claim(self, subscriber: _Subscriber, message_id: str) -> _Delivery | None:
         """The delivery to attempt now, counted; `None` if this subscription already settled the message."""
-        key = (subscriber.function, event.id)
+        key = (subscriber.function, message_id)
         with self._lock:
             deliveries = self._state.deliveries
             delivery = deliveries.get(key)
@@ -162,7 +188,12 @@ class LocalTopic:
             return delivery
 
     def _abandon(
-        self, subscriber: _Subscriber, event: CloudEvent, delivery: _Delivery, exc: Exception
+        self,
+        subscriber: _Subscriber,
+        event: CloudEvent,
+        message_id: str,
+        delivery: _Delivery,
+        exc: Exception,
     ) -> None:
         with self._lock:
             if delivery.attempts < self._max_delivery_count:
@@ -172,7 +203,7 @@ class LocalTopic:
                 DeadLetter(
                     function=subscriber.function,
                     subscription=subscriber.subscription,
-                    message_id=event.id,
+                    message_id=message_id,
                     session_id=event.session_id,
                     reason="MaxDeliveryCountExceeded",
                     description=f"{type(exc).__name__}: {exc}",
@@ -180,7 +211,7 @@ class LocalTopic:
             )
         log.error(
             "message %s dead-lettered for %s after %d deliveries",
-            event.id,
+            message_id,
             subscriber.function,
             delivery.attempts,
         )
@@ -236,10 +267,12 @@ def trigger_message(
     delivery_count: int = 1,
     enqueued_time_utc: datetime | None = None,
     sequence_number: int | None = None,
+    sent: ServiceBusMessage | None = None,
 ) -> servicebus.ServiceBusMessage:
     """The message as the Functions worker hands it to a `serviceBusTrigger` function (tests build theirs
-    with it too, so a redelivery is the same message with a higher `delivery_count`)."""
-    sent = to_service_bus_message(event)
+    with it too, so a redelivery is the same message with a higher `delivery_count`). `sent` is the
+    message as sent, when it is not the event's own (a scheduled copy)."""
+    sent = sent if sent is not None else to_service_bus_message(event)
     body = b"".join(cast(Iterable[bytes], sent.body))
     properties = {str(k): v for k, v in (sent.application_properties or {}).items()}
     return servicebus.ServiceBusMessage(
@@ -251,7 +284,7 @@ def trigger_message(
         delivery_count=delivery_count,
         enqueued_time_utc=enqueued_time_utc or datetime.now(UTC),
         label=sent.subject,
-        message_id=event.id,
+        message_id=str(sent.message_id or event.id),
         sequence_number=sequence_number,
         session_id=sent.session_id,
         subject=sent.subject,
@@ -267,7 +300,7 @@ class LocalQueue:
     worker thread, so the sender returns at once, as with a real queue.
 
     Delivery rules as Service Bus: a handler that returns completes the message; one that raises
-    abandons it and it is delivered again (`delivery_count` one higher) until `max_delivery_count`,
+    abandons it and it is delivered again at once (`delivery_count` one higher) until `max_delivery_count`,
     then it is dead-lettered (`dead_letters`). `drain()` waits until every sent message is settled,
     so tests wait on the outcome, never on time.
     """
@@ -356,7 +389,8 @@ class LocalQueue:
             )
             with self._cond:
                 if attempt < self._max_delivery_count:
-                    self._pending.append((body, message_id, attempt + 1, properties))
+                    # Abandoned: available again at once, ahead of later messages (Service Bus order).
+                    self._pending.insert(0, (body, message_id, attempt + 1, properties))
                 else:
                     self._dead.append(
                         DeadLetter(

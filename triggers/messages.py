@@ -4,6 +4,7 @@
 (`received.event`), runs the block in a consumer span that continues the event's trace (the CloudEvents
 `traceparent` extension, else the message's `traceparent` / `Diagnostic-Id` application property), binds
 the booking and event ids to every log record, and keeps the counters:
+- `received.throttle_count` is a scheduled copy's `throttleCount` (0 on an original message);
 - `received.applied()` records the sync lag (event time -> now) when the handler changed something;
 - a body that is not a booking event (it dead-letters at once) or a failure on the last allowed
   delivery counts one dead letter, and the exception propagates unchanged (the trigger's contract).
@@ -20,6 +21,7 @@ import azure.functions as func
 from opentelemetry.trace import SpanKind
 
 from scheduling_core import logs, redaction, telemetry
+from scheduling_core.adapters.service_bus import THROTTLE_COUNT_PROPERTY
 from scheduling_core.clock import Clock
 from scheduling_core.events import MalformedEvent, from_json
 from scheduling_core.ports import CloudEvent
@@ -31,6 +33,7 @@ class Received:
     delivery_count: int
     handler: str
     clock: Clock
+    throttle_count: int = 0  # a scheduled copy's `throttleCount`: throttled deliveries before this one
 
     def applied(self) -> None:
         """The handler applied the event: record how long it took from the event's time to now."""
@@ -43,6 +46,14 @@ def _property(properties: Mapping[str, Any] | None, name: str) -> str | None:
         if str(key).lower() == name.lower():
             return value.decode() if isinstance(value, bytes) else str(value)
     return None
+
+
+def _throttle_count(properties: Mapping[str, Any] | None) -> int:
+    value = _property(properties, THROTTLE_COUNT_PROPERTY)
+    try:
+        return max(0, int(value)) if value is not None else 0
+    except ValueError:
+        return 0  # not one of our copies' values: treat as an original message
 
 
 def _invitee(event: CloudEvent) -> list[Any]:
@@ -83,7 +94,13 @@ def consuming(
     ):
         redaction.add_sensitive(_invitee(event))
         try:
-            yield Received(event=event, delivery_count=delivery_count, handler=handler, clock=clock)
+            yield Received(
+                event=event,
+                delivery_count=delivery_count,
+                handler=handler,
+                clock=clock,
+                throttle_count=_throttle_count(properties),
+            )
         except Exception:
             if delivery_count >= max_delivery_count:
                 telemetry.instruments().dead_letters.add(

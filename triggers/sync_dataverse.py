@@ -4,6 +4,10 @@ Sessions are on (session id = booking id), so Service Bus hands one booking's ev
 invocation at a time, in order. The handler parses the CloudEvent and calls one service,
 `DataverseSync.apply`; returning completes the message, raising abandons it for redelivery
 (and, after `maxDeliveryCount` deliveries, dead-letters it). See docs/dataverse-sync.md.
+
+Throttling past the client's budget (429/503 with a long `Retry-After`) does not raise: the service
+schedules a copy of the message for after the `Retry-After` and the message completes (`DEFERRED`, see
+`sync_runner`); the copy's `throttleCount` comes in as `received.throttle_count`.
 """
 
 from __future__ import annotations
@@ -37,7 +41,11 @@ def sync_dataverse(msg: func.ServiceBusMessage) -> None:
         max_delivery_count=current.settings.sync_max_delivery_count,
         clock=current.clock,
     ) as received:
-        outcome = current.dataverse_sync.apply(received.event, delivery_count=received.delivery_count)
+        outcome = current.dataverse_sync.apply(
+            received.event,
+            delivery_count=received.delivery_count,
+            throttle_count=received.throttle_count,
+        )
         if outcome is SyncOutcome.SYNCED:
             received.applied()
         log.info(

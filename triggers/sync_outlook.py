@@ -5,6 +5,10 @@ in order. The handler parses the CloudEvent and calls one service, `OutlookSync.
 completes the message, raising abandons it for redelivery (Service Bus triggers have no retry policy
 of their own: retries are redeliveries up to the subscription's `maxDeliveryCount`, then the message
 dead-letters and the booking's `outlook.syncStatus` already says `failed`). See docs/outlook-sync.md.
+
+Throttling past the client's budget (429/503 with a long `Retry-After`) does not raise: the service
+schedules a copy of the message for after the `Retry-After` and the message completes (`DEFERRED`, see
+`sync_runner`); the copy's `throttleCount` comes in as `received.throttle_count`.
 """
 
 from __future__ import annotations
@@ -38,7 +42,11 @@ def sync_outlook(msg: func.ServiceBusMessage) -> None:
         max_delivery_count=current.settings.sync_max_delivery_count,
         clock=current.clock,
     ) as received:
-        outcome = current.outlook_sync.apply(received.event, delivery_count=received.delivery_count)
+        outcome = current.outlook_sync.apply(
+            received.event,
+            delivery_count=received.delivery_count,
+            throttle_count=received.throttle_count,
+        )
         if outcome is SyncOutcome.SYNCED:
             received.applied()
         log.info(

@@ -9,7 +9,12 @@ the routes and `records` for the write and read rules.
 Web API (`/api/data/v9.2`, bearer token required): `GET/POST /{set}`,
 `GET/PATCH/DELETE /{set}({id})`, `GET /{set}({id})/{navigation}`,
 `POST/DELETE /{set}({id})/{navigation}/$ref`, `GET /WhoAmI`.
-Test surface (`/_sim`, no token): POST/GET/DELETE /_sim/faults, GET/DELETE /_sim/requests, POST /_sim/reset.
+Test surface (`/_sim`, no token): POST/GET/DELETE /_sim/faults, GET/DELETE /_sim/requests, POST /_sim/reset,
+POST/GET/DELETE /_sim/webhooks, GET /_sim/webhooks/deliveries, POST /_sim/webhooks/drop (`webhooks`).
+
+As Dataverse: a string longer than its column's `maxLength` is 400 `0x80044331`; `createdby`/`modifiedby`
+record the caller (the `MSCRMCallerID` user, else the token's user), so a test acts as a person in
+Dynamics by sending a person's systemuserid in `MSCRMCallerID`.
 
 Account teams (the "accountTeam" routing strategy) are modelled with the reference's
 tables only: one access team (`teamtype` 1) per account and role, named

@@ -43,7 +43,7 @@ from devstack.dataverse_sim.query import parse_expand, parse_select, parse_top
 from devstack.dataverse_sim.records import READ_ONLY_TABLES, Records
 from devstack.dataverse_sim.schema import Entity, load_schema
 from devstack.dataverse_sim.state import Row, SimState
-from devstack.dataverse_sim.webhooks import WebhookPoster, execution_context, parse_webhook
+from devstack.dataverse_sim.webhooks import Webhook, WebhookPoster, execution_context, parse_webhook
 from devstack.dataverse_sim.wire import (
     CONCURRENCY_VERSION_MISMATCH,
     MESSAGE_NOT_SUPPORTED,
@@ -103,6 +103,7 @@ def create_app(state_file: Path | None = None) -> Starlette:
         [
             Route("/_sim/webhooks", api.webhooks, methods=["GET", "POST", "DELETE"]),
             Route("/_sim/webhooks/deliveries", api.webhook_deliveries, methods=["GET"]),
+            Route("/_sim/webhooks/drop", api.webhook_drop, methods=["POST"]),
             Route(API_PATH, api.serve, methods=simkit.ALL_METHODS),
             Route(API_PATH + "/{rest:path}", api.serve, methods=simkit.ALL_METHODS),
             Route("/{rest:path}", api.unknown, methods=simkit.ALL_METHODS),
@@ -140,6 +141,17 @@ class _DataverseApi(simkit.SimApi):
     async def webhook_deliveries(self, request: Request) -> Response:
         return JSONResponse({"value": list(self.poster.deliveries), "inFlight": self.poster.in_flight})
 
+    async def webhook_drop(self, request: Request) -> Response:
+        """`{"count": n}`: the next n webhook posts are lost (never sent; kept as `dropped` deliveries)."""
+        try:
+            count = self.json_object(await request.body()).get("count", 1)
+        except simkit.SimFault as exc:
+            return self.render_error(exc, None)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            return self.render_error(self.bad_request("'count' must be a non-negative integer."), None)
+        self.poster.drop_next(count)
+        return JSONResponse({"dropNext": count})
+
     async def reset(self, request: Request) -> Response:
         self.poster.clear()
         return await super().reset(request)
@@ -158,17 +170,22 @@ class _DataverseApi(simkit.SimApi):
         hooks = self.poster.matching(entity.logical_name, message)
         if not hooks:
             return
-        caller = normalize_guid(request.headers.get("mscrmcallerid") or "") or SIMULATED_CALLER["UserId"]
-        context = execution_context(
-            message=message,
-            logical_name=entity.logical_name,
-            record_id=key,
-            caller_id=caller,
-            target=target,
-            pre_image=pre,
-            post_image=post,
-        )
-        self.poster.post(hooks, context)
+        caller = _caller(request)
+
+        def build(hook: Webhook) -> dict[str, Any]:
+            return execution_context(
+                message=message,
+                logical_name=entity.logical_name,
+                record_id=key,
+                caller_id=caller,
+                target=target,
+                pre_image=pre,
+                post_image=post,
+                primary_name=entity.primary_name,
+                post_images=hook.post_images,
+            )
+
+        self.poster.post(hooks, build)
 
     # -- the Web API ----------------------------------------------------------------------------------
 
@@ -200,7 +217,11 @@ class _DataverseApi(simkit.SimApi):
 
     def dispatch(self, request: Request, body: bytes) -> Response:
         with self.state.lock:
-            return self._dispatch(request, body)
+            self.records.caller = _caller(request)
+            try:
+                return self._dispatch(request, body)
+            finally:
+                self.records.caller = None
 
     def _dispatch(self, request: Request, body: bytes) -> Response:
         rest = request.path_params.get("rest", "")
@@ -364,7 +385,8 @@ class _DataverseApi(simkit.SimApi):
         row = self.records.find(entity, key)
         if row is None:
             if if_match is not None:
-                raise DataverseFault.not_found(entity.logical_name, key)
+                # "Prevent create in upsert": Microsoft's own example answers this 404 with an empty code.
+                raise DataverseFault(404, "", f"{entity.logical_name} With Id = {key} Does Not Exist")
             row = self.records.create(entity, payload, record_id=key)
             created = True
             self._notify(request, entity, "Create", key, target=payload, pre=None, post=copy.deepcopy(row))
@@ -461,6 +483,15 @@ def _authenticate(request: Request) -> None:
                 "authorize, resource_id=" + str(request.base_url).rstrip("/")
             },
         )
+
+
+def _caller(request: Request) -> str:
+    """Who the request acts as: the impersonated user (`MSCRMCallerID`), else the token's user.
+
+    Dataverse records this user as `modifiedby` (and `createdby`) and as the webhook's `UserId`; tests act
+    as a person in Dynamics by sending a person's systemuserid in `MSCRMCallerID`.
+    """
+    return normalize_guid(request.headers.get("mscrmcallerid") or "") or SIMULATED_CALLER["UserId"]
 
 
 def _allow(method: str, *allowed: str) -> None:

@@ -3,8 +3,9 @@
 Writes accept exactly the reference's names: a column (valid for create or
 update as the reference says), `<navigation>@odata.bind` for a lookup, and, on an
 appointment, `appointment_activity_parties` (deep insert; on update it replaces
-the parties). Anything else is Dataverse's 400. `statecode` is never valid on
-create (a row starts in state 0 with that state's default status; a later PATCH
+the parties). Anything else is Dataverse's 400, and so is a string longer than its column's `maxLength`
+(StringLengthTooLong). Writes stamp `modifiedon` and `modifiedby` (the request's caller, `caller`).
+`statecode` is never valid on create (a row starts in state 0 with that state's default status; a later PATCH
 moves it). The one departure from Dataverse, for seeding: a `systemuser` may be
 created with `azureactivedirectoryobjectid`, which Entra ID sync sets in the
 real service.
@@ -42,6 +43,7 @@ from devstack.dataverse_sim.wire import (
     INVALID_ARGUMENT,
     INVALID_STATE_STATUS,
     PAYLOAD_ERROR,
+    STRING_LENGTH_TOO_LONG,
     VALUE_OUT_OF_RANGE,
     DataverseFault,
     Preferences,
@@ -97,6 +99,9 @@ class Records:
     def __init__(self, schema: Schema, state: SimState) -> None:
         self.schema = schema
         self.state = state
+        #: The systemuser the current request acts as (set per request under the state lock): written to
+        #: `createdby`/`modifiedby`, as Dataverse records the caller, or the impersonated user.
+        self.caller: str | None = None
 
     # -- finding rows ---------------------------------------------------------------------------------
 
@@ -142,6 +147,8 @@ class Records:
         self._settle_state(entity, row, changes, creating=True)
         now = now_utc()
         row["createdon"] = now
+        if "createdby" in entity.columns and self.caller is not None:
+            row["createdby"] = {"id": self.caller, "entity": "systemuser", "nav": "createdby"}
         self._stamp(entity, row, now)
         self.state.table(entity.logical_name)[row_id] = row
         if parties is not None:
@@ -337,6 +344,8 @@ class Records:
 
     def _stamp(self, entity: Entity, row: Row, now: str) -> None:
         row["modifiedon"] = now
+        if "modifiedby" in entity.columns and self.caller is not None:
+            row["modifiedby"] = {"id": self.caller, "entity": "systemuser", "nav": "modifiedby"}
         row["versionnumber"] = self.state.next_version()
         name = entity.logical_name
         if name in _FULL_NAME_TABLES:
@@ -547,6 +556,15 @@ def _coerce(entity: Entity, column: Column, value: Any) -> Any:
     if kind in ("String", "Memo", "EntityName"):
         if not isinstance(value, str):
             raise _not_convertible(value, edm)
+        if column.max_length is not None and len(value) > column.max_length:
+            # Dataverse's StringLengthTooLong (web-service-error-codes); the column is named for whoever
+            # reads the log, which Microsoft's generic text does not do.
+            raise DataverseFault.bad_request(
+                "A validation error occurred. A string value provided is too long. "
+                f"('{column.name}' of '{entity.logical_name}' holds {column.max_length} characters, "
+                f"{len(value)} were given.)",
+                STRING_LENGTH_TOO_LONG,
+            )
         return value
     if kind in ("Integer", "BigInt", "Picklist", "State", "Status"):
         if isinstance(value, bool) or not isinstance(value, int):

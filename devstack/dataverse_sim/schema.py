@@ -41,6 +41,8 @@ class Column:
     read: bool
     targets: tuple[str, ...]
     options: dict[str, Any]
+    #: String/Memo columns: the most characters a value may hold (the reference's `maxLength`).
+    max_length: int | None = None
 
     @property
     def is_lookup(self) -> bool:
@@ -158,7 +160,16 @@ def _entity(logical_name: str, raw: dict[str, Any]) -> Entity:
         entity.properties[column.web_api_name] = column
 
     singles = dict(raw.get("manyToOne", {}))
+    own_targets = {
+        (spec.get("attribute"), spec.get("referenced")) for spec in singles.values() if spec.get("attribute")
+    }
     for name, spec in raw.get("manyToOneInheritedFromActivityPointer", {}).items():
+        # The base type's name for a lookup the table has its own navigation for is not the table's: an
+        # appointment binds a lead as `regardingobjectid_lead_appointment`, never `regardingobjectid_lead`
+        # (issue 12 item 11). Inherited names with no own counterpart (`ownerid`) stay.
+        column_name = spec.get("attribute") or _column_named_by(name, lookups)
+        if (column_name, spec.get("referenced")) in own_targets:
+            continue
         singles.setdefault(name, spec)
     for name, spec in singles.items():
         column_name = spec.get("attribute") or _column_named_by(name, lookups)
@@ -219,4 +230,5 @@ def _column(name: str, spec: dict[str, Any]) -> Column:
         read=bool(spec.get("read", True)),
         targets=tuple(spec.get("targets", ())) + tuple(spec.get("targetsAddedByDynamics365", ())),
         options=dict(spec.get("options", {})),
+        max_length=spec.get("maxLength"),
     )

@@ -1,7 +1,10 @@
 """Service-endpoint webhooks of the Dataverse simulator: what a registered Dynamics webhook would receive.
 
 Tests register one with `POST /_sim/webhooks` (`{"url", "headers": {...}, "entities": ["appointment"],
-"messages": ["Update", "Delete"]}`, 201 with its id), list them with `GET` and drop them with `DELETE`.
+"messages": ["Update", "Delete"], "postImages": [...]}`, 201 with its id), list them with `GET` and drop
+them with `DELETE`. `postImages` orders the post images: an asynchronous step carries the registered
+`PostImage` and also `AsynchronousStepPrimaryName` (the row's primary name and id), as Microsoft's sample
+context shows; default `["AsynchronousStepPrimaryName", "PostImage"]`.
 When a matching row changes through the Web API, the simulator posts a `RemoteExecutionContext`
 (contract Webhook, JSON): `MessageName`, `PrimaryEntityName`/`Id`, `InputParameters` (`Target`: the
 attributes written, as a key/value list), `PostEntityImages` (the whole row after an Update),
@@ -10,15 +13,20 @@ attributes written, as a key/value list), `PostEntityImages` (the whole row afte
 the `MSCRMCallerID` header if the request had one, else the token's user (`WhoAmI`'s UserId).
 
 Posting happens on a background thread after the write's lock is released, so a webhook handler that
-calls back into the simulator never deadlocks it. Delivery is best effort (no retries); every attempt
-is kept in `deliveries` (`GET /_sim/webhooks/deliveries`). Webhooks are test scaffolding: not persisted.
+calls back into the simulator never deadlocks it. Retries are Dynamics': one more attempt only when the
+answer is 502, 503 or 504, none for anything else (docs/real-services.md). `POST /_sim/webhooks/drop`
+(`{"count": n}`) loses the next n posts (a delivery that never arrives). A context over 256 KB is
+posted without `ParentContext`, `InputParameters` and the images, with `x-ms-dynamics-msg-size-exceeded`.
+Every attempt is kept in `deliveries` (`GET /_sim/webhooks/deliveries`). Webhooks are test scaffolding:
+not persisted.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +39,15 @@ ENTITY = "Entity:http://schemas.microsoft.com/xrm/2011/Contracts"
 CONTEXT = "RemoteExecutionContext:http://schemas.microsoft.com/xrm/2011/Contracts"
 ORGANIZATION_ID = "6f6d6f63-0000-4000-8000-000000000003"
 OPTION_COLUMNS = frozenset({"statecode", "statuscode", "prioritycode"})
+PRIMARY_NAME_IMAGE = "AsynchronousStepPrimaryName"
+POST_IMAGE = "PostImage"
+DEFAULT_POST_IMAGES = (PRIMARY_NAME_IMAGE, POST_IMAGE)
+#: The answers after which Dynamics makes its one more attempt (use-webhooks, "Troubleshoot").
+RETRIED_STATUSES = frozenset({502, 503, 504})
+#: Past this many bytes Dynamics strips the context and says so in a header (use-webhooks).
+MAX_PAYLOAD_BYTES = 256 * 1024
+SIZE_EXCEEDED_HEADER = "x-ms-dynamics-msg-size-exceeded"
+_STRIPPED = ("ParentContext", "InputParameters", "PreEntityImages", "PostEntityImages")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +57,7 @@ class Webhook:
     headers: Mapping[str, str] = field(default_factory=dict)
     entities: frozenset[str] = frozenset()
     messages: frozenset[str] = frozenset()
+    post_images: tuple[str, ...] = DEFAULT_POST_IMAGES
 
     def matches(self, entity: str, message: str) -> bool:
         return (not self.entities or entity in self.entities) and (
@@ -53,6 +71,7 @@ class Webhook:
             "headers": dict(self.headers),
             "entities": sorted(self.entities),
             "messages": sorted(self.messages),
+            "postImages": list(self.post_images),
         }
 
 
@@ -71,7 +90,12 @@ def parse_webhook(body: Mapping[str, Any]) -> Webhook:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"'{name}' must be a list of strings.")
         lists[name] = frozenset(value)
+    images = body.get("postImages")
+    images = list(DEFAULT_POST_IMAGES) if images is None else images
+    if not isinstance(images, list) or not all(v in DEFAULT_POST_IMAGES for v in images):
+        raise ValueError(f"'postImages' must list image names of {list(DEFAULT_POST_IMAGES)}.")
     return Webhook(
+        post_images=tuple(images),
         id=str(uuid.uuid4()),
         url=url,
         headers=headers,
@@ -123,8 +147,24 @@ def execution_context(
     target: Mapping[str, Any] | None,
     pre_image: Mapping[str, Any] | None,
     post_image: Mapping[str, Any] | None,
+    primary_name: str | None = None,
+    post_images: tuple[str, ...] = (POST_IMAGE,),
 ) -> dict[str, Any]:
-    """A `RemoteExecutionContext` as a Webhook service endpoint posts it (Depth 1, post-operation)."""
+    """A `RemoteExecutionContext` as a Webhook service endpoint posts it (Depth 1, post-operation).
+
+    `post_images` names the post images in order (`PostImage`: the row; `AsynchronousStepPrimaryName`:
+    the row's `primary_name` column and id only).
+    """
+    images: list[dict[str, Any]] = []
+    if post_image:
+        for name in post_images:
+            if name == POST_IMAGE:
+                values: Mapping[str, Any] = post_image
+            else:
+                id_column = f"{logical_name}id" if logical_name != "appointment" else "activityid"
+                name_column = primary_name or "name"
+                values = {name_column: post_image.get(name_column), id_column: record_id}
+            images.append({"key": name, "value": entity_json(logical_name, record_id, values)})
     if message == "Delete":
         inputs = [
             {
@@ -166,11 +206,7 @@ def execution_context(
             "RowVersion": None,
         },
         "ParentContext": None,
-        "PostEntityImages": (
-            [{"key": "PostImage", "value": entity_json(logical_name, record_id, post_image)}]
-            if post_image
-            else []
-        ),
+        "PostEntityImages": images,
         "PreEntityImages": (
             [{"key": "PreImage", "value": entity_json(logical_name, record_id, pre_image)}]
             if pre_image
@@ -197,6 +233,11 @@ class WebhookPoster:
         # Posts started but not yet answered. A change's posts are counted before its Web API call returns,
         # and a post's own follow-up changes before it is answered, so 0 means every chain has settled.
         self.in_flight = 0
+        self._drop = 0
+
+    def drop_next(self, count: int) -> None:
+        with self._lock:
+            self._drop = count
 
     def add(self, hook: Webhook) -> None:
         with self._lock:
@@ -211,9 +252,17 @@ class WebhookPoster:
         with self._lock:
             return [hook for hook in self.hooks.values() if hook.matches(entity, message)]
 
-    def post(self, hooks: list[Webhook], context: dict[str, Any]) -> None:
+    def post(self, hooks: list[Webhook], build: Callable[[Webhook], dict[str, Any]]) -> None:
+        """Post `build(hook)` (a context) to each hook, on background threads."""
         for hook in hooks:
+            context = build(hook)
             with self._lock:
+                if self._drop > 0:
+                    self._drop -= 1
+                    self.deliveries.append(
+                        {"webhook": hook.id, "operationId": context["OperationId"], "dropped": True}
+                    )
+                    continue
                 self.in_flight += 1
             threading.Thread(
                 target=self._deliver, args=(hook, context), daemon=True, name="sim-webhook"
@@ -221,12 +270,22 @@ class WebhookPoster:
 
     def _deliver(self, hook: Webhook, context: dict[str, Any]) -> None:
         entry: dict[str, Any] = {"webhook": hook.id, "operationId": context["OperationId"]}
-        try:
-            response = httpx.post(hook.url, json=context, headers=dict(hook.headers), timeout=30)
+        headers = dict(hook.headers)
+        if len(json.dumps(context).encode("utf-8")) > MAX_PAYLOAD_BYTES:
+            context = {k: v for k, v in context.items() if k not in _STRIPPED}
+            headers[SIZE_EXCEEDED_HEADER] = "true"
+            entry["sizeExceeded"] = True
+        for attempt in (1, 2):
+            entry["attempts"] = attempt
+            try:
+                response = httpx.post(hook.url, json=context, headers=headers, timeout=60)
+            except httpx.HTTPError as exc:
+                entry["error"] = str(exc)
+                break
             entry["status"] = response.status_code
             entry["body"] = response.text[:2000]
-        except httpx.HTTPError as exc:
-            entry["error"] = str(exc)
+            if response.status_code not in RETRIED_STATUSES:
+                break
         with self._lock:
             self.deliveries.append(entry)
             self.in_flight -= 1

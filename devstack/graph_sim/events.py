@@ -20,7 +20,9 @@ other `$filter` is Graph's 400 `ErrorInvalidUrlQueryFilter`.
 
 from __future__ import annotations
 
+import base64
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -390,10 +392,7 @@ def _apply(event: StoredEvent, accepted: dict[str, Any]) -> None:
         props["onlineMeetingProvider"] = "teamsForBusiness"
     if props.get("isOnlineMeeting") and props.get("onlineMeetingProvider") == "teamsForBusiness":
         if not props.get("onlineMeeting"):
-            thread = new_item_id()[6:38]
-            props["onlineMeeting"] = {
-                "joinUrl": f"https://teams.microsoft.com/l/meetup-join/19%3ameeting_{thread}%40thread.v2/0"
-            }
+            props["onlineMeeting"] = {"joinUrl": teams_join_url()}
     else:
         props["onlineMeeting"] = None
 
@@ -562,3 +561,11 @@ def overlaps(event: StoredEvent, start: datetime, end: datetime) -> bool:
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+def teams_join_url() -> str:
+    """A Teams join URL of the real shape and length (~243 characters, Graph's `call` resource page):
+    base64 meeting thread id plus the URL-encoded `context` with tenant and organizer ids."""
+    thread = base64.b64encode(str(uuid.uuid4()).encode()).decode().rstrip("=")
+    context = f"%7b%22Tid%22%3a%22{uuid.uuid4()}%22%2c%22Oid%22%3a%22{uuid.uuid4()}%22%7d"
+    return f"https://teams.microsoft.com/l/meetup-join/19%3ameeting_{thread}%40thread.v2/0?context={context}"

@@ -2,9 +2,11 @@
 // - topic `booking-events`: duplicate detection on the message id (= CloudEvent id), one subscription per
 //   consumer, each with sessions (session id = booking id: one booking's events in order), dead-lettering on
 //   expiry and after maxDeliveryCount deliveries;
-// - queue `graph-changes`: validated Graph change notifications for the reconciler, dead-lettered likewise.
-// Roles are scoped to the entities: Data Sender on the topic, Data Receiver on each subscription (a topic
-// trigger needs effective scope over its subscription), Sender and Receiver on the queue.
+// - queues `graph-changes` (validated Graph change notifications for the reconciler) and `dynamics-changes`
+//   (Dynamics webhook contexts, stored before the webhook answers), dead-lettered likewise.
+// Roles are scoped to the entities: Data Sender on the topic (publishing, and scheduling the copies of
+// throttled messages: ServiceBusSender.schedule_messages), Data Receiver on each subscription (a topic
+// trigger needs effective scope over its subscription), Sender and Receiver on each queue.
 // Note: requiresSession and requiresDuplicateDetection cannot be changed on an existing entity.
 
 param location string
@@ -17,7 +19,7 @@ param name string
 param sku string
 param topicName string
 param subscriptionNames array
-param queueName string
+param queueNames array
 param duplicateDetectionWindow string
 param maxDeliveryCount int
 @description('Principal (object) id of the app identity.')
@@ -75,7 +77,25 @@ resource subscriptions 'Microsoft.ServiceBus/namespaces/topics/subscriptions@202
   }
 ]
 
-resource queue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+// Each subscription's $Default rule (a TrueFilter when created) becomes a SQL filter: every ordinary event,
+// plus the scheduled copies a throttled handler addressed to this subscription (application property
+// `retrySubscription`; scheduling_core/adapters/service_bus.py). A copy for `outlook` must not reach
+// `dataverse` or `webhooks`. A property a message lacks is NULL in a SQL filter.
+resource subscriptionRules 'Microsoft.ServiceBus/namespaces/topics/subscriptions/rules@2022-10-01-preview' = [
+  for (subscriptionName, i) in subscriptionNames: {
+    parent: subscriptions[i]
+    name: '$Default'
+    properties: {
+      filterType: 'SqlFilter'
+      sqlFilter: {
+        sqlExpression: 'retrySubscription IS NULL OR retrySubscription = \'${subscriptionName}\''
+      }
+    }
+  }
+]
+
+resource queues 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = [
+  for queueName in queueNames: {
   parent: namespace
   name: queueName
   properties: {
@@ -90,7 +110,8 @@ resource queue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
     enablePartitioning: false
     maxSizeInMegabytes: 1024
   }
-}
+  }
+]
 
 resource topicSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(topic.id, principalId, sender)
@@ -114,25 +135,29 @@ resource subscriptionReceivers 'Microsoft.Authorization/roleAssignments@2022-04-
   }
 ]
 
-resource queueSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(queue.id, principalId, sender)
-  scope: queue
-  properties: {
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', sender)
+resource queueSenders 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (queueName, i) in queueNames: {
+    name: guid(queues[i].id, principalId, sender)
+    scope: queues[i]
+    properties: {
+      principalId: principalId
+      principalType: 'ServicePrincipal'
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', sender)
+    }
   }
-}
+]
 
-resource queueReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(queue.id, principalId, receiver)
-  scope: queue
-  properties: {
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', receiver)
+resource queueReceivers 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (queueName, i) in queueNames: {
+    name: guid(queues[i].id, principalId, receiver)
+    scope: queues[i]
+    properties: {
+      principalId: principalId
+      principalType: 'ServicePrincipal'
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', receiver)
+    }
   }
-}
+]
 
 resource extraTopicSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(extraSenderPrincipalId)) {
   name: guid(topic.id, extraSenderPrincipalId, sender)
@@ -144,15 +169,17 @@ resource extraTopicSender 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-resource extraQueueSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(extraSenderPrincipalId)) {
-  name: guid(queue.id, extraSenderPrincipalId, sender)
-  scope: queue
-  properties: {
-    principalId: extraSenderPrincipalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', sender)
+resource extraQueueSenders 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (queueName, i) in queueNames: if (!empty(extraSenderPrincipalId)) {
+    name: guid(queues[i].id, extraSenderPrincipalId, sender)
+    scope: queues[i]
+    properties: {
+      principalId: extraSenderPrincipalId
+      principalType: 'ServicePrincipal'
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', sender)
+    }
   }
-}
+]
 
 output fullyQualifiedNamespace string = '${namespace.name}.servicebus.windows.net'
 output namespaceId string = namespace.id

@@ -1,34 +1,44 @@
-"""Bookings, holds, slot locks and the outbox in Azure Table storage.
+"""Bookings, holds, their claims on hosts' time and the outbox in Azure Table storage.
 
-Layout (architecture.md, Storage). Table `hostslots`, one partition per host:
+Layout (architecture.md, Storage; docs/decisions.md "Long meetings and one round trip for commitments").
+Table `hostslots`, one partition per host:
     b|{bookingId}            the booking (full document on the primary host; a reference row on other hosts)
+    d|{YYYY-MM-DD}           the host's claims touching that UTC day: every booking, hold and pending claim
+                             (meeting, buffers, owner, expiry), compact JSON (`bookings.encode_day`)
     h|{holdId}               a hold
-    l|{YYYY-MM-DDTHH:MMZ}    a 5-minute lock: owner id, kind (booking | hold | pending), expiresAt for holds
     o|{bookingId}|{version}  an outbox event (CloudEvents JSON) and whether it was published
 Table `bookingindex`: `id|{bookingId}` and `hold|{holdId}` → hosts; `rec|{recordId}` / bookingId → host;
 `appt|{activityid}` → bookingId (the booking's Dynamics appointment, for the Dynamics webhook).
 
 Invariants:
-- A booking's row, its locks and its outbox event change in ONE entity-group transaction in the host's
-  partition, so two claims sharing a bucket can never both commit (the second `create` of a lock fails).
-- A lock owned by an expired hold is taken over only by an ETag-conditional update, so a hold converted or
-  renewed at the same moment wins or loses cleanly; no cleanup job is needed for expiry to take effect.
+- A booking's row, its day-row entries and its outbox event change in ONE entity-group transaction in the
+  host's partition, and every touched day row is written under If-Match on the ETag it was read with (or
+  created, if absent): two overlapping claims share a day row, so at most one of two racing commits succeeds
+  and the loser re-reads and sees the winner. At most 3 day rows per claim, 6 for a reschedule, so a
+  transaction stays far below the 100-operation limit whatever the meeting's length.
+- A claim owned by an expired hold no longer blocks and is dropped by the next write of its day row; a
+  collective booking's pending claim past its expiry is dropped only if its booking never committed.
+- Availability reads every pool host's day rows over the range in ONE cross-partition range query; it is
+  never trusted by a commit, which re-reads the rows it writes.
 - The id index row is written before the booking's transaction: a crash leaves at worst an index row that
   points at nothing (read as 404), never a booking that cannot be found.
-- Collective bookings lock the other hosts first (sorted by id) as `pending` locks with a short expiry, then
-  commit the primary host's transaction, then confirm the others; a pending lock whose owner never committed
-  expires, and one whose owner did commit is confirmed by whoever finds it.
+- Collective bookings claim the other hosts first (sorted by id) as `pending` with a short expiry, then
+  commit the primary host's transaction, then confirm the others.
 """
 
 from __future__ import annotations
 
 import base64
+import contextvars
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
-from datetime import datetime, timedelta
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
@@ -37,13 +47,19 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from scheduling_core.adapters.tables import Tables, storage_errors
 from scheduling_core.bookings import (
+    DAY_ROW_PREFIX,
     Booking,
-    Claim,
+    ClaimKind,
+    DayEntry,
     Hold,
     StoredBooking,
     appointment_id,
     booking_from_snapshot,
     booking_snapshot,
+    claim_days,
+    day_key,
+    decode_day,
+    encode_day,
 )
 from scheduling_core.clock import Clock
 from scheduling_core.domain import Commitment
@@ -56,6 +72,11 @@ log = logging.getLogger(__name__)
 
 PENDING_LOCK_LIFETIME = timedelta(minutes=2)
 _ATTEMPTS = 3
+#: Attempts at one claim commit: each failed attempt means another writer changed one of the day rows,
+#: so a busy host-day with N simultaneous writers needs about N rounds; past this the caller gets a 409.
+_COMMIT_ATTEMPTS = 20
+#: How old an availability read's day rows may be to serve as a commit's first guess.
+_SNAPSHOT_SECONDS = 5.0
 Op = tuple[Any, ...]
 
 
@@ -84,11 +105,22 @@ def _outbox_key(event: CloudEvent) -> str:
     return f"o|{booking_id}|{int(version):08d}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """Day rows an availability read saw (absent rows included: every day of `days` not in `rows`)."""
+
+    at: float
+    days: Mapping[str, tuple[date, date]]
+    rows: Mapping[tuple[str, date], Any]
+
+
 class TableBookingStore:
     def __init__(self, tables: Tables, clock: Clock) -> None:
         self._tables = tables
         self._clock = clock
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="hostslots")
+        # Per thread (one request at a time): the day rows this thread's last availability read saw.
+        self._seen: ContextVar[_Snapshot | None] = ContextVar(f"seen-{id(self)}", default=None)
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="bookingindex")
 
     @property
     def _slots(self) -> TableClient:
@@ -121,13 +153,9 @@ class TableBookingStore:
         return row
 
     @staticmethod
-    def _lock_row(
-        host_id: str, key: str, owner: str, kind: str, expires_at: datetime | None
-    ) -> dict[str, Any]:
-        row: dict[str, Any] = {"PartitionKey": host_id, "RowKey": key, "owner": owner, "kind": kind}
-        if expires_at is not None:
-            row["expiresAt"] = expires_at
-        return row
+    def _day_row(host_id: str, day: date, entries: list[DayEntry]) -> dict[str, Any]:
+        claims, types = encode_day(entries)
+        return {"PartitionKey": host_id, "RowKey": day_key(day), "claims": claims, "types": types}
 
     @staticmethod
     def _outbox_row(host_id: str, event: CloudEvent, now: datetime) -> dict[str, Any]:
@@ -167,94 +195,111 @@ class TableBookingStore:
         except TableTransactionError as exc:
             raise StaleBooking(f"'{booking_id}' changed meanwhile; read it again.") from exc
 
-    def _lock_rows(self, claim: Claim) -> list[Any]:
-        """The lock rows that exist for `claim`'s buckets, read in one range query."""
-        keys = claim.lock_keys
+    def _day_rows(self, host_id: str, days: Sequence[date], *, first: bool = False) -> dict[date, Any]:
+        """The existing day rows of `days` (at most 6) in one query; absent days are missing.
+
+        On a commit's first attempt, the rows this thread's availability check read a moment ago serve
+        instead (one round trip less per booking). Safe because they are only a guess: every write is
+        conditional on their ETags (or on absence), so a stale guess fails the transaction and the next
+        attempt reads afresh.
+        """
+        if first:
+            seen = self._seen.get()
+            if seen is not None and time.monotonic() - seen.at < _SNAPSHOT_SECONDS:
+                known = seen.days.get(host_id)
+                if known is not None and known[0] <= days[0] and days[-1] <= known[1]:
+                    return {d: row for (h, d), row in seen.rows.items() if h == host_id and d in days}
+        keys = " or ".join(f"RowKey eq @d{n}" for n in range(len(days)))
+        params: dict[str, Any] = {"p": host_id} | {f"d{n}": day_key(d) for n, d in enumerate(days)}
         with storage_errors():
-            return list(
-                self._slots.query_entities(
-                    "PartitionKey eq @p and RowKey ge @lo and RowKey le @hi",
-                    parameters={"p": claim.host_id, "lo": keys[0], "hi": keys[-1]},
-                )
-            )
+            rows = self._slots.query_entities(f"PartitionKey eq @p and ( {keys} )", parameters=params)
+            return {date.fromisoformat(r["RowKey"][len(DAY_ROW_PREFIX) :]): r for r in rows}
 
-    def _owned_lock_deletes(self, claim: Claim, owner: str) -> list[Op]:
-        """Deletes of the locks `owner` holds for `claim`, each ETag-conditional (never someone else's)."""
-        return [
-            (
-                "delete",
-                {"PartitionKey": claim.host_id, "RowKey": row["RowKey"]},
-                {"etag": _etag(row), "match_condition": MatchConditions.IfNotModified},
-            )
-            for row in self._lock_rows(claim)
-            if row["owner"] == owner
-        ]
+    def _blocks(self, entry: DayEntry, now: datetime) -> bool:
+        """Whether another owner's entry still holds its time (an expired pending claim: only if its
+        booking committed — the primary transaction may have succeeded before the confirm)."""
+        if entry.kind is ClaimKind.BOOKING or not entry.expired(now):
+            return True
+        return entry.kind is ClaimKind.PENDING and self._booking_committed(entry.owner)
 
-    def _lock_takeovers(self, claim: Claim, owner: str, now: datetime) -> dict[str, str] | None:
-        """Locks of `claim` held by someone else that may be taken over (key → etag); None if any is live."""
-        takeovers: dict[str, str] = {}
-        for row in self._lock_rows(claim):
-            key = row["RowKey"]
-            if row["owner"] == owner:
-                continue
-            if not self._lock_is_dead(claim.host_id, row, now):
-                return None
-            takeovers[key] = _etag(row)
-        return takeovers
-
-    def _lock_is_dead(self, host_id: str, row: Mapping[str, Any], now: datetime) -> bool:
-        kind = row.get("kind")
-        expires = row.get("expiresAt")
-        if kind == "booking" or expires is None or expires > now:
-            return False
-        if kind == "pending":
-            # A collective booking's pending lock: dead only if its booking never committed.
-            return self._find_booking_index(row["owner"]) is None or not self._booking_committed(row["owner"])
-        return True  # an expired hold
-
-    def _take_locks(
+    def _commit(
         self,
-        claim: Claim,
-        owner: str,
-        kind: str,
-        expires_at: datetime | None,
-        extra_ops: list[Op],
+        host_id: str,
+        *,
+        add: DayEntry | None,
+        drop: Sequence[DayEntry] = (),
+        extra_ops: Sequence[Op] = (),
         now: datetime,
-        own_etags: Mapping[str, str] | None = None,
+        stale: Callable[[], Exception],
+        check: bool = True,
     ) -> list[Mapping[str, Any]]:
-        """Commit `extra_ops` with every lock of `claim`; SlotUnavailable if a live claim holds one."""
-        takeovers: dict[str, str] = {}
-        for _ in range(_ATTEMPTS):
+        """Write `extra_ops` with `add` claimed and the entries of `drop`'s owners removed, atomically.
+
+        Every day row touched is read, edited and written back under its ETag in the same transaction as
+        `extra_ops`; a concurrent write of any of them fails the transaction, and the loop re-reads. An
+        overlap with a live claim of someone else raises SlotUnavailable (unless `check` is off: a
+        collective booking confirming a claim it already holds). A failure of an extra op raises `stale()`.
+        """
+        owners = {e.owner for e in drop} | ({add.owner} if add is not None else set())
+        add_days = set(claim_days(add.interval)) if add is not None else set()
+        days = sorted(add_days.union(*(claim_days(e.interval) for e in drop)))
+        for attempt in range(_COMMIT_ATTEMPTS):
+            # A guessed absent row is checked only where we write it: so guess only when every
+            # touched day gets the new claim (never for a release, whose write could be a no-op).
+            rows = self._day_rows(host_id, days, first=attempt == 0 and add_days.issuperset(days))
             ops: list[Op] = list(extra_ops)
-            for key in claim.lock_keys:
-                row = self._lock_row(claim.host_id, key, owner, kind, expires_at)
-                etag = (own_etags or {}).get(key) or takeovers.get(key)
-                if etag is not None:
-                    ops.append(
-                        (
-                            "update",
-                            row,
-                            {
-                                "mode": UpdateMode.REPLACE,
-                                "etag": etag,
-                                "match_condition": MatchConditions.IfNotModified,
-                            },
-                        )
-                    )
-                else:
-                    ops.append(("create", row))
+            for day in days:
+                row = rows.get(day)
+                current = decode_day(row["claims"], row["types"]) if row is not None else []
+                kept = [e for e in current if e.owner not in owners and not self._droppable(e, now)]
+                if add is not None and day in add_days and check:
+                    if any(e.overlaps(add.interval) and self._blocks(e, now) for e in kept):
+                        raise SlotUnavailable("The slot was just taken or held by someone else.")
+                    kept = [e for e in kept if not e.overlaps(add.interval)]  # dead claims taken over
+                if add is not None and day in add_days:
+                    kept.append(add)
+                op = self._day_op(host_id, day, row, kept)
+                if op is not None:
+                    ops.append(op)
             try:
                 return self._submit(ops)
             except TableTransactionError as exc:
-                if exc.status_code not in (409, 412):
+                if exc.status_code not in (404, 409, 412):
                     raise
-                if exc.status_code == 412 and exc.index < len(extra_ops):
-                    raise StaleBooking(f"'{owner}' changed meanwhile; read it again.") from exc
-            found = self._lock_takeovers(claim, owner, now)
-            if found is None:
-                raise SlotUnavailable("The slot was just taken or held by someone else.")
-            takeovers = found
+                if exc.index is not None and exc.index < len(extra_ops):
+                    raise stale() from exc
+            # Another claim wrote one of our day rows first: re-read (after a short random pause, so
+            # writers that keep colliding on one busy row spread out) and decide again.
+            time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311 - jitter, not security
         raise SlotUnavailable("The slot is contended; try again.")
+
+    @staticmethod
+    def _droppable(entry: DayEntry, now: datetime) -> bool:
+        """Expired holds stop blocking at once; their entries are tidied by whoever writes the row next."""
+        return entry.kind is ClaimKind.HOLD and entry.expired(now)
+
+    def _day_op(self, host_id: str, day: date, row: Any, entries: list[DayEntry]) -> Op | None:
+        if row is None:
+            return ("create", self._day_row(host_id, day, entries)) if entries else None
+        condition = {"etag": _etag(row), "match_condition": MatchConditions.IfNotModified}
+        if not entries:
+            return ("delete", {"PartitionKey": host_id, "RowKey": day_key(day)}, condition)
+        return ("update", self._day_row(host_id, day, entries), {"mode": UpdateMode.REPLACE, **condition})
+
+    def _release(self, host_id: str, owned: DayEntry, extra_rows: Sequence[str] = ()) -> None:
+        """Remove `owned`'s claim (and `extra_rows`); best effort: what is left behind expires or is
+        released again by the `expire_holds` timer."""
+        extra: list[Op] = [("delete", {"PartitionKey": host_id, "RowKey": key}) for key in extra_rows]
+        try:
+            self._commit(host_id, add=None, drop=[owned], extra_ops=extra, now=self._clock.now(), stale=_Gone)
+        except (_Gone, SlotUnavailable, TableTransactionError):
+            if extra:  # the extra rows may be gone already (a concurrent release): release the claim alone
+                try:
+                    self._commit(host_id, add=None, drop=[owned], now=self._clock.now(), stale=_Gone)
+                    return
+                except (_Gone, SlotUnavailable, TableTransactionError):
+                    pass
+            log.warning("could not release the claim of %s on %s; expiry will", owned.owner, host_id)
 
     # ---- bookings --------------------------------------------------------------------------------
 
@@ -298,47 +343,54 @@ class TableBookingStore:
     def create_booking(
         self, booking: Booking, event: CloudEvent, now: datetime, *, hold: Hold | None = None
     ) -> PendingEvent:
-        """Commit a new booking, its locks and its `booking.created` event, or raise SlotUnavailable."""
+        """Commit a new booking, its claims and its `booking.created` event, or raise SlotUnavailable."""
         primary = booking.primary_host
         others = [h for h in sorted(booking.host_ids) if h != primary]
+        id_row = {
+            "PartitionKey": f"id|{booking.id}",
+            "RowKey": "",
+            "primaryHost": primary,
+            "hostIds": json.dumps(list(booking.host_ids)),
+        }
+        # Both index rows before the transaction and side by side (one round trip of latency): a crash
+        # leaves at worst rows that point at nothing, which readers take as "no such booking".
+        appointment = self._pool.submit(contextvars.copy_context().run, self._index_appointment, booking)
         with storage_errors():
-            self._index.upsert_entity(
-                {
-                    "PartitionKey": f"id|{booking.id}",
-                    "RowKey": "",
-                    "primaryHost": primary,
-                    "hostIds": json.dumps(list(booking.host_ids)),
-                }
-            )
+            self._index.upsert_entity(id_row)
+        appointment.result()
         taken: list[str] = []
+        pending = booking.claim(primary).entry(booking.id, ClaimKind.PENDING, now + PENDING_LOCK_LIFETIME)
         try:
             for host_id in others:
-                self._take_locks(
-                    booking.claim(host_id),
-                    booking.id,
-                    "pending",
-                    now + PENDING_LOCK_LIFETIME,
-                    [
-                        (
-                            "upsert",
-                            self._booking_row(booking, host_id, primary=False, status="pending"),
-                            {"mode": UpdateMode.REPLACE},
-                        )
-                    ],
-                    now,
+                secondary_row = self._booking_row(booking, host_id, primary=False, status="pending")
+                self._commit(
+                    host_id,
+                    add=pending,
+                    extra_ops=[("upsert", secondary_row, {"mode": UpdateMode.REPLACE})],
+                    now=now,
+                    stale=_Gone,
                 )
                 taken.append(host_id)
-            own = self._hold_lock_etags(hold, primary, now) if hold is not None else {}
             extra: list[Op] = [
                 ("create", self._booking_row(booking, primary, primary=True)),
                 ("create", self._outbox_row(primary, event, now)),
             ]
+            drop: list[DayEntry] = []
             if hold is not None:
                 extra.append(("delete", {"PartitionKey": primary, "RowKey": f"h|{hold.id}"}))
-            results = self._take_locks(booking.claim(primary), booking.id, "booking", None, extra, now, own)
+                drop.append(hold.claim(primary).entry(hold.id, ClaimKind.HOLD))
+            results = self._commit(
+                primary,
+                add=booking.claim(primary).entry(booking.id, ClaimKind.BOOKING),
+                drop=drop,
+                extra_ops=extra,
+                now=now,
+                stale=lambda: SlotUnavailable("The hold was released or converted meanwhile."),
+            )
         except Exception:
             for host_id in taken:
-                self._release(booking.claim(host_id), booking.id, extra_rows=[f"b|{booking.id}"])
+                self._release(host_id, pending, extra_rows=[f"b|{booking.id}"])
+            self._delete_index(f"appt|{appointment_id(booking.id)}")
             with storage_errors():
                 self._index.delete_entity(f"id|{booking.id}", "")
             raise
@@ -347,40 +399,19 @@ class TableBookingStore:
         if hold is not None:
             self._delete_index(f"hold|{hold.id}")
         self._index_record(booking)
-        self._index_appointment(booking)
         return _pending(event, primary, results)
 
-    def _hold_lock_etags(self, hold: Hold, host_id: str, now: datetime) -> dict[str, str]:
-        return {
-            row["RowKey"]: _etag(row)
-            for row in self._lock_rows(hold.claim(host_id))
-            if row["owner"] == hold.id
-        }
-
     def _confirm_secondary(self, booking: Booking, host_id: str) -> None:
-        ops: list[Op] = [
-            ("upsert", self._booking_row(booking, host_id, primary=False), {"mode": UpdateMode.REPLACE})
-        ]
-        ops += [
-            (
-                "upsert",
-                self._lock_row(host_id, key, booking.id, "booking", None),
-                {"mode": UpdateMode.REPLACE},
-            )
-            for key in booking.claim(host_id).lock_keys
-        ]
-        self._submit(ops)
-
-    def _release(self, claim: Claim, owner: str, extra_rows: Sequence[str] = ()) -> None:
-        """Delete the locks `owner` holds for `claim` (ETag-conditional: never someone else's)."""
-        ops = self._owned_lock_deletes(claim, owner)
-        for key in extra_rows:
-            ops.append(("delete", {"PartitionKey": claim.host_id, "RowKey": key}))
-        for chunk in (ops[i : i + 100] for i in range(0, len(ops), 100)):
-            try:
-                self._submit(chunk)
-            except TableTransactionError:
-                log.warning("could not release every lock of %s on %s; expiry will", owner, claim.host_id)
+        """Turn the pending claim into a booking's; unchecked: the time is this booking's already."""
+        row = self._booking_row(booking, host_id, primary=False)
+        self._commit(
+            host_id,
+            add=booking.claim(host_id).entry(booking.id, ClaimKind.BOOKING),
+            extra_ops=[("upsert", row, {"mode": UpdateMode.REPLACE})],
+            now=self._clock.now(),
+            stale=_Gone,
+            check=False,
+        )
 
     def _index_record(self, booking: Booking) -> None:
         record_id = booking.context.get("recordId")
@@ -419,31 +450,26 @@ class TableBookingStore:
     def reschedule_booking(
         self, stored: StoredBooking, new: Booking, event: CloudEvent, now: datetime
     ) -> PendingEvent:
-        """Move the booking: new locks taken, old ones released, row and event written, in one transaction."""
+        """Move the booking: new claim taken, old one released, row and event written, in one transaction."""
         old = stored.booking
         primary = old.primary_host
-        old_claim, new_claim = old.claim(primary), new.claim(primary)
-        keep = set(old_claim.lock_keys) & set(new_claim.lock_keys)
-        release: list[Op] = [
-            ("delete", {"PartitionKey": primary, "RowKey": key})
-            for key in old_claim.lock_keys
-            if key not in keep
-        ]
-        own = {}
-        for key in keep:
-            with storage_errors():
-                own[key] = _etag(self._slots.get_entity(primary, key))
-        extra: list[Op] = [*self._change_ops(stored, new, event, now), *release]
-        results = self._take_locks(new_claim, new.id, "booking", None, extra, now, own)
+        results = self._commit(
+            primary,
+            add=new.claim(primary).entry(new.id, ClaimKind.BOOKING),
+            drop=[old.claim(primary).entry(old.id, ClaimKind.BOOKING)],
+            extra_ops=self._change_ops(stored, new, event, now),
+            now=now,
+            stale=lambda: StaleBooking(f"'{old.id}' changed meanwhile; read it again."),
+        )
         for host_id in (h for h in sorted(old.host_ids) if h != primary):
-            self._release(old.claim(host_id), old.id)
-            self._take_locks(
-                new.claim(host_id),
-                new.id,
-                "booking",
-                None,
-                [("upsert", self._booking_row(new, host_id, primary=False), {"mode": UpdateMode.REPLACE})],
-                now,
+            row = self._booking_row(new, host_id, primary=False)
+            self._commit(
+                host_id,
+                add=new.claim(host_id).entry(new.id, ClaimKind.BOOKING),
+                drop=[old.claim(host_id).entry(old.id, ClaimKind.BOOKING)],
+                extra_ops=[("upsert", row, {"mode": UpdateMode.REPLACE})],
+                now=now,
+                stale=_Gone,
             )
         return _pending(event, primary, results)
 
@@ -452,10 +478,16 @@ class TableBookingStore:
     ) -> PendingEvent:
         old = stored.booking
         primary = old.primary_host
-        ops = self._change_ops(stored, new, event, now) + self._owned_lock_deletes(old.claim(primary), old.id)
-        results = self._submit_change(ops, old.id)
+        results = self._commit(
+            primary,
+            add=None,
+            drop=[old.claim(primary).entry(old.id, ClaimKind.BOOKING)],
+            extra_ops=self._change_ops(stored, new, event, now),
+            now=now,
+            stale=lambda: StaleBooking(f"'{old.id}' changed meanwhile; read it again."),
+        )
         for host_id in (h for h in sorted(old.host_ids) if h != primary):
-            self._release(old.claim(host_id), old.id)
+            self._release(host_id, old.claim(host_id).entry(old.id, ClaimKind.BOOKING))
             with storage_errors():
                 self._slots.upsert_entity(
                     self._booking_row(new, host_id, primary=False), mode=UpdateMode.REPLACE
@@ -581,7 +613,13 @@ class TableBookingStore:
             "hostIds": json.dumps(list(hold.host_ids)),
         }
         try:
-            self._take_locks(hold.claim(host_id), hold.id, "hold", hold.expires_at, [("create", row)], now)
+            self._commit(
+                host_id,
+                add=hold.claim(host_id).entry(hold.id, ClaimKind.HOLD, hold.expires_at),
+                extra_ops=[("create", row)],
+                now=now,
+                stale=_Gone,
+            )
         except Exception:
             self._delete_index(f"hold|{hold.id}")
             raise
@@ -611,11 +649,14 @@ class TableBookingStore:
 
     def delete_hold(self, hold_id: str) -> None:
         hold = self.get_hold(hold_id)
-        self._release(hold.claim(hold.host_ids[0]), hold.id, extra_rows=[f"h|{hold.id}"])
+        host_id = hold.host_ids[0]
+        self._release(
+            host_id, hold.claim(host_id).entry(hold.id, ClaimKind.HOLD), extra_rows=[f"h|{hold.id}"]
+        )
         self._delete_index(f"hold|{hold.id}")
 
     def expire_holds(self, now: datetime) -> int:
-        """Remove holds (and their locks) that expired; expiry already stopped them blocking."""
+        """Remove holds (and their claims) that expired; expiry already stopped them blocking."""
         with storage_errors():
             rows = list(
                 self._slots.query_entities(
@@ -624,7 +665,10 @@ class TableBookingStore:
             )
         for row in rows:
             hold = self._parse_hold(row)
-            self._release(hold.claim(row["PartitionKey"]), hold.id, extra_rows=[row["RowKey"]])
+            host_id = row["PartitionKey"]
+            self._release(
+                host_id, hold.claim(host_id).entry(hold.id, ClaimKind.HOLD), extra_rows=[row["RowKey"]]
+            )
             self._delete_index(f"hold|{hold.id}")
         return len(rows)
 
@@ -633,51 +677,54 @@ class TableBookingStore:
     def commitments(
         self, host_ids: Sequence[str], window: Interval, exclude: frozenset[str] = frozenset()
     ) -> Mapping[str, Sequence[Commitment]]:
-        """Confirmed bookings and unexpired holds per host (`exclude`: booking/hold ids to leave out)."""
-        now = self._clock.now()
-        results = self._pool.map(lambda h: (h, self._host_commitments(h, window, now, exclude)), host_ids)
-        return dict(results)
+        """Confirmed bookings, unexpired holds and pending collective claims per host (`exclude`:
+        booking/hold ids to leave out), read for the whole pool in one cross-partition range query.
 
-    def _host_commitments(
-        self, host_id: str, window: Interval, now: datetime, exclude: frozenset[str]
-    ) -> list[Commitment]:
-        params = {"host": host_id, "from": window.start, "to": window.end}
-        # One range query for both kinds: booking rows (`b|`) and hold rows (`h|`) are the only keys
-        # between 'b|' and 'h}' in a host's partition, so a single round trip per host serves slots.
+        Read straight from the rows every commit writes, so a commit is visible to any instance's next
+        read (no staleness); bounding the partitions by the pool's smallest and largest id keeps a small
+        pool's scan narrow. A claim spanning days sits in each day's row: it is reported once.
+        """
+        wanted = set(host_ids)
+        found: dict[str, list[Commitment]] = {h: [] for h in host_ids}
+        if not wanted:
+            return found
+        now = self._clock.now()
+        days = claim_days(window)
+        params = {
+            "plo": min(wanted),
+            "phi": max(wanted),
+            "lo": day_key(days[0]),
+            "hi": day_key(days[-1]),
+        }
         with storage_errors():
             rows = list(
                 self._slots.query_entities(
-                    "PartitionKey eq @host and RowKey ge 'b|' and RowKey lt 'h}' "
-                    "and end gt @from and start lt @to",
+                    "PartitionKey ge @plo and PartitionKey le @phi and RowKey ge @lo and RowKey le @hi",
                     parameters=params,
                 )
             )
-        bookings = [r for r in rows if r["RowKey"].startswith("b|") and r.get("status") == "confirmed"]
-        holds = [r for r in rows if r["RowKey"].startswith("h|")]
-        found = [
-            Commitment(
-                start=r["start"],
-                end=r["end"],
-                event_type=r["eventType"],
-                buffer_before=timedelta(minutes=r["bufferBefore"]),
-                buffer_after=timedelta(minutes=r["bufferAfter"]),
-                counts_toward_caps=True,
+        self._seen.set(
+            _Snapshot(
+                at=time.monotonic(),
+                days=dict.fromkeys(wanted, (days[0], days[-1])),
+                rows={
+                    (r["PartitionKey"], date.fromisoformat(r["RowKey"][len(DAY_ROW_PREFIX) :])): r
+                    for r in rows
+                    if r["PartitionKey"] in wanted
+                },
             )
-            for r in bookings
-            if r["RowKey"][2:] not in exclude
-        ]
-        found += [
-            Commitment(
-                start=r["start"],
-                end=r["end"],
-                event_type=r["eventType"],
-                buffer_before=timedelta(minutes=r["bufferBefore"]),
-                buffer_after=timedelta(minutes=r["bufferAfter"]),
-                counts_toward_caps=False,
-            )
-            for r in holds
-            if r["expiresAt"] > now and r["RowKey"][2:] not in exclude
-        ]
+        )
+        seen: set[tuple[str, str]] = set()
+        for row in rows:
+            host_id = row["PartitionKey"]
+            if host_id not in wanted:
+                continue
+            for entry in decode_day(row["claims"], row["types"]):
+                if (host_id, entry.owner) in seen or entry.owner in exclude or entry.expired(now):
+                    continue
+                seen.add((host_id, entry.owner))
+                if entry.overlaps(window):
+                    found[host_id].append(entry.to_commitment())
         return found
 
     # ---- outbox ----------------------------------------------------------------------------------
@@ -738,6 +785,10 @@ class TableBookingStore:
 
 class StaleBooking(BookingChanged):
     """The booking row's ETag no longer matched at write time."""
+
+
+class _Gone(Exception):
+    """A row written beside a claim changed or vanished meanwhile (the caller decides what that means)."""
 
 
 def encode_offset(offset: int | None) -> str | None:

@@ -56,8 +56,11 @@ from scheduling_core.settings import Settings
 
 _Row = TypeVar("_Row", OwnedRow, CustomerLinks, AddressRow, SystemUserRow, TeamRow)
 
-#: Dataverse's "record does not exist" (0x80040217); other 404s (an unknown entity set) are our bug.
+#: Dataverse's "record does not exist" (0x80040217). A 404 means absent whatever its code (Microsoft's own
+#: If-Match example answers with an empty code); only "Resource not found for the segment" (0x8006088a,
+#: a URL naming no entity set or property) is our bug and raised.
 RECORD_NOT_FOUND = "0x80040217"
+SEGMENT_NOT_FOUND = "0x8006088a"
 ANNOTATIONS = 'odata.include-annotations="*"'
 #: `teamtype` of an access team.
 ACCESS_TEAM = 1
@@ -314,7 +317,7 @@ class DataverseClient:
                 select=["systemuserid", "azureactivedirectoryobjectid"],
             )
         except DataverseRequestRejected as exc:
-            if exc.status_code == 404 and exc.code == RECORD_NOT_FOUND:
+            if _absent(exc.status_code, exc.code):
                 return ()
             raise
         return _aad_ids(_parse(SystemUserRow, row, "systemuser") for row in rows)
@@ -458,11 +461,16 @@ class DataverseClient:
         if status < 400:
             return response
         code, message = _error(response)
-        if absent_ok and status == 404 and code == RECORD_NOT_FOUND:
+        if absent_ok and _absent(status, code):
             return None
         if status >= 500:
             raise UpstreamUnavailable(_SERVICE, f"Dataverse failed {label}: HTTP {status} {code or ''}")
         raise DataverseRequestRejected(status_code=status, code=code, message=message, request=label)
+
+
+def _absent(status: int, code: str | None) -> bool:
+    """A 404 that says the row is not there (any code but the URL-segment one, see RECORD_NOT_FOUND)."""
+    return status == 404 and (code or "").lower() != SEGMENT_NOT_FOUND
 
 
 def _guid(value: str) -> str:

@@ -16,7 +16,8 @@ Invariants:
   `refresh_on_401`, the first 401 of a call makes a provider that has `invalidate()`
   forget its token, and the request is sent again without counting as an attempt.
 - Giving up raises `UpstreamUnavailable(service, ...)`, with a whole-second
-  `retry_after_seconds` hint when the wait is known. Any other answer (below 400, or an
+  `retry_after_seconds` hint when the wait is known; `Throttled` (a subclass) when the server's
+  own `Retry-After` is what would run past the deadline. Any other answer (below 400, or an
   error status that is not retried) is returned as it is: mapping a refusal to an error
   is the client's business.
 - Waiting, the clock and the jitter are injectable (`sleep`, `monotonic`, `random`), so
@@ -37,7 +38,7 @@ from typing import Any
 import httpx
 
 from scheduling_core.adapters.credentials import TokenProvider
-from scheduling_core.errors import UpstreamUnavailable
+from scheduling_core.errors import Throttled, UpstreamUnavailable
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 BACKOFF_BASE_SECONDS = 0.5
@@ -150,7 +151,9 @@ class RetryingSender:
                 )
             delay = retry_after if retry_after is not None else self.backoff(attempt)
             if self._monotonic() + delay >= deadline:
-                raise UpstreamUnavailable(
+                # Asked (Retry-After) to wait past the budget: throttling the caller may wait out later.
+                error = Throttled if retry_after is not None else UpstreamUnavailable
+                raise error(
                     self._service,
                     f"{self._name} asked to wait {delay:.1f} s, past our {self._max_total:g} s budget "
                     f"({failure})",

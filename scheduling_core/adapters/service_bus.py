@@ -7,6 +7,11 @@ Invariants:
   the local in-process bus builds its trigger messages from it too.
 - `publish` returns only after Service Bus accepted the message; every SDK or credential failure
   surfaces as `UpstreamUnavailable("service-bus")`, never as a raw SDK exception.
+- A throttled handler's `ScheduledCopy` is the event's message with a new message id, scheduled with
+  `ServiceBusSender.schedule_messages` (`scheduled_enqueue_time_utc`); its `retrySubscription` application
+  property names the one subscription it is for (each subscription's SQL filter, infra/modules/
+  servicebus.bicep, admits messages without it or naming it) and `throttleCount` counts the throttled
+  deliveries before it.
 - One client and one sender per publisher, created on first use and reused. The SDK does not promise
   thread safety, so sends are serialised under a lock; after a failed send both are discarded and the
   next publish connects afresh.
@@ -19,6 +24,7 @@ import json
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from azure.core.exceptions import AzureError
@@ -27,7 +33,7 @@ from azure.servicebus.exceptions import MessageSizeExceededError
 
 from scheduling_core.errors import UpstreamUnavailable
 from scheduling_core.events import to_json
-from scheduling_core.ports import CloudEvent
+from scheduling_core.ports import CloudEvent, ScheduledCopy
 from scheduling_core.telemetry import current_traceparent
 
 #: The CloudEvents AMQP binding's content type for structured mode.
@@ -42,6 +48,11 @@ ID_PROPERTY: Final = "cloudEvents_id"
 #: with Azure SDK tracing on, the SDK overwrites both with its own message span of the same trace.
 TRACEPARENT_PROPERTY: Final = "traceparent"
 DIAGNOSTIC_ID_PROPERTY: Final = "Diagnostic-Id"
+
+#: On a scheduled copy: the only subscription that should receive it (the subscriptions' SQL filters).
+RETRY_SUBSCRIPTION_PROPERTY: Final = "retrySubscription"
+#: On a scheduled copy: how many throttled deliveries of the event came before it.
+THROTTLE_COUNT_PROPERTY: Final = "throttleCount"
 
 SERVICE: Final = "service-bus"
 
@@ -74,6 +85,29 @@ def to_service_bus_message(event: CloudEvent) -> ServiceBusMessage:
         subject=event.type,
         application_properties=properties,
     )
+
+
+def to_scheduled_message(copy: ScheduledCopy, enqueue_at: datetime) -> ServiceBusMessage:
+    """The message that carries `copy`: the event's own message with the copy's id, target
+    subscription, throttle count and scheduled enqueue time."""
+    message = to_service_bus_message(copy.event)
+    message.message_id = copy.message_id
+    message.application_properties = {
+        **(message.application_properties or {}),
+        RETRY_SUBSCRIPTION_PROPERTY: copy.subscription,
+        THROTTLE_COUNT_PROPERTY: copy.throttle_count,
+    }
+    message.scheduled_enqueue_time_utc = enqueue_at
+    return message
+
+
+def copy_target(properties: Mapping[str | bytes, Any] | None) -> str | None:
+    """The subscription a message is reserved for (`retrySubscription`), None for an ordinary event."""
+    for key, value in (properties or {}).items():
+        name = key.decode() if isinstance(key, bytes) else key
+        if name == RETRY_SUBSCRIPTION_PROPERTY:
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return None
 
 
 class ServiceBusPublisher:
@@ -121,6 +155,22 @@ class ServiceBusPublisher:
 
     def publish(self, event: CloudEvent) -> None:
         self._send([to_service_bus_message(event)], f"event {event.id}")
+
+    def schedule(self, copy: ScheduledCopy) -> None:
+        """Schedule `copy` on the topic for now + `copy.delay` (needs Data Sender on the topic)."""
+        enqueue_at = datetime.now(UTC) + copy.delay
+        message = to_scheduled_message(copy, enqueue_at)
+        with self._lock:
+            if self._closed:
+                raise UpstreamUnavailable(SERVICE, "The Service Bus publisher is closed.")
+            try:
+                self._connected_sender().schedule_messages(message, enqueue_at, timeout=self._send_timeout)
+            except AzureError as exc:
+                self._discard()
+                raise UpstreamUnavailable(
+                    SERVICE,
+                    f"Service Bus did not schedule {copy.message_id}: {type(exc).__name__}: {str(exc)[:200]}",
+                ) from exc
 
     def send(self, bodies: Sequence[Mapping[str, Any]]) -> None:
         """Send JSON messages (e.g. `graph-changes` items), batched; each gets a fresh message id."""

@@ -9,8 +9,12 @@ its failure never fails the write (the maintenance timer catches up).
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Protocol
 
+from scheduling_core.clock import Clock
 from scheduling_core.domain import EventType, Host
 from scheduling_core.errors import FieldError, InvalidRequest, NotFound, SchedulingError
 from scheduling_core.ports import ConfigRepository
@@ -27,6 +31,55 @@ class HostWatcher(Protocol):
 
 log = logging.getLogger(__name__)
 
+#: How stale the in-process host directory may be (docs/decisions.md, "Tenant scale"): this instance's own
+#: host writes clear it at once; another instance's are seen within this time.
+HOST_DIRECTORY_TTL = timedelta(seconds=60)
+
+
+class HostRows(Protocol):
+    def list_hosts(self) -> list[Host]: ...
+    def find_hosts(self, host_ids: Iterable[str]) -> list[Host]: ...
+
+
+class HostDirectoryCache:
+    """The whole host directory, read at most once per TTL, for the scans routing cannot avoid.
+
+    Only territory and skills rules (and an `ownerId` that is a Dynamics user id) need to look across every
+    host; everything else reads hosts by id (`find_hosts`, always fresh). Candidates found through the
+    cached copy are read again by id before routing uses them, so a stale copy can at worst miss a host
+    added or re-skilled on another instance in the last TTL, never route to a deleted or deactivated one.
+    """
+
+    def __init__(self, rows: HostRows, clock: Clock, ttl: timedelta = HOST_DIRECTORY_TTL) -> None:
+        self._rows = rows
+        self._clock = clock
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._hosts: tuple[Host, ...] | None = None
+        self._read_at: datetime | None = None
+        self._generation = 0
+
+    def all_hosts(self) -> tuple[Host, ...]:
+        now = self._clock.now()
+        with self._lock:
+            if self._hosts is not None and self._read_at is not None and now - self._read_at < self._ttl:
+                return self._hosts
+            generation = self._generation
+        hosts = tuple(sorted(self._rows.list_hosts(), key=lambda h: h.id))
+        with self._lock:
+            # A write that happened while we were reading makes this copy suspect: use it once, keep none.
+            if generation == self._generation:
+                self._hosts, self._read_at = hosts, now
+        return hosts
+
+    def find_hosts(self, host_ids: Iterable[str]) -> list[Host]:
+        return self._rows.find_hosts(host_ids)
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._hosts = self._read_at = None
+
 
 class ConfigService:
     def __init__(
@@ -35,13 +88,17 @@ class ConfigService:
         repository: ConfigRepository,
         rule_sets: RuleSetLookup,
         host_watcher: HostWatcher | None = None,
+        directory: HostDirectoryCache | None = None,
     ) -> None:
         self._repo = repository
         self._rule_sets = rule_sets
         self._watcher = host_watcher
+        self._directory = directory
 
     def put_host(self, host: Host) -> bool:
         created = self._repo.put_host(host)
+        if self._directory is not None:
+            self._directory.invalidate()
         if self._watcher is not None:
             try:
                 self._watcher.host_saved(host)
@@ -57,6 +114,8 @@ class ConfigService:
 
     def delete_host(self, host_id: str) -> None:
         self._repo.delete_host(host_id)
+        if self._directory is not None:
+            self._directory.invalidate()
         if self._watcher is not None:
             try:
                 self._watcher.host_removed(host_id)

@@ -33,8 +33,9 @@ from scheduling_core.bookings import Booking, StoredBooking, appointment_id
 from scheduling_core.domain import EventType, Host, LocationKind
 from scheduling_core.errors import NotFound, PermanentError
 from scheduling_core.events import MalformedEvent
+from scheduling_core.inert_text import inert
 from scheduling_core.ports import CloudEvent
-from scheduling_core.services.sync_runner import LeasedApply, SyncOutcome, SyncStateStore
+from scheduling_core.services.sync_runner import LeasedApply, Redelivery, SyncOutcome, SyncStateStore
 
 __all__ = ["DataverseSync", "SyncOutcome", "SyncStateStore"]
 
@@ -59,10 +60,17 @@ REGARDING_SETS: Final[Mapping[str, str]] = {
     "account": "accounts",
     "contact": "contacts",
 }
+#: Column sizes of appointment (the reference's maxLength): Dataverse refuses a longer string with 400.
+SUBJECT_MAX: Final = 200
+LOCATION_MAX: Final = 200
+JOIN_URL_MAX: Final = 600
 #: Where an invitee is looked up by `emailaddress1`, first match wins.
 INVITEE_SETS: Final = (("contacts", "contactid"), ("leads", "leadid"))
 _PARTY_NAV: Final = {"systemusers": "systemuser", "contacts": "contact", "leads": "lead"}
 #: Characters Table storage does not allow in a RowKey.
+#: Invitee text in the appointment subject; the description as a whole (issue 13: bounded, inert).
+INVITEE_NAME_LIMIT: Final = 100
+DESCRIPTION_LIMIT: Final = 2000
 _BAD_KEY = re.compile(r"[/\\#?\x00-\x1f\x7f]")
 
 
@@ -250,10 +258,13 @@ def regarding_bind(source: AppointmentSource) -> tuple[str, str] | None:
 
 
 def appointment_location(source: AppointmentSource, event_type: EventType | None) -> str | None:
-    """The Teams join link when Outlook has one, else the event type's location (its value, or its kind)."""
-    if source.join_url:
-        return source.join_url
+    """Where the meeting is, for people: the event type's location (its value, or its kind).
+
+    Never the Teams link: a real join URL is about 240 characters and `location` holds 200; the link
+    goes to `onlinemeetingjoinurl` (`appointment_plan`).
+    """
     if event_type is None:
+        return "Microsoft Teams meeting" if source.join_url else None
         return None
     location = event_type.location
     if location.value:
@@ -268,7 +279,8 @@ def appointment_location(source: AppointmentSource, event_type: EventType | None
 
 def appointment_subject(source: AppointmentSource, event_type: EventType | None) -> str:
     title = event_type.title if event_type is not None else source.event_type
-    name = source.invitee_name or source.invitee_email
+    # Invitee-chosen text: one plain bounded line (no CR/LF, no markup) in Dynamics.
+    name = inert(source.invitee_name, INVITEE_NAME_LIMIT) or inert(source.invitee_email, INVITEE_NAME_LIMIT)
     return f"{title} with {name}" if name else title
 
 
@@ -281,8 +293,8 @@ def appointment_description(source: AppointmentSource) -> str:
     if source.change_note:
         lines.append(source.change_note)
     if source.routing_reason:
-        lines.append(f"Routing: {source.routing_reason}")
-    return "\n".join(lines)
+        lines.append(f"Routing: {inert(source.routing_reason, 1000)}")
+    return "\n".join(lines)[:DESCRIPTION_LIMIT]
 
 
 def appointment_plan(
@@ -293,12 +305,16 @@ def appointment_plan(
     attendees: Sequence[Party],
 ) -> AppointmentPlan:
     """The upsert body and state update for `source` (pure: every lookup is already resolved)."""
+    join_url = source.join_url if source.join_url and len(source.join_url) <= JOIN_URL_MAX else None
     fields: dict[str, Any] = {
-        "subject": _clip(appointment_subject(source, event_type), 200),
+        "subject": _clip(appointment_subject(source, event_type), SUBJECT_MAX),
         "scheduledstart": _utc_text(source.start),
         "scheduledend": _utc_text(source.end),
-        "location": _clip(appointment_location(source, event_type), 200),
+        "location": _clip(appointment_location(source, event_type), LOCATION_MAX),
         "description": appointment_description(source),
+        # The Teams link whole or not at all (a clipped link is a broken one); the description has it too.
+        "onlinemeetingjoinurl": join_url,
+        "isonlinemeeting": join_url is not None,
     }
     regarding = regarding_bind(source)
     if regarding is not None:
@@ -338,10 +354,11 @@ class DataverseSync:
     def max_delivery_count(self) -> int:
         return self._runner.max_delivery_count
 
-    def apply(self, event: CloudEvent, delivery_count: int = 1) -> SyncOutcome:
+    def apply(self, event: CloudEvent, delivery_count: int = 1, throttle_count: int = 0) -> SyncOutcome:
         """Make the booking's appointment show `event`'s snapshot (see the module docstring for outcomes).
 
-        `delivery_count` is Service Bus's (1 on the first delivery). Raises `MalformedEvent` for an
+        `delivery_count` is Service Bus's (1 on the first delivery); `throttle_count` the message's
+        `throttleCount` (throttled deliveries before it, see `sync_runner`). Raises `MalformedEvent` for an
         event that is not a booking snapshot (no booking to record it on: it dead-letters) and
         `TransientError` when a retry may succeed.
         """
@@ -356,6 +373,7 @@ class DataverseSync:
             booking_id=source.booking_id,
             version=source.version,
             delivery_count=delivery_count,
+            redelivery=Redelivery(event=event, throttle_count=throttle_count),
             write=write,
             record=lambda values: self._record(source, values),
         )

@@ -5,6 +5,10 @@ The payload is a `RemoteExecutionContext` (Dataverse plug-in execution context, 
 as a key/value list), `PreEntityImages`/`PostEntityImages`, `InitiatingUserId`, `UserId`, `Depth`,
 `OperationId`, `CorrelationId`, `OrganizationId`, `Stage`.
 
+The webhook only stores the context (the `dynamics-changes` queue) and answers at once: Dynamics retries
+a post only after 502/503/504, and only once, so processing in the request would lose any change whose
+processing failed. The queue trigger calls `handle_queued`; raising leaves the retries to Service Bus.
+
 Invariants:
 - An appointment is mapped to its booking only through the `appt|{activityid}` index row written when the
   booking was created (activityid = `appointment_id(bookingId)`); appointments no booking made are ignored.
@@ -14,12 +18,16 @@ Invariants:
 - Each `OperationId` is processed once (a create-only row); a failure forgets the id so a retry by
   Dynamics is processed again.
 - Appointment canceled (statecode 2) or deleted → booking cancelled with source `dynamics`. Times moved →
-  booking rescheduled if the host is free, else the drift is recorded on the booking's `dynamics` section.
+  the event type's edit policy (`outlookEditPolicy`, shared with Outlook edits): `flag` (default) records
+  the drift on the booking's `dynamics` section and the booking keeps its time; `accept` reschedules the
+  booking if the host is free (else the drift is recorded); `revert` writes the booking's times back to the
+  appointment. Only the end moved is drift whatever the policy: a booking keeps its duration.
 - An owner change of a lead/opportunity is logged and audited; future bookings keep their host (policy).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -30,6 +38,7 @@ from typing import Any, Final, Protocol
 
 from scheduling_core.bookings import Booking, BookingStatus, StoredBooking
 from scheduling_core.clock import Clock
+from scheduling_core.domain import EventType, OutlookEditPolicy
 from scheduling_core.errors import InvalidRequest, NotFound, SlotUnavailable
 
 log = logging.getLogger(__name__)
@@ -48,6 +57,7 @@ class MalformedContext(InvalidRequest):
 class WebhookOutcome(StrEnum):
     CANCELLED = "cancelled"
     RESCHEDULED = "rescheduled"
+    REVERTED = "reverted"
     DRIFT = "drift-recorded"
     OWNER_RECORDED = "owner-recorded"
     DUPLICATE = "duplicate"
@@ -78,6 +88,12 @@ class AppointmentReader(Protocol):
     def get(
         self, entity_set: str, id: str, *, select: list[str] | None = None, expand: str | None = None
     ) -> dict[str, Any] | None: ...
+
+    def update(self, entity_set: str, id: str, body: Mapping[str, Any]) -> None: ...
+
+
+class EventTypes(Protocol):
+    def get_event_type(self, slug: str) -> EventType: ...
 
 
 # --- the payload -------------------------------------------------------------------------------------
@@ -151,7 +167,9 @@ class ExecutionContext:
     correlation_id: str | None = None
 
     @classmethod
-    def parse(cls, payload: Any) -> ExecutionContext:
+    def parse(cls, payload: Any, post_image_name: str = "PostImage") -> ExecutionContext:
+        """The context of `payload`; the post image is the one registered as `post_image_name`, never
+        simply the first: an asynchronous step also carries `AsynchronousStepPrimaryName`."""
         if not isinstance(payload, dict):
             raise MalformedContext("The body must be a RemoteExecutionContext object.")
         message, entity = payload.get("MessageName"), payload.get("PrimaryEntityName")
@@ -164,7 +182,7 @@ class ExecutionContext:
         inputs = _key_values(payload.get("InputParameters"), "InputParameters")
         target = inputs.get("Target")
         images = _key_values(payload.get("PostEntityImages"), "PostEntityImages")
-        post = next(iter(images.values()), None)
+        post = images.get(post_image_name)
         assignee = inputs.get("Assignee")
         return cls(
             message=message,
@@ -182,6 +200,21 @@ class ExecutionContext:
         )
 
 
+#: Above this size a stored context keeps only what identifies the change and is read back from Dataverse
+#: when applied, as Dynamics does past 256 KB (a Service Bus Standard message holds 256 KB in all).
+MAX_QUEUED_CONTEXT_CHARS: Final = 192 * 1024
+_STRIPPED: Final = ("ParentContext", "InputParameters", "PreEntityImages", "PostEntityImages")
+
+
+def queued_change(payload: Mapping[str, Any], *, size_exceeded: bool) -> dict[str, Any]:
+    """The `dynamics-changes` message for a context posted to the webhook (see `handle_queued`)."""
+    context = dict(payload)
+    if len(json.dumps(context, separators=(",", ":"))) > MAX_QUEUED_CONTEXT_CHARS:
+        context = {k: v for k, v in context.items() if k not in _STRIPPED}
+        size_exceeded = True
+    return {"context": context, "sizeExceeded": size_exceeded}
+
+
 # --- the service -------------------------------------------------------------------------------------
 
 
@@ -195,6 +228,8 @@ class DynamicsWebhook:
         dataverse: AppointmentReader,
         clock: Clock,
         application_user_id: str | None,
+        post_image_name: str = "PostImage",
+        event_types: EventTypes | None = None,
     ) -> None:
         self._bookings = bookings
         self._changes = changes
@@ -202,9 +237,15 @@ class DynamicsWebhook:
         self._dataverse = dataverse
         self._clock = clock
         self._app_user = _norm_guid(application_user_id)
+        self._post_image_name = post_image_name
+        self._event_types = event_types
+
+    def handle_queued(self, message: Mapping[str, Any]) -> WebhookOutcome:
+        """Apply one `dynamics-changes` message (`queued_change`); raises for a retry by the queue."""
+        return self.handle(message.get("context"), size_exceeded=message.get("sizeExceeded") is True)
 
     def handle(self, payload: Any, *, size_exceeded: bool = False) -> WebhookOutcome:
-        context = ExecutionContext.parse(payload)
+        context = ExecutionContext.parse(payload, self._post_image_name)
         if self._own_change(context):
             log.info("dynamics webhook: ignoring our own change (operation %s)", context.operation_id)
             return WebhookOutcome.IGNORED
@@ -255,8 +296,15 @@ class DynamicsWebhook:
         if start is None or (start == booking.start and (end is None or end == booking.end)):
             return WebhookOutcome.IGNORED
         problem: str | None = None
+        policy = self._policy(booking.event_type)
         if start == booking.start:
             problem = "Only the end moved; a booking keeps its event type's duration."
+        elif policy is OutlookEditPolicy.REVERT:
+            times = {"scheduledstart": _utc(booking.start), "scheduledend": _utc(booking.end)}
+            self._dataverse.update("appointments", activity_id, times)
+            return WebhookOutcome.REVERTED
+        elif policy is OutlookEditPolicy.FLAG:
+            problem = "Moved in Dynamics; policy flag: the booking keeps its time."
         else:
             try:
                 self._changes.reschedule(booking_id, start, reason="Appointment moved in Dynamics")
@@ -274,6 +322,14 @@ class DynamicsWebhook:
             log.warning("dynamics webhook: booking %s drifted from its appointment: %s", booking_id, drift)
             return WebhookOutcome.DRIFT
         return WebhookOutcome.RESCHEDULED
+
+    def _policy(self, slug: str) -> OutlookEditPolicy:
+        if self._event_types is None:
+            return OutlookEditPolicy.FLAG
+        try:
+            return self._event_types.get_event_type(slug).outlook_edit_policy
+        except NotFound:
+            return OutlookEditPolicy.FLAG
 
     def _appointment_values(
         self, context: ExecutionContext, activity_id: str, size_exceeded: bool
@@ -318,3 +374,7 @@ def _int(value: Any) -> int | None:
         return int(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+def _utc(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -40,7 +40,7 @@ from scheduling_core.events import BOOKING_DRIFT_DETECTED
 from scheduling_core.outlook import MeetingSource, event_update, new_event
 from scheduling_core.ports import CloudEvent
 from scheduling_core.services.dataverse_sync import source_from_event
-from scheduling_core.services.sync_runner import LeasedApply, SyncOutcome
+from scheduling_core.services.sync_runner import LeasedApply, Redelivery, SyncOutcome
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class OutlookSync:
     def max_delivery_count(self) -> int:
         return self._runner.max_delivery_count
 
-    def apply(self, event: CloudEvent, delivery_count: int = 1) -> SyncOutcome:
+    def apply(self, event: CloudEvent, delivery_count: int = 1, throttle_count: int = 0) -> SyncOutcome:
         source = source_from_event(event)  # MalformedEvent before any lookup
         meeting = meeting_source(event, self._emails(source.host_ids))
         if self._manage_url is not None:  # the invitation carries the invitee's manage link
@@ -155,6 +155,7 @@ class OutlookSync:
             booking_id=meeting.booking_id,
             version=meeting.version,
             delivery_count=delivery_count,
+            redelivery=Redelivery(event=event, throttle_count=throttle_count),
             write=lambda: self._write(meeting, delivery_count),
             record=record,
         )

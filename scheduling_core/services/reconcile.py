@@ -10,6 +10,15 @@ change by hand or a lost event could leave behind: start, end, subject, regardin
   is canceled in Dynamics is reopened first, since a closed activity cannot be edited).
 - a cancelled booking whose appointment is canceled is in sync whatever else it shows: a closed
   activity is not written again (as in the sync).
+- a change a person made in Dynamics is never silently undone (its webhook may have been lost). Before
+  reopening or moving an appointment back, who changed it last is checked: `_modifiedby_value` not our
+  application user, and `modifiedon` not older than the booking's last change (second precision, a tie
+  goes to the person). A person's cancel cancels the booking (source `dynamics`, action `cancelled`); a
+  person's move follows the event type's edit policy (`outlookEditPolicy`, shared with Outlook): `flag`
+  records the drift on the booking's `dynamics` section (`flagged`, once), `accept` reschedules the
+  booking when the time is free and keeps the duration (`followed`, else flagged), `revert` writes the
+  booking back (`updated`). A person's subject or regarding edit is re-applied from the booking (`updated`:
+  those are the sync's own fields), reported, not silent.
 - appointments in the window that carry our booking id (the `Booking: <id>` line of the description,
   whose id maps to the appointment's own activityid) but whose booking no longer exists are reported as
   orphans and left alone: bookings are never deleted by this service, so an orphan means data removed by
@@ -32,8 +41,8 @@ from typing import Any, Final, Protocol
 
 from scheduling_core.bookings import Booking, BookingReader, appointment_id, booking_snapshot
 from scheduling_core.clock import Clock
-from scheduling_core.domain import EventType
-from scheduling_core.errors import NotFound
+from scheduling_core.domain import EventType, OutlookEditPolicy
+from scheduling_core.errors import InvalidRequest, NotFound, SlotUnavailable
 from scheduling_core.events import BOOKING_CREATED, booking_event
 from scheduling_core.intervals import Interval
 from scheduling_core.services.dataverse_sync import (
@@ -59,8 +68,11 @@ SELECT: Final = (
     "statecode",
     "statuscode",
     "_regardingobjectid_value",
+    "_modifiedby_value",
+    "modifiedon",
 )
 PAGE: Final = 200
+SOURCE: Final = "dynamics"
 _BOOKING_LINE = re.compile(r"^Booking: (\S+) \(version \d+\)", re.MULTILINE)
 
 
@@ -70,10 +82,29 @@ class Action(StrEnum):
     UPDATED = "updated"
     ORPHAN = "orphan"
     FAILED = "failed"
+    #: A person's change in Dynamics the booking followed (cancel, accepted move) or recorded (flag).
+    CANCELLED = "cancelled"
+    FOLLOWED = "followed"
+    FLAGGED = "flagged"
+
+
+FOLLOWING: Final = frozenset({Action.CANCELLED, Action.FOLLOWED, Action.FLAGGED})
 
 
 class EventTypes(Protocol):
     def get_event_type(self, slug: str) -> EventType: ...
+
+
+class PersonChanges(Protocol):
+    """What following a person's change needs: `BookingService` and the booking store's sync section."""
+
+    def cancel(self, booking_id: str, *, reason: str | None = None, source: str = "api") -> Booking: ...
+
+    def reschedule(self, booking_id: str, start: datetime, *, reason: str | None = None) -> Booking: ...
+
+
+class DriftSink(Protocol):
+    def record_sync(self, booking_id: str, section: str, values: Any) -> Booking: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,6 +123,7 @@ class ReconcileReport:
     in_sync: int = 0
     created: int = 0
     updated: int = 0
+    followed: int = 0
     orphans: int = 0
     failed: int = 0
     items: list[ReconcileItem] = field(default_factory=list)
@@ -108,6 +140,8 @@ class ReconcileReport:
                 self.created += 1
             elif item.action is Action.UPDATED:
                 self.updated += 1
+            elif item.action in FOLLOWING:
+                self.followed += 1
             else:
                 self.failed += 1
         self.items.append(item)
@@ -122,12 +156,20 @@ class Reconciler:
         bookings: BookingReader,
         config: EventTypes,
         clock: Clock,
+        changes: PersonChanges | None = None,
+        drift: DriftSink | None = None,
+        application_user_id: str | None = None,
     ) -> None:
+        """`changes`, `drift` and `application_user_id` let a person's change be followed; without them
+        (or without knowing our application user) every difference is repaired from the booking."""
         self._dataverse = dataverse
         self._sync = sync
         self._bookings = bookings
         self._config = config
         self._clock = clock
+        self._changes = changes
+        self._drift = drift
+        self._app_user = (application_user_id or "").strip().strip("{}").lower() or None
 
     def reconcile(self, window: Interval) -> ReconcileReport:
         report = ReconcileReport(window=window)
@@ -181,6 +223,15 @@ class Reconciler:
             differences = self._differences(source, current)
             if not differences:
                 return ReconcileItem(booking_id=booking.id, appointment_id=activity_id, action=Action.NONE)
+            if self._by_person(booking, current):
+                followed = self._follow_person(booking, source, current, differences)
+                if followed is not None:
+                    return ReconcileItem(
+                        booking_id=booking.id,
+                        appointment_id=activity_id,
+                        action=followed,
+                        differences=tuple(differences),
+                    )
             if not source.cancelled and current.get("statecode") == STATE_CANCELED:
                 # A closed activity cannot be edited: reopen it, then write the snapshot.
                 self._dataverse.update(
@@ -198,6 +249,72 @@ class Reconciler:
             return ReconcileItem(
                 booking_id=booking.id, appointment_id=activity_id, action=Action.FAILED, error=_reason(exc)
             )
+
+    def _by_person(self, booking: Booking, current: dict[str, Any]) -> bool:
+        """Whether a person (not our application user) changed the appointment after the booking's
+        last change (`modifiedon` has whole seconds: a tie goes to the person, who is never undone)."""
+        if self._app_user is None or self._changes is None or self._drift is None:
+            return False
+        modified_by = str(current.get("_modifiedby_value") or "").lower()
+        if not modified_by or modified_by == self._app_user:
+            return False
+        modified_on = _when(current.get("modifiedon"))
+        last_change = booking.updated_at.astimezone(UTC).replace(microsecond=0)
+        return modified_on is None or modified_on >= last_change
+
+    def _follow_person(
+        self, booking: Booking, source: AppointmentSource, current: dict[str, Any], differences: list[str]
+    ) -> Action | None:
+        """Follow a person's cancel or move (see the module docstring); None: repair from the booking."""
+        assert self._changes is not None
+        assert self._drift is not None
+        if not source.cancelled and current.get("statecode") == STATE_CANCELED:
+            self._changes.cancel(
+                booking.id, reason="Appointment canceled in Dynamics (found by reconciliation)", source=SOURCE
+            )
+            return Action.CANCELLED
+        if source.cancelled or not {"scheduledstart", "scheduledend"} & set(differences):
+            return None
+        start, end = _when(current.get("scheduledstart")), _when(current.get("scheduledend"))
+        if start is None or end is None:
+            return None
+        policy = self._policy(booking.event_type)
+        if policy is OutlookEditPolicy.REVERT:
+            return None
+        problem = f"policy {policy.value}: the booking keeps its time"
+        if policy is OutlookEditPolicy.ACCEPT:
+            if end - start != booking.end - booking.start:
+                problem = "policy accept, but the duration changed, which a booking cannot take"
+            else:
+                try:
+                    self._changes.reschedule(booking.id, start, reason="Appointment moved in Dynamics")
+                    return Action.FOLLOWED
+                except (SlotUnavailable, InvalidRequest) as exc:
+                    problem = f"policy accept, but the time cannot be booked: {exc}"
+        drift = booking.dynamics.get("drift")
+        if isinstance(drift, dict) and (drift.get("scheduledstart"), drift.get("scheduledend")) == (
+            start.isoformat(),
+            end.isoformat(),
+        ):
+            return Action.FLAGGED  # recorded already: nothing to write
+        self._drift.record_sync(
+            booking.id,
+            SOURCE,
+            {
+                "drift": {
+                    "scheduledstart": start.isoformat(),
+                    "scheduledend": end.isoformat(),
+                    "modifiedBy": current.get("_modifiedby_value"),
+                    "at": self._clock.now().isoformat(),
+                    "reason": f"moved in Dynamics; {problem}",
+                }
+            },
+        )
+        return Action.FLAGGED
+
+    def _policy(self, slug: str) -> OutlookEditPolicy:
+        event_type = self._event_type(slug)
+        return event_type.outlook_edit_policy if event_type is not None else OutlookEditPolicy.FLAG
 
     def _differences(self, source: AppointmentSource, current: dict[str, Any]) -> list[str]:
         state = current.get("statecode")

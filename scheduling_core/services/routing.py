@@ -5,13 +5,16 @@ Invariants:
   inputs gives the same pick. Everything that needs I/O happens here, before `route` is called.
 - Every decision is stored before it is used, and carries an id that slots and bookings link to.
 - A record that does not exist in Dataverse is a 404, not an empty pool.
+- A decision reads, and stores, only the hosts its tried rules propose (at most 500 per rule), by id; the
+  whole directory is looked at only through `HostDirectory.all_hosts`, a short-lived per-instance copy,
+  for territory and skills shortlists (docs/decisions.md, "Tenant scale").
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -28,6 +31,7 @@ from scheduling_core.routing import (
     RoutingContext,
     RoutingDecision,
     RoutingInputs,
+    Rule,
     RuleSet,
     Strategy,
     choose_host,
@@ -36,6 +40,7 @@ from scheduling_core.routing import (
     inputs_to_json,
     parse_skills,
     route,
+    shortlist,
 )
 from scheduling_core.routing_documents import RuleSetDoc
 
@@ -70,7 +75,10 @@ class RuleSetStore(Protocol):
 
 
 class HostDirectory(Protocol):
-    def list_hosts(self) -> list[Host]: ...
+    """Hosts by id (fresh rows), and the whole directory through a short-lived cache for scans."""
+
+    def find_hosts(self, host_ids: Iterable[str]) -> list[Host]: ...
+    def all_hosts(self) -> tuple[Host, ...]: ...
 
 
 class RoutingStore(Protocol):
@@ -79,7 +87,9 @@ class RoutingStore(Protocol):
     ) -> None: ...
     def get_decision(self, decision_id: str) -> dict[str, Any]: ...
     def decisions_for_record(self, record_id: str, limit: int = 100) -> list[dict[str, Any]]: ...
-    def rotation(self, rule_set: str, rule: str) -> dict[str, dict[str, Any]]: ...
+    def rotation(
+        self, rule_set: str, rule: str, host_ids: Sequence[str] | None = None
+    ) -> dict[str, dict[str, Any]]: ...
     def record_assignment(self, rule_set: str, rule: str, host_id: str, at: datetime) -> None: ...
 
 
@@ -135,6 +145,8 @@ class StoredDecision:
     id: str
     decision: RoutingDecision
     inputs: RoutingInputs
+    #: The full configuration of the hosts the decision read (so callers need not read them again).
+    hosts: Mapping[str, Host] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -182,13 +194,28 @@ class RoutingService:
         booking_start: datetime | None = None,
     ) -> StoredDecision:
         rule_set = self.rule_set(rule_set_id)
-        directory = {h.id: h for h in self._hosts.list_hosts()}
-        resolved = self._resolve_context(rule_set, context, directory)
-        stats = self._stats(rule_set, directory, window, event_type, booking_start)
         now = self._clock.now()
-        inputs = RoutingInputs(rule_set=rule_set, context=resolved, hosts=directory, stats=stats, now=now)
+        resolved = self._resolve_context(rule_set, context, now)
+        hosts: dict[str, Host] = {}
+        stats: dict[str, HostStats] = {}
+        # Rule by rule, read only the hosts the rule proposes (and their figures), and stop at the first
+        # rule that wins: a decision reads and stores the candidates it considered, never the directory.
+        for index, rule in enumerate(rule_set.rules):
+            wanted = [h for h in _rule_host_ids(rule, resolved) if h not in hosts]
+            if wanted:
+                fresh = {h.id: h for h in self._hosts.find_hosts(wanted)}
+                stats |= self._stats(rule_set, fresh, window, event_type, booking_start)
+                hosts |= fresh
+            tried = replace(rule_set, rules=rule_set.rules[: index + 1])
+            if route(RoutingInputs(rule_set=tried, context=resolved, hosts=hosts, stats=stats, now=now)).rule:
+                break
+        # Routing the whole rule set over what was read gives the same pick (rules after the winner are
+        # not tried) and is exactly what a replay of the stored inputs computes.
+        inputs = RoutingInputs(rule_set=rule_set, context=resolved, hosts=hosts, stats=stats, now=now)
         decision = route(inputs)
-        stored = StoredDecision(id="rd_" + uuid.uuid4().hex[:24], decision=decision, inputs=inputs)
+        stored = StoredDecision(
+            id="rd_" + uuid.uuid4().hex[:24], decision=decision, inputs=inputs, hosts=hosts
+        )
         self._store.save_decision(
             stored.id,
             context.record_id,
@@ -218,25 +245,19 @@ class RoutingService:
         return choose_host(stored.decision, set(free_host_ids), stored.inputs.hosts, stored.inputs.stats)
 
     def ordered_pool(self, stored: StoredDecision) -> tuple[str, ...]:
-        """The decision's pool, best first (skills surplus, then the rule's fairness, then id)."""
-        remaining = list(stored.decision.host_ids)
-        ordered: list[str] = []
-        while remaining:
-            best = self.pick_host(stored, remaining)
-            if best is None:
-                break
-            ordered.append(best)
-            remaining.remove(best)
-        return tuple(ordered + remaining)
+        """The decision's pool, best first (skills surplus, then the rule's fairness, then id).
+
+        `route` already ranked it exactly as `pick_host` would, over the same hosts and figures, so the
+        ranking is read off the decision (picking one by one cost O(n²) for a pool of 500).
+        """
+        return stored.decision.host_ids
 
     def record_assignment(self, stored: StoredDecision, host_id: str) -> None:
         self._store.record_assignment(stored.decision.rule_set, ROTATION, host_id, self._clock.now())
 
     # ---- inputs ----------------------------------------------------------------------------------
 
-    def _resolve_context(
-        self, rule_set: RuleSet, context: ContextIn, directory: Mapping[str, Host]
-    ) -> RoutingContext:
+    def _resolve_context(self, rule_set: RuleSet, context: ContextIn, now: datetime) -> RoutingContext:
         strategies = {
             r.strategy
             for r in rule_set.rules
@@ -246,7 +267,7 @@ class RoutingService:
         owner_ids: tuple[str, ...] = ()
         owner_note: str | None = None
         if Strategy.OWNER in strategies:
-            owner_ids, owner_note = self._owner_hosts(context, directory, has_record)
+            owner_ids, owner_note = self._owner_hosts(context, has_record)
         team: dict[str, tuple[str, ...]] = {}
         if Strategy.ACCOUNT_TEAM in strategies and has_record and self._records is not None:
             assert context.record_type is not None
@@ -268,7 +289,7 @@ class RoutingService:
             assert context.record_id is not None
             location = self._records.record_location(context.record_type, context.record_id)
             country, postal = location.country, location.postal_code
-        return RoutingContext(
+        resolved = RoutingContext(
             record_type=context.record_type,
             record_id=context.record_id,
             owner_host_ids=owner_ids,
@@ -279,19 +300,39 @@ class RoutingService:
             postal_code=postal,
             skills=dict(context.skills),
         )
+        return self._with_shortlists(rule_set, resolved, now)
 
-    def _owner_hosts(
-        self, context: ContextIn, directory: Mapping[str, Host], has_record: bool
-    ) -> tuple[tuple[str, ...], str | None]:
-        by_dynamics_user = {
-            h.dynamics_user_id.lower(): h.id for h in directory.values() if h.dynamics_user_id
-        }
+    def _with_shortlists(self, rule_set: RuleSet, context: RoutingContext, now: datetime) -> RoutingContext:
+        """Territory and skills rules look across the directory (the cached copy), once, before routing."""
+        scanning = [
+            rule
+            for rule in rule_set.rules
+            if rule.strategy in (Strategy.TERRITORY, Strategy.SKILLS) and _applies(rule, context.record_type)
+        ]
+        if not scanning:
+            return context
+        directory = self._hosts.all_hosts()
+        lists: dict[str, tuple[str, ...]] = {}
+        totals: dict[str, int] = {}
+        for rule in scanning:
+            lists[rule.name], totals[rule.name] = shortlist(rule, context, directory, now)
+        return replace(context, shortlists=lists, shortlist_totals=totals)
+
+    def _owner_hosts(self, context: ContextIn, has_record: bool) -> tuple[tuple[str, ...], str | None]:
         if context.owner_id:
-            if context.owner_id in directory:
+            if self._hosts.find_hosts([context.owner_id]):
                 return (context.owner_id,), None
-            if context.owner_id.lower() in by_dynamics_user:
-                return (by_dynamics_user[context.owner_id.lower()],), None
-            aad = self._records.systemuser_aad_id(context.owner_id) if self._records is not None else None
+            wanted = context.owner_id.lower()
+            # A Dynamics systemuser id: the one lookup that needs the directory (its cached copy).
+            for host in self._hosts.all_hosts():
+                if host.dynamics_user_id and host.dynamics_user_id.lower() == wanted:
+                    return (host.id,), None
+            # Dynamics systemuser ids are GUIDs: anything else is nobody we could ask Dataverse about.
+            aad = (
+                self._records.systemuser_aad_id(context.owner_id)
+                if self._records is not None and _is_guid(context.owner_id)
+                else None
+            )
             return ((aad,), None) if aad else ((), f"owner {context.owner_id} is not a known user")
         if not has_record or self._records is None:
             return (), "no record given"
@@ -309,13 +350,16 @@ class RoutingService:
     def _stats(
         self,
         rule_set: RuleSet,
-        directory: Mapping[str, Host],
+        hosts: Mapping[str, Host],
         window: Interval,
         event_type: EventType,
         booking_start: datetime | None,
     ) -> dict[str, HostStats]:
-        rotation = self._store.rotation(rule_set.id, ROTATION)
-        active = [h for h in directory.values() if h.active]
+        """The figures of `hosts` (only those): rotation state, our bookings, Outlook out-of-office."""
+        active = [h for h in hosts.values() if h.active]
+        if not active:
+            return {}
+        rotation = self._store.rotation(rule_set.id, ROTATION, [h.id for h in active])
         now = self._clock.now()
         needs_balance = any(r.fairness is Fairness.BALANCED for r in rule_set.rules)
         recent = Interval(now - timedelta(days=30), now)
@@ -373,6 +417,36 @@ class RoutingService:
                 ),
             )
         return stats
+
+
+def _is_guid(text: str) -> bool:
+    try:
+        uuid.UUID(text.strip().strip("{}"))
+    except ValueError:
+        return False
+    return True
+
+
+def _applies(rule: Rule, record_type: str | None) -> bool:
+    """The rule's `when` as `routing.route` reads it (record types compared case-insensitively)."""
+    if rule.when_record_types is None:
+        return True
+    return (record_type or "").casefold() in {t.casefold() for t in rule.when_record_types}
+
+
+def _rule_host_ids(rule: Rule, context: RoutingContext) -> tuple[str, ...]:
+    """The host ids a rule may propose, known before routing (none for a rule whose `when` fails)."""
+    if not _applies(rule, context.record_type):
+        return ()
+    match rule.strategy:
+        case Strategy.OWNER:
+            return context.owner_host_ids
+        case Strategy.ACCOUNT_TEAM:
+            return context.account_team.get(rule.role or "", ())
+        case Strategy.ROUND_ROBIN:
+            return rule.pool
+        case Strategy.TERRITORY | Strategy.SKILLS:
+            return context.shortlists.get(rule.name, ())
 
 
 def _local_day(host: Host, at: datetime) -> Interval:

@@ -38,6 +38,8 @@ class HostSelection:
     decision_id: str | None = None
     rule_set: str | None = None
     rule: str | None = None
+    #: The selected hosts' configuration when routing already read it (not read twice).
+    hosts: tuple[Host, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,8 +125,10 @@ class SlotService:
                 window=window,
                 event_type=event_type,
             )
+            pool = self._routing.ordered_pool(stored)
             return HostSelection(
-                host_ids=self._routing.ordered_pool(stored),
+                host_ids=pool,
+                hosts=tuple(stored.hosts[h] for h in pool),
                 strategy=stored.decision.strategy or "none",
                 reason=stored.decision.reason,
                 decision_id=stored.id,
@@ -152,7 +156,7 @@ class SlotService:
         selection = self.select_hosts(event_type, host_ids, window, context)
         if not selection.host_ids:
             return SlotAnswer(event_type=event_type, selection=selection, slots=())
-        hosts = self._config.get_hosts(selection.host_ids)
+        hosts = list(selection.hosts) or self._config.get_hosts(selection.host_ids)
         mode = PoolMode.ALL_OF if event_type.assignment is Assignment.COLLECTIVE else PoolMode.ANY_OF
         slots, unavailable = self.compute(event_type, hosts, window, mode)
         instruments().slots_served.add(len(slots), {"eventType": event_type.slug})

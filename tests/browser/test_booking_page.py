@@ -60,6 +60,7 @@ def _event_type(app: Any, hosts: list[str], **fields: Any) -> str:
         "durationMinutes": 30,
         "bookingWindowDays": 30,
         "hostIds": hosts,
+        "public": True,  # on the booking page (event types are private by default)
         **fields,
     }
     r = app.put(f"/admin/event-types/{slug}", json_body=body)
@@ -110,7 +111,10 @@ def test_a_visitor_books_a_slot_end_to_end(
     _slot(page, "10:30").click()
     expect(page.locator("#held-summary")).to_contain_text(f"Wednesday, 25 November 2026, 10:30 {DASH} 11:00")
     _fill_details(page)
-    page.get_by_role("button", name="Confirm booking").click()
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/bookings")) as booked:
+        page.get_by_role("button", name="Confirm booking").click()
+    # Every booking POST of the page carries an Idempotency-Key (a retry can never book twice).
+    assert re.fullmatch(r"[0-9a-f-]{32,36}", booked.value.headers["idempotency-key"])
 
     expect(page.get_by_role("heading", name="You're booked")).to_be_focused()
     expect(page.locator("#done-when")).to_have_text(

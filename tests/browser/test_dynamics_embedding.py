@@ -8,6 +8,7 @@ form are small fakes with the same calls (formContext.data.entity, getAttribute,
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,15 +63,40 @@ async ([base, recordId]) => {
 """
 
 
+SANDBOX = {
+    "allow-scripts",
+    "allow-same-origin",
+    "allow-forms",
+    "allow-downloads",
+    "allow-popups",
+    "allow-popups-to-escape-sandbox",
+}
+
+
+def _web_resources(target: Path, booking_origin: str) -> Path:
+    """The web resources as an admin imports them: booking.html names the booking page's origin."""
+    shutil.copytree(ROOT / "dynamics" / "webresources", target)
+    html = target / "sched_" / "booking" / "booking.html"
+    text = html.read_text()
+    configured = text.replace(
+        '<meta name="sched-booking-page-origin" content="">',
+        f'<meta name="sched-booking-page-origin" content="{booking_origin}">',
+    )
+    assert configured != text
+    html.write_text(configured)
+    return target
+
+
 @pytest.fixture
-def dynamics_origin() -> Iterator[str]:
+def dynamics_origin(site: Any, tmp_path: Path) -> Iterator[str]:
     from starlette.applications import Starlette
     from starlette.routing import Mount
     from starlette.staticfiles import StaticFiles
 
     from devstack.serving import serve_in_thread
 
-    webresources = StaticFiles(directory=ROOT / "dynamics" / "webresources")
+    booking_origin = site.url.removesuffix("/api")
+    webresources = StaticFiles(directory=_web_resources(tmp_path / "webresources", booking_origin))
     server = serve_in_thread(Starlette(routes=[Mount("/WebResources", webresources)]))
     try:
         yield server.url
@@ -161,3 +187,42 @@ def test_the_web_resource_frames_nothing_but_a_booking_page(open_page: Any, dyna
     )
     expect(page.locator("#booking")).to_be_hidden()
     assert page.locator("#booking").get_attribute("src") is None
+
+
+def test_the_web_resource_frames_only_the_configured_booking_page_origin(
+    app: Any, site: Any, graph_sim: Any, open_page: Any, dynamics_origin: str
+) -> None:
+    slug = _event_type(app, [_host(app, graph_sim, "Ana Ruiz")])
+    for elsewhere in (f"https://evil.example/api/book/{slug}", f"http://localhost:1/api/book/{slug}"):
+        data = quote("url=" + quote(elsewhere, safe=""), safe="")
+        page = open_page(f"{dynamics_origin}/WebResources/sched_/booking/booking.html?data={data}")
+        expect(page.get_by_role("alert")).to_have_text(f"This is not a booking page address: {elsewhere}")
+        assert page.locator("#booking").get_attribute("src") is None
+    data = quote("url=" + quote(f"{site.url}/book/{slug}", safe=""), safe="")
+    page = open_page(f"{dynamics_origin}/WebResources/sched_/booking/booking.html?data={data}")
+    frame = page.locator("#booking")
+    expect(frame).to_be_visible()
+    assert set((frame.get_attribute("sandbox") or "").split()) == SANDBOX
+    assert frame.get_attribute("allow") == "" and frame.get_attribute("referrerpolicy") == "no-referrer"
+
+
+def test_an_unconfigured_web_resource_frames_nothing(open_page: Any, tmp_path: Path) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+    from starlette.staticfiles import StaticFiles
+
+    from devstack.serving import serve_in_thread
+
+    webresources = StaticFiles(directory=ROOT / "dynamics" / "webresources")  # as shipped: no origin set
+    server = serve_in_thread(Starlette(routes=[Mount("/WebResources", webresources)]))
+    try:
+        data = quote(
+            "url=" + quote("https://contoso-sched.azurewebsites.net/api/book/intro", safe=""), safe=""
+        )
+        page = open_page(f"{server.url}/WebResources/sched_/booking/booking.html?data={data}")
+        expect(page.get_by_role("alert")).to_have_text(
+            "The booking page address is not configured for this environment."
+        )
+        assert page.locator("#booking").get_attribute("src") is None
+    finally:
+        server.stop()

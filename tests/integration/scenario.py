@@ -15,7 +15,9 @@ MONDAY = "2026-12-07"  # the app fixture's clock reads 2026-11-24 12:00Z
 AT_9 = f"{MONDAY}T09:00:00-06:00"
 
 
-def new_host(app: Any, graph_sim: Any, zone: str = "America/Chicago") -> str:
+def new_host(
+    app: Any, graph_sim: Any, zone: str = "America/Chicago", hours: tuple[str, str] = ("08:00", "12:00")
+) -> str:
     host_id = str(uuid.uuid4())
     email = f"{host_id[:8]}@contoso.com"
     r = httpx.post(
@@ -38,7 +40,7 @@ def new_host(app: Any, graph_sim: Any, zone: str = "America/Chicago") -> str:
                 "displayName": "Host",
                 "timeZone": zone,
                 "workingHours": [
-                    {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:00", "end": "12:00"}
+                    {"days": ["mon", "tue", "wed", "thu", "fri"], "start": hours[0], "end": hours[1]}
                 ],
             },
         ).status
@@ -95,6 +97,17 @@ def partition_rows(app: Any, host_id: str, prefix: str) -> list[dict[str, Any]]:
             parameters={"p": host_id, "lo": prefix, "hi": prefix[:-1] + chr(ord(prefix[-1]) + 1)},
         )
     ]
+
+
+def claims(app: Any, host_id: str) -> list[Any]:
+    """Every claim in the host's day rows (`d|...`), one per owner: what storage says blocks its time."""
+    from scheduling_core.bookings import decode_day
+
+    found = {}
+    for row in partition_rows(app, host_id, "d|"):
+        for entry in decode_day(row["claims"], row["types"]):
+            found[entry.owner] = entry
+    return sorted(found.values(), key=lambda e: (e.start, e.owner))
 
 
 def race(n: int, action: Callable[[int], Any]) -> list[Any]:

@@ -11,11 +11,17 @@ from typing import Any
 
 import pytest
 
-from .scenario import AT_9, MONDAY
-from .scenario import new_event_type as _event_type
+from .scenario import AT_9, MONDAY, new_event_type
 from .scenario import new_host as _host
 
 INVITEE = {"name": "Jo Doe", "email": "jo@fabrikam.com"}
+
+
+def _event_type(app: Any, host_ids: list[str], **fields: Any) -> str:
+    """An event type the booking page offers (`public: true`; event types are private by default)."""
+    return new_event_type(app, host_ids, public=True, **fields)
+
+
 LEAD = "1ead0000-0000-4000-8000-0000000000aa"
 
 
@@ -95,7 +101,7 @@ def test_unknown_reserved_and_unoffered_event_types_get_a_not_found_page(
     assert _hold(app, slug).status == 404
 
 
-def test_assets_are_typed_hashed_cached_and_revalidated(app: Any) -> None:
+def test_assets_are_typed_hashed_never_stored_and_revalidated(app: Any) -> None:
     from http_api.booking_page import asset
 
     js = asset("booking.js")
@@ -103,11 +109,11 @@ def test_assets_are_typed_hashed_cached_and_revalidated(app: Any) -> None:
     pinned = app.get("/book/assets/booking.js", params={"v": js.version}, key=None)
     assert pinned.status == 200 and pinned.body == js.body
     assert pinned.content_type.startswith("text/javascript")
-    assert pinned.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert pinned.headers["Cache-Control"] == "no-store"  # like every /book/* answer (issue 13)
     assert pinned.headers["X-Content-Type-Options"] == "nosniff"
     assert pinned.headers["Cross-Origin-Resource-Policy"] == "same-origin"
     unpinned = app.get("/book/assets/booking.css", params={"v": "old"}, key=None)
-    assert unpinned.content_type.startswith("text/css") and unpinned.headers["Cache-Control"] == "no-cache"
+    assert unpinned.content_type.startswith("text/css") and unpinned.headers["Cache-Control"] == "no-store"
     again = app.get("/book/assets/booking.css", headers={"If-None-Match": unpinned.headers["ETag"]}, key=None)
     assert again.status == 304 and again.body == b""
     assert app.get("/book/assets/page.html", key=None).status == 404
@@ -117,7 +123,7 @@ def test_assets_are_typed_hashed_cached_and_revalidated(app: Any) -> None:
 def test_frame_ancestors_come_from_the_setting_and_junk_is_dropped(
     app: Any, host: str, clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from http_api.booking_page import frame_ancestors
+    from http_api.page_headers import frame_ancestors
 
     assert frame_ancestors("'self' https://*.crm4.dynamics.com") == "'self' https://*.crm4.dynamics.com"
     assert frame_ancestors("https://a.example; script-src * 'unsafe-inline'") == "'self'"
@@ -237,7 +243,7 @@ def test_a_routed_event_type_holds_with_the_host_routing_picks(
     }
     assert app.put(f"/admin/routing/{rule_set}", json_body=rules).status == 201
     slug = "routed-" + uuid.uuid4().hex[:8]
-    body = {"title": "Routed", "durationMinutes": 30, "routingRuleSet": rule_set}
+    body = {"title": "Routed", "durationMinutes": 30, "routingRuleSet": rule_set, "public": True}
     assert app.put(f"/admin/event-types/{slug}", json_body=body).status == 201
     owner = dataverse.create_user(aad_object_id=hosts[1])
     lead = dataverse.create("leads", {"lastname": "Lee", "ownerid@odata.bind": f"/systemusers({owner})"})

@@ -14,6 +14,7 @@ from scheduling_core.errors import BookingNotModifiable
 
 from .scenario import AT_9, BEARER, MONDAY
 from .scenario import book as _book
+from .scenario import claims as _claims
 from .scenario import new_event_type as _event_type
 from .scenario import new_host as _host
 from .scenario import partition_rows as _partition_rows
@@ -95,7 +96,7 @@ def test_hold_hides_the_slot_then_converts_to_a_booking(app: Any, host: str) -> 
     booked = _book(app, slug, AT_9, holdId=hold.json()["id"])
     assert booked.status == 201, booked.body
     assert _partition_rows(app, host, "h|") == []
-    assert {r["owner"] for r in _partition_rows(app, host, "l|")} == {booked.json()["id"]}
+    assert [c.owner for c in _claims(app, host)] == [booked.json()["id"]]
 
 
 def test_an_expired_hold_stops_blocking_without_any_cleanup(app: Any, host: str, clock: Any) -> None:
@@ -109,7 +110,7 @@ def test_an_expired_hold_stops_blocking_without_any_cleanup(app: Any, host: str,
     assert late.status in (404, 409)
 
 
-def test_the_timer_removes_expired_holds_and_their_locks(app: Any, host: str, clock: Any) -> None:
+def test_the_timer_removes_expired_holds_and_their_claims(app: Any, host: str, clock: Any) -> None:
     from scheduling_core.composition import services
 
     slug = _event_type(app, [host])
@@ -117,7 +118,7 @@ def test_the_timer_removes_expired_holds_and_their_locks(app: Any, host: str, cl
     assert services().bookings.expire_holds() == 0
     clock.set(clock.now() + timedelta(minutes=6))
     assert services().bookings.expire_holds() == 1
-    assert _partition_rows(app, host, "h|") == [] and _partition_rows(app, host, "l|") == []
+    assert _partition_rows(app, host, "h|") == [] and _partition_rows(app, host, "d|") == []
 
 
 def test_deleting_a_hold_frees_the_slot(app: Any, host: str) -> None:
@@ -210,8 +211,8 @@ def test_a_concurrent_booking_of_the_new_slot_and_the_reschedule_cannot_both_win
     results = _race(10, act)
     assert sum(r.status in (200, 201) for r in results) == 1
     assert all(r.status == 409 for r in results if r.status not in (200, 201))
-    target_locks = [r for r in _partition_rows(app, host, "l|") if r["RowKey"].startswith(f"l|{MONDAY}T16:")]
-    assert len(target_locks) == 6 and len({r["owner"] for r in target_locks}) == 1  # 10:00-10:30 CST
+    at_target = [c for c in _claims(app, host) if c.start.isoformat() == f"{MONDAY}T16:00:00+00:00"]
+    assert len(at_target) == 1  # 10:00-10:30 CST, one owner
 
 
 def test_cancel_frees_the_slot_and_is_idempotent(app: Any, host: str) -> None:
@@ -266,7 +267,7 @@ def test_collective_bookings_take_every_hosts_time_or_none(app: Any, graph_sim: 
     single = _event_type(app, [other])
     assert _book(app, single, f"{MONDAY}T10:00:00-06:00").status == 201
     assert _book(app, collective, f"{MONDAY}T10:00:00-06:00").status == 409
-    assert _partition_rows(app, host, "l|") == []  # nothing left behind on the free host
+    assert _partition_rows(app, host, "d|") == []  # nothing left behind on the free host
     b = _book(app, collective, AT_9)
     assert b.status == 201, b.body
     assert sorted(b.json()["hostIds"]) == sorted([host, other])
@@ -309,7 +310,7 @@ def test_bad_booking_input_gets_a_problem_and_writes_nothing(
     r = app.post("/bookings", json_body=body)
     assert r.status == status, r.body
     assert r.content_type.startswith("application/problem+json") and r.json()["code"] == code
-    assert _partition_rows(app, host, "b|") == [] and _partition_rows(app, host, "l|") == []
+    assert _partition_rows(app, host, "b|") == [] and _partition_rows(app, host, "d|") == []
 
 
 def test_required_fields_are_enforced(app: Any, host: str) -> None:

@@ -266,6 +266,18 @@ def test_rows_are_created_read_upserted_updated_and_deleted(
     ] == [user]
 
 
+def test_a_404_is_absent_whatever_its_error_code(
+    dataverse: DataverseSim, dataverse_client: DataverseClient
+) -> None:
+    # Update-only PATCH of a missing row: Dataverse answers 404 with an empty code (Microsoft's example).
+    missing = new_guid()
+    with pytest.raises(NotFound):
+        dataverse_client.update("appointments", missing, {"subject": "x"})
+    dataverse.add_fault(404, count=1, path_contains=missing, method="GET")  # a 404 with another code
+    assert dataverse_client.get("appointments", missing) is None
+    assert dataverse.call("GET", f"appointments({missing})").status_code == 404  # and nothing was created
+
+
 def test_a_rejected_request_is_permanent_and_not_retried(dataverse: DataverseSim) -> None:
     sleep = RecordedSleep()
     with client(dataverse, sleep=sleep) as dv:

@@ -113,7 +113,8 @@ def test_patch_upserts_and_if_match_and_if_none_match_restrict_it(dataverse: Dat
     update_only = dataverse.call(
         "PATCH", f"accounts({account})", json={"name": "A"}, headers={"If-Match": "*"}
     )
-    assert update_only.status_code == 404 and error_code(update_only) == "0x80040217"
+    # Microsoft's own "Prevent create in upsert" example answers with an empty code.
+    assert update_only.status_code == 404 and error_code(update_only) == ""
 
     upserted = dataverse.call("PATCH", f"accounts({account})", json={"name": "A"})
     assert upserted.status_code == 204
@@ -815,3 +816,168 @@ def _wait_until_listening(port: int, process: subprocess.Popen[bytes], timeout: 
         except OSError:
             time.sleep(0.05)
     raise AssertionError(f"simulator did not listen on {port} within {timeout} s")
+
+
+# -- what real Dataverse and Dynamics do that a kinder simulator hid (issue 12) -------------------------
+
+
+def test_an_appointment_binds_its_regarding_lead_only_by_the_appointments_own_navigation_name(
+    dataverse: DataverseSim,
+) -> None:
+    lead = dataverse.create("leads", {"lastname": "Lee"})
+    base_name = dataverse.call(
+        "POST", "appointments", json={"subject": "x", "regardingobjectid_lead@odata.bind": f"/leads({lead})"}
+    )
+    assert base_name.status_code == 400 and error_code(base_name) == "0x80048d19"
+    assert "undeclared property 'regardingobjectid_lead'" in base_name.json()["error"]["message"]
+    own = dataverse.call(
+        "POST",
+        "appointments",
+        json={"subject": "x", "regardingobjectid_lead_appointment@odata.bind": f"/leads({lead})"},
+    )
+    assert own.status_code == 204, own.text
+    user = dataverse.create_user()
+    owner = dataverse.call(
+        "POST", "appointments", json={"subject": "y", "ownerid@odata.bind": f"/systemusers({user})"}
+    )
+    assert owner.status_code == 204, owner.text  # inherited names with no own counterpart stay
+
+
+def test_a_string_longer_than_its_column_is_refused_as_dataverse_refuses_it(dataverse: DataverseSim) -> None:
+    too_long = dataverse.call("POST", "appointments", json={"subject": "x", "location": "L" * 201})
+    assert too_long.status_code == 400 and error_code(too_long) == "0x80044331"
+    assert too_long.json()["error"]["message"].startswith(
+        "A validation error occurred. A string value provided is too long."
+    )
+    assert "'location' of 'appointment' holds 200 characters" in too_long.json()["error"]["message"]
+    fits = dataverse.call(
+        "POST",
+        "appointments",
+        json={"subject": "S" * 200, "location": "L" * 200, "onlinemeetingjoinurl": "https://t/" + "j" * 240},
+    )
+    assert fits.status_code == 204, fits.text
+    activity = fits.headers["OData-EntityId"].rstrip(")").rpartition("(")[2]
+    update = dataverse.call("PATCH", f"appointments({activity})", json={"subject": "S" * 201})
+    assert update.status_code == 400 and error_code(update) == "0x80044331"
+
+
+def test_modifiedby_is_the_caller_or_the_user_it_impersonates(dataverse: DataverseSim) -> None:
+    app_user = dataverse.call("GET", "WhoAmI").json()["UserId"]
+    person = new_guid()
+    activity = dataverse.create("appointments", {"subject": "x"})
+    row = dataverse.row("appointments", activity)
+    assert (row["_createdby_value"], row["_modifiedby_value"]) == (app_user, app_user)
+    moved = dataverse.call(
+        "PATCH", f"appointments({activity})", json={"subject": "y"}, headers={"MSCRMCallerID": person}
+    )
+    assert moved.status_code == 204
+    after = dataverse.row("appointments", activity)
+    assert (after["_createdby_value"], after["_modifiedby_value"]) == (app_user, person)
+    assert after["modifiedon"] >= row["modifiedon"]
+
+
+class _Receiver:
+    """A webhook endpoint answering with the queued statuses (then 200), recording every post."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import Response
+        from starlette.routing import Route
+
+        self.statuses = list(statuses)
+        self.posts: list[tuple[dict[str, Any], dict[str, str]]] = []
+
+        async def hook(request: Request) -> Response:
+            self.posts.append((json.loads(await request.body()), dict(request.headers)))
+            return Response(status_code=self.statuses.pop(0) if self.statuses else 200)
+
+        self.server = serve_in_thread(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))
+
+    @property
+    def url(self) -> str:
+        return f"{self.server.url}/hook"
+
+
+def _settled(dataverse: DataverseSim) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 15
+    while True:
+        answer = dataverse.http.get(f"{dataverse.url}/_sim/webhooks/deliveries").json()
+        if answer["inFlight"] == 0:
+            found: list[dict[str, Any]] = answer["value"]
+            return found
+        assert time.monotonic() < deadline, "webhook deliveries did not settle"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    ("statuses", "attempts", "final"),
+    [
+        ([502], 2, 200),
+        ([503, 503], 2, 503),
+        ([504], 2, 200),
+        ([500], 1, 500),
+        ([429], 1, 429),
+        ([404], 1, 404),
+    ],
+)
+def test_a_webhook_post_is_tried_once_more_only_after_502_503_or_504(
+    dataverse: DataverseSim, statuses: list[int], attempts: int, final: int
+) -> None:
+    receiver = _Receiver(statuses)
+    try:
+        hook = dataverse.http.post(f"{dataverse.url}/_sim/webhooks", json={"url": receiver.url})
+        assert hook.status_code == 201
+        dataverse.create("appointments", {"subject": "x"})
+        (delivery,) = _settled(dataverse)
+        assert (delivery["attempts"], delivery["status"]) == (attempts, final)
+        assert len(receiver.posts) == attempts
+    finally:
+        receiver.server.stop()
+
+
+def test_a_lost_webhook_delivery_and_both_post_images_in_the_registered_order(
+    dataverse: DataverseSim,
+) -> None:
+    receiver = _Receiver([])
+    try:
+        hook = dataverse.http.post(
+            f"{dataverse.url}/_sim/webhooks",
+            json={"url": receiver.url, "postImages": ["PostImage", "AsynchronousStepPrimaryName"]},
+        )
+        assert hook.status_code == 201
+        drop = dataverse.http.post(f"{dataverse.url}/_sim/webhooks/drop", json={"count": 1})
+        assert drop.status_code == 200
+        activity = dataverse.create("appointments", {"subject": "first"})
+        dataverse.call("PATCH", f"appointments({activity})", json={"subject": "second"})
+        deliveries = _settled(dataverse)
+        assert [d.get("dropped", False) for d in deliveries] == [True, False]
+        ((context, _),) = receiver.posts  # the create's post was lost
+        images = [(image["key"], image["value"]["Attributes"]) for image in context["PostEntityImages"]]
+        assert [key for key, _ in images] == ["PostImage", "AsynchronousStepPrimaryName"]
+        assert images[1][1] == [
+            {"key": "subject", "value": "second"},
+            {"key": "activityid", "value": activity},
+        ]
+        assert {"key": "subject", "value": "second"} in images[0][1]
+    finally:
+        receiver.server.stop()
+
+
+def test_a_context_over_256_kb_is_posted_stripped_with_the_size_exceeded_header(
+    dataverse: DataverseSim,
+) -> None:
+    receiver = _Receiver([])
+    try:
+        assert (
+            dataverse.http.post(f"{dataverse.url}/_sim/webhooks", json={"url": receiver.url}).status_code
+            == 201
+        )
+        dataverse.create("appointments", {"subject": "x", "description": "d" * 300_000})
+        _settled(dataverse)
+        ((context, headers),) = receiver.posts
+        assert headers["x-ms-dynamics-msg-size-exceeded"] == "true"
+        assert not {"ParentContext", "InputParameters", "PreEntityImages", "PostEntityImages"} & set(context)
+        assert context["MessageName"] == "Create"
+    finally:
+        receiver.server.stop()

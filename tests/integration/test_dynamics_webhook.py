@@ -2,7 +2,8 @@
 
 End to end: the Dataverse simulator posts a `RemoteExecutionContext` to the local host (served over
 HTTP on a free port) when a Dynamics user changes the appointment; the other tests post contexts
-built the same way straight to the function.
+built the same way straight to the function. The webhook only stores the context (`dynamics-changes`)
+and answers 202; tests wait for the local queue to drain, then look at the booking.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from devstack.serving import RunningServer, serve_in_thread
 from scheduling_core.bookings import appointment_id
 from tests.fixtures.dataverse import DataverseSim
 
+from .scenario import new_event_type
 from .test_dataverse_sync import AT_10, World
 
 SECRET = "test-webhook-secret"
@@ -79,8 +81,27 @@ def _post(world: World, body: Any, secret: str | None = SECRET, **headers: str) 
     return world.app.post("/dynamics/webhook", json_body=body, headers=all_headers, key=None)
 
 
+def _drain(world: World) -> None:
+    """Wait until every stored context has been applied (or dead-lettered)."""
+    queue = world.app._router.dynamics_changes
+    assert queue.drain(timeout=30), "dynamics-changes did not drain"
+    assert queue.dead_letters == ()
+
+
+def _apply(world: World, body: Any, **headers: str) -> None:
+    """Post a context to the webhook (stored, 202 at once) and wait until it has been applied."""
+    r = _post(world, body, **headers)
+    assert r.status == 202, r.body
+    assert r.json()["outcome"] == "queued"
+    _drain(world)
+
+
 def _register(
-    dataverse: DataverseSim, url: str, secret: str = SECRET, messages: tuple[str, ...] = ("Update", "Delete")
+    dataverse: DataverseSim,
+    url: str,
+    secret: str = SECRET,
+    messages: tuple[str, ...] = ("Update", "Delete"),
+    post_images: tuple[str, ...] = ("AsynchronousStepPrimaryName", "PostImage"),
 ) -> None:
     r = dataverse.http.post(
         f"{dataverse.url}/_sim/webhooks",
@@ -89,6 +110,7 @@ def _register(
             "headers": {HEADER: secret},
             "entities": ["appointment"],
             "messages": list(messages),
+            "postImages": list(post_images),
         },
     )
     assert r.status_code == 201, r.text
@@ -133,9 +155,10 @@ def test_a_dynamics_user_canceling_the_appointment_cancels_the_booking(
     )
     assert r.status_code == 204, r.text
     # The user's change only: the sync does not write a canceled (closed) appointment again.
-    deliveries = _deliveries(world.dataverse, 1)
+    deliveries = _settled_deliveries(world.dataverse)
     assert [d["status"] for d in deliveries] == [202], deliveries
-    assert '"cancelled"' in deliveries[0]["body"]
+    assert '"queued"' in deliveries[0]["body"]
+    _drain(world)
     booking = world.booking(b["id"])
     assert booking["status"] == "cancelled"
     assert booking["cancellation"]["source"] == "dynamics"
@@ -143,14 +166,106 @@ def test_a_dynamics_user_canceling_the_appointment_cancels_the_booking(
     assert world.appointment(b["id"])["statecode"] == 2
 
 
+def test_a_change_whose_processing_fails_is_stored_and_applied_by_our_own_retries(
+    world: World, local_host: RunningServer
+) -> None:
+    b = world.book()
+    _register(world.dataverse, f"{local_host.url}/api/dynamics/webhook")
+    activity = appointment_id(b["id"])
+    # A long description takes the context past 256 KB: Dynamics strips it, so applying the change reads
+    # the appointment back, and those reads fail twice (Dynamics itself would try a 503 only once more).
+    world.dataverse.add_fault(500, count=2, path_contains=activity, method="GET")
+    r = world.dataverse.call(
+        "PATCH",
+        f"appointments({activity})",
+        json={"description": "notes " * 50_000, "statecode": 2, "statuscode": 4},
+        headers={"MSCRMCallerID": DYNAMICS_USER, "If-Match": "*"},
+    )
+    assert r.status_code == 204, r.text
+    deliveries = _settled_deliveries(world.dataverse)
+    assert [(d["status"], d["attempts"], d.get("sizeExceeded")) for d in deliveries] == [(202, 1, True)]
+    _drain(world)
+    booking = world.booking(b["id"])
+    assert (booking["status"], booking["cancellation"]["source"]) == ("cancelled", "dynamics")
+
+
+def test_the_webhook_answers_503_when_the_change_cannot_be_stored(world: World) -> None:
+    from scheduling_core.composition import set_local_queue
+
+    b = world.book()
+    set_local_queue("dynamics-changes", None)  # the queue is unreachable
+    try:
+        r = _post(world, _context(b["id"], target={"statecode": 2, "statuscode": 4}))
+    finally:
+        set_local_queue("dynamics-changes", world.app._router.dynamics_changes)
+    assert r.status == 503, r.body  # the one kind of failure Dynamics tries again
+    assert world.booking(b["id"])["status"] == "confirmed"
+
+
+@pytest.mark.parametrize(
+    ("policy", "booking_start", "appointment_start"),
+    [
+        ("flag", "2026-12-07T09:00:00-06:00", "2026-12-07T16:00:00Z"),
+        ("accept", "2026-12-07T10:00:00-06:00", "2026-12-07T16:00:00Z"),
+        ("revert", "2026-12-07T09:00:00-06:00", "2026-12-07T15:00:00Z"),
+    ],
+)
+def test_a_move_made_in_dynamics_follows_the_event_types_edit_policy(
+    world: World, local_host: RunningServer, policy: str, booking_start: str, appointment_start: str
+) -> None:
+    _policy(world, policy)
+    b = world.book()
+    _register(world.dataverse, f"{local_host.url}/api/dynamics/webhook")
+    r = world.dataverse.call(
+        "PATCH",
+        f"appointments({appointment_id(b['id'])})",
+        json={"scheduledstart": "2026-12-07T16:00:00Z", "scheduledend": "2026-12-07T16:30:00Z"},
+        headers={"MSCRMCallerID": DYNAMICS_USER, "If-Match": "*"},
+    )
+    assert r.status_code == 204, r.text
+    _settled_deliveries(world.dataverse)
+    _drain(world)
+    _settled_deliveries(world.dataverse)  # the write-backs' own posts (ignored: our user)
+    _drain(world)
+    booking = world.booking(b["id"])
+    assert (booking["status"], booking["start"]) == ("confirmed", booking_start)
+    assert world.appointment(b["id"])["scheduledstart"] == appointment_start
+    from scheduling_core.composition import services
+
+    drift = services().bookings.get(b["id"]).dynamics.get("drift")
+    assert (drift or {}).get("scheduledstart") == ("2026-12-07T16:00:00+00:00" if policy == "flag" else None)
+
+
+@pytest.mark.parametrize(
+    "post_images",
+    [("AsynchronousStepPrimaryName", "PostImage"), ("PostImage", "AsynchronousStepPrimaryName")],
+)
+def test_the_post_image_is_taken_by_its_name_whatever_its_position(
+    world: World, local_host: RunningServer, post_images: tuple[str, ...]
+) -> None:
+    b = world.book()
+    _register(world.dataverse, f"{local_host.url}/api/dynamics/webhook", post_images=post_images)
+    # A person sets the status reason only: the Target holds statuscode, the PostImage the derived state.
+    r = world.dataverse.call(
+        "PATCH",
+        f"appointments({appointment_id(b['id'])})",
+        json={"statuscode": 4},
+        headers={"MSCRMCallerID": DYNAMICS_USER, "If-Match": "*"},
+    )
+    assert r.status_code == 204, r.text
+    assert [d["status"] for d in _settled_deliveries(world.dataverse)] == [202]
+    _drain(world)
+    booking = world.booking(b["id"])
+    assert (booking["status"], booking["cancellation"]["source"]) == ("cancelled", "dynamics")
+
+
 def test_the_services_own_writes_do_not_loop(world: World, local_host: RunningServer) -> None:
     _register(world.dataverse, f"{local_host.url}/api/dynamics/webhook")
     b = world.book()
     assert world.app.post(f"/bookings/{b['id']}/reschedule", json_body={"start": AT_10}).status == 200
     deliveries = _settled_deliveries(world.dataverse)
-    assert len(deliveries) >= 2 and all(
-        d["status"] == 202 and '"ignored"' in d["body"] for d in deliveries
-    ), deliveries
+    assert len(deliveries) >= 2 and all(d["status"] == 202 for d in deliveries), deliveries
+    _drain(world)
     assert world.booking(b["id"])["version"] == 2
     assert world.booking(b["id"])["status"] == "confirmed"
 
@@ -165,7 +280,8 @@ def test_a_dynamics_user_deleting_the_appointment_cancels_the_booking(
     )
     assert r.status_code == 204, r.text
     deliveries = _settled_deliveries(world.dataverse)
-    assert [d["status"] for d in deliveries] == [202] and '"cancelled"' in deliveries[0]["body"], deliveries
+    assert [d["status"] for d in deliveries] == [202], deliveries
+    _drain(world)
     booking = world.booking(b["id"])
     assert booking["status"] == "cancelled" and booking["cancellation"]["source"] == "dynamics"
 
@@ -216,64 +332,69 @@ def test_malformed_payload_is_400_problem(world: World) -> None:
         assert r.content_type.startswith("application/problem+json")
 
 
+def _policy(world: World, policy: str) -> None:
+    """Book with an event type whose edit policy is `policy` from here on."""
+    world.slug = new_event_type(world.app, [world.host], title="Discovery call", outlookEditPolicy=policy)
+
+
 def test_the_same_operation_twice_is_processed_once(world: World) -> None:
+    _policy(world, "accept")
     b = world.book()
     moved = _context(
         b["id"], target={"scheduledstart": "2026-12-07T16:00:00Z", "scheduledend": "2026-12-07T16:30:00Z"}
     )
-    assert _post(world, moved).json()["outcome"] == "rescheduled"
-    again = _post(world, moved)
-    assert again.status == 202 and again.json()["outcome"] == "duplicate"
+    _apply(world, moved)
+    assert world.booking(b["id"])["version"] == 2
+    _apply(world, moved)  # Dynamics' retry of the same operation
     assert world.booking(b["id"])["version"] == 2
 
 
 def test_depth_above_one_and_our_app_user_are_ignored(world: World) -> None:
     b = world.book()
     target = {"statecode": 2, "statuscode": 4}
-    assert _post(world, _context(b["id"], target=target, depth=2)).json()["outcome"] == "ignored"
-    assert _post(world, _context(b["id"], target=target, caller=APP_USER)).json()["outcome"] == "ignored"
-    assert world.booking(b["id"])["status"] == "confirmed"
+    _apply(world, _context(b["id"], target=target, depth=2))
+    _apply(world, _context(b["id"], target=target, caller=APP_USER))
+    assert (world.booking(b["id"])["status"], world.booking(b["id"])["version"]) == ("confirmed", 1)
 
 
 def test_a_post_image_equal_to_the_booking_is_a_no_op(world: World) -> None:
     b = world.book()
     same = {"statecode": 3, "scheduledstart": "2026-12-07T15:00:00Z", "scheduledend": "2026-12-07T15:30:00Z"}
-    assert _post(world, _context(b["id"], target=same)).json()["outcome"] == "ignored"
+    _apply(world, _context(b["id"], target=same))
     assert world.booking(b["id"])["version"] == 1
 
 
 def test_delete_cancels_the_booking(world: World) -> None:
     b = world.book()
-    r = _post(world, _context(b["id"], "Delete"))
-    assert r.status == 202 and r.json()["outcome"] == "cancelled"
+    _apply(world, _context(b["id"], "Delete"))
     booking = world.booking(b["id"])
     assert booking["status"] == "cancelled" and booking["cancellation"]["source"] == "dynamics"
 
 
-def test_times_moved_to_a_free_slot_reschedule_the_booking(world: World) -> None:
+def test_times_moved_to_a_free_slot_reschedule_the_booking_under_policy_accept(world: World) -> None:
+    _policy(world, "accept")
     b = world.book()
-    r = _post(
+    _apply(
         world,
         _context(
             b["id"], target={"scheduledstart": "2026-12-07T16:00:00Z", "scheduledend": "2026-12-07T16:30:00Z"}
         ),
     )
-    assert r.json()["outcome"] == "rescheduled", r.body
     booking = world.booking(b["id"])
     assert booking["start"].startswith("2026-12-07T10:00:00") and booking["version"] == 2
     assert world.appointment(b["id"])["scheduledstart"] == "2026-12-07T16:00:00Z"
 
 
-def test_times_moved_to_a_busy_slot_record_the_drift(world: World) -> None:
+def test_times_moved_to_a_busy_slot_record_the_drift_under_policy_accept(world: World) -> None:
+    _policy(world, "accept")
     b = world.book()
     other = world.book(AT_10)
-    r = _post(
+    _apply(
         world,
         _context(
             b["id"], target={"scheduledstart": "2026-12-07T16:00:00Z", "scheduledend": "2026-12-07T16:30:00Z"}
         ),
     )
-    assert r.json()["outcome"] == "drift-recorded", r.body
     booking = world.booking(b["id"])
     assert booking["version"] == 1 and booking["start"] == b["start"]
     from scheduling_core.composition import services
@@ -286,8 +407,11 @@ def test_times_moved_to_a_busy_slot_record_the_drift(world: World) -> None:
 def test_only_the_end_moved_records_the_drift(world: World) -> None:
     b = world.book()
     longer = {"scheduledstart": "2026-12-07T15:00:00Z", "scheduledend": "2026-12-07T16:00:00Z"}
-    assert _post(world, _context(b["id"], target=longer)).json()["outcome"] == "drift-recorded"
+    _apply(world, _context(b["id"], target=longer))
     assert world.booking(b["id"])["version"] == 1
+    from scheduling_core.composition import services
+
+    assert services().bookings.get(b["id"]).dynamics["drift"]["scheduledend"].startswith("2026-12-07T16:00")
 
 
 def test_size_exceeded_reads_the_appointment_back(world: World) -> None:
@@ -298,15 +422,14 @@ def test_size_exceeded_reads_the_appointment_back(world: World) -> None:
     stripped = _context(b["id"])
     stripped["InputParameters"] = []
     stripped["PostEntityImages"] = []
-    r = _post(world, stripped, **{"x-ms-dynamics-msg-size-exceeded": "true"})
-    assert r.json()["outcome"] == "cancelled", r.body
+    _apply(world, stripped, **{"x-ms-dynamics-msg-size-exceeded": "true"})
     assert world.booking(b["id"])["status"] == "cancelled"
 
 
 def test_an_appointment_no_booking_made_is_ignored(world: World) -> None:
     ctx = _context("bk_unknown", target={"statecode": 2})
     ctx["PrimaryEntityId"] = str(uuid.uuid4())
-    assert _post(world, ctx).json()["outcome"] == "ignored"
+    _apply(world, ctx)  # applied without error: nothing to change
 
 
 def test_owner_assign_is_audited(world: World) -> None:
@@ -326,7 +449,7 @@ def test_owner_assign_is_audited(world: World) -> None:
         {"key": "Target", "value": {"Id": world.lead, "LogicalName": "lead"}},
         {"key": "Assignee", "value": {"Id": new_owner, "LogicalName": "systemuser"}},
     ]
-    assert _post(world, ctx).json()["outcome"] == "owner-recorded"
+    _apply(world, ctx)
     rows = services().webhook_ledger.owner_changes("lead")
     assert [(r["recordId"], r["ownerId"], r["policy"]) for r in rows] == [
         (world.lead, new_owner, "keep-host")
@@ -350,8 +473,9 @@ def test_owner_update_is_audited_and_an_update_without_owner_is_ignored(world: W
             post_image=None,
         )
 
-    assert _post(world, update({"name": "renamed"})).json()["outcome"] == "ignored"
+    _apply(world, update({"name": "renamed"}))
+    assert services().webhook_ledger.owner_changes("opportunity") == []
     owner = {"ownerid": {"id": new_owner, "entity": "systemuser"}}
-    assert _post(world, update(owner)).json()["outcome"] == "owner-recorded"
+    _apply(world, update(owner))
     rows = services().webhook_ledger.owner_changes("opportunity")
     assert [(r["recordId"], r["ownerId"], r["message"]) for r in rows] == [(opportunity, new_owner, "Update")]

@@ -237,7 +237,7 @@ def test_same_host_never_offers_another_hosts_free_times(app: Any, graph_sim: An
 
 
 def test_the_booking_page_confirmation_carries_the_manage_url(app: Any, host: str) -> None:
-    slug = new_event_type(app, [host])
+    slug = new_event_type(app, [host], public=True)
     hold = app.post(
         f"/book/{slug}/holds", json_body={"start": AT_11, "timeZone": "America/Chicago"}, key=None
     ).json()

@@ -3,22 +3,69 @@ simulator, then `POST /admin/reconcile` over the real functions."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from devstack.dataverse_sim.app import SIMULATED_CALLER
+from devstack.localhost import create_app
+from devstack.serving import RunningServer, serve_in_thread
 from scheduling_core.bookings import appointment_id
 from tests.fixtures.dataverse import DataverseSim
 
-from .scenario import MONDAY
+from .scenario import MONDAY, new_event_type
 from .test_dataverse_sync import AT_10, AT_11, World
 
 RANGE = {"from": "2026-12-01", "to": "2026-12-31"}
 
 
+SECRET = "test-webhook-secret"
+HEADER = "x-scheduling-webhook-key"
+APP_USER = SIMULATED_CALLER["UserId"]  # the simulator's token user: our application user
+PERSON = "0a0a0a0a-1111-4222-8333-444444444444"  # someone working in Dynamics
+
+
+@pytest.fixture
+def app_env(app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    extra = {"DYNAMICS_WEBHOOK_SECRET": SECRET, "DYNAMICS_APPLICATION_USER_ID": APP_USER}
+    for name, value in extra.items():
+        monkeypatch.setenv(name, value)
+    return {**app_env, **extra}
+
+
 @pytest.fixture
 def world(app: Any, graph_sim: Any, dataverse: DataverseSim) -> World:
     return World(app, graph_sim, dataverse)
+
+
+@pytest.fixture
+def local_host(app: Any) -> Iterator[RunningServer]:
+    server = serve_in_thread(create_app(app._router))
+    yield server
+    server.stop()
+
+
+def _as_person(world: World, booking_id: str, body: dict[str, Any]) -> None:
+    r = world.dataverse.call(
+        "PATCH",
+        f"appointments({appointment_id(booking_id)})",
+        json=body,
+        headers={"MSCRMCallerID": PERSON, "If-Match": "*"},
+    )
+    assert r.status_code == 204, r.text
+
+
+def _settled_deliveries(dataverse: DataverseSim, timeout: float = 15) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = dataverse.http.get(f"{dataverse.url}/_sim/webhooks/deliveries").json()
+        if answer["inFlight"] == 0:
+            found: list[dict[str, Any]] = answer["value"]
+            return found
+        assert time.monotonic() < deadline, "webhook deliveries did not settle"
+        time.sleep(0.05)
 
 
 def _patch(world: World, booking_id: str, body: dict[str, Any]) -> None:
@@ -173,3 +220,62 @@ def test_a_retitled_or_re_regarded_appointment_is_rewritten(world: World) -> Non
     ]
     appt = world.appointment(b["id"])
     assert (appt["subject"], appt["_regardingobjectid_value"]) == ("Discovery call with Jo Doe", world.lead)
+
+
+def test_a_cancel_made_by_a_person_whose_webhook_was_lost_cancels_the_booking_at_reconciliation(
+    world: World, local_host: RunningServer
+) -> None:
+    b = world.book()
+    r = world.dataverse.http.post(
+        f"{world.dataverse.url}/_sim/webhooks",
+        json={"url": f"{local_host.url}/api/dynamics/webhook", "headers": {HEADER: SECRET}},
+    )
+    assert r.status_code == 201, r.text
+    drop = world.dataverse.http.post(f"{world.dataverse.url}/_sim/webhooks/drop", json={"count": 1})
+    assert drop.status_code == 200, drop.text
+
+    _as_person(world, b["id"], {"statecode": 2, "statuscode": 4})
+    deliveries = _settled_deliveries(world.dataverse)
+    assert [d.get("dropped") for d in deliveries] == [True]  # the webhook never reached us
+    assert world.booking(b["id"])["status"] == "confirmed"
+
+    report = _reconcile(world)
+    assert [(i["action"], i["differences"]) for i in report["items"]] == [("cancelled", ["state"])]
+    booking = world.booking(b["id"])
+    assert (booking["status"], booking["cancellation"]["source"]) == ("cancelled", "dynamics")
+    appt = world.appointment(b["id"])
+    assert (appt["statecode"], appt["statuscode"], appt["_modifiedby_value"]) == (2, 4, PERSON)
+    again = _reconcile(world)
+    assert (again["checked"], again["inSync"], again["items"]) == (1, 1, [])
+
+
+@pytest.mark.parametrize(
+    ("policy", "action", "booking_start", "appointment_start"),
+    [
+        ("flag", "flagged", "2026-12-07T09:00:00-06:00", "2026-12-07T16:00:00Z"),
+        ("accept", "followed", "2026-12-07T10:00:00-06:00", "2026-12-07T16:00:00Z"),
+        ("revert", "updated", "2026-12-07T09:00:00-06:00", "2026-12-07T15:00:00Z"),
+    ],
+)
+def test_a_move_made_by_a_person_follows_the_event_types_edit_policy_at_reconciliation(
+    world: World, policy: str, action: str, booking_start: str, appointment_start: str
+) -> None:
+    world.slug = new_event_type(world.app, [world.host], title="Discovery call", outlookEditPolicy=policy)
+    b = world.book()
+    _as_person(
+        world, b["id"], {"scheduledstart": "2026-12-07T16:00:00Z", "scheduledend": "2026-12-07T16:30:00Z"}
+    )
+
+    report = _reconcile(world)
+    assert [(i["action"], i["differences"]) for i in report["items"]] == [
+        (action, ["scheduledstart", "scheduledend"])
+    ]
+    booking = world.booking(b["id"])
+    assert (booking["status"], booking["start"]) == ("confirmed", booking_start)
+    assert world.appointment(b["id"])["scheduledstart"] == appointment_start
+    if policy == "flag":
+        from scheduling_core.composition import services
+
+        drift = services().bookings.get(b["id"]).dynamics["drift"]
+        assert (drift["scheduledstart"], drift["modifiedBy"]) == ("2026-12-07T16:00:00+00:00", PERSON)
+        assert [i["action"] for i in _reconcile(world)["items"]] == ["flagged"]  # recorded once, kept

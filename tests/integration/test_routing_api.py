@@ -339,3 +339,20 @@ def test_a_host_out_of_office_all_day_is_skipped_with_the_reason(app: Any, graph
     assert routing["hostIds"] == [here]
     trace = app.get(f"/routing/decisions/{routing['decisionId']}").json()["decision"]["trace"][0]
     assert trace["excluded"] == {away: "out of office for the whole range"}
+
+
+def test_an_owner_id_names_a_host_by_its_id_or_its_dynamics_user_and_anything_else_falls_through(
+    app: Any, dataverse: Any, owner_rules: Any
+) -> None:
+    slug, hosts = owner_rules
+    dynamics_user = str(uuid.uuid4())
+    doc = app.get(f"/admin/hosts/{hosts[1]}").json()
+    doc.pop("id")
+    assert (
+        app.put(f"/admin/hosts/{hosts[1]}", json_body=doc | {"dynamicsUserId": dynamics_user}).status == 200
+    )
+    assert _routing_of(app, slug, recordType="lead", ownerId=hosts[0])["hostIds"] == [hosts[0]]
+    # Found through this instance's directory copy, which the host write above refreshed.
+    assert _routing_of(app, slug, recordType="lead", ownerId=dynamics_user.upper())["hostIds"] == [hosts[1]]
+    # No host can have this id (Table keys refuse `/` and `#`): the rule falls through, no storage error.
+    assert _routing_of(app, slug, recordType="lead", ownerId="a/b#c")["rule"] == "fallback"

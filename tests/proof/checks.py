@@ -186,6 +186,12 @@ def _outlook_problems(stack: ProofStack, stored: Stored) -> list[str]:
     return problems
 
 
+def _message_version(message_id: str) -> int:
+    """The booking version a message carries: `<booking>:<version>`, or a throttled copy's
+    `<booking>:<version>|<subscription>|throttled-<n>`."""
+    return int(message_id.split("|", 1)[0].rsplit(":", 1)[1])
+
+
 def assert_sync_settled(stack: ProofStack, stored: Stored, *, all_synced: bool) -> SyncReport:
     report = SyncReport()
     bus = stack.bus()
@@ -254,9 +260,9 @@ def assert_sync_settled(stack: ProofStack, stored: Stored, *, all_synced: bool) 
         doc = stored.docs.get(booking_id)
         if doc is None or section is None:
             problems.append(f"dead letter {message_id} for {function} names no booking")
-        elif (doc.get(section) or {}).get("syncStatus") != "failed" and int(
-            message_id.rsplit(":", 1)[1]
-        ) == int(doc["version"]):
+        elif (doc.get(section) or {}).get("syncStatus") != "failed" and _message_version(message_id) == int(
+            doc["version"]
+        ):
             problems.append(f"dead letter {message_id} but the booking's {section} is not failed")
     assert not problems, f"{len(problems)} sync problems:\n" + "\n".join(problems[:20])
     return report

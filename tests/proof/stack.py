@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -147,6 +148,14 @@ class ProofStack:
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
+
+    def wait_for_scheduled_copies(self, *, timeout: float) -> None:
+        """Poll the host's bus until every scheduled copy (a throttled message put back for after its
+        Retry-After) has been delivered and settled."""
+        deadline = time.monotonic() + timeout
+        while (left := self.bus()["scheduled"]) and time.monotonic() < deadline:
+            time.sleep(0.5)  # polling a condition with a deadline
+        assert not left, f"{left} scheduled copies still unsettled after {timeout:g} s"
 
     # -- storage -------------------------------------------------------------------------------------------
 

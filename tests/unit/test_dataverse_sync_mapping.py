@@ -75,6 +75,8 @@ def test_a_confirmed_booking_maps_to_a_scheduled_busy_appointment_regarding_its_
         "scheduledend": "2026-12-07T15:30:00Z",
         "location": "Microsoft Teams meeting",
         "description": "Booking: bk_1 (version 2)\nRouting: owner of the lead",
+        "onlinemeetingjoinurl": None,
+        "isonlinemeeting": False,
         "regardingobjectid_lead_appointment@odata.bind": f"/leads({LEAD})",
         "appointment_activity_parties": [
             {"participationtypemask": 7, "partyid_systemuser@odata.bind": f"/systemusers({USER})"},
@@ -91,11 +93,18 @@ def test_a_cancelled_booking_maps_to_the_canceled_state() -> None:
     assert plan.fields["subject"] == "discovery with Jo Doe"  # event type gone: its slug
 
 
-def test_the_join_link_wins_over_the_event_type_location_and_is_in_the_description() -> None:
-    url = "https://teams.microsoft.com/l/meetup-join/x"
+def test_the_join_link_goes_to_onlinemeetingjoinurl_and_the_description_not_to_location() -> None:
+    url = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_" + "x" * 200  # real ones are ~240 chars
     source = _source(outlook={"joinUrl": url})
     plan = appointment_plan(source, event_type=EVENT_TYPE, organizer=None, attendees=[])
-    assert plan.fields["location"] == url and f"Join: {url}" in plan.fields["description"]
+    assert (plan.fields["onlinemeetingjoinurl"], plan.fields["isonlinemeeting"]) == (url, True)
+    assert (
+        plan.fields["location"] == "Microsoft Teams meeting" and f"Join: {url}" in plan.fields["description"]
+    )
+    too_long = appointment_plan(
+        _source(outlook={"joinUrl": url + "y" * 600}), event_type=EVENT_TYPE, organizer=None, attendees=[]
+    )
+    assert (too_long.fields["onlinemeetingjoinurl"], too_long.fields["isonlinemeeting"]) == (None, False)
     room = EventType(
         slug="d",
         title="D",

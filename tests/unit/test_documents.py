@@ -110,12 +110,28 @@ def test_invalid_event_types_are_rejected(patch: dict[str, object]) -> None:
         {"durationMinutes": 32},
         {"slotIntervalMinutes": 7},
         {"bufferAfterMinutes": 3},
-        {"durationMinutes": 200, "bufferBeforeMinutes": 30, "bufferAfterMinutes": 15},
+        {"durationMinutes": 1445},
+        {"bufferBeforeMinutes": 485},
+        {"bufferAfterMinutes": 485},
     ],
 )
-def test_event_types_stay_on_the_five_minute_grid_and_fit_one_transaction(patch: dict[str, object]) -> None:
+def test_event_types_stay_on_the_five_minute_grid_and_within_the_length_limits(
+    patch: dict[str, object],
+) -> None:
     with pytest.raises(ValidationError):
         EventTypeDoc.model_validate({"title": "Call", "durationMinutes": 30} | patch)
+
+
+def test_a_day_long_meeting_with_the_longest_buffers_is_a_valid_event_type() -> None:
+    doc = EventTypeDoc.model_validate(
+        {
+            "title": "Site visit",
+            "durationMinutes": 1440,
+            "bufferBeforeMinutes": 480,
+            "bufferAfterMinutes": 480,
+        }
+    )
+    assert (doc.durationMinutes, doc.bufferBeforeMinutes, doc.bufferAfterMinutes) == (1440, 480, 480)
 
 
 def test_working_hours_stay_on_the_five_minute_grid() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from scheduling_core.adapters.credentials import StaticToken
 from scheduling_core.adapters.http_retry import RetryingSender, parse_retry_after, whole_seconds
-from scheduling_core.errors import UpstreamUnavailable
+from scheduling_core.errors import Throttled, UpstreamUnavailable
 
 
 class _Clock:
@@ -100,6 +100,23 @@ def test_giving_up_names_the_service_the_failure_and_a_whole_second_hint() -> No
     assert str(caught.value) == "Upstream still unavailable after 3 attempts (HTTP 503 Busy on GET /x)"
     assert caught.value.retry_after_seconds == 1
     assert clock.slept == [0.5, 0.5]
+
+
+def test_a_retry_after_past_the_budget_is_throttled_at_once_and_exhausted_retries_are_not() -> None:
+    clock = _Clock()
+    sender = _sender(lambda request: httpx.Response(429, headers={"Retry-After": "45"}), clock)
+    with pytest.raises(Throttled) as caught:
+        sender.send("POST", "x", label="POST /x")
+    assert caught.value.retry_after_seconds == 45
+    assert str(caught.value) == "Upstream asked to wait 45.0 s, past our 20 s budget (HTTP 429 on POST /x)"
+    assert clock.slept == []  # no point waiting a part of it
+
+    short = _sender(
+        lambda request: httpx.Response(429, headers={"Retry-After": "1"}), _Clock(), max_retries=1
+    )
+    with pytest.raises(UpstreamUnavailable) as exhausted:
+        short.send("POST", "x", label="POST /x")
+    assert not isinstance(exhausted.value, Throttled)
 
 
 def test_backoff_without_retry_after_is_jittered_within_half_the_step() -> None:

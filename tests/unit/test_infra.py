@@ -186,7 +186,8 @@ def test_every_service_bus_entity_the_code_names_exists_in_the_bicep() -> None:
     text = MAIN.read_text()
     topic = _var_string(text, "bookingTopic")
     subscriptions = set(re.findall(r"'([^']+)'", _block(text, "var bookingSubscriptions = [")))
-    queue = _var_string(text, "graphChangesQueue")
+    queues = {_var_string(text, "graphChangesQueue"), _var_string(text, "dynamicsChangesQueue")}
+    assert "queueNames: [\n      graphChangesQueue\n      dynamicsChangesQueue\n    ]" in text
 
     triggers = service_bus_triggers()
     assert triggers, "the app declares Service Bus triggers; none were found (did the decorator name change?)"
@@ -195,7 +196,8 @@ def test_every_service_bus_entity_the_code_names_exists_in_the_bicep() -> None:
             assert trigger["topic"] == topic, trigger
             assert trigger["subscription"] in subscriptions, trigger
         else:
-            assert trigger["queue"] == queue, trigger
+            assert trigger["queue"] in queues, trigger
+    assert {t["queue"] for t in triggers if t["topic"] is None} == queues  # each queue has its consumer
     # The publisher's topic (BOOKING_TOPIC default) and the spec's consumers exist too.
     assert Settings.from_env({}).booking_topic == topic
     assert {"outlook", "dataverse"} <= subscriptions
@@ -209,9 +211,29 @@ def test_sessions_and_dead_lettering_are_on_where_the_code_relies_on_them() -> N
     assert "maxDeliveryCount: maxDeliveryCount" in subscription
     topic = _resource(module, "topic")
     assert "requiresDuplicateDetection: true" in topic  # message id = CloudEvent id: a republish is dropped
-    queue = _resource(module, "queue")
+    queue = _resource(module, "queues")
     assert "deadLetteringOnMessageExpiration: true" in queue
     assert all(t["sessions"] for t in service_bus_triggers() if t["topic"] is not None)
+
+
+def test_each_subscription_admits_only_the_throttled_copies_addressed_to_it() -> None:
+    from scheduling_core.adapters.service_bus import RETRY_SUBSCRIPTION_PROPERTY
+
+    module = (MODULES / "servicebus.bicep").read_text()
+    rules = _resource(module, "subscriptionRules")
+    assert "for (subscriptionName, i) in subscriptionNames" in rules
+    assert "parent: subscriptions[i]" in rules
+    assert "name: '$Default'" in rules  # replaces the TrueFilter, which would pass every copy to all
+    assert "filterType: 'SqlFilter'" in rules
+    expected = (
+        f"sqlExpression: '{RETRY_SUBSCRIPTION_PROPERTY} IS NULL OR "
+        f"{RETRY_SUBSCRIPTION_PROPERTY} = \\'${{subscriptionName}}\\''"
+    )
+    assert expected in rules
+    # Scheduling a copy is a send: the identity has Data Sender on the topic.
+    sender = _resource(module, "topicSender")
+    assert "scope: topic" in sender and "principalId: principalId" in sender
+    assert "var sender = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'" in module
 
 
 def test_the_subscriptions_max_delivery_count_is_the_one_the_sync_assumes() -> None:

@@ -6,16 +6,15 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import azure.functions as func
 import pytest
 
 from scheduling_core.adapters.inprocess_bus import InProcessPublisher
-from scheduling_core.errors import TransientError
 from scheduling_core.events import booking_event, from_json
-from scheduling_core.ports import CloudEvent
+from scheduling_core.ports import CloudEvent, ScheduledCopy
 from triggers.local_bus import deliver_to_functions
 
 AT = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -131,19 +130,15 @@ def test_only_functions_of_the_topic_are_subscribed() -> None:
     assert topic.functions == ("sync_outlook", "sync_dataverse")
 
 
-def test_a_failing_handler_makes_publish_transient_and_the_redelivery_counts_up() -> None:
+def test_an_abandoned_message_is_redelivered_at_once_and_publish_still_succeeds() -> None:
     subs = _subscriptions()
     publisher = _publisher(subs)
-    subs.fail["sync_outlook"] = 1
+    subs.fail["sync_outlook"] = 2
 
-    with pytest.raises(TransientError) as caught:
-        publisher.publish(_event())
-    assert "sync_outlook is down" in caught.value.detail
-    assert isinstance(caught.value.__cause__, RuntimeError)
+    publisher.publish(_event())  # the broker accepted it: a consumer's failure is not the sender's
 
-    publisher.publish(_event())  # the relay publishing the still-pending event again
-    assert [s.delivery_count for s in subs.outlook] == [1, 2]
-    assert [s.message_id for s in subs.outlook] == ["bk_1:1", "bk_1:1"]
+    assert [s.delivery_count for s in subs.outlook] == [1, 2, 3]  # no relay pass in between
+    assert [s.message_id for s in subs.outlook] == ["bk_1:1", "bk_1:1", "bk_1:1"]
     assert [s.delivery_count for s in subs.dataverse] == [1]  # it completed the first time: not redelivered
 
 
@@ -159,24 +154,91 @@ def test_republishing_a_handled_event_is_absorbed_like_duplicate_detection() -> 
 
 def test_after_max_delivery_count_the_message_is_dead_lettered_and_stops_blocking() -> None:
     subs = _subscriptions()
-    topic = deliver_to_functions(subs.app.get_functions(), "booking-events", max_delivery_count=2)
+    topic = deliver_to_functions(subs.app.get_functions(), "booking-events", max_delivery_count=3)
     publisher = InProcessPublisher(topic)
     subs.fail["sync_outlook"] = 99
 
-    for _ in range(2):
-        with pytest.raises(TransientError):
-            publisher.publish(_event())
-    publisher.publish(_event())  # settled everywhere now: nothing to deliver
+    publisher.publish(_event())
+    publisher.publish(_event())  # republished (e.g. by the relay): dead-lettered, nothing to deliver
+    publisher.publish(_event(version=2))  # the session is not blocked
 
-    assert [s.delivery_count for s in subs.outlook] == [1, 2]
-    [dead] = topic.dead_letters
-    assert (dead.function, dead.subscription, dead.message_id, dead.session_id) == (
-        "sync_outlook",
-        "outlook",
-        "bk_1:1",
-        "bk_1",
+    assert [(s.message_id, s.delivery_count) for s in subs.outlook] == [
+        ("bk_1:1", 1),
+        ("bk_1:1", 2),
+        ("bk_1:1", 3),
+        ("bk_1:2", 1),
+        ("bk_1:2", 2),
+        ("bk_1:2", 3),
+    ]
+    assert [
+        (d.function, d.subscription, d.message_id, d.session_id, d.reason) for d in topic.dead_letters
+    ] == [
+        ("sync_outlook", "outlook", "bk_1:1", "bk_1", "MaxDeliveryCountExceeded"),
+        ("sync_outlook", "outlook", "bk_1:2", "bk_1", "MaxDeliveryCountExceeded"),
+    ]
+    assert topic.dead_letters[0].description == "RuntimeError: sync_outlook is down"
+
+
+def _copy(
+    event: CloudEvent, *, subscription: str = "outlook", seconds: float = 0.3, n: int = 1
+) -> ScheduledCopy:
+    return ScheduledCopy(
+        event=event,
+        subscription=subscription,
+        message_id=f"{event.id}|{subscription}|throttled-{n}",
+        delay=timedelta(seconds=seconds),
+        throttle_count=n,
     )
-    assert dead.reason == "MaxDeliveryCountExceeded"
+
+
+def test_a_scheduled_copy_stays_hidden_until_its_time_then_reaches_only_its_subscription() -> None:
+    subs = _subscriptions()
+    publisher = _publisher(subs)
+    scheduled_at = time.monotonic()
+
+    publisher.schedule(_copy(_event(), seconds=0.5))
+
+    assert subs.outlook == [] and subs.dataverse == []
+    assert [c.message_id for c in publisher.scheduled] == ["bk_1:1|outlook|throttled-1"]
+    assert publisher.wait_scheduled(timeout=10)
+    assert time.monotonic() - scheduled_at >= 0.5
+    [seen] = subs.outlook
+    assert (seen.message_id, seen.session_id, seen.delivery_count) == (
+        "bk_1:1|outlook|throttled-1",
+        "bk_1",
+        1,
+    )
+    assert seen.application_properties["retrySubscription"] == "outlook"
+    assert seen.application_properties["throttleCount"] == 1
+    assert from_json(seen.body) == _event()  # the same CloudEvent, under a new message id
+    assert subs.dataverse == []  # the copy is for the outlook subscription only
+
+
+def test_a_copy_is_delivered_even_when_its_original_was_and_a_repeated_copy_only_once() -> None:
+    subs = _subscriptions()
+    publisher = _publisher(subs)
+    publisher.publish(_event())
+
+    publisher.schedule(_copy(_event(), seconds=0.1))
+    publisher.schedule(_copy(_event(), seconds=0.1))  # same message id: duplicate detection drops it
+
+    assert publisher.wait_scheduled(timeout=10)
+    assert [s.message_id for s in subs.outlook] == ["bk_1:1", "bk_1:1|outlook|throttled-1"]
+
+
+def test_a_failing_scheduled_copy_is_redelivered_at_once_then_dead_lettered() -> None:
+    subs = _subscriptions()
+    topic = deliver_to_functions(subs.app.get_functions(), "booking-events", max_delivery_count=2)
+    publisher = InProcessPublisher(topic)
+    subs.fail["sync_dataverse"] = 99
+
+    publisher.schedule(_copy(_event(), subscription="dataverse", seconds=0.1))
+
+    assert publisher.wait_scheduled(timeout=10)
+    assert [s.delivery_count for s in subs.dataverse] == [1, 2]
+    assert [(d.function, d.message_id) for d in topic.dead_letters] == [
+        ("sync_dataverse", "bk_1:1|dataverse|throttled-1")
+    ]
 
 
 def test_one_session_is_delivered_one_event_at_a_time() -> None:
@@ -243,3 +305,25 @@ def test_functions_needing_other_bindings_are_refused_up_front() -> None:
 
     with pytest.raises(ValueError, match="'out'"):
         deliver_to_functions(app.get_functions(), "booking-events")
+
+
+def test_an_abandoned_queue_message_is_redelivered_at_once_ahead_of_later_ones() -> None:
+    from triggers.local_bus import LocalQueue, _Subscriber
+
+    handled: list[tuple[int, int]] = []
+    failures = {1: 1}  # message value -> how many more times its handler raises
+
+    def handler(msg: func.ServiceBusMessage) -> None:
+        value = json.loads(msg.get_body())["value"]
+        handled.append((value, msg.delivery_count or 0))
+        if failures.get(value, 0) > 0:
+            failures[value] -= 1
+            raise RuntimeError("downstream is down")
+
+    queue = LocalQueue(
+        _Subscriber(function="q", subscription="q", arg_name="msg", many=False, call=handler), queue="q"
+    )
+    queue.send([{"value": 1}, {"value": 2}])
+    assert queue.drain(10)
+    assert handled == [(1, 1), (1, 2), (2, 1)]
+    assert queue.dead_letters == ()

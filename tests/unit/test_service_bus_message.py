@@ -3,14 +3,19 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scheduling_core.adapters.service_bus import ServiceBusPublisher, to_service_bus_message
+from scheduling_core.adapters.service_bus import (
+    ServiceBusPublisher,
+    copy_target,
+    to_scheduled_message,
+    to_service_bus_message,
+)
 from scheduling_core.errors import UpstreamUnavailable
 from scheduling_core.events import booking_event, from_json
-from scheduling_core.ports import CloudEvent
+from scheduling_core.ports import CloudEvent, ScheduledCopy
 
 AT = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
@@ -96,3 +101,41 @@ def test_a_broker_that_hangs_up_is_upstream_unavailable_and_the_next_publish_rec
     assert [g[:4] for g in greetings] == [b"AMQP", b"AMQP"]  # a fresh connection per attempt after a failure
     with pytest.raises(UpstreamUnavailable, match="closed"):
         publisher.publish(_event())
+
+
+def _copy() -> ScheduledCopy:
+    return ScheduledCopy(
+        event=_event(),
+        subscription="outlook",
+        message_id="bk_123:3|outlook|throttled-2",
+        delay=timedelta(seconds=45),
+        throttle_count=2,
+    )
+
+
+def test_a_scheduled_copy_is_the_event_under_a_new_id_for_one_subscription_at_its_time() -> None:
+    at = AT + timedelta(seconds=45)
+    message = to_scheduled_message(_copy(), at)
+    assert message.message_id == "bk_123:3|outlook|throttled-2"
+    assert message.session_id == "bk_123"  # the booking's order is kept
+    assert message.scheduled_enqueue_time_utc == at
+    assert message.application_properties == {
+        "cloudEvents_type": "booking.cancelled",
+        "cloudEvents_source": "/bookings/bk_123",
+        "cloudEvents_id": "bk_123:3",
+        "retrySubscription": "outlook",
+        "throttleCount": 2,
+    }
+    assert from_json(b"".join(message.body)) == _event()
+    assert copy_target(message.application_properties) == "outlook"
+    assert copy_target(to_service_bus_message(_event()).application_properties) is None
+
+
+def test_scheduling_on_a_closed_publisher_is_upstream_unavailable() -> None:
+    publisher = ServiceBusPublisher(
+        topic="booking-events",
+        connection_string="Endpoint=sb://sb-x.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=a2V5",
+    )
+    publisher.close()
+    with pytest.raises(UpstreamUnavailable, match="closed"):
+        publisher.schedule(_copy())
