@@ -15,6 +15,8 @@ param dynamicsWebhookSecret string
 @secure()
 param adminApiKey string
 @secure()
+param webhookSecretKey string = ''
+@secure()
 param upstreamClientSecret string
 @secure()
 param manageLinkKey string = ''
@@ -59,6 +61,12 @@ var adminKeyEntry = empty(adminApiKey) ? [] : [
     value: adminApiKey
   }
 ]
+var webhookKeyEntry = empty(webhookSecretKey) ? [] : [
+  {
+    name: 'webhook-secret-key'
+    value: webhookSecretKey
+  }
+]
 var clientSecretEntry = empty(upstreamClientSecret) ? [] : [
   {
     name: 'graph-client-secret'
@@ -71,7 +79,7 @@ var manageLinkKeyEntry = empty(manageLinkKey) ? [] : [
     value: manageLinkKey
   }
 ]
-var secretsToWrite = concat(webhookSecretEntry, adminKeyEntry, clientSecretEntry, manageLinkKeyEntry)
+var secretsToWrite = concat(webhookSecretEntry, adminKeyEntry, webhookKeyEntry, clientSecretEntry, manageLinkKeyEntry)
 
 resource secrets 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = [
   for secret in secretsToWrite: {
