@@ -79,11 +79,30 @@ class InviteeOut(BaseModel):
     phone: str | None = None
 
 
+class OverrideOut(BaseModel):
+    reason: str
+    allow: list[str]
+
+
+class ReassignmentOut(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    reason: str
+    at: str
+
+
 class BookingRoutingOut(BaseModel):
     decisionId: str | None = None
+    ruleSet: str | None = Field(default=None, exclude_if=lambda v: v is None)
     rule: str | None = None
     strategy: str
     reason: str
+    override: OverrideOut | None = Field(
+        default=None, description="A manager's override: the rules it lifted", exclude_if=lambda v: v is None
+    )
+    reassigned: ReassignmentOut | None = Field(
+        default=None, description="The last reassignment to another host", exclude_if=lambda v: v is None
+    )
 
 
 class OutlookSync(BaseModel):
@@ -115,6 +134,13 @@ class Cancellation(BaseModel):
     at: str
 
 
+class Attendance(BaseModel):
+    status: Literal["noShow"]
+    party: Literal["invitee", "host"]
+    at: str
+    note: str | None = Field(default=None, exclude_if=lambda v: v is None)
+
+
 class BookingOut(BaseModel):
     id: str
     status: str
@@ -138,6 +164,7 @@ class BookingOut(BaseModel):
         default=None,
         description="The invitee's link to reschedule or cancel (no key; the token is the credential)",
     )
+    attendance: Attendance | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class BookingList(BaseModel):
@@ -161,6 +188,9 @@ class RoutingDecisionOut(BaseModel):
     recordId: str | None = None
     decision: dict[str, object]
     inputs: dict[str, object]
+    override: OverrideOut | None = Field(
+        default=None, description="A manager's override on the booking", exclude_if=lambda v: v is None
+    )
 
 
 class RoutingDecisionList(BaseModel):
