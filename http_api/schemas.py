@@ -79,11 +79,24 @@ class InviteeOut(BaseModel):
     phone: str | None = None
 
 
+class MatchOut(BaseModel):
+    """How the invitee email was matched to a Dynamics record (routing.md, "Matching people ...")."""
+
+    by: Literal["contactEmail", "leadEmail", "accountDomain", "none"]
+    recordType: str | None = None
+    recordId: str | None = None
+    contactId: str | None = Field(default=None, description="contactEmail: the contact that matched")
+    others: list[str] = Field(default_factory=list, description="other candidates, in rank order")
+    created: bool = Field(default=False, description="the record is a lead created by createLead")
+    note: str = ""
+
+
 class BookingRoutingOut(BaseModel):
     decisionId: str | None = None
     rule: str | None = None
     strategy: str
     reason: str
+    match: MatchOut | None = None
 
 
 class OutlookSync(BaseModel):
@@ -156,6 +169,7 @@ class RoutingDecisionOut(BaseModel):
     recordId: str | None = None
     decision: dict[str, object]
     inputs: dict[str, object]
+    match: MatchOut | None = None
 
 
 class RoutingDecisionList(BaseModel):
