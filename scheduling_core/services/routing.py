@@ -290,6 +290,16 @@ class RoutingService:
                 return found
         return match_email(settings, email, lookup)
 
+    def asks_email(self, rule_set_id: str) -> bool:
+        """Whether the rule set matches invitee emails (the booking page then asks for one first)."""
+        settings = self.rule_set(rule_set_id).matching
+        return settings is not None and (
+            settings.by_contact_email
+            or settings.by_lead_email
+            or settings.by_account_domain
+            or settings.create_lead
+        )
+
     def lead_for(self, rule_set_id: str, *, email: str, name: str, company: str | None) -> Match | None:
         """With `createLead`: the lead a booking that matched nothing lands on (made if need be)."""
         rule_set = self.rule_set(rule_set_id)

@@ -4,6 +4,7 @@ and with `createLead` a booking that matched nothing lands on one lead per email
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -241,3 +242,49 @@ def test_create_lead_under_twenty_concurrent_bookings_makes_one_lead_they_all_re
     # A retry later finds the lead (looked up first): still one.
     assert book(0).status in (201, 409)
     assert len(dataverse.call("GET", "leads", params={"$select": "leadid"}).json()["value"]) == 1
+
+
+def test_the_page_asks_for_the_email_routes_by_it_and_answers_alike_whether_dynamics_knows_it(
+    app: Any, graph_sim: Any, dataverse: DataverseSim
+) -> None:
+    world = World(app, graph_sim, dataverse, create_lead=False)
+    doc = app.get(f"/admin/event-types/{world.slug}").json()
+    doc.pop("slug")
+    assert app.put(f"/admin/event-types/{world.slug}", json_body=doc | {"public": True}).status == 200
+    page = app.get(f"/book/{world.slug}", key=None)
+    assert page.status == 200 and b'"asksEmail":true' in page.body
+    # Every host works the same hours here: the page's answers compare by shape, the routed host shows
+    # on the booking (keyed read).
+    account = world.account(0, websiteurl="https://contoso-ltd.example")
+
+    def slots(email: str) -> Any:
+        r = app.get(
+            f"/book/{world.slug}/slots", params={"start": MONDAY, "end": MONDAY, "email": email}, key=None
+        )
+        assert r.status == 200, r.body
+        return r.json()
+
+    known, unknown = slots("amy@contoso-ltd.example"), slots("amy@nobody.example")
+    assert set(known) == set(unknown) == {"eventType", "timeZone", "durationMinutes", "slots"}
+    assert account not in json.dumps(known)
+    hold = app.post(
+        f"/book/{world.slug}/holds",
+        json_body={"start": known["slots"][0]["start"], "invitee": {"email": "amy@contoso-ltd.example"}},
+        key=None,
+    )
+    assert hold.status == 201, hold.body
+    r = app.post(
+        f"/book/{world.slug}/bookings",
+        json_body={
+            "start": known["slots"][0]["start"],
+            "holdId": hold.json()["id"],
+            "invitee": {"name": "Amy Ray", "email": "amy@contoso-ltd.example"},
+        },
+        key=None,
+    )
+    assert r.status == 201, r.body
+    booking = app.get(f"/bookings/{r.json()['id']}").json()
+    assert (booking["hostIds"], booking["context"]) == (
+        [world.hosts[0]],
+        {"recordType": "account", "recordId": account},
+    )
