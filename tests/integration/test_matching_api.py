@@ -288,3 +288,19 @@ def test_the_page_asks_for_the_email_routes_by_it_and_answers_alike_whether_dyna
         [world.hosts[0]],
         {"recordType": "account", "recordId": account},
     )
+
+
+def test_an_inactive_contact_is_not_matched(world: World) -> None:
+    account = world.account(0)
+    contact = world.dataverse.create(
+        "contacts",
+        {
+            "lastname": "Old",
+            "emailaddress1": "gone@acme.example",
+            "parentcustomerid_account@odata.bind": f"/accounts({account})",
+        },
+    )
+    r = world.dataverse.call("PATCH", f"contacts({contact})", json={"statecode": 1, "statuscode": 2})
+    assert r.status_code == 204, r.text
+    routing = world.routing("gone@acme.example")
+    assert (routing["rule"], world.match(routing)["by"]) == ("fallback", "none")
