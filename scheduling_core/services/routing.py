@@ -32,6 +32,7 @@ from scheduling_core.matching import (
     Match,
     MatchedBy,
     domain_matchable,
+    email_domain,
     normalize_email,
     split_name,
 )
@@ -267,6 +268,8 @@ class RoutingService:
         if settings is None or context.record_id or not context.email or self._records is None:
             return None
         email = normalize_email(context.email)
+        if email_domain(email) is None:  # not an address: nobody to look up, nothing to ask Dataverse
+            return Match(by=MatchedBy.NONE, note="not an email address")
         records = self._records
         lookup = Lookup()
         steps: list[tuple[bool, Callable[[], Lookup]]] = [

@@ -304,3 +304,16 @@ def test_an_inactive_contact_is_not_matched(world: World) -> None:
     assert r.status_code == 204, r.text
     routing = world.routing("gone@acme.example")
     assert (routing["rule"], world.match(routing)["by"]) == ("fallback", "none")
+
+
+def test_something_that_is_not_an_email_asks_dataverse_nothing_and_falls_back(world: World) -> None:
+    world.dataverse.clear_requests()
+    routing = world.routing("o'brien-no-at-sign")
+    assert (routing["rule"], world.match(routing)["by"], world.match(routing)["note"]) == (
+        "fallback",
+        "none",
+        "not an email address",
+    )
+    assert [r for r in world.dataverse.requests() if "emailaddress1" in str(r)] == []
+    world.routing("o'brien@quote.example")  # an apostrophe is escaped in the OData literal, not a 400
+    assert len([r for r in world.dataverse.requests() if "emailaddress1" in str(r)]) == 3
