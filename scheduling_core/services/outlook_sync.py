@@ -37,7 +37,7 @@ from scheduling_core.clock import Clock
 from scheduling_core.domain import EventType, Host
 from scheduling_core.errors import NotFound, PermanentError, UpstreamUnavailable
 from scheduling_core.events import BOOKING_DRIFT_DETECTED
-from scheduling_core.outlook import MeetingSource, event_update, new_event
+from scheduling_core.outlook import MeetingSource, cancel_comment, event_update, new_event
 from scheduling_core.ports import CloudEvent
 from scheduling_core.services.dataverse_sync import source_from_event
 from scheduling_core.services.sync_runner import LeasedApply, Redelivery, SyncOutcome
@@ -241,7 +241,7 @@ class OutlookSync:
         self, meeting: MeetingSource, link: OutlookLink, mailbox: str, event_id: str | None
     ) -> Mapping[str, Any]:
         if event_id is not None:
-            comment = meeting.cancel_reason or "This meeting was cancelled."
+            comment = cancel_comment(meeting)
             self._calendars.cancel_event(mailbox, event_id, comment)  # False: gone already, fine
             self._links.put(replace(link, event_id=event_id, written_version=meeting.version))
         return {"error": None}
