@@ -91,12 +91,35 @@ class MatchOut(BaseModel):
     note: str = ""
 
 
+class OverrideOut(BaseModel):
+    reason: str
+    allow: list[str]
+
+
+class ReassignmentOut(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    reason: str
+    at: str
+
+
 class BookingRoutingOut(BaseModel):
     decisionId: str | None = None
+    ruleSet: str | None = Field(default=None, exclude_if=lambda v: v is None)
     rule: str | None = None
     strategy: str
     reason: str
-    match: MatchOut | None = None
+    override: OverrideOut | None = Field(
+        default=None, description="A manager's override: the rules it lifted", exclude_if=lambda v: v is None
+    )
+    reassigned: ReassignmentOut | None = Field(
+        default=None, description="The last reassignment to another host", exclude_if=lambda v: v is None
+    )
+    match: MatchOut | None = Field(
+        default=None,
+        description="How the invitee email was matched (rule set matching)",
+        exclude_if=lambda v: v is None,
+    )
 
 
 class OutlookSync(BaseModel):
@@ -127,6 +150,13 @@ class Cancellation(BaseModel):
     at: str
 
 
+class Attendance(BaseModel):
+    status: Literal["noShow"]
+    party: Literal["invitee", "host"]
+    at: str
+    note: str | None = Field(default=None, exclude_if=lambda v: v is None)
+
+
 class BookingOut(BaseModel):
     id: str
     status: str
@@ -146,6 +176,7 @@ class BookingOut(BaseModel):
     createdAt: str
     updatedAt: str
     cancellation: Cancellation | None = None
+    attendance: Attendance | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class BookingList(BaseModel):
@@ -169,7 +200,14 @@ class RoutingDecisionOut(BaseModel):
     recordId: str | None = None
     decision: dict[str, object]
     inputs: dict[str, object]
-    match: MatchOut | None = None
+    override: OverrideOut | None = Field(
+        default=None, description="A manager's override on the booking", exclude_if=lambda v: v is None
+    )
+    match: MatchOut | None = Field(
+        default=None,
+        description="How the invitee email was matched (rule set matching)",
+        exclude_if=lambda v: v is None,
+    )
 
 
 class RoutingDecisionList(BaseModel):

@@ -51,6 +51,10 @@ STATE_CANCELED: Final = 2
 STATUS_CANCELED: Final = 4
 STATE_SCHEDULED: Final = 3
 STATUS_BUSY: Final = 5
+#: A no-show closes the appointment as Completed (1 / 3): the time passed; the description says who was
+#: absent (docs/decisions.md, "Attendance, reminders and the fairness report").
+STATE_COMPLETED: Final = 1
+STATUS_COMPLETED: Final = 3
 #: Dynamics record types a booking's context may name, with their entity sets; the regarding
 #: navigation property is `regardingobjectid_{type}_appointment` (reference, appointment manyToOne).
 REGARDING_SETS: Final[Mapping[str, str]] = {
@@ -139,6 +143,9 @@ class AppointmentSource:
     routing_reason: str | None = None
     join_url: str | None = None
     outlook_drift: str | None = None  # what Outlook shows instead, when the host moved the meeting there
+    override: str | None = None  # a manager's override: who may see in Dynamics that rules were lifted
+    reassigned: str | None = None  # the last reassignment to another host, and why
+    no_show: str | None = None  # who did not attend, when, and the note, once marked
 
     @property
     def appointment_id(self) -> str:
@@ -216,6 +223,9 @@ def source_from_event(event: CloudEvent) -> AppointmentSource:
         routing_reason=_text(routing.get("reason")),
         join_url=_text(outlook.get("joinUrl")),
         outlook_drift=_drift_text(outlook.get("drift")),
+        override=_override_text(routing.get("override")),
+        reassigned=_reassigned_text(routing.get("reassigned")),
+        no_show=_no_show_text(snapshot.get("attendance")),
     )
 
 
@@ -269,12 +279,18 @@ def appointment_subject(source: AppointmentSource, event_type: EventType | None)
 
 def appointment_description(source: AppointmentSource) -> str:
     lines = [f"Booking: {source.booking_id} (version {source.version})"]
+    if source.no_show:
+        lines.append(f"No-show: {source.no_show}")
     if source.join_url:
         lines.append(f"Join: {source.join_url}")
     if source.outlook_drift:
         lines.append(f"Outlook drift: {source.outlook_drift}")
     if source.routing_reason:
         lines.append(f"Routing: {inert(source.routing_reason, 1000)}")
+    if source.override:
+        lines.append(f"Manager override: {inert(source.override, 1000)}")
+    if source.reassigned:
+        lines.append(f"Reassigned: {inert(source.reassigned, 1000)}")
     return "\n".join(lines)[:DESCRIPTION_LIMIT]
 
 
@@ -302,8 +318,14 @@ def appointment_plan(
         fields[regarding[0]] = regarding[1]
     parties = ([organizer] if organizer is not None else []) + list(attendees)
     fields["appointment_activity_parties"] = [party.body() for party in parties]
+    if organizer is not None and organizer.entity_set == "systemusers" and organizer.id is not None:
+        # The organizer owns the appointment: after a reassignment it shows in the new host's views
+        # (ownerid is a lookup bound like any other single-valued navigation property).
+        fields["ownerid@odata.bind"] = f"/systemusers({organizer.id})"
     if source.cancelled:
         state = {"statecode": STATE_CANCELED, "statuscode": STATUS_CANCELED}
+    elif source.no_show:
+        state = {"statecode": STATE_COMPLETED, "statuscode": STATUS_COMPLETED}
     else:
         state = {"statecode": STATE_SCHEDULED, "statuscode": STATUS_BUSY}
     return AppointmentPlan(fields=fields, state=state)
@@ -458,6 +480,32 @@ def _text(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def _override_text(override: Any) -> str | None:
+    values = _mapping(override)
+    if not values:
+        return None
+    allow = values.get("allow")
+    lifted = ", ".join(str(a) for a in allow) if isinstance(allow, list) else ""
+    return f"{_text(values.get('reason')) or ''} (lifted: {lifted})"
+
+
+def _reassigned_text(reassigned: Any) -> str | None:
+    values = _mapping(reassigned)
+    if not values:
+        return None
+    return f"from {values.get('from')} to {values.get('to')}: {_text(values.get('reason')) or ''}"
+
+
+def _no_show_text(attendance: Any) -> str | None:
+    """`invitee (marked 2026-12-07T15:40:00+00:00): note` for a no-show, else None."""
+    values = _mapping(attendance)
+    if values.get("status") != "noShow":
+        return None
+    text = f"{_text(values.get('party')) or 'unknown'} (marked {_text(values.get('at')) or '?'})"
+    note = _text(values.get("note"))
+    return f"{text}: {note}" if note else text
 
 
 def _drift_text(drift: Any) -> str | None:

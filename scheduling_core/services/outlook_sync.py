@@ -186,6 +186,8 @@ class OutlookSync:
         link = self._links.get(meeting.booking_id) or OutlookLink(
             booking_id=meeting.booking_id, mailbox=mailbox
         )
+        if link.mailbox and link.mailbox != mailbox:
+            link = self._leave_old_mailbox(meeting, link, mailbox)
         event_id = link.event_id
         if event_id is None and (link.create_attempted_at is not None or delivery_count > 1):
             found = self._calendars.find_booking_event(mailbox, meeting.booking_id)
@@ -236,6 +238,30 @@ class OutlookSync:
             )
         )
         return {"eventId": event_id, "joinUrl": join_url, "drift": None, "error": None}
+
+    def _leave_old_mailbox(self, meeting: MeetingSource, link: OutlookLink, mailbox: str) -> OutlookLink:
+        """The booking was reassigned: Graph cannot move an event between mailboxes, so the old host
+        cancels theirs (the invitee gets the cancellation with a comment) and the new host's calendar
+        gets a new event (the caller creates it, the invitee gets the invitation from the new host).
+
+        Crash-safe in this order: cancelling again is harmless (False when gone), and the link names the
+        new mailbox only once the old event is cancelled; a create lost after that is adopted by a later
+        delivery through the booking id property.
+        """
+        old_event = link.event_id
+        if old_event is None and link.create_attempted_at is not None:
+            found = self._calendars.find_booking_event(link.mailbox, meeting.booking_id)
+            old_event = str(found["id"]) if found is not None else None
+        if old_event is not None:
+            new_organizer = meeting.host_emails.get(mailbox, "another colleague")
+            comment = f"This meeting was handed over to {new_organizer}, who sends you a new invitation."
+            self._calendars.cancel_event(link.mailbox, old_event, comment)
+            log.info("outlook sync: %s left the calendar of %s", meeting.booking_id, link.mailbox)
+        if self._cache is not None:
+            self._cache.invalidate(link.mailbox)
+        moved = OutlookLink(booking_id=meeting.booking_id, mailbox=mailbox)
+        self._links.put(moved)
+        return moved
 
     def _cancel(
         self, meeting: MeetingSource, link: OutlookLink, mailbox: str, event_id: str | None
