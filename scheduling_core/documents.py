@@ -25,6 +25,8 @@ from scheduling_core.domain import (
     Location,
     LocationKind,
     OutlookEditPolicy,
+    SelfService,
+    SelfServiceReschedule,
     Weekday,
     WorkingHoursRule,
 )
@@ -203,6 +205,37 @@ class LocationDoc(Document):
     value: str | None = Field(default=None, max_length=1024)
 
 
+class SelfServiceDoc(Document):
+    """What an invitee may do through the booking's manage link (api.md, "Self-service")."""
+
+    allowCancel: bool = True
+    allowReschedule: bool = True
+    cutoffMinutes: int = Field(
+        default=0, ge=0, le=365 * MINUTES_PER_DAY, description="Changes refused this close to the start"
+    )
+    reschedule: Literal["sameHost", "reroute"] = "sameHost"
+    requireReason: bool = False
+
+    def to_domain(self) -> SelfService:
+        return SelfService(
+            allow_cancel=self.allowCancel,
+            allow_reschedule=self.allowReschedule,
+            cutoff_minutes=self.cutoffMinutes,
+            reschedule=SelfServiceReschedule(self.reschedule),
+            require_reason=self.requireReason,
+        )
+
+    @classmethod
+    def from_domain(cls, value: SelfService) -> SelfServiceDoc:
+        return cls(
+            allowCancel=value.allow_cancel,
+            allowReschedule=value.allow_reschedule,
+            cutoffMinutes=value.cutoff_minutes,
+            reschedule=value.reschedule.value,
+            requireReason=value.require_reason,
+        )
+
+
 #: Reminders per event type, and how early one may go: four weeks (the booking window is usually shorter).
 MAX_REMINDERS = 5
 MAX_REMINDER_MINUTES = 28 * MINUTES_PER_DAY
@@ -238,6 +271,7 @@ class EventTypeDoc(Document):
     requiredFields: list[str] = Field(default_factory=list, max_length=50)
     outlookEditPolicy: Literal["flag", "accept", "revert"] = "flag"
     public: bool = Field(default=False, description="Offered on the key-less booking page /book/{slug}")
+    selfService: SelfServiceDoc = Field(default_factory=SelfServiceDoc)
 
     @field_validator("requiredFields")
     @classmethod
@@ -293,6 +327,7 @@ class EventTypeDoc(Document):
             required_fields=tuple(self.requiredFields),
             outlook_edit_policy=OutlookEditPolicy(self.outlookEditPolicy),
             public=self.public,
+            self_service=self.selfService.to_domain(),
         )
 
     @classmethod
@@ -314,6 +349,7 @@ class EventTypeDoc(Document):
             requiredFields=list(event_type.required_fields),
             outlookEditPolicy=event_type.outlook_edit_policy.value,
             public=event_type.public,
+            selfService=SelfServiceDoc.from_domain(event_type.self_service),
         )
 
 

@@ -106,6 +106,28 @@ class Location:
     value: str | None = None
 
 
+class SelfServiceReschedule(StrEnum):
+    """Where an invitee may move a booking through its manage link."""
+
+    SAME_HOST = "sameHost"  # only the booking's own hosts' free times
+    REROUTE = "reroute"  # the event type's routing decides again; the host may change
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SelfService:
+    """What an invitee may do with a booking through its manage link (api.md, `selfService`)."""
+
+    allow_cancel: bool = True
+    allow_reschedule: bool = True
+    cutoff_minutes: int = 0  # changes are refused from this many minutes before the start
+    reschedule: SelfServiceReschedule = SelfServiceReschedule.SAME_HOST
+    require_reason: bool = False
+
+    @property
+    def cutoff(self) -> timedelta:
+        return timedelta(minutes=self.cutoff_minutes)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EventType:
     """What can be booked: duration, slot grid, buffers and the booking rules around it."""
@@ -129,6 +151,7 @@ class EventType:
     outlook_edit_policy: OutlookEditPolicy = OutlookEditPolicy.FLAG
     #: Offered on the key-less booking page (`/book/{slug}`); off unless an admin turns it on.
     public: bool = False
+    self_service: SelfService = field(default_factory=SelfService)
 
     @property
     def duration(self) -> timedelta:
