@@ -27,6 +27,7 @@
     holdExpired: false,
     pending: null, // {key, body}: an unanswered booking request, retried with the same Idempotency-Key
     retry: null,
+    email: null, // asked first when the event type routes by email (config.asksEmail)
     loads: 0
   };
 
@@ -200,6 +201,7 @@
     Object.keys(context).forEach(function (k) {
       if (k !== "company") { out.push([k, context[k]]); }
     });
+    if (state.email) { out.push(["email", state.email]); } // routes by who the visitor is (issue 15)
     return out;
   }
 
@@ -338,7 +340,9 @@
     releaseHold();
     setSlotsDisabled(true);
     say("Holding " + timeLabel(slot.start) + " for you…");
-    return api("POST", "/holds", { start: slot.start, timeZone: state.zone, context: routingContext() })
+    var holdBody = { start: slot.start, timeZone: state.zone, context: routingContext() };
+    if (state.email) { holdBody.invitee = { email: state.email }; }
+    return api("POST", "/holds", holdBody)
       .then(function (result) {
         setSlotsDisabled(false);
         if (result.status === 201) {
@@ -624,7 +628,41 @@
       loadSlots({ keepDay: true });
       $("time-heading").focus();
     });
-    loadSlots({ autoAdvance: 4 });
+    if (config.asksEmail && !context.recordId) {
+      askEmailFirst();
+    } else {
+      loadSlots({ autoAdvance: 4 });
+    }
+  }
+
+  // The event type routes by the visitor's email (a contact, a lead or their company's account): ask for
+  // it before showing times, so the times are the right rep's.
+  function askEmailFirst() {
+    var input = $("f-first-email");
+    input.value = $("f-email").value;
+    $("step-time").hidden = true;
+    $("step-email").hidden = false;
+    $("email-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      var value = input.value.trim();
+      var error = $("f-first-email-error");
+      if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value)) {
+        error.textContent = "Enter your business e-mail address.";
+        error.hidden = false;
+        input.setAttribute("aria-invalid", "true");
+        input.focus();
+        return;
+      }
+      error.hidden = true;
+      input.removeAttribute("aria-invalid");
+      state.email = value;
+      $("f-email").value = value;
+      $("step-email").hidden = true;
+      $("step-time").hidden = false;
+      $("time-heading").focus();
+      loadSlots({ autoAdvance: 4 });
+    });
+    $("email-heading").focus();
   }
 
   start();

@@ -67,6 +67,9 @@ LEAD_OF_TEAM = "1ead0000-0000-4000-8000-000000000002"
 TEAM = "7ea70000-0000-4000-8000-000000000001"
 ACCOUNT = "acc00000-0000-4000-8000-000000000001"
 OPPORTUNITY = "0bb00000-0000-4000-8000-000000000001"
+#: Matching (issue 15): an account with a website, owned by Ben, and a contact at it.
+NORTHWIND = "acc00000-0000-4000-8000-000000000002"
+NORTHWIND_CONTACT = "c0000000-0000-4000-8000-000000000001"
 
 
 def _seed_dataverse(client: httpx.Client, dataverse: str) -> int:
@@ -133,6 +136,27 @@ def _seed_dataverse(client: httpx.Client, dataverse: str) -> int:
             headers=BEARER,
             json={"@odata.id": f"{dataverse}/systemusers({chloe})"},
         ).raise_for_status()
+    ensure(
+        "accounts",
+        NORTHWIND,
+        {
+            "accountid": NORTHWIND,
+            "name": "Northwind Traders",
+            "websiteurl": "https://www.northwind.example",
+            "ownerid@odata.bind": f"/systemusers({ben})",
+        },
+    )
+    ensure(
+        "contacts",
+        NORTHWIND_CONTACT,
+        {
+            "contactid": NORTHWIND_CONTACT,
+            "firstname": "Nina",
+            "lastname": "Patel",
+            "emailaddress1": "nina@northwind.example",
+            "parentcustomerid_account@odata.bind": f"/accounts({NORTHWIND})",
+        },
+    )
     ensure(
         "opportunities",
         OPPORTUNITY,
@@ -239,6 +263,23 @@ def seed_demo_tenant(*, api: str, graph: str, dataverse: str) -> str:
                 "eligibility": {"excludeOutOfOffice": True, "respectDailyCaps": True},
             },
         ).raise_for_status()
+        client.put(
+            f"{api}/admin/routing/matching",
+            headers=admin,
+            json={
+                "rules": [
+                    {"name": "lead owner", "when": {"recordType": ["lead"]}, "strategy": "owner"},
+                    {"name": "account owner", "when": {"recordType": ["account"]}, "strategy": "owner"},
+                    {"name": "fallback", "strategy": "roundRobin", "pool": [ana, chloe]},
+                ],
+                "matching": {
+                    "byContactEmail": True,
+                    "byLeadEmail": True,
+                    "byAccountDomain": True,
+                    "createLead": True,
+                },
+            },
+        ).raise_for_status()
         event_types = {
             "discovery-call": {
                 "title": "Sales discovery call",
@@ -271,6 +312,14 @@ def seed_demo_tenant(*, api: str, graph: str, dataverse: str) -> str:
                 "routingRuleSet": "default",
                 "public": True,
             },
+            # Routed by the invitee's email (contact, lead, company domain); strangers become leads.
+            "matched-intro": {
+                "title": "Talk to your account manager",
+                "durationMinutes": 30,
+                "assignment": "roundRobin",
+                "routingRuleSet": "matching",
+                "public": True,
+            },
         }
         for slug, body in event_types.items():
             client.put(
@@ -288,6 +337,8 @@ def seed_demo_tenant(*, api: str, graph: str, dataverse: str) -> str:
         f"{dynamics_rows} new Dynamics rows), rule set 'default', event types {', '.join(event_types)}.\n"
         f"  routed: GET {api}/slots?eventType=routed-intro&start={today}&end={today + timedelta(days=6)}"
         f"&recordType=lead&recordId={LEAD_OF_ANA}\n"
+        f"  matched by email: GET {api}/slots?eventType=matched-intro&start={today}"
+        f"&end={today + timedelta(days=6)}&email=nina@northwind.example\n"
         f"  e.g. GET {api}/slots?eventType=discovery-call&start={today}&end={today + timedelta(days=6)}"
         "&timeZone=Europe/Berlin"
     )

@@ -52,8 +52,13 @@ _QUERY = (
     QueryParam(name="country", description="Routing context: ISO country code"),
     QueryParam(name="postalCode", description="Routing context: postal code"),
     QueryParam(name="skills", description="Routing context: required skills, e.g. german:3,field-service"),
+    QueryParam(
+        name="email",
+        description="Routing context: the invitee's email, matched to a Dynamics record when the rule set "
+        "has `matching` and no recordId is given",
+    ),
 )
-_CONTEXT = ("recordType", "recordId", "ownerId", "territory", "country", "postalCode", "skills")
+_CONTEXT = ("recordType", "recordId", "ownerId", "territory", "country", "postalCode", "skills", "email")
 
 
 @endpoint(

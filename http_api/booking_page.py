@@ -106,6 +106,16 @@ def page_config(event_type: EventType, base: str) -> dict[str, Any]:
     }
 
 
+def _asks_email(event_type: EventType) -> bool:
+    """The event type's rule set matches invitee emails: the page asks for the email before slots."""
+    if event_type.routing_rule_set is None:
+        return False
+    try:
+        return services().routing.asks_email(event_type.routing_rule_set)
+    except NotFound:  # a rule set not stored yet routes nobody; the page then shows its problem
+        return False
+
+
 def _script_json(value: Any) -> str:
     """JSON safe inside <script>: `<`, `>` and `&` escaped so nothing can close the tag."""
     text = json.dumps(value, separators=(",", ":"))
@@ -161,6 +171,7 @@ def booking_page(req: func.HttpRequest) -> func.HttpResponse:
     except NotFound:
         return _html(_template("not-found.html").substitute(values), 404)
     config = page_config(event_type, f"{root}/{slug}")
+    config["asksEmail"] = _asks_email(event_type)
     return _html(
         _template("page.html").substitute(
             values,

@@ -63,10 +63,17 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+class PageHoldInvitee(Strict):
+    """The visitor's email, when the event type's routing matches emails (routing.md, "Matching")."""
+
+    email: str = Field(max_length=320)
+
+
 class PageHoldIn(Strict):
     start: AwareDatetime
     timeZone: str = Field(default="UTC", max_length=64)
     context: dict[str, ContextValue] = Field(default_factory=dict, max_length=20)
+    invitee: PageHoldInvitee | None = None
 
     _tz = field_validator("timeZone")(_zone)
 
@@ -220,6 +227,7 @@ _ERRORS = {404: Problem, 422: Problem, 429: Problem, 503: Problem}
                 QueryParam(name="timeZone", description="IANA zone for dates and rendering (default UTC)"),
                 QueryParam(name="recordType", description="Dynamics record type (routing context)"),
                 QueryParam(name="recordId", description="Dynamics record id, a GUID (routing context)"),
+                QueryParam(name="email", description="The visitor's email, matched to a Dynamics record"),
             ),
             responses={200: PageSlots, **_ERRORS},
         ),
@@ -247,9 +255,14 @@ def page_slots(req: func.HttpRequest) -> func.HttpResponse:
     if missing or start is None or end is None:
         raise InvalidRequest("start and end are required.", tuple(missing))
     window = resolve_window(start[:40], end[:40], zone)
-    given = {k: v[:256] for k, v in req.params.items() if k not in ("start", "end", "timeZone") and v}
+    given = {
+        k: v[:256] for k, v in req.params.items() if k not in ("start", "end", "timeZone", "email") and v
+    }
     context = page_context(event_type, given, prefix="")
-    _, slots = page.slots(slug, window, context)
+    # The email only routes (it is matched, never stored); the answer is the same shape whether or not
+    # Dynamics knows it: slots only, no record, host or routing detail.
+    email = (req.params.get("email") or "").strip()[:320]
+    _, slots = page.slots(slug, window, context | ({"email": email} if email else {}))
     return _json(
         PageSlots(
             eventType=slug,
@@ -280,7 +293,8 @@ def page_hold(req: func.HttpRequest) -> func.HttpResponse:
     slug = _slug(req)
     body = read_json(req, PageHoldIn)
     context = page_context(page.event_type(slug), body.context)
-    hold = page.hold(slug, body.start, context, client)
+    routing_context = context | ({"email": body.invitee.email} if body.invitee else {})
+    hold = page.hold(slug, body.start, routing_context, client)
     zone = resolve_time_zone(body.timeZone)
     out = PageHold(
         id=hold.id,

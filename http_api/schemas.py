@@ -79,6 +79,18 @@ class InviteeOut(BaseModel):
     phone: str | None = None
 
 
+class MatchOut(BaseModel):
+    """How the invitee email was matched to a Dynamics record (routing.md, "Matching people ...")."""
+
+    by: Literal["contactEmail", "leadEmail", "accountDomain", "none"]
+    recordType: str | None = None
+    recordId: str | None = None
+    contactId: str | None = Field(default=None, description="contactEmail: the contact that matched")
+    others: list[str] = Field(default_factory=list, description="other candidates, in rank order")
+    created: bool = Field(default=False, description="the record is a lead created by createLead")
+    note: str = ""
+
+
 class OverrideOut(BaseModel):
     reason: str
     allow: list[str]
@@ -102,6 +114,11 @@ class BookingRoutingOut(BaseModel):
     )
     reassigned: ReassignmentOut | None = Field(
         default=None, description="The last reassignment to another host", exclude_if=lambda v: v is None
+    )
+    match: MatchOut | None = Field(
+        default=None,
+        description="How the invitee email was matched (rule set matching)",
+        exclude_if=lambda v: v is None,
     )
 
 
@@ -190,6 +207,11 @@ class RoutingDecisionOut(BaseModel):
     inputs: dict[str, object]
     override: OverrideOut | None = Field(
         default=None, description="A manager's override on the booking", exclude_if=lambda v: v is None
+    )
+    match: MatchOut | None = Field(
+        default=None,
+        description="How the invitee email was matched (rule set matching)",
+        exclude_if=lambda v: v is None,
     )
 
 

@@ -30,6 +30,7 @@ from fractions import Fraction
 from typing import Any
 
 from scheduling_core.domain import Host
+from scheduling_core.matching import MatchSettings, matching_from_json, matching_to_json
 
 __all__ = [
     "DEFAULT_NO_SHOW_WEIGHT",
@@ -125,6 +126,8 @@ class RuleSet:
     id: str
     rules: tuple[Rule, ...]
     eligibility: Eligibility = field(default_factory=Eligibility)
+    #: Look an invitee email up in Dataverse when no record is given (None: never).
+    matching: MatchSettings | None = None
 
 
 # --------------------------------------------------------------------------- inputs
@@ -770,7 +773,7 @@ def _rule_to_json(rule: Rule) -> dict[str, Any]:
 def _rule_set_to_json(rule_set: RuleSet) -> dict[str, Any]:
     """The rule set in the shape of its admin document (`routing_documents.RuleSetDoc`), without its id."""
     rules = rule_set.eligibility
-    return {
+    doc: dict[str, Any] = {
         "rules": [_rule_to_json(rule) for rule in rule_set.rules],
         "eligibility": {
             "excludeOutOfOffice": rules.exclude_out_of_office,
@@ -778,6 +781,9 @@ def _rule_set_to_json(rule_set: RuleSet) -> dict[str, Any]:
             "requireAvailabilityWithinDays": rules.require_availability_within_days,
         },
     }
+    if rule_set.matching is not None:
+        doc["matching"] = matching_to_json(rule_set.matching)
+    return doc
 
 
 def _rule_from_json(doc: Mapping[str, Any]) -> Rule:
@@ -806,6 +812,7 @@ def _rule_set_from_json(rule_set_id: str, doc: Mapping[str, Any]) -> RuleSet:
     """Inverse of `_rule_set_to_json` (trusted, stored JSON; admin input goes through `RuleSetDoc`)."""
     rules = doc.get("eligibility") or {}
     days = rules.get("requireAvailabilityWithinDays")
+    matching = doc.get("matching")
     return RuleSet(
         id=rule_set_id,
         rules=tuple(_rule_from_json(rule) for rule in doc["rules"]),
@@ -814,6 +821,7 @@ def _rule_set_from_json(rule_set_id: str, doc: Mapping[str, Any]) -> RuleSet:
             respect_daily_caps=bool(rules.get("respectDailyCaps", True)),
             require_availability_within_days=None if days is None else int(days),
         ),
+        matching=None if matching is None else matching_from_json(matching),
     )
 
 

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from scheduling_core.documents import HOST_ID_PATTERN, Document
+from scheduling_core.matching import MatchSettings, matching_from_json, matching_to_json
 from scheduling_core.routing import (
     Eligibility,
     Fairness,
@@ -198,11 +199,28 @@ class EligibilityDoc(Document):
         )
 
 
+class MatchingDoc(Document):
+    """Look an invitee email up in Dataverse when no record is given (routing.md, "Matching")."""
+
+    byContactEmail: bool = True
+    byLeadEmail: bool = True
+    byAccountDomain: bool = True
+    createLead: bool = Field(default=False, description="bookings that matched nothing create a lead")
+
+    def to_domain(self) -> MatchSettings:
+        return matching_from_json(self.model_dump())
+
+    @classmethod
+    def from_domain(cls, settings: MatchSettings) -> MatchingDoc:
+        return cls.model_validate(matching_to_json(settings))
+
+
 class RuleSetDoc(Document):
     """`PUT /admin/routing/{ruleSetId}` body: ordered rules (first with an eligible host wins)."""
 
     rules: list[RuleDoc] = Field(min_length=1, max_length=MAX_RULES)
     eligibility: EligibilityDoc = Field(default_factory=EligibilityDoc)
+    matching: MatchingDoc | None = None
 
     @field_validator("rules")
     @classmethod
@@ -222,6 +240,7 @@ class RuleSetDoc(Document):
             id=rule_set_id,
             rules=tuple(rule.to_domain() for rule in self.rules),
             eligibility=self.eligibility.to_domain(),
+            matching=None if self.matching is None else self.matching.to_domain(),
         )
 
     @classmethod
@@ -229,6 +248,7 @@ class RuleSetDoc(Document):
         return cls(
             rules=[RuleDoc.from_domain(rule) for rule in rule_set.rules],
             eligibility=EligibilityDoc.from_domain(rule_set.eligibility),
+            matching=None if rule_set.matching is None else MatchingDoc.from_domain(rule_set.matching),
         )
 
 

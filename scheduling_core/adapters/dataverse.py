@@ -40,6 +40,7 @@ from pydantic import ValidationError
 
 from scheduling_core.adapters.credentials import TokenProvider, token_provider_from_settings
 from scheduling_core.adapters.dataverse_models import (
+    LOOKUP_LOGICAL_NAME,
     RECORD_TABLES,
     AddressRow,
     CustomerLinks,
@@ -58,6 +59,7 @@ from scheduling_core.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from scheduling_core.matching import AccountRow, ContactRow, LeadRow, normalize_email
 from scheduling_core.settings import Settings
 
 _Row = TypeVar("_Row", OwnedRow, CustomerLinks, AddressRow, SystemUserRow, TeamRow)
@@ -120,6 +122,26 @@ def dataverse_client_from_settings(settings: Settings) -> DataverseClient:
 def account_team_name(account_id: str, role: str) -> str:
     """The name of the access team that holds `role` on the account (see the module docstring)."""
     return f"{_guid(account_id)}+{role.strip()}"
+
+
+#: The most rows one matching query reads: ties beyond this are not worth ranking.
+MATCH_TOP = 50
+#: Column sizes of lead (the reference's maxLength).
+LEAD_NAME_MAX = 50
+LEAD_COMPANY_MAX = 100
+LEAD_SUBJECT_MAX = 300
+#: Namespace of the deterministic lead ids (uuid5 of the normalized email): fixed forever.
+LEAD_NAMESPACE = uuid.UUID("6f1c3c52-6a0e-4d1e-9a53-0c6d1b7e2f15")
+
+
+def lead_id_for(email: str) -> str:
+    """The id a lead created for `email` gets: the same for every booking and every retry."""
+    return str(uuid.uuid5(LEAD_NAMESPACE, normalize_email(email)))
+
+
+def _created(row: Mapping[str, Any]) -> str:
+    value = row.get("createdon")
+    return str(value) if value else ""
 
 
 def odata_string(value: str) -> str:
@@ -375,6 +397,101 @@ class DataverseClient:
         entity_set = RECORD_TABLES[table][0]
         row = self.get(entity_set, customer_id, select=["address1_country", "address1_postalcode"])
         return Location() if row is None else _location(row)
+
+    # -- matching an invitee email (issue 15; routing.md "Matching people Dynamics already knows") -----
+
+    def contacts_with_email(self, email: str) -> tuple[ContactRow, ...]:
+        """Active contacts whose `emailaddress1` is `email` (Dataverse compares case-insensitively)."""
+        rows = self.query(
+            "contacts",
+            filter=f"statecode eq 0 and emailaddress1 eq {odata_string(normalize_email(email))}",
+            # No `createdon`: the contact reference (shared/reference) does not list it, so contacts tie
+            # by id alone.
+            select=["contactid", "_parentcustomerid_value"],
+            orderby="contactid asc",
+            top=MATCH_TOP,
+        )
+        return tuple(
+            ContactRow(
+                id=str(row["contactid"]),
+                parent_account_id=self._parent_account(row),
+                created_on=_created(row),
+            )
+            for row in rows
+            if row.get("contactid")
+        )
+
+    def leads_with_email(self, email: str) -> tuple[LeadRow, ...]:
+        """Open leads (`statecode` 0) whose `emailaddress1` is `email`."""
+        rows = self.query(
+            "leads",
+            filter=f"statecode eq 0 and emailaddress1 eq {odata_string(normalize_email(email))}",
+            select=["leadid", "createdon"],
+            orderby="createdon asc,leadid asc",
+            top=MATCH_TOP,
+        )
+        return tuple(
+            LeadRow(id=str(row["leadid"]), created_on=_created(row)) for row in rows if row.get("leadid")
+        )
+
+    def accounts_on_domain(self, domain: str) -> tuple[AccountRow, ...]:
+        """Active accounts that may be on `domain`: a superset (`contains` on the website, `endswith` on
+        the email); `matching.match` keeps those whose host or email domain is exactly `domain`."""
+        literal = odata_string(domain.lower())
+        at_domain = odata_string("@" + domain.lower())
+        rows = self.query(
+            "accounts",
+            filter=(
+                f"statecode eq 0 and (contains(websiteurl,{literal}) or endswith(emailaddress1,{at_domain}))"
+            ),
+            select=["accountid", "websiteurl", "emailaddress1", "createdon"],
+            orderby="createdon asc,accountid asc",
+            top=MATCH_TOP,
+        )
+        return tuple(
+            AccountRow(
+                id=str(row["accountid"]),
+                website_url=_text(row.get("websiteurl")),
+                email=_text(row.get("emailaddress1")),
+                created_on=_created(row),
+            )
+            for row in rows
+            if row.get("accountid")
+        )
+
+    def ensure_lead(self, *, email: str, first_name: str | None, last_name: str, company: str | None) -> str:
+        """The open lead for `email`, created if there is none; one lead per email under concurrency.
+
+        Look up first (a lead made by hand or by an earlier booking wins); else create-only upsert
+        (`PATCH leads(<id>)` with `If-None-Match: *`) at `lead_id_for(email)`: concurrent or retried
+        bookings all aim at the same row, one creates it, the others get 412 and use it.
+        """
+        existing = self.leads_with_email(email)
+        if existing:
+            return existing[0].id
+        lead_id = lead_id_for(email)
+        body: dict[str, Any] = {
+            "lastname": last_name[:LEAD_NAME_MAX],
+            "emailaddress1": normalize_email(email),
+        }
+        if first_name:
+            body["firstname"] = first_name[:LEAD_NAME_MAX]
+        if company:
+            body["companyname"] = company[:LEAD_COMPANY_MAX]
+        body["subject"] = f"Booked a meeting: {body['emailaddress1']}"[:LEAD_SUBJECT_MAX]
+        try:
+            self.upsert("leads", lead_id, body, if_none_match="*")
+        except DataverseRequestRejected as exc:
+            if exc.status_code != 412:
+                raise
+        return lead_id
+
+    def _parent_account(self, row: Mapping[str, Any]) -> str | None:
+        parent = row.get("_parentcustomerid_value")
+        if not parent:
+            return None
+        table = row.get(f"_parentcustomerid_value{LOOKUP_LOGICAL_NAME}") or self._customer_table(str(parent))
+        return _guid(str(parent)) if table == "account" else None
 
     # -- helpers ---------------------------------------------------------------------------------------
 

@@ -181,6 +181,7 @@ class BookingPage:
 
     def _hold(self, event_type: EventType, start: datetime, context: Mapping[str, Any], hold_id: str) -> Hold:
         slug = event_type.slug
+        routing_context, context = context, {k: v for k, v in context.items() if k != "email"}  # not stored
         if event_type.routing_rule_set is None or event_type.assignment is Assignment.COLLECTIVE:
             return self._bookings.hold(
                 event_type_slug=slug,
@@ -192,7 +193,7 @@ class BookingPage:
             )
         window = Interval(start, start + event_type.duration)
         answer = self._offline.find_slots(
-            event_type_slug=slug, window=window, context=ContextIn.from_mapping(context)
+            event_type_slug=slug, window=window, context=ContextIn.from_mapping(routing_context)
         )
         hosts = [host for slot in answer.slots if slot.start == start for host in slot.host_ids]
         ordered = [h for h in answer.selection.host_ids if h in hosts]

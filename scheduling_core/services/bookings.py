@@ -390,6 +390,7 @@ class BookingService:
             candidates = [routed.hosts[h] for h in self._routing.ordered_pool(routed)]  # read by routing
         else:
             candidates = self._candidates(event_type, request.host_id)
+        request = self._with_record(request, event_type, routed)
         exclude = frozenset({hold.id}) if hold is not None else frozenset()
         allow = request.override.allow if request.override is not None else frozenset()
         free = self._free_hosts(event_type, candidates, request.start, exclude, allow=allow)
@@ -414,6 +415,32 @@ class BookingService:
             return booking
         raise last_error or SlotUnavailable("No host is free at that time.")
 
+    def _with_record(
+        self, request: BookingRequest, event_type: EventType, routed: StoredDecision | None
+    ) -> BookingRequest:
+        """The request with the record its invitee email matched (or the lead `createLead` made) as its
+        context, so the appointment lands on it (routing.md, "Matching people Dynamics already knows")."""
+        if self._routing is None or event_type.routing_rule_set is None or request.context.get("recordId"):
+            return request
+        found = routed.match if routed is not None else None
+        if found is None and routed is None:  # held or explicit host: match for the regarding record only
+            invitee = ContextIn(email=request.invitee.email)
+            found = self._routing.match(self._routing.rule_set(event_type.routing_rule_set), invitee)
+        if found is None:
+            return request
+        if found.record_id is None:
+            company = asked_answers(event_type, request.answers).get("company")  # only when asked
+            found = self._routing.lead_for(
+                event_type.routing_rule_set,
+                email=request.invitee.email,
+                name=request.invitee.name,
+                company=str(company).strip() or None if company is not None else None,
+            )
+        if found is None or found.record_id is None:
+            return request
+        context = {**request.context, "recordType": found.record_type, "recordId": found.record_id}
+        return replace(request, context=context)
+
     def _record_assignment(self, routed: StoredDecision, host_id: str) -> None:
         """The rotation counter after a commit: lost on failure (fairness drifts by one), never an error."""
         assert self._routing is not None
@@ -428,7 +455,7 @@ class BookingService:
         slot = Interval(request.start, request.start + event_type.duration)
         routed = self._routing.decide(
             rule_set_id=event_type.routing_rule_set,
-            context=ContextIn.from_mapping(request.context),
+            context=replace(ContextIn.from_mapping(request.context), email=request.invitee.email),
             window=slot,
             event_type=event_type,
             booking_start=request.start,
@@ -474,6 +501,8 @@ class BookingService:
                 "strategy": decision.strategy,
                 "reason": f"{decision.reason}; picked {host_ids[0]}, the first free host by fairness",
             }
+            if routed.match is not None:
+                routing["match"] = routed.match.to_json()
         elif hold is not None:
             routing = {"decisionId": None, "rule": None, "strategy": "hold", "reason": f"held by {hold.id}"}
         elif request.host_id:

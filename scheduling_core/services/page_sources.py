@@ -9,6 +9,7 @@ from typing import Any
 
 from scheduling_core.errors import NotFound
 from scheduling_core.intervals import Interval
+from scheduling_core.matching import AccountRow, ContactRow, LeadRow
 from scheduling_core.ports import HostFreeBusy, Mailbox
 from scheduling_core.services.routing import RecordDirectory
 
@@ -56,3 +57,18 @@ class QuietRecords:
 
     def systemuser_aad_id(self, systemuser_id: str) -> str | None:
         return self._records.systemuser_aad_id(systemuser_id)
+
+    # Matching an email never answers 404: an email nobody has is "no rows", the same as for keyed callers.
+    def contacts_with_email(self, email: str) -> tuple[ContactRow, ...]:
+        return self._records.contacts_with_email(email)
+
+    def leads_with_email(self, email: str) -> tuple[LeadRow, ...]:
+        return self._records.leads_with_email(email)
+
+    def accounts_on_domain(self, domain: str) -> tuple[AccountRow, ...]:
+        return self._records.accounts_on_domain(domain)
+
+    def ensure_lead(self, *, email: str, first_name: str | None, last_name: str, company: str | None) -> str:
+        return self._records.ensure_lead(
+            email=email, first_name=first_name, last_name=last_name, company=company
+        )

@@ -13,7 +13,7 @@ Invariants:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, Protocol
@@ -25,6 +25,19 @@ from scheduling_core.clock import Clock
 from scheduling_core.domain import Commitment, EventType, Host, ShowAs
 from scheduling_core.errors import FieldError, InvalidRequest
 from scheduling_core.intervals import Interval, merge, subtract
+from scheduling_core.matching import (
+    AccountRow,
+    ContactRow,
+    LeadRow,
+    Lookup,
+    Match,
+    MatchedBy,
+    domain_matchable,
+    email_domain,
+    normalize_email,
+    split_name,
+)
+from scheduling_core.matching import match as match_email
 from scheduling_core.ports import BusyTimeSource, HostFreeBusy, Mailbox
 from scheduling_core.routing import (
     Fairness,
@@ -69,6 +82,12 @@ class RecordDirectory(Protocol):
     def account_team(self, record_type: str, record_id: str, role: str) -> list[str]: ...
     def record_location(self, record_type: str, record_id: str) -> Any: ...
     def systemuser_aad_id(self, systemuser_id: str) -> str | None: ...
+    def contacts_with_email(self, email: str) -> tuple[ContactRow, ...]: ...
+    def leads_with_email(self, email: str) -> tuple[LeadRow, ...]: ...
+    def accounts_on_domain(self, domain: str) -> tuple[AccountRow, ...]: ...
+    def ensure_lead(
+        self, *, email: str, first_name: str | None, last_name: str, company: str | None
+    ) -> str: ...
 
 
 class RuleSetStore(Protocol):
@@ -112,6 +131,8 @@ class ContextIn:
     country: str | None = None
     postal_code: str | None = None
     skills: Mapping[str, int] = field(default_factory=dict)
+    #: The invitee's email, matched to a Dynamics record when no record is given (rule set `matching`).
+    email: str | None = None
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ContextIn:
@@ -139,6 +160,7 @@ class ContextIn:
             country=text("country"),
             postal_code=text("postalCode"),
             skills=skills,
+            email=text("email"),
         )
 
 
@@ -149,9 +171,12 @@ class StoredDecision:
     inputs: RoutingInputs
     #: The full configuration of the hosts the decision read (so callers need not read them again).
     hosts: Mapping[str, Host] = field(default_factory=dict)
+    #: How the invitee email was matched to a record (None: the rule set does not match, or a record
+    #: was given).
+    match: Match | None = None
 
     def summary(self) -> dict[str, Any]:
-        return {
+        summary: dict[str, Any] = {
             "decisionId": self.id,
             "ruleSet": self.decision.rule_set,
             "rule": self.decision.rule,
@@ -159,6 +184,9 @@ class StoredDecision:
             "hostIds": list(self.decision.host_ids),
             "reason": self.decision.reason,
         }
+        if self.match is not None:
+            summary["match"] = self.match.to_json()
+        return summary
 
 
 class RoutingService:
@@ -198,6 +226,9 @@ class RoutingService:
     ) -> StoredDecision:
         rule_set = self.rule_set(rule_set_id)
         now = self._clock.now()
+        found = self.match(rule_set, context)
+        if found is not None and found.record_id is not None:
+            context = replace(context, record_type=found.record_type, record_id=found.record_id)
         resolved = self._resolve_context(rule_set, context, now)
         hosts: dict[str, Host] = {}
         stats: dict[str, HostStats] = {}
@@ -217,23 +248,80 @@ class RoutingService:
         inputs = RoutingInputs(rule_set=rule_set, context=resolved, hosts=hosts, stats=stats, now=now)
         decision = route(inputs)
         stored = StoredDecision(
-            id="rd_" + uuid.uuid4().hex[:24], decision=decision, inputs=inputs, hosts=hosts
+            id="rd_" + uuid.uuid4().hex[:24], decision=decision, inputs=inputs, hosts=hosts, match=found
         )
-        self._store.save_decision(
-            stored.id,
-            context.record_id,
-            now,
-            {
-                "id": stored.id,
-                "at": now.isoformat(),
-                "recordId": context.record_id,
-                "decision": decision_to_json(decision),
-                "inputs": inputs_to_json(inputs),
-            }
-            # A manager's override is part of why the booking went where it did (api.md).
-            | ({"override": dict(override)} if override is not None else {}),
-        )
+        document: dict[str, Any] = {
+            "id": stored.id,
+            "at": now.isoformat(),
+            "recordId": context.record_id,
+            "decision": decision_to_json(decision),
+            "inputs": inputs_to_json(inputs),
+        }
+        if found is not None:
+            document["match"] = found.to_json()
+        if override is not None:  # a manager's override is part of why the booking went where it did
+            document["override"] = dict(override)
+        self._store.save_decision(stored.id, context.record_id, now, document)
         return stored
+
+    # ---- matching (routing.md, "Matching people Dynamics already knows") --------------------------
+
+    def match(self, rule_set: RuleSet, context: ContextIn) -> Match | None:
+        """The record an invitee email stands for; None when there is nothing to match (no `matching`,
+        a record given, no email). Dataverse is asked step by step, and no further than the first hit."""
+        settings = rule_set.matching
+        if settings is None or context.record_id or not context.email or self._records is None:
+            return None
+        email = normalize_email(context.email)
+        if email_domain(email) is None:  # not an address: nobody to look up, nothing to ask Dataverse
+            return Match(by=MatchedBy.NONE, note="not an email address")
+        records = self._records
+        lookup = Lookup()
+        steps: list[tuple[bool, Callable[[], Lookup]]] = [
+            (settings.by_contact_email, lambda: replace(lookup, contacts=records.contacts_with_email(email))),
+            (settings.by_lead_email, lambda: replace(lookup, leads=records.leads_with_email(email))),
+        ]
+        domain = domain_matchable(email)
+        if domain is not None:
+            steps.append(
+                (
+                    settings.by_account_domain,
+                    lambda: replace(lookup, accounts=records.accounts_on_domain(domain)),
+                )
+            )
+        for wanted, read in steps:
+            if not wanted:
+                continue
+            lookup = read()
+            found = match_email(settings, email, lookup)
+            if found.by is not MatchedBy.NONE:
+                return found
+        return match_email(settings, email, lookup)
+
+    def asks_email(self, rule_set_id: str) -> bool:
+        """Whether the rule set matches invitee emails (the booking page then asks for one first)."""
+        settings = self.rule_set(rule_set_id).matching
+        return settings is not None and (
+            settings.by_contact_email
+            or settings.by_lead_email
+            or settings.by_account_domain
+            or settings.create_lead
+        )
+
+    def lead_for(self, rule_set_id: str, *, email: str, name: str, company: str | None) -> Match | None:
+        """With `createLead`: the lead a booking that matched nothing lands on (made if need be)."""
+        rule_set = self.rule_set(rule_set_id)
+        if rule_set.matching is None or not rule_set.matching.create_lead or self._records is None:
+            return None
+        first, last = split_name(name)
+        lead_id = self._records.ensure_lead(email=email, first_name=first, last_name=last, company=company)
+        return Match(
+            by=MatchedBy.NONE,
+            record_type="lead",
+            record_id=lead_id,
+            created=True,
+            note="nothing matched; the booking's lead",
+        )
 
     def replay(self, decision_id: str) -> RoutingDecision:
         document = self._store.get_decision(decision_id)

@@ -343,3 +343,61 @@ def test_an_unavailable_service_is_explained_and_can_be_retried(
     alert.get_by_role("button", name="Try again").click()
     expect(page.get_by_role("button", name=WEDNESDAY)).to_be_visible()
     expect(alert).to_be_hidden()
+
+
+def test_an_event_type_that_matches_by_email_asks_for_it_first_and_offers_the_accounts_rep(
+    app: Any, site: Any, graph_sim: Any, dataverse: Any, open_page: Any
+) -> None:
+    hosts = [_host(app, graph_sim, "Ana Ruiz"), _host(app, graph_sim, "Ben Carter")]
+    rules = {
+        "rules": [
+            {"name": "account owner", "when": {"recordType": ["account"]}, "strategy": "owner"},
+            {"name": "fallback", "strategy": "roundRobin", "pool": [hosts[0]]},
+        ],
+        "matching": {"byContactEmail": True, "byLeadEmail": True, "byAccountDomain": True},
+    }
+    rule_set = "rs-" + uuid.uuid4().hex[:8]
+    assert app.put(f"/admin/routing/{rule_set}", json_body=rules).status == 201
+    slug = _event_type(app, [], routingRuleSet=rule_set)
+    owner = dataverse.create_user(aad_object_id=hosts[1])
+    account = dataverse.create(
+        "accounts",
+        {
+            "name": "Northwind",
+            "websiteurl": "www.northwind.example",
+            "ownerid@odata.bind": f"/systemusers({owner})",
+        },
+    )
+    # Ben is busy at 10:00 on Wednesday: the page shows his times, not Ana's.
+    r = httpx.post(
+        f"{graph_sim.v1}/users/{hosts[1]}/events",
+        headers=BEARER,
+        json={
+            "subject": "Busy",
+            "showAs": "busy",
+            "start": {"dateTime": "2026-11-25T09:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-11-25T09:30:00", "timeZone": "UTC"},
+        },
+    )
+    assert r.status_code == 201, r.text
+
+    page = open_page(site.page_url(slug))
+    expect(page.get_by_role("heading", name="Who is booking?")).to_be_focused()
+    expect(page.get_by_role("heading", name="Pick a time")).to_be_hidden()
+    page.get_by_label("Business e-mail").fill("not-an-address")
+    page.get_by_role("button", name="Show free times").click()
+    expect(page.locator("#f-first-email-error")).to_have_text("Enter your business e-mail address.")
+    page.get_by_label("Business e-mail").fill("kim@Northwind.example")
+    page.get_by_role("button", name="Show free times").click()
+    expect(page.get_by_role("heading", name="Pick a time")).to_be_visible()
+    _pick_wednesday(page)
+    expect(_slot(page, "10:30")).to_be_visible()
+    expect(_slot(page, "10:00")).to_have_count(0)  # Ben's busy half hour (Ana is free then)
+    _slot(page, "10:30").click()
+    expect(page.get_by_label("Email", exact=True)).to_have_value("kim@Northwind.example")
+    page.get_by_label("Name", exact=True).fill("Kim Lee")
+    page.get_by_role("button", name="Confirm booking").click()
+    expect(page.get_by_role("heading", name="You're booked")).to_be_visible()
+
+    booking = _only_booking(app, hosts[1])
+    assert booking["context"] == {"recordType": "account", "recordId": account}

@@ -214,6 +214,31 @@ def test_the_demo_tenant_routes_a_lead_to_its_owner_from_dataverse(stack: Stack)
     assert decision.status_code == 200 and decision.json()["recordId"] == LEAD_OF_ANA
 
 
+def test_the_demo_tenant_routes_an_email_to_the_owner_of_the_contacts_account(stack: Stack) -> None:
+    from devstack.seed import HOSTS, NORTHWIND
+
+    start = date.today() + timedelta(days=7)
+    for email in ("nina@northwind.example", "someone.new@NORTHWIND.example"):
+        r = httpx.get(
+            f"{stack.api}/slots",
+            headers=KEYS,
+            timeout=30,
+            params={
+                "eventType": "matched-intro",
+                "start": str(start),
+                "end": str(start + timedelta(days=4)),
+                "email": email,
+            },
+        )
+        assert r.status_code == 200, r.text
+        routing = r.json()["routing"]
+        assert (routing["rule"], routing["hostIds"]) == ("account owner", [HOSTS[1][0]])
+        decision = httpx.get(
+            f"{stack.api}/routing/decisions/{routing['decisionId']}", headers=KEYS, timeout=10
+        )
+        assert decision.json()["match"]["recordId"] == NORTHWIND
+
+
 def test_a_booking_over_http_keeps_one_outlook_event_through_reschedules_and_cancel(stack: Stack) -> None:
     from devstack.seed import HOSTS
 
