@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from bench.endpoint_kit import GraphProcess
 from devstack.azurite import start_azurite
 
 BEARER = {"Authorization": "Bearer bench"}
@@ -39,31 +37,6 @@ def process_cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class GraphProcess:
-    """The Graph simulator in a child process on a free port (`python -m devstack.graph_sim`)."""
-
-    def __init__(self) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        self.process = subprocess.Popen([sys.executable, "-m", "devstack.graph_sim", "--port", str(port)])
-        deadline = time.monotonic() + 30
-        while True:  # ready when it answers; poll with a deadline
-            try:
-                httpx.get(f"{self.url}/v1.0/users", headers=BEARER, timeout=1)
-                return
-            except httpx.TransportError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("the Graph simulator did not start") from None
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=15)
 
 
 def percentile(values: list[float], share: float) -> float:

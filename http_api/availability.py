@@ -17,6 +17,7 @@ from http_api.problems import from_validation_error
 from http_api.schemas import Problem, SlotsResponse
 from scheduling_core.composition import services
 from scheduling_core.documents import HOST_ID_PATTERN, SLUG_PATTERN
+from scheduling_core.domain import Slot
 from scheduling_core.services.routing import ContextIn
 from scheduling_core.services.slots import SlotAnswer, resolve_window
 from scheduling_core.timezones import resolve_time_zone
@@ -103,29 +104,53 @@ def render_slots(answer: SlotAnswer, zone: ZoneInfo) -> bytes:
     """The 200 body, byte for byte what `SlotsResponse.model_dump_json()` gives (api.md's shape).
 
     A month of a pool is ~10^3 slots: a pydantic model, two `astimezone` and two `isoformat` per
-    slot cost more than computing them. Here each slot is a plain dict of memoised strings and
-    pydantic-core writes the JSON in Rust; field order and nulls follow `SlotsResponse`.
+    slot cost more than computing them. pydantic-core writes the JSON in Rust; field order and nulls
+    follow `SlotsResponse`. A warm request gets the very `Slot` objects the last one got (the
+    engine keeps a pool's answer), so each slot's JSON is kept per slot and zone and the body is
+    the head, those pieces joined by commas, and the closing brackets.
     """
-    local = _local_iso
     selection = answer.selection
-    body = {
-        "eventType": answer.event_type.slug,
-        "timeZone": zone.key,
-        "durationMinutes": answer.event_type.duration_minutes,
-        "routing": {
-            "decisionId": selection.decision_id,
-            "ruleSet": selection.rule_set,
-            "rule": selection.rule,
-            "strategy": selection.strategy,
-            "hostIds": selection.host_ids,
-            "reason": selection.reason,
-        },
-        "slots": [
-            {"start": local(slot.start, zone), "end": local(slot.end, zone), "hostIds": slot.host_ids}
-            for slot in answer.slots
-        ],
-    }
-    return to_json(body)
+    head = to_json(
+        {
+            "eventType": answer.event_type.slug,
+            "timeZone": zone.key,
+            "durationMinutes": answer.event_type.duration_minutes,
+            "routing": {
+                "decisionId": selection.decision_id,
+                "ruleSet": selection.rule_set,
+                "rule": selection.rule,
+                "strategy": selection.strategy,
+                "hostIds": selection.host_ids,
+                "reason": selection.reason,
+            },
+            "slots": [],
+        }
+    )
+    assert head.endswith(b"[]}")  # "slots" is the last member
+    return b"".join((head[:-2], b",".join([_slot_json(slot, zone) for slot in answer.slots]), b"]}"))
+
+
+def _slot_json(slot: Slot, zone: ZoneInfo) -> bytes:
+    key = (id(slot), zone)
+    kept = _slot_bodies.get(key)
+    if kept is not None and kept[0] is slot:  # the entry pins its slot, so a live id names it
+        return kept[1]
+    body = to_json(
+        {"start": _local_iso(slot.start, zone), "end": _local_iso(slot.end, zone), "hostIds": slot.host_ids}
+    )
+    global _slot_bytes
+    if len(_slot_bodies) >= _SLOT_BODIES_SIZE or _slot_bytes + len(body) > _SLOT_BODIES_BYTES:
+        _slot_bodies.clear()  # a few pools' months; starting over costs one request's rendering
+        _slot_bytes = 0
+    _slot_bodies[key] = (slot, body)
+    _slot_bytes += len(body)
+    return body
+
+
+_SLOT_BODIES_SIZE = 1 << 16
+_SLOT_BODIES_BYTES = 64 << 20  # a 500-host pool's slot lists up to ~20 KB each
+_slot_bodies: dict[tuple[int, ZoneInfo], tuple[Slot, bytes]] = {}
+_slot_bytes = 0
 
 
 @lru_cache(maxsize=1 << 16)  # pure; the engine hands out the same instants request after request

@@ -39,7 +39,7 @@ import threading
 from bisect import bisect_left, bisect_right
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC as STDLIB_UTC
 from datetime import date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
@@ -404,6 +404,9 @@ def clear_memos() -> None:
     """Forget every memoised computation (a fresh process's state; benchmarks time it)."""
     with _outlook_memo_lock:
         _outlook_memo.clear()
+        _pool_memo.clear()
+        global _pool_memo_hosts
+        _pool_memo_hosts = 0
     _hours.cache_clear()
     _local_ticks.cache_clear()
     _instant.cache_clear()
@@ -500,19 +503,67 @@ def pooled_slots(
     ask = _ask(event_type, window, now)
     if ask is None:
         return []
+    ordered = sorted(calendars, key=lambda c: c.host.id)
+    compiled = [_outlook_busy(calendar.busy) for calendar in ordered]
+    # Everything the answer depends on but `now`: hosts and compiled items by identity (the entry pins
+    # them, so an id in a stored key still names the very object), commitments and the rest by value.
+    key = (
+        event_type,
+        window.start,
+        window.end,
+        mode,
+        tuple(
+            (id(calendar.host), id(outlook), tuple(calendar.commitments))
+            for calendar, outlook in zip(ordered, compiled, strict=True)
+        ),
+    )
+    found = _pool_memo.get(key)
+    if found is None:
+        # `now` only narrows the starts (notice, booking window): the answer over the whole window, cut
+        # below, serves every request until commitments, items or configuration change.
+        whole = replace(ask, lower=_ticks(window.start), upper=_ticks(window.end))
+        starts, slots = _pool(ordered, whole, mode)
+        found = _PoolAnswer(pins=(*(c.host for c in ordered), *compiled), starts=starts, slots=slots)
+        with _outlook_memo_lock:
+            global _pool_memo_hosts
+            # Oldest first, bounded by the hosts pinned (each pins its compiled items and grids).
+            while _pool_memo and (
+                len(_pool_memo) >= _POOL_MEMO_SIZE or _pool_memo_hosts + len(ordered) > _POOL_MEMO_HOSTS
+            ):
+                _pool_memo_hosts -= len(_pool_memo.pop(next(iter(_pool_memo))).pins) // 2
+            _pool_memo[key] = found
+            _pool_memo_hosts += len(ordered)
+    first, last = bisect_left(found.starts, ask.lower), bisect_left(found.starts, ask.upper)
+    return found.slots[first:last]
+
+
+@dataclass(frozen=True, slots=True)
+class _PoolAnswer:
+    pins: tuple[object, ...]  # the hosts and compiled items whose ids are in the key
+    starts: list[int]
+    slots: list[Slot]
+
+
+_POOL_MEMO_SIZE = 256  # pools x windows x configurations kept; each entry is one answer's slots
+_POOL_MEMO_HOSTS = 2 * _OUTLOOK_MEMO_SIZE  # hosts pinned by all kept answers together
+_pool_memo: dict[object, _PoolAnswer] = {}
+_pool_memo_hosts = 0
+
+
+def _pool(calendars: Sequence[HostCalendar], ask: _Ask, mode: PoolMode) -> tuple[list[int], list[Slot]]:
+    """Starts and slots of `calendars` (sorted by host id) over `ask`'s bounds."""
     days: dict[ZoneInfo, tuple[date, date]] = {}
     free_at: defaultdict[int, list[str]] = defaultdict(list)
-    for calendar in sorted(calendars, key=lambda c: c.host.id):
+    for calendar in calendars:
         # `free_at[start].append(host_id)` for every start, looped in C: a pool has ~10^4 host-slots.
         lists = map(free_at.__getitem__, _host_starts(calendar, ask, days))
         deque(map(list.append, lists, repeat(calendar.host.id)), maxlen=0)
     needed = len(calendars) if mode == PoolMode.ALL_OF else 1
     repeated = len({c.host.id for c in calendars}) < len(calendars)  # the same host passed twice
     duration, slot = ask.duration, _slot
-    return [
-        slot(start, start + duration, tuple(dict.fromkeys(ids) if repeated else ids))
-        for start, ids in sorted(free_at.items())
-        if len(ids) >= needed
+    chosen = [(start, ids) for start, ids in sorted(free_at.items()) if len(ids) >= needed]
+    return [start for start, _ in chosen], [
+        slot(start, start + duration, tuple(dict.fromkeys(ids) if repeated else ids)) for start, ids in chosen
     ]
 
 

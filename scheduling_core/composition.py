@@ -46,7 +46,7 @@ from scheduling_core.ports import (
 )
 from scheduling_core.services.booking_page import BookingPage
 from scheduling_core.services.bookings import BookingService
-from scheduling_core.services.config import ConfigService, HostDirectoryCache
+from scheduling_core.services.config import ConfigCache, ConfigService, HostDirectoryCache
 from scheduling_core.services.dataverse_sync import DataverseSync
 from scheduling_core.services.dynamics_webhook import DynamicsWebhook
 from scheduling_core.services.health import CachedProbe, HealthService, reachable
@@ -288,6 +288,8 @@ def build_services(
     dataverse = dataverse_client_from_settings(settings)
     # One directory copy per instance, cleared by this instance's own host writes (ConfigService below).
     host_directory = HostDirectoryCache(repository, clock)
+    # `GET /slots`'s copy of event types and hosts (30 s, cleared by own writes); bookings read storage.
+    config_cache = ConfigCache(repository, clock)
     routing = RoutingService(
         rule_sets=repository,
         hosts=host_directory,
@@ -309,7 +311,7 @@ def build_services(
         manage_url=manage_url,
     )
     slots = SlotService(
-        config=repository, busy=busy_times, clock=clock, commitments=booking_store, routing=routing
+        config=config_cache, busy=busy_times, clock=clock, commitments=booking_store, routing=routing
     )
     webhook_ledger = TableWebhookLedger(tables)
     sync_state = TableSyncStateStore(tables)
@@ -383,6 +385,7 @@ def build_services(
             rule_sets=repository,
             host_watcher=subscriptions,
             directory=host_directory,
+            cache=config_cache,
         ),
         slots=slots,
         health=HealthService(

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from scheduling_core.availability import PoolMode, host_calendars, pooled_slots
@@ -18,7 +19,7 @@ from scheduling_core.clock import Clock
 from scheduling_core.domain import Assignment, EventType, Host, Slot
 from scheduling_core.errors import FieldError, InvalidRequest
 from scheduling_core.intervals import Interval
-from scheduling_core.ports import BusyTimeSource, CommitmentSource, ConfigRepository, Mailbox
+from scheduling_core.ports import BusyTimeSource, CommitmentSource, Mailbox
 from scheduling_core.services.routing import ContextIn, RoutingService
 from scheduling_core.telemetry import instruments
 from scheduling_core.timezones import UTC
@@ -92,11 +93,18 @@ def resolve_window(start: str, end: str, zone: ZoneInfo) -> Interval:
     return Interval(lower, upper)
 
 
+class SlotConfig(Protocol):
+    """What slots read of configuration: the repository, or `GET /slots`'s short-lived copy of it."""
+
+    def get_event_type(self, slug: str) -> EventType: ...
+    def get_hosts(self, host_ids: Sequence[str]) -> list[Host]: ...
+
+
 class SlotService:
     def __init__(
         self,
         *,
-        config: ConfigRepository,
+        config: SlotConfig,
         busy: BusyTimeSource,
         clock: Clock,
         commitments: CommitmentSource | None = None,

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -206,6 +207,20 @@ def test_memoised_outlook_items_give_the_previous_engines_slots_for_any_later_re
     assert pooled_slots(later_pool, later_type, window, later_now, mode) == expected
 
 
+@FAST
+@given(scenarios(), st.data())
+def test_a_pools_answer_kept_for_the_same_inputs_is_cut_right_for_any_later_now(
+    scenario: Scenario, data: st.DataObject
+) -> None:
+    """A warm `GET /slots`: the very hosts, items, commitments and event type again, only `now` moved
+    (notice and booking window narrow the kept whole-window answer)."""
+    pool, event_type, window, now, mode = scenario
+    pooled_slots(pool, event_type, window, now, mode)  # keeps the pool's answer
+    later_now = now + data.draw(st.integers(0, 62 * 24 * 60)) * MINUTE
+    expected = previous_engine.pooled_slots(pool, event_type, window, later_now, mode)
+    assert pooled_slots(pool, event_type, window, later_now, mode) == expected
+
+
 def test_forgetting_the_memos_changes_no_answer() -> None:
     host = Host(
         id="h",
@@ -237,3 +252,34 @@ def test_forgetting_the_memos_changes_no_answer() -> None:
         7 * 60 + 30,
         8 * 60 + 30,
     ]
+
+
+def test_kept_pool_answers_pin_no_more_hosts_than_their_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each kept answer pins its hosts' compiled items; the oldest answers go once the bound is reached."""
+    availability.clear_memos()
+    monkeypatch.setattr(availability, "_POOL_MEMO_HOSTS", 5)
+    event_type = EventType(slug="call", title="Call", duration_minutes=30)
+    window = Interval(datetime(2027, 3, 29, tzinfo=UTC), datetime(2027, 3, 31, tzinfo=UTC))
+    now = datetime(2027, 3, 28, tzinfo=UTC)
+    for index in range(6):  # pools of two hosts, new host objects each time: six distinct answers
+        pool = [
+            HostCalendar(
+                host=Host(
+                    id=f"h{index}-{n}",
+                    email=f"h{n}@contoso.com",
+                    display_name="h",
+                    time_zone="Europe/Berlin",
+                    working_hours=(
+                        WorkingHoursRule(
+                            days=frozenset({"mon"}), hours=LocalTimeRange(start_minute=540, end_minute=600)
+                        ),
+                    ),
+                )
+            )
+            for n in range(2)
+        ]
+        assert len(pooled_slots(pool, event_type, window, now, PoolMode.ANY_OF)) == 2
+    kept = list(availability._pool_memo.values())
+    assert [len(entry.pins) // 2 for entry in kept] == [2, 2]  # the two newest; 4 hosts <= 5
+    assert availability._pool_memo_hosts == 4
+    availability.clear_memos()
