@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Annotated
@@ -18,6 +19,7 @@ from http_api.schemas import ExplainResponse, Problem, SlotsResponse
 from scheduling_core.composition import services
 from scheduling_core.documents import HOST_ID_PATTERN, SLUG_PATTERN
 from scheduling_core.errors import FieldError, InvalidRequest
+from scheduling_core.questions import answers_from_query
 from scheduling_core.services.routing import ContextIn
 from scheduling_core.services.slots import Explanation, SlotAnswer, resolve_window
 from scheduling_core.timezones import resolve_time_zone
@@ -34,7 +36,11 @@ class SlotsQuery(BaseModel):
 
 
 _QUERY = (
-    QueryParam(name="eventType", description="Event type slug", required=True),
+    QueryParam(
+        name="eventType",
+        description="Event type slug; answers to its questions go as answers.<id>=<value> parameters",
+        required=True,
+    ),
     QueryParam(
         name="start", description="First local date (YYYY-MM-DD, inclusive) or an instant", required=True
     ),
@@ -88,7 +94,10 @@ def get_slots(req: func.HttpRequest) -> func.HttpResponse:
         raise from_validation_error(exc) from None
     zone = resolve_time_zone(query.timeZone)
     window = resolve_window(query.start, query.end, zone)
-    context = ContextIn.from_mapping({k: req.params[k][:100] for k in _CONTEXT if req.params.get(k)})
+    context = replace(
+        ContextIn.from_mapping({k: req.params[k][:100] for k in _CONTEXT if req.params.get(k)}),
+        answers={k: v[:2000] for k, v in answers_from_query(req.params).items() if v},
+    )
     answer = services().slots.find_slots(
         event_type_slug=query.eventType, window=window, host_ids=query.hostId, context=context
     )

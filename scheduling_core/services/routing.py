@@ -110,6 +110,8 @@ class ContextIn:
     country: str | None = None
     postal_code: str | None = None
     skills: Mapping[str, int] = field(default_factory=dict)
+    #: Answers to the event type's questions (checked by `questions.checked_answers` before routing).
+    answers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ContextIn:
@@ -299,6 +301,7 @@ class RoutingService:
             country=country,
             postal_code=postal,
             skills=dict(context.skills),
+            answers=dict(context.answers),
         )
         return self._with_shortlists(rule_set, resolved, now)
 

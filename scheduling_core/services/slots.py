@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,7 @@ from scheduling_core.errors import FieldError, InvalidRequest, UpstreamUnavailab
 from scheduling_core.explain import CONTEXT_MARGIN, Reason, explain_start
 from scheduling_core.intervals import Interval
 from scheduling_core.ports import BusyTimeSource, CommitmentSource, ConfigRepository, Mailbox
+from scheduling_core.questions import checked_answers
 from scheduling_core.services.routing import ContextIn, RoutingService
 from scheduling_core.telemetry import instruments
 from scheduling_core.timezones import UTC
@@ -168,6 +169,12 @@ class SlotService:
         context: ContextIn | None = None,
     ) -> SlotAnswer:
         event_type = self._config.get_event_type(event_type_slug)
+        if context is not None and (context.answers or event_type.questions):
+            routed = not host_ids and event_type.routing_rule_set is not None
+            answers = checked_answers(event_type, context.answers, require=routed)
+            context = replace(context, answers=answers)
+        elif event_type.questions and not host_ids and event_type.routing_rule_set is not None:
+            checked_answers(event_type, {}, require=True)  # a required question routes: 422 without it
         selection = self.select_hosts(event_type, host_ids, window, context)
         if not selection.host_ids:
             return SlotAnswer(event_type=event_type, selection=selection, slots=())
