@@ -170,11 +170,12 @@ class SlotService:
     ) -> SlotAnswer:
         event_type = self._config.get_event_type(event_type_slug)
         if context is not None and (context.answers or event_type.questions):
+            # A caller's request (it always has a context): a required question routes, so slots routed
+            # without its answer would be another rep's. Internal counts (`context=None`, the page's
+            # held-share base) route without answers.
             routed = not host_ids and event_type.routing_rule_set is not None
             answers = checked_answers(event_type, context.answers, require=routed)
             context = replace(context, answers=answers)
-        elif event_type.questions and not host_ids and event_type.routing_rule_set is not None:
-            checked_answers(event_type, {}, require=True)  # a required question routes: 422 without it
         selection = self.select_hosts(event_type, host_ids, window, context)
         if not selection.host_ids:
             return SlotAnswer(event_type=event_type, selection=selection, slots=())
