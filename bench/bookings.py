@@ -85,10 +85,10 @@ def main() -> None:
             "TABLE_PREFIX": "benchbk",
             "GRAPH_BASE_URL": f"{graph.url}/v1.0",
             "GRAPH_STATIC_TOKEN": "bench",
-            "API_KEY": "",
-            "ADMIN_API_KEY": "",
         }
     )
+    for name in ("API_KEY", "ADMIN_API_KEY"):  # absent = check off; an empty value fails closed
+        os.environ.pop(name, None)
     import function_app
     from devstack.function_host import FunctionRouter
     from scheduling_core.composition import set_local_delivery

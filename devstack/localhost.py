@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import hmac
-import os
 import signal
 import threading
 from pathlib import Path
@@ -40,14 +39,18 @@ from devstack.function_host import (
     route_prefix,
     timer_functions,
 )
+from http_api.auth import key_setting
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _admin_denied(request: Request) -> Response | None:
-    expected = os.environ.get("ADMIN_API_KEY") or ""
-    if not expected:
+    setting = key_setting("ADMIN_API_KEY")  # absent: off; empty or unresolved: closed (http_api/auth.py)
+    if setting.off:
         return None
+    expected = setting.value or ""
+    if not expected:
+        return PlainTextResponse("admin key not configured", status_code=403)
     given = request.headers.get("x-functions-key") or request.query_params.get("code") or ""
     if hmac.compare_digest(given.encode(), expected.encode()):
         return None

@@ -1,18 +1,27 @@
 """Shared-key checks for the local host and any host without platform function keys.
 
-In Azure the Functions runtime checks function keys before our code runs; these
-settings are then unset and the check is off. Locally, `API_KEY` guards every
-keyed endpoint and `ADMIN_API_KEY` guards `/admin/*`. Comparison is constant-time.
+In Azure the Functions runtime checks function keys before our code runs; `API_KEY` is then unset and
+that check is off, while `ADMIN_API_KEY` (a Key Vault reference) still guards `/admin/*`. Locally,
+`API_KEY` guards every keyed endpoint and `ADMIN_API_KEY` guards `/admin/*`. Comparison is constant-time.
+
+Fail closed (issue 13): only a setting that is ABSENT turns its check off. A setting that is present but
+empty or blank, or still an unresolved `@Microsoft.KeyVault(...)` reference, is a misconfiguration, and
+every request needing that key is refused (403) instead of being let in.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
+import os
+from dataclasses import dataclass
 from enum import StrEnum
 
 import azure.functions as func
 
 from http_api.problems import HttpProblem
+
+log = logging.getLogger(__name__)
 
 
 class Access(StrEnum):
@@ -21,16 +30,44 @@ class Access(StrEnum):
     ADMIN = "admin"
 
 
+@dataclass(frozen=True, slots=True)
+class KeySetting:
+    """One key setting as configured: `off` (absent), `broken` (present but unusable), or a key."""
+
+    value: str | None
+    broken: bool = False
+
+    @property
+    def off(self) -> bool:
+        return self.value is None and not self.broken
+
+
+OFF = KeySetting(None)
+
+
+def key_setting(name: str) -> KeySetting:
+    raw = os.environ.get(name)
+    if raw is None:
+        return OFF
+    value = raw.strip()
+    if not value or value.startswith("@Microsoft.KeyVault("):
+        return KeySetting(None, broken=True)
+    return KeySetting(value)
+
+
 def presented_key(req: func.HttpRequest) -> str | None:
     return req.headers.get("x-functions-key") or req.params.get("code")
 
 
-def check_access(req: func.HttpRequest, access: Access, api_key: str | None, admin_key: str | None) -> None:
-    expected = {Access.PUBLIC: None, Access.API: api_key, Access.ADMIN: admin_key}[access]
-    if not expected:
+def check_access(req: func.HttpRequest, access: Access, api_key: KeySetting, admin_key: KeySetting) -> None:
+    expected = {Access.PUBLIC: OFF, Access.API: api_key, Access.ADMIN: admin_key}[access]
+    if expected.off:
         return
     given = presented_key(req)
+    if expected.broken or expected.value is None:
+        log.error("the %s key setting is empty or unresolved: refusing every %s request", access, access)
+        raise HttpProblem(403, "forbidden", "Forbidden", "This endpoint is closed: no key is configured.")
     if given is None:
         raise HttpProblem(401, "unauthorized", "Unauthorized", "A key is required (x-functions-key header).")
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    if not hmac.compare_digest(given.encode(), expected.value.encode()):
         raise HttpProblem(403, "forbidden", "Forbidden", "The key is not valid for this endpoint.")

@@ -18,7 +18,6 @@ from http_api.problems import from_validation_error
 from http_api.schemas import ExplainResponse, Problem, SlotsResponse
 from scheduling_core.composition import services
 from scheduling_core.documents import HOST_ID_PATTERN, SLUG_PATTERN
-from scheduling_core.errors import FieldError, InvalidRequest
 from scheduling_core.questions import answers_from_query
 from scheduling_core.services.routing import ContextIn
 from scheduling_core.services.slots import Explanation, SlotAnswer, resolve_window
@@ -145,10 +144,6 @@ class ExplainQuery(BaseModel):
     timeZone: str = Field(default="UTC", max_length=64)
 
 
-#: api.md Limits: instants outside these years are refused before any storage or upstream call.
-_FIRST_YEAR, _LAST_YEAR = 2000, 2100
-
-
 @endpoint(
     bp,
     route="slots/explain",
@@ -186,11 +181,6 @@ def explain_slot(req: func.HttpRequest) -> func.HttpResponse:
         )
     except ValidationError as exc:
         raise from_validation_error(exc) from None
-    if not _FIRST_YEAR <= query.start.year < _LAST_YEAR + 1:
-        raise InvalidRequest(
-            "The start is out of range.",
-            (FieldError(field="start", message="must lie between 2000-01-01 and 2100-12-31"),),
-        )
     zone = resolve_time_zone(query.timeZone)
     answer = services().slots.explain(
         event_type_slug=query.eventType, host_id=query.hostId, start=query.start

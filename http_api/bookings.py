@@ -203,11 +203,12 @@ CREATE_SCOPE = "POST /bookings"
 def bookings(req: func.HttpRequest) -> func.HttpResponse:
     if req.method == "GET":
         return _list_bookings(req)
-    return run_idempotently(req, CREATE_SCOPE, lambda: _create_booking(req))
-
-
-def _create_booking(req: func.HttpRequest) -> func.HttpResponse:
+    # Read and bounded before the idempotency claim: a body we refuse (400/415/422) touches no storage.
     body = read_json(req, BookingIn)
+    return run_idempotently(req, CREATE_SCOPE, lambda: _create_booking(req, body))
+
+
+def _create_booking(req: func.HttpRequest, body: BookingIn) -> func.HttpResponse:
     booking = services().bookings.create(
         BookingRequest(
             booking_id=derived_id(req, CREATE_SCOPE, "bk_"),

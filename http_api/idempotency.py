@@ -25,7 +25,7 @@ MAX_KEY_LENGTH = 255
 def request_hash(body: bytes) -> str:
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # the handler answers 400 for these
         canonical = body
     return hashlib.sha256(canonical).hexdigest()
 

@@ -21,8 +21,12 @@ from scheduling_core.errors import (
     FieldError,
     InvalidRequest,
     NotFound,
+    PermanentError,
+    SchedulingError,
     SlotUnavailable,
     TooManyRequests,
+    TransientError,
+    UpstreamRejected,
     UpstreamUnavailable,
 )
 
@@ -108,6 +112,26 @@ def to_problem(exc: Exception) -> HttpProblem:
             f"{exc.service} is unavailable; try again shortly. {exc.detail}".strip(),
             headers=headers,
         )
+    if isinstance(exc, UpstreamRejected):
+        log.warning("upstream refused a request: %s", exc.detail)
+        return HttpProblem(
+            502,
+            "upstream-rejected",
+            "Upstream rejected the request",
+            f"{exc.service} refused a request this service made; retrying will not help.",
+        )
+    if isinstance(exc, TransientError):
+        return HttpProblem(
+            503,
+            "upstream-unavailable",
+            "Service unavailable",
+            f"Try again shortly. {exc.detail}".strip(),
+            headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, PermanentError | SchedulingError):
+        # A permanent error no branch above names (a sync-side refusal reaching a request): the request
+        # as sent cannot succeed, which is what 422 says; never a 500 (errors.py invariant).
+        return HttpProblem(422, "validation-failed", "Validation failed", exc.detail)
     incident = uuid.uuid4().hex
     log.exception("unhandled error (incident %s)", incident)
     return HttpProblem(

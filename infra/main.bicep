@@ -131,6 +131,10 @@ param dynamicsWebhookSecret string = ''
 @secure()
 param adminApiKey string = ''
 
+@description('Fernet key(s) that encrypt outgoing-webhook secrets at rest (comma-separated, newest first); stored in Key Vault as webhook-secret-key. Give it on the first deployment (python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"); leave empty later to keep the stored one.')
+@secure()
+param webhookSecretKey string = ''
+
 @description('Header name in which Dynamics sends the webhook secret.')
 param dynamicsWebhookHeader string = 'x-scheduling-webhook-key'
 
@@ -295,6 +299,7 @@ module keyVault 'modules/keyvault.bicep' = {
     secretsExpireAt: secretsExpireAt
     dynamicsWebhookSecret: dynamicsWebhookSecret
     adminApiKey: adminApiKey
+    webhookSecretKey: webhookSecretKey
     upstreamClientSecret: usesClientSecret ? appRegistrationClientSecret : ''
   }
 }
@@ -354,6 +359,12 @@ var appSettingsMap = union(identitySettings, {
   BOOKING_PAGE_MAX_BOOKINGS_PER_EMAIL: string(bookingPageMaxBookingsPerEmail)
   FORWARDED_FOR_HOPS: string(forwardedForHops)
   WEBHOOK_TIMEOUT_SECONDS: '10'
+  // Outgoing-webhook secrets are encrypted with this key, kept out of Table storage (issue 13).
+  WEBHOOK_SECRET_KEY: '@Microsoft.KeyVault(VaultName=${names.keyVault};SecretName=webhook-secret-key)'
+  // Not local development: webhooks go to public https hosts only (scheduling_core/webhooks.py).
+  AZURE_FUNCTIONS_ENVIRONMENT: 'Production'
+  // Every request answers within 30 s (api.md "Limits"): 503 at this deadline (http_api/endpoint.py).
+  REQUEST_DEADLINE_SECONDS: '25'
   // /admin/* needs this key in x-functions-key on top of the runtime's function-key check, so a host key
   // handed to an API client does not open the admin API (see infra/README.md, "Keys").
   ADMIN_API_KEY: '@Microsoft.KeyVault(VaultName=${names.keyVault};SecretName=admin-api-key)'

@@ -24,6 +24,7 @@ from scheduling_core.adapters.outlook_calendar import OutlookCalendars
 from scheduling_core.adapters.outlook_tables import TableMailboxFaults, TableOutlookLinks, TableSubscriptions
 from scheduling_core.adapters.page_limits_table import TablePageLimits
 from scheduling_core.adapters.routing_table import TableRoutingStore
+from scheduling_core.adapters.secret_box import SecretBox
 from scheduling_core.adapters.service_bus import ServiceBusPublisher
 from scheduling_core.adapters.sync_state_table import TableSyncStateStore
 from scheduling_core.adapters.tables import TableConfigRepository, Tables, table_service_from_settings
@@ -325,7 +326,12 @@ def build_services(
             notification_url=settings.graph_notification_url,
             lifecycle_url=settings.graph_lifecycle_url,
         )
-    webhook_sender = HttpWebhookSender(timeout_seconds=settings.webhook_timeout_seconds)
+    webhook_sender = HttpWebhookSender(
+        timeout_seconds=settings.webhook_timeout_seconds, local_development=settings.local_development
+    )
+    webhook_store = TableWebhookStore(
+        tables, SecretBox(settings.webhook_secret_keys, local_development=settings.local_development)
+    )
 
     def page_routing_over(busy: BusyTimeSource) -> RoutingService:
         """Routing for the key-less page: an unknown record id falls through like an ownerless one."""
@@ -410,7 +416,12 @@ def build_services(
         graph_changes=change_queue_from_settings(settings),
         dynamics_changes=change_queue_from_settings(settings, settings.dynamics_changes_queue),
         webhook_sender=webhook_sender,
-        webhooks=WebhookService(store=TableWebhookStore(tables), sender=webhook_sender, clock=clock),
+        webhooks=WebhookService(
+            store=webhook_store,
+            sender=webhook_sender,
+            clock=clock,
+            local_development=settings.local_development,
+        ),
         page_limits=TablePageLimits(tables),
         page_slots=SlotService(
             config=repository, busy=busy_times, clock=clock, commitments=booking_store, routing=page_routing

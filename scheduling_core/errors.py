@@ -6,14 +6,17 @@
     │   ├── NotFound                -- unknown booking, hold, event type, host, rule set (404)
     │   ├── SlotUnavailable         -- the slot is taken, held, outside hours or over a cap (409)
     │   │   └── HoldExpired         -- the booking's hold ran out before it was used
-    │   └── BookingNotModifiable    -- cancelled, or changed since the caller read it (409)
-    │       └── BookingChanged      -- changed between our own read and write (retried when no If-Match)
+    │   ├── BookingNotModifiable    -- cancelled, or changed since the caller read it (409)
+    │   │   └── BookingChanged      -- changed between our own read and write (retried when no If-Match)
+    │   └── UpstreamRejected        -- Graph or Dataverse refused our request with a 4xx we did not expect
+    │                                  (502 upstream-rejected; GraphRequestRejected, DataverseRequestRejected)
     └── TransientError              -- may succeed later: re-raise so Service Bus redelivers
         └── UpstreamUnavailable     -- Graph, Dataverse or storage did not answer in time (503)
             └── Throttled           -- it asked (Retry-After) for a wait past our time budget (503)
 
-The HTTP shell maps each type to exactly one problem `code`; nothing below this
-root may escape as a 500 for bad input.
+The HTTP shell maps each type to exactly one problem `code` (http_api/problems.py `to_problem`): a
+subclass it does not name maps as its nearest named ancestor (any other PermanentError 422, any other
+TransientError 503), so nothing below this root can escape as a 500 (a test walks every subclass).
 """
 
 from __future__ import annotations
@@ -103,3 +106,13 @@ class Throttled(UpstreamUnavailable):
     """The dependency throttled (429/503 with `Retry-After`) and asked for a wait past our time budget;
     `retry_after_seconds` is that wait. Sync handlers put the message back for later instead of
     spending a delivery (scheduling_core/services/sync_runner.py)."""
+
+
+class UpstreamRejected(PermanentError):
+    """Graph or Dataverse refused a request we made with a 4xx we did not expect (not 404/409/412/429).
+
+    Retrying the same request cannot help, and the caller's input was valid (it passed our own bounds),
+    so the HTTP answer is 502 `upstream-rejected`, not a 4xx that would blame the caller nor a 500.
+    """
+
+    service: str = "An upstream service"

@@ -18,8 +18,12 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Final
 
-#: An address, also URL-encoded (`%40`) as it appears in a `$filter` of a traced request URL.
-EMAIL: Final = re.compile(r"[A-Za-z0-9._%+'-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+#: An address, also URL-encoded (`%40`) as it appears in a `$filter` of a traced request URL. Letters are
+#: any script's (`\w` is Unicode): an internationalised address (`zoë@bücher-müller.de`), its punycode
+#: (`xn--...`) and its percent-encoded UTF-8 (`b%C3%BCcher`) are addresses like any other (issue 13).
+EMAIL: Final = re.compile(
+    r"[\w.%+'-]+(?:@|%40)[\w%-]+(?:\.[\w%-]+)*\.(?:[^\W\d_]{2,}|xn--[A-Za-z0-9-]+|(?:%[0-9A-Fa-f]{2})+)"
+)
 #: "+49 30 1234567", "+1 (425) 555-0100", "(425) 555-0100"; not ISO dates, GUIDs or version numbers.
 PHONE: Final = re.compile(r"\+\d[\d\s().-]{6,}\d|\(\d{2,5}\)\s?\d{2,4}[\s.-]?\d{3,4}")
 EMAIL_PLACEHOLDER: Final = "[email]"

@@ -86,6 +86,12 @@ class Settings:
     #: Which X-Forwarded-For entry, counted from the right, is the client (entries further left are
     #: whatever the client sent). 1 = the one the App Service front end appends.
     forwarded_for_hops: int = 1
+    #: `AZURE_FUNCTIONS_ENVIRONMENT=Development` (Core Tools and devstack set it; Azure runs Production):
+    #: only then may outgoing webhooks go to plain-http loopback receivers (scheduling_core/webhooks.py).
+    local_development: bool = False
+    #: `WEBHOOK_SECRET_KEY`: Fernet keys (comma-separated, newest first) that encrypt webhook secrets at
+    #: rest; in Azure a Key Vault reference, so the key never sits in Table storage with the rows.
+    webhook_secret_keys: tuple[str, ...] = ()
 
     @property
     def dataverse_scope(self) -> str:
@@ -153,4 +159,8 @@ class Settings:
             booking_page_max_held_share=float(get("BOOKING_PAGE_MAX_HELD_SHARE") or 0.2),
             booking_page_max_bookings_per_email=int(get("BOOKING_PAGE_MAX_BOOKINGS_PER_EMAIL") or 3),
             forwarded_for_hops=max(1, int(get("FORWARDED_FOR_HOPS") or 1)),
+            local_development=(get("AZURE_FUNCTIONS_ENVIRONMENT") or "").lower() == "development",
+            webhook_secret_keys=tuple(
+                k.strip() for k in (get("WEBHOOK_SECRET_KEY") or "").split(",") if k.strip()
+            ),
         )

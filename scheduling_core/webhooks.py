@@ -1,8 +1,14 @@
 """Outgoing webhooks, the pure part: subscriptions, event filters, signatures and the retry schedule.
 
 Invariants:
-- A subscription's URL is `https://...`; plain `http://` only for `localhost`, `127.0.0.1` or `[::1]`
-  (local development). No credentials in the URL, no fragment.
+- A subscription's URL is `https://...` to a public host; no credentials in the URL, no fragment. Its
+  host is refused when it names a non-public address (loopback, private, link-local with the cloud
+  metadata address 169.254.169.254, carrier-grade NAT, unique-local IPv6, IPv4-mapped/6to4/NAT64/Teredo
+  forms of those, multicast, reserved), a local name (`localhost`, `*.local`, `*.internal`), or any
+  numeric form other than a dotted quad (`2130706433`, `0x7f.1`, `017700000001`, `127.1`): resolvers
+  accept those, so they are refused rather than interpreted. The delivery adapter checks every resolved
+  address again and connects to the checked one (DNS rebinding). Only in local development
+  (`AZURE_FUNCTIONS_ENVIRONMENT=Development`) may a URL be plain `http://` to a loopback host.
 - An event filter is a booking event type (`booking.created`, ...) or `booking.*`; an event matches a
   subscription when any of its filters names the event's type or is the wildcard.
 - The signature is `sha256=` + hex HMAC-SHA256, keyed with the subscription's secret (UTF-8), over the
@@ -18,6 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -111,8 +119,96 @@ class SendResult:
 # --- validation ---------------------------------------------------------------------------------------
 
 
-def url_problem(url: str) -> str | None:
-    """Why `url` cannot receive webhooks, or None when it can."""
+#: Names that resolve inside the network by convention (RFC 6761, RFC 6762, cloud-internal DNS).
+LOCAL_NAME_SUFFIXES: Final = (".localhost", ".local", ".internal", ".home.arpa", ".arpa")
+_NUMERIC_HOST = re.compile(r"^[0-9a-fA-FxX.]+$")
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_DOTTED_QUAD = re.compile(rf"^{_OCTET}(?:\.{_OCTET}){{3}}$")
+#: NAT64 well-known prefix: the last 32 bits are an IPv4 address (RFC 6052).
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def inet_aton_value(host: str) -> int | None:
+    """The IPv4 address a C resolver reads in `host` (`127.1`, `0x7f.1`, `017700000001`, `2130706433`).
+
+    BSD `inet_aton` rules: one to four parts, each decimal, octal (leading 0) or hex (0x); the last part
+    fills the remaining bytes. None when `host` is not such a form.
+    """
+    parts = host.split(".")
+    if not 1 <= len(parts) <= 4:
+        return None
+    values = []
+    for part in parts:
+        try:
+            if part.lower().startswith("0x"):
+                values.append(int(part[2:] or "0", 16))
+            elif len(part) > 1 and part.startswith("0"):
+                values.append(int(part, 8))
+            else:
+                values.append(int(part, 10))
+        except ValueError:
+            return None
+    *head, last = values
+    room: int = 1 << (8 * (4 - len(head)))  # the bytes the last part fills
+    if any(v > 255 for v in head) or last >= room:
+        return None
+    value = 0
+    for v in head:
+        value = value * 256 + v
+    return value * room + last
+
+
+def address_problem(address: str, *, local_development: bool = False) -> str | None:
+    """Why a webhook may not be sent to `address` (an IP literal), or None when it may (public only)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "is not an IP address"
+    if local_development and ip.is_loopback:
+        return None
+    embedded = _embedded_ipv4(ip)
+    if embedded is not None:
+        return address_problem(str(embedded), local_development=local_development)
+    if ip.is_multicast or not ip.is_global:
+        return "must not point at a loopback, private, link-local or otherwise non-public address"
+    return None
+
+
+def _embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, 6to4, Teredo client, NAT64), if any."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def host_problem(host: str, *, local_development: bool = False) -> str | None:
+    """Why a URL's host is not an acceptable webhook target by its text alone (registration and delivery).
+
+    A name that resolves to a non-public address is caught at delivery, which resolves and checks.
+    """
+    name = host.rstrip(".").lower()
+    if ":" in name:  # an IPv6 literal (urlsplit has removed the brackets)
+        return address_problem(name, local_development=local_development)
+    if _NUMERIC_HOST.match(name):
+        if _DOTTED_QUAD.match(name):
+            return address_problem(name, local_development=local_development)
+        if inet_aton_value(name) is not None or name.replace(".", "").isdigit():
+            return "must write an IP address as a dotted quad (numeric shorthand forms are refused)"
+    if name == "localhost" or name.endswith(LOCAL_NAME_SUFFIXES):
+        return None if local_development and name in LOCAL_HOSTS else "must not name a local host"
+    return None
+
+
+def url_problem(url: str, *, local_development: bool = False) -> str | None:
+    """Why `url` cannot receive webhooks, or None when it can (see the module docstring)."""
     if len(url) > MAX_URL_LENGTH:
         return f"must be at most {MAX_URL_LENGTH} characters"
     try:
@@ -127,8 +223,11 @@ def url_problem(url: str) -> str | None:
         return "must not carry credentials; the signature authenticates the sender"
     if parts.fragment:
         return "must not have a fragment"
-    if parts.scheme == "http" and host.lower() not in LOCAL_HOSTS:
-        return "must use https (plain http only for localhost, 127.0.0.1 or [::1])"
+    problem = host_problem(host, local_development=local_development)
+    if problem is not None:
+        return problem
+    if parts.scheme == "http" and not (local_development and host.lower() in LOCAL_HOSTS):
+        return "must use https (plain http only to localhost in local development)"
     return None
 
 

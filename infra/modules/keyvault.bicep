@@ -15,6 +15,8 @@ param dynamicsWebhookSecret string
 @secure()
 param adminApiKey string
 @secure()
+param webhookSecretKey string = ''
+@secure()
 param upstreamClientSecret string
 
 var secretsUser = '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault Secrets User
@@ -57,13 +59,19 @@ var adminKeyEntry = empty(adminApiKey) ? [] : [
     value: adminApiKey
   }
 ]
+var webhookKeyEntry = empty(webhookSecretKey) ? [] : [
+  {
+    name: 'webhook-secret-key'
+    value: webhookSecretKey
+  }
+]
 var clientSecretEntry = empty(upstreamClientSecret) ? [] : [
   {
     name: 'graph-client-secret'
     value: upstreamClientSecret
   }
 ]
-var secretsToWrite = concat(webhookSecretEntry, adminKeyEntry, clientSecretEntry)
+var secretsToWrite = concat(webhookSecretEntry, adminKeyEntry, webhookKeyEntry, clientSecretEntry)
 
 resource secrets 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = [
   for secret in secretsToWrite: {

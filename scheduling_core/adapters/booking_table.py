@@ -45,7 +45,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
-from scheduling_core.adapters.tables import Tables, storage_errors
+from scheduling_core.adapters.tables import Tables, key_text, storage_errors
 from scheduling_core.bookings import (
     DAY_ROW_PREFIX,
     Booking,
@@ -343,7 +343,12 @@ class TableBookingStore:
     def create_booking(
         self, booking: Booking, event: CloudEvent, now: datetime, *, hold: Hold | None = None
     ) -> PendingEvent:
-        """Commit a new booking, its claims and its `booking.created` event, or raise SlotUnavailable."""
+        """Commit a new booking, its claims and its `booking.created` event, or raise SlotUnavailable.
+
+        Index rows (id, appointment, record) are written before the transaction, so a failure there
+        refuses the booking truthfully (nothing committed, safe to retry); after the commit nothing may
+        turn the booking into an error (issue 13): tidy-ups that fail are repaired when found.
+        """
         primary = booking.primary_host
         others = [h for h in sorted(booking.host_ids) if h != primary]
         id_row = {
@@ -352,12 +357,14 @@ class TableBookingStore:
             "primaryHost": primary,
             "hostIds": json.dumps(list(booking.host_ids)),
         }
-        # Both index rows before the transaction and side by side (one round trip of latency): a crash
-        # leaves at worst rows that point at nothing, which readers take as "no such booking".
+        # The index rows side by side (one round trip of latency): a crash leaves at worst rows that
+        # point at nothing, which readers take as "no such booking".
         appointment = self._pool.submit(contextvars.copy_context().run, self._index_appointment, booking)
+        record = self._pool.submit(contextvars.copy_context().run, self._index_record, booking)
         with storage_errors():
             self._index.upsert_entity(id_row)
         appointment.result()
+        record.result()
         taken: list[str] = []
         pending = booking.claim(primary).entry(booking.id, ClaimKind.PENDING, now + PENDING_LOCK_LIFETIME)
         try:
@@ -390,16 +397,37 @@ class TableBookingStore:
         except Exception:
             for host_id in taken:
                 self._release(host_id, pending, extra_rows=[f"b|{booking.id}"])
-            self._delete_index(f"appt|{appointment_id(booking.id)}")
-            with storage_errors():
-                self._index.delete_entity(f"id|{booking.id}", "")
+            self._forget_indexes(booking)
             raise
-        for host_id in others:
-            self._confirm_secondary(booking, host_id)
-        if hold is not None:
-            self._delete_index(f"hold|{hold.id}")
-        self._index_record(booking)
+        self._after_commit(booking, others, hold)
         return _pending(event, primary, results)
+
+    def _forget_indexes(self, booking: Booking) -> None:
+        """Best effort: the index rows of a booking that did not commit (readers skip any left behind)."""
+        try:
+            with storage_errors():
+                self._delete_index(f"appt|{appointment_id(booking.id)}")
+                self._delete_index(f"id|{booking.id}")
+                record_id = booking.context.get("recordId")
+                if isinstance(record_id, str) and record_id:
+                    self._index.delete_entity(f"rec|{key_text(record_id)}", booking.id)
+        except Exception:
+            log.warning("index rows of uncommitted booking %s left behind; readers skip them", booking.id)
+
+    def _after_commit(self, booking: Booking, others: Sequence[str], hold: Hold | None) -> None:
+        """Tidy-ups after the commit; none may turn a committed booking into an error (issue 13).
+
+        A secondary host's pending claim left unconfirmed is confirmed by whoever next finds it (it is
+        dead only if its booking never committed); a hold index row left behind points at a deleted hold
+        and reads as 404.
+        """
+        try:
+            for host_id in others:
+                self._confirm_secondary(booking, host_id)
+            if hold is not None:
+                self._delete_index(f"hold|{hold.id}")
+        except Exception:
+            log.warning("post-commit tidy-up of booking %s failed; repaired when found", booking.id)
 
     def _confirm_secondary(self, booking: Booking, host_id: str) -> None:
         """Turn the pending claim into a booking's; unchecked: the time is this booking's already."""
@@ -415,11 +443,11 @@ class TableBookingStore:
 
     def _index_record(self, booking: Booking) -> None:
         record_id = booking.context.get("recordId")
-        if record_id:
+        if isinstance(record_id, str) and record_id:
             with storage_errors():
                 self._index.upsert_entity(
                     {
-                        "PartitionKey": f"rec|{record_id}",
+                        "PartitionKey": f"rec|{key_text(record_id)}",
                         "RowKey": booking.id,
                         "primaryHost": booking.primary_host,
                     }
@@ -563,19 +591,26 @@ class TableBookingStore:
                 ids = [
                     e["RowKey"]
                     for e in self._index.query_entities(
-                        "PartitionKey eq @p", parameters={"p": f"rec|{record_id}"}
+                        "PartitionKey eq @p", parameters={"p": f"rec|{key_text(record_id)}"}
                     )
                 ]
-                rows = [
-                    self._slots.get_entity(r["primaryHost"], f"b|{i}")
-                    for i, r in ((i, self._index.get_entity(f"id|{i}", "")) for i in ids)
-                ]
+                rows = [row for row in (self._committed_row(i) for i in ids) if row is not None]
                 rows = [r for r in rows if self._matches(r, host_id, start, end, status)]
             else:
                 rows = list(self._slots.query_entities(" and ".join(filters), parameters=params))
         bookings = sorted((self._parse_booking(r) for r in rows), key=lambda b: (b.start, b.id))
         page = bookings[offset : offset + limit]
         return page, (offset + limit if offset + limit < len(bookings) else None)
+
+    def _committed_row(self, booking_id: str) -> Mapping[str, Any] | None:
+        """The booking's row, or None when its index rows outlived a booking that never committed."""
+        index = self._find_booking_index(booking_id)
+        if index is None:
+            return None
+        try:
+            return dict(self._slots.get_entity(index["primaryHost"], f"b|{booking_id}"))
+        except ResourceNotFoundError:
+            return None
 
     @staticmethod
     def _matches(

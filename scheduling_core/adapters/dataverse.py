@@ -51,7 +51,13 @@ from scheduling_core.adapters.dataverse_models import (
     TeamRow,
 )
 from scheduling_core.adapters.http_retry import RetryingSender
-from scheduling_core.errors import InvalidRequest, NotFound, PermanentError, UpstreamUnavailable
+from scheduling_core.errors import (
+    InvalidRequest,
+    NotFound,
+    PermanentError,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
 from scheduling_core.settings import Settings
 
 _Row = TypeVar("_Row", OwnedRow, CustomerLinks, AddressRow, SystemUserRow, TeamRow)
@@ -78,8 +84,10 @@ _ACCOUNT_LINKS: dict[str, tuple[str, ...]] = {
 _ADDRESSED = frozenset({"lead", "account", "contact"})
 
 
-class DataverseRequestRejected(PermanentError):
+class DataverseRequestRejected(UpstreamRejected):
     """Dataverse refused a request with a 4xx other than 429: a bug or a configuration error on our side."""
+
+    service = "Dataverse"
 
     def __init__(self, *, status_code: int, code: str | None, message: str | None, request: str) -> None:
         super().__init__(

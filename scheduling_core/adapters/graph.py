@@ -49,7 +49,7 @@ from scheduling_core.adapters.graph_models import (
 from scheduling_core.adapters.http_retry import RetryingSender
 from scheduling_core.clock import Clock, SystemClock
 from scheduling_core.domain import BusyItem
-from scheduling_core.errors import PermanentError, UpstreamUnavailable
+from scheduling_core.errors import UpstreamRejected, UpstreamUnavailable
 from scheduling_core.intervals import Interval
 from scheduling_core.ports import HostFreeBusy, Mailbox
 
@@ -65,8 +65,10 @@ AVAILABILITY_VIEW_INTERVAL_MINUTES = 15
 _SERVICE = "graph"
 
 
-class GraphRequestRejected(PermanentError):
+class GraphRequestRejected(UpstreamRejected):
     """Graph refused a request with a 4xx other than 429: a bug or a configuration error on our side."""
+
+    service = "Graph"
 
     def __init__(self, *, status_code: int, code: str | None, message: str | None, request: str) -> None:
         super().__init__(

@@ -30,7 +30,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from scheduling_core.adapters.tables import Tables, storage_errors
+from scheduling_core.adapters.tables import Tables, key_text, storage_errors
 from scheduling_core.errors import NotFound, UpstreamUnavailable
 
 _MAX_TIME = 10**13  # milliseconds; inverted timestamps sort newest first
@@ -70,7 +70,7 @@ class TableRoutingStore:
                 body: dict[str, Any] = rows[0] if len(rows) == 1 else {"ref": decision_id}
                 self._decisions.upsert_entity(
                     {
-                        "PartitionKey": f"rec|{record_id}",
+                        "PartitionKey": f"rec|{key_text(record_id)}",
                         "RowKey": f"{inverted:013d}|{decision_id}",
                         "at": at,
                     }
@@ -91,7 +91,7 @@ class TableRoutingStore:
     def decisions_for_record(self, record_id: str, limit: int = 100) -> list[dict[str, Any]]:
         with storage_errors():
             pages = self._decisions.query_entities(
-                "PartitionKey eq @p", parameters={"p": f"rec|{record_id}"}, results_per_page=limit
+                "PartitionKey eq @p", parameters={"p": f"rec|{key_text(record_id)}"}, results_per_page=limit
             ).by_page()
             rows = list(next(pages, []))
         return [self.get_decision(str(row["ref"])) if "ref" in row else _decode([row]) for row in rows]

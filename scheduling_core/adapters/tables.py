@@ -61,6 +61,20 @@ def table_service_from_settings(settings: Settings) -> TableServiceClient:
     )
 
 
+#: Characters Azure Table storage refuses in PartitionKey/RowKey, and `%` (our escape character).
+_KEY_UNSAFE = re.compile(r"[/\\#?%\x00-\x1f\x7f-\x9f]")
+
+
+def key_text(value: str) -> str:
+    """`value` made safe inside a PartitionKey/RowKey: `/ \\ # ?`, control characters and `%` become `%XX`.
+
+    Caller-given ids (a Dynamics record id in a booking's context) reach keys; unencoded, one of these
+    characters makes the write fail AFTER a booking committed. Injective (the escape is escaped too) and the
+    identity on GUIDs and ordinary ids, so rows written before this encoding keep their keys.
+    """
+    return _KEY_UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", value)
+
+
 @contextmanager
 def storage_errors() -> Iterator[None]:
     """Translate transport and server faults into the service's error tree."""

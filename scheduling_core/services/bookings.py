@@ -11,6 +11,7 @@ Invariants:
 from __future__ import annotations
 
 import contextvars
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,7 @@ from scheduling_core.bookings import (
     new_hold_id,
 )
 from scheduling_core.clock import Clock
+from scheduling_core.deadline import ensure_time_left
 from scheduling_core.domain import Assignment, Commitment, EventType, Host
 from scheduling_core.errors import (
     BookingChanged,
@@ -57,7 +59,10 @@ from scheduling_core.questions import checked_answers
 from scheduling_core.services.routing import ContextIn, RoutingService, StoredDecision
 from scheduling_core.telemetry import booking_changed
 
+log = logging.getLogger(__name__)
+
 HOLD_LIFETIME = timedelta(minutes=5)
+MAX_RECORD_ID_LENGTH = 100
 CHANGE_ATTEMPTS = 3
 
 
@@ -127,6 +132,29 @@ def missing_required_fields(event_type: EventType, request: BookingRequest) -> l
         if value is None or (isinstance(value, str) and not value.strip()):
             missing.append(FieldError(field=name, message="required by this event type"))
     return missing
+
+
+def context_errors(context: Mapping[str, Any]) -> list[FieldError]:
+    """`context.recordId` is text of at most 100 characters without control characters.
+
+    It becomes part of storage keys (encoded there, see `key_text`) and of Dataverse URLs (parsed as a
+    GUID there first); a number, an object or a control character can only be a caller's mistake.
+    """
+    record_id = context.get("recordId")
+    if record_id is None:
+        return []
+    if (
+        not isinstance(record_id, str)
+        or not 0 < len(record_id) <= MAX_RECORD_ID_LENGTH
+        or any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in record_id)
+    ):
+        return [
+            FieldError(
+                field="context.recordId",
+                message=f"must be text of 1 to {MAX_RECORD_ID_LENGTH} characters without control characters",
+            )
+        ]
+    return []
 
 
 def asked_answers(event_type: EventType, answers: Mapping[str, Any]) -> dict[str, Any]:
@@ -234,12 +262,20 @@ class BookingService:
         return free
 
     def _publish(self, pending: PendingEvent) -> None:
+        """Telemetry and the fast-path publish of a committed change; never raises (issue 13).
+
+        The event sits in the outbox row committed with the change, so the relay publishes whatever
+        this attempt could not; an error here must not tell the caller "try again" and book twice.
+        """
         event = pending.event
-        snapshot = event.data.get("booking")
-        host_ids = snapshot.get("hostIds", ()) if isinstance(snapshot, Mapping) else ()
-        booking_changed(event.type, event.session_id, host_ids)
-        if self._after_commit is not None:
-            self._after_commit.publish_now([pending])
+        try:
+            snapshot = event.data.get("booking")
+            host_ids = snapshot.get("hostIds", ()) if isinstance(snapshot, Mapping) else ()
+            booking_changed(event.type, event.session_id, host_ids)
+            if self._after_commit is not None:
+                self._after_commit.publish_now([pending])
+        except Exception:
+            log.warning("after-commit publish of %s failed; the outbox relay retries it", event.id)
 
     # ---- holds -----------------------------------------------------------------------------------
 
@@ -257,6 +293,9 @@ class BookingService:
         """`hold_id` lets a caller name the hold before it exists (the booking page's seats);
         `outlook=False` checks only this service's own bookings and holds (no Graph call). `answers`
         are checked (a hold does not route, so none is demanded) and not stored: the booking carries them."""
+        invalid = context_errors(context)
+        if invalid:
+            raise InvalidRequest("The context is not valid.", tuple(invalid))
         event_type = self._config.get_event_type(event_type_slug)
         checked_answers(event_type, answers or {}, require=False)
         candidates = self._candidates(event_type, host_id)
@@ -279,6 +318,7 @@ class BookingService:
                 expires_at=now + self._hold_lifetime,
                 context=dict(context),
             )
+            ensure_time_left("storing the hold")
             try:
                 self._store.create_hold(hold, now)
                 return hold
@@ -304,7 +344,7 @@ class BookingService:
             except NotFound:
                 pass
         event_type = self._config.get_event_type(request.event_type)
-        missing = missing_required_fields(event_type, request)
+        missing = missing_required_fields(event_type, request) + context_errors(request.context)
         answers: dict[str, str] = {}
         try:
             answers = checked_answers(event_type, request.answers, require=True)
@@ -335,16 +375,25 @@ class BookingService:
             booking = self._new_booking(request, event_type, host_ids, hold, routed, answers)
             now = self._clock.now()
             event = booking_event(booking=booking_snapshot(booking), event_type="booking.created", time=now)
+            ensure_time_left("committing the booking")
             try:
                 pending = self._store.create_booking(booking, event, now, hold=hold)
             except SlotUnavailable as exc:
                 last_error = exc
                 continue
             if routed is not None and self._routing is not None:
-                self._routing.record_assignment(routed, host_ids[0])
+                self._record_assignment(routed, host_ids[0])
             self._publish(pending)
             return booking
         raise last_error or SlotUnavailable("No host is free at that time.")
+
+    def _record_assignment(self, routed: StoredDecision, host_id: str) -> None:
+        """The rotation counter after a commit: lost on failure (fairness drifts by one), never an error."""
+        assert self._routing is not None
+        try:
+            self._routing.record_assignment(routed, host_id)
+        except Exception:
+            log.warning("rotation counter not advanced for decision %s", routed.id)
 
     def _route(
         self, request: BookingRequest, event_type: EventType, answers: Mapping[str, str]
@@ -551,6 +600,7 @@ class BookingService:
         now = self._clock.now()
         new = old.rescheduled(start, now, reason)
         event = booking_event(booking=booking_snapshot(new), event_type="booking.rescheduled", time=now)
+        ensure_time_left("committing the new time")
         self._publish(self._store.reschedule_booking(stored, new, event, now))
         return new
 

@@ -86,10 +86,13 @@ class DeliveryReport:
 
 
 class WebhookService:
-    def __init__(self, *, store: WebhookStore, sender: WebhookSender, clock: Clock) -> None:
+    def __init__(
+        self, *, store: WebhookStore, sender: WebhookSender, clock: Clock, local_development: bool = False
+    ) -> None:
         self._store = store
         self._sender = sender
         self._clock = clock
+        self._local = local_development  # plain-http loopback receivers allowed (webhooks.url_problem)
 
     # --- subscriptions (admin) -----------------------------------------------------------------------
 
@@ -97,7 +100,9 @@ class WebhookService:
         self, subscription_id: str, *, url: str, events: Sequence[str], secret: str
     ) -> tuple[WebhookSubscription, bool]:
         """Create or replace a subscription; `InvalidRequest` lists every field that breaks a rule."""
-        errors = [FieldError(field="url", message=p) for p in [url_problem(url)] if p]
+        errors = [
+            FieldError(field="url", message=p) for p in [url_problem(url, local_development=self._local)] if p
+        ]
         errors += [
             FieldError(field=f"events.{i}", message=p)
             for i, e in enumerate(events)

@@ -342,7 +342,8 @@ def test_oversized_and_malformed_bodies_are_refused(app: Any, host: str) -> None
     slug = _event_type(app, [host])
     big = _book(app, slug, AT_9, metadata={"blob": "x" * 70_000})
     assert big.status == 413 and big.json()["code"] == "payload-too-large"
-    assert app.post("/bookings", body=b"{oops").json()["code"] == "invalid-json"
+    oops = app.post("/bookings", body=b"{oops", headers={"Content-Type": "application/json"})
+    assert oops.json()["code"] == "invalid-json"
     assert app.get("/bookings/bk_nope").status == 404
     assert _partition_rows(app, host, "b|") == []
 

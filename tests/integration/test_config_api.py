@@ -72,7 +72,9 @@ def test_event_type_round_trip_and_reference_checks(app: Any) -> None:
     ],
 )
 def test_bad_admin_input_gets_a_problem_not_a_500(app: Any, body: bytes, status: int, code: str) -> None:
-    response = app.put(f"/admin/hosts/{uuid.uuid4()}", body=body)
+    response = app.put(
+        f"/admin/hosts/{uuid.uuid4()}", body=body, headers={"Content-Type": "application/json"}
+    )
     assert response.status == status
     assert response.content_type.startswith("application/problem+json")
     assert response.json()["code"] == code

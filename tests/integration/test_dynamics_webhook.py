@@ -76,7 +76,8 @@ def _post(world: World, body: Any, secret: str | None = SECRET, **headers: str) 
     all_headers = dict(headers)
     if secret is not None:
         all_headers[HEADER] = secret
-    if isinstance(body, bytes):
+    if isinstance(body, bytes):  # sent as Dynamics sends it: declared JSON
+        all_headers.setdefault("Content-Type", "application/json")
         return world.app.post("/dynamics/webhook", body=body, headers=all_headers, key=None)
     return world.app.post("/dynamics/webhook", json_body=body, headers=all_headers, key=None)
 

@@ -40,6 +40,12 @@ def _documented_verifier() -> Callable[..., bool]:
 verify_webhook = _documented_verifier()
 
 
+@pytest.fixture(autouse=True)
+def _local_development(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The receivers are plain-http servers on 127.0.0.1: allowed in local development only."""
+    monkeypatch.setenv("AZURE_FUNCTIONS_ENVIRONMENT", "Development")
+
+
 @dataclass(frozen=True)
 class Received:
     headers: dict[str, str]
@@ -331,7 +337,7 @@ def test_invalid_subscriptions_are_refused_with_problem_json_naming_each_field(a
         assert (r.status, r.content_type) == (422, "application/problem+json"), body
         assert field in {e["field"] for e in r.json()["errors"]}, body
 
-    r = app.put("/admin/webhooks/bad", body=b"{not json")
+    r = app.put("/admin/webhooks/bad", body=b"{not json", headers={"Content-Type": "application/json"})
     assert (r.status, r.content_type, r.json()["code"]) == (400, "application/problem+json", "invalid-json")
     r = app.put(
         "/admin/webhooks/Bad_Id",

@@ -15,6 +15,7 @@ operation is collected and reported together.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -78,6 +80,36 @@ def _runner(
     return run
 
 
+#: Dates far outside the service's bounds (api.md "Limits": 2000-01-01 ... 2100-12-31 → 422), swapped in
+#: for every date-like string of a generated case, so far past and future inputs are always among them.
+FAR_DATES = ("0001-01-01T00:00:00Z", "0462-03-01T10:00:00+00:00", "1999-12-31", "2101-01-01", "9999-12-31")
+_DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _far_dated(value: Any, far: str) -> Any:
+    if isinstance(value, str) and _DATE_LIKE.match(value):
+        return far
+    if isinstance(value, dict):
+        return {key: _far_dated(item, far) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_far_dated(item, far) for item in value]
+    return value
+
+
+def far_dated(strategy: Any) -> Any:
+    """`strategy`'s cases with each date-like query value and body string replaced by a far date."""
+
+    def swap(pair: tuple[Any, str]) -> Any:
+        case, far = pair
+        if case.query:
+            case.query = _far_dated(dict(case.query), far)
+        if isinstance(case.body, dict | list):
+            case.body = _far_dated(case.body, far)
+        return case
+
+    return st.tuples(strategy, st.sampled_from(FAR_DATES)).map(swap)
+
+
 def exercise(stack: ProofStack, max_examples: int) -> tuple[Counter[str], dict[str, str]]:
     """Run every operation in both modes; (requests per status, first failure per operation)."""
     schema = schemathesis.openapi.from_url(f"{stack.api}/openapi.json")
@@ -88,14 +120,21 @@ def exercise(stack: ProofStack, max_examples: int) -> tuple[Counter[str], dict[s
         headers = {"x-functions-key": ADMIN_KEY if operation.path.startswith("/admin") else API_KEY}
         if operation.path == "/dynamics/webhook":
             headers[WEBHOOK_HEADER] = WEBHOOK_SECRET
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            run = _runner(stack, operation.as_strategy(generation_mode=mode), headers, max_examples, statuses)
+        strategies = [
+            (mode.value, operation.as_strategy(generation_mode=mode))
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+        ]
+        strategies.append(
+            ("far dates", far_dated(operation.as_strategy(generation_mode=GenerationMode.POSITIVE)))
+        )
+        for label, strategy in strategies:
+            run = _runner(stack, strategy, headers, max_examples, statuses)
             try:
                 run()
             except Unsatisfiable:
                 continue  # nothing to make invalid (e.g. GET /health in negative mode)
             except (Exception, BaseExceptionGroup) as exc:
-                name = f"{operation.method.upper()} {operation.path} ({mode.value})"
+                name = f"{operation.method.upper()} {operation.path} ({label})"
                 failures.setdefault(name, str(exc)[:3000])
     return statuses, failures
 

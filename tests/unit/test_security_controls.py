@@ -12,7 +12,7 @@ import azure.functions as func
 import pytest
 
 from http_api import cors
-from http_api.auth import Access, check_access
+from http_api.auth import Access, KeySetting, check_access
 from http_api.endpoint import MAX_BODY_BYTES, ROUTES, Operation, endpoint, json_response, read_json
 from http_api.problems import HttpProblem
 
@@ -73,20 +73,21 @@ def _request(
     )
 
 
+KEYS = (KeySetting("api-key-1"), KeySetting("admin-key-1"))
+
+
 def test_keys_are_required_checked_exactly_and_separately_for_admin() -> None:
     with pytest.raises(HttpProblem) as missing:
-        check_access(_request(), Access.API, "api-key-1", "admin-key-1")
+        check_access(_request(), Access.API, *KEYS)
     assert missing.value.status == 401
     for wrong in ("api-key-2", "api-key-", "api-key-11", "admin-key-1"):
         with pytest.raises(HttpProblem) as refused:
-            check_access(_request(headers={"x-functions-key": wrong}), Access.API, "api-key-1", "admin-key-1")
+            check_access(_request(headers={"x-functions-key": wrong}), Access.API, *KEYS)
         assert refused.value.status == 403
-    check_access(_request(headers={"x-functions-key": "api-key-1"}), Access.API, "api-key-1", "admin-key-1")
+    check_access(_request(headers={"x-functions-key": "api-key-1"}), Access.API, *KEYS)
     with pytest.raises(HttpProblem):
-        check_access(
-            _request(headers={"x-functions-key": "api-key-1"}), Access.ADMIN, "api-key-1", "admin-key-1"
-        )
-    check_access(_request(), Access.PUBLIC, "api-key-1", "admin-key-1")
+        check_access(_request(headers={"x-functions-key": "api-key-1"}), Access.ADMIN, *KEYS)
+    check_access(_request(), Access.PUBLIC, *KEYS)
 
 
 # --- CORS ------------------------------------------------------------------------------------------------

@@ -108,8 +108,9 @@ def test_unknown_event_filters_are_refused(value: str) -> None:
         "http://[::1]:9000/x",
     ],
 )
-def test_https_urls_and_local_http_urls_are_accepted(url: str) -> None:
-    assert url_problem(url) is None
+def test_https_urls_and_local_http_urls_are_accepted_in_local_development(url: str) -> None:
+    assert url_problem(url, local_development=True) is None
+    assert (url_problem(url) is None) == url.startswith("https://")
 
 
 @pytest.mark.parametrize(
