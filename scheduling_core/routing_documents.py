@@ -18,7 +18,16 @@ import re
 from collections.abc import Collection
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
 
 from scheduling_core.documents import HOST_ID_PATTERN, Document
 from scheduling_core.routing import (
@@ -53,8 +62,9 @@ class WhenDoc(Document):
 
     `recordType`: the record types (Dataverse logical names, e.g. `lead`). `answers.<id>`: the values
     of the event type's question `<id>` (routing.md, "Conditions on answers"), e.g.
-    `{"answers.companySize": ["201-1000", "1000+"]}`. Answer keys are the open part of the object,
-    so they are checked here, not by field declarations.
+    `{"answers.companySize": ["201-1000", "1000+"]}`. Answer keys are the open part of the object
+    (kept as extra keys, so the stored document reads as written); any other unknown key is refused at
+    its own path (`rules.0.when.recordTypes`), as a closed object would.
     """
 
     model_config = ConfigDict(
@@ -69,6 +79,18 @@ class WhenDoc(Document):
 
     recordType: list[_RecordType] | None = Field(default=None, min_length=1, max_length=50)
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _closed_but_for_answers(cls, data: Any, handler: ModelWrapValidatorHandler[WhenDoc]) -> WhenDoc:
+        if isinstance(data, dict):
+            unknown = [k for k in data if k not in cls.model_fields and not _ANSWER_KEY.match(str(k))]
+            if unknown:
+                raise ValidationError.from_exception_data(
+                    cls.__name__,
+                    [InitErrorDetails(type="extra_forbidden", loc=(str(k),), input=data[k]) for k in unknown],
+                )
+        return handler(data)
+
     @field_validator("recordType")
     @classmethod
     def _normalise(cls, value: list[str] | None) -> list[str] | None:
@@ -78,8 +100,6 @@ class WhenDoc(Document):
     def _answers(self) -> WhenDoc:
         extra = self.__pydantic_extra__ or {}
         for key, values in extra.items():
-            if not _ANSWER_KEY.match(key):
-                raise ValueError(f"'{key}' is not a condition: use recordType or answers.<question id>")
             if (
                 not isinstance(values, list)
                 or not 1 <= len(values) <= MAX_ANSWER_VALUES

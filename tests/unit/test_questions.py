@@ -119,7 +119,7 @@ def test_record_type_and_answers_both_must_hold() -> None:
     [
         ({"answers.size": []}, "'answers.size' must be a list of 1 to 50 answer values"),
         ({"answers.size": "1000+"}, "'answers.size' must be a list"),
-        ({"companySize": ["1"]}, "'companySize' is not a condition"),
+        ({"companySize": ["1"]}, "rules.0.when.companySize\n  Extra inputs are not permitted"),
         ({}, "give recordType or at least one answers.<question id> condition"),
     ],
 )
