@@ -3,6 +3,7 @@
 HTTP (route prefix /api)
   admin/hosts[/{hostId}]            GET, PUT, DELETE   http_api.admin
   admin/event-types[/{slug}]        GET, PUT, DELETE   http_api.admin
+  admin/hosts/{hostId}/reassign     POST               http_api.team
   slots, slots/explain              GET                http_api.availability
   holds, holds/{holdId}             POST, DELETE       http_api.bookings
   bookings[/{bookingId}]            GET, POST          http_api.bookings
@@ -52,6 +53,7 @@ from http_api import (
     operations,
     reconcile,
     routing,
+    team,
 )
 from http_api import webhooks as webhook_admin
 from scheduling_core import logs, telemetry
@@ -65,6 +67,7 @@ telemetry.configure_from_env()  # Azure Monitor when APPLICATIONINSIGHTS_CONNECT
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 app.register_functions(admin.bp)
+app.register_functions(team.bp)
 app.register_functions(availability.bp)
 app.register_functions(bookings.bp)
 app.register_functions(routing.bp)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
+
 import azure.functions as func
+from pydantic import Field
 
 from http_api.auth import Access
 from http_api.endpoint import (
     Operation,
+    QueryParam,
     document_methods,
     document_operations,
     endpoint,
@@ -14,7 +19,9 @@ from http_api.endpoint import (
     read_json,
     route_param,
 )
+from http_api.problems import HttpProblem
 from http_api.schemas import EventTypeList, EventTypeOut, HostList, HostOut, Problem
+from http_api.team import ReassignOut, reassign_out, reassign_page
 from scheduling_core.composition import services
 from scheduling_core.documents import HOST_ID_PATTERN, SLUG_PATTERN, EventTypeDoc, HostDoc
 from scheduling_core.domain import EventType, Host
@@ -51,19 +58,60 @@ def admin_list_hosts(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(HostList(items=[_host_out(h) for h in hosts]))
 
 
-@endpoint(
-    bp,
-    route="admin/hosts/{hostId}",
-    access=Access.ADMIN,
-    operations=document_operations(name="Host", label="a host", request=HostDoc, out=HostOut),
+REASSIGN_PARAM = QueryParam(
+    name="reassignFutureBookings",
+    description=(
+        "With active false: move the host's future bookings as POST /admin/hosts/{hostId}/reassign does "
+        "(routing picks the new hosts); the answer's `reassignment` lists them"
+    ),
+    schema={"type": "boolean"},
 )
+#: Deactivating with `reassignFutureBookings` moves bookings from now up to here (api.md Limits' end).
+FUTURE_END = datetime(2100, 12, 31, tzinfo=UTC)
+
+
+def _host_operations() -> tuple[Operation, ...]:
+    get, put, delete = document_operations(name="Host", label="a host", request=HostDoc, out=HostOut)
+    put = replace(put, query=(REASSIGN_PARAM,), responses={**put.responses, 200: HostPutOut, 201: HostPutOut})
+    return get, put, delete
+
+
+class HostPutOut(HostOut):
+    reassignment: ReassignOut | None = Field(
+        default=None,
+        description="Only with reassignFutureBookings=true: the first page of the move",
+        exclude_if=lambda v: v is None,
+    )
+
+
+def _reassign_requested(req: func.HttpRequest) -> bool:
+    value = (req.params.get("reassignFutureBookings") or "false").lower()
+    if value not in ("true", "false"):
+        raise HttpProblem(
+            422, "validation-failed", "Validation failed", "reassignFutureBookings must be true or false."
+        )
+    return value == "true"
+
+
+@endpoint(bp, route="admin/hosts/{hostId}", access=Access.ADMIN, operations=_host_operations())
 def admin_host(req: func.HttpRequest) -> func.HttpResponse:
     host_id = route_param(req, "hostId", HOST_ID_PATTERN)
     config = services().config
 
     def put() -> tuple[HostOut, bool]:
         host = read_json(req, HostDoc).to_domain(host_id)
-        return _host_out(host), config.put_host(host)
+        move = _reassign_requested(req)
+        if move and host.active:
+            raise HttpProblem(
+                422, "validation-failed", "Validation failed", "reassignFutureBookings needs active: false."
+            )
+        created = config.put_host(host)  # saved first: routing no longer offers the host
+        out = HostPutOut(id=host.id, **HostDoc.from_domain(host).model_dump())
+        if move:
+            start = services().clock.now()
+            page = reassign_page(host.id, start, FUTURE_END, None, "host deactivated")
+            out.reassignment = reassign_out(page)
+        return out, created
 
     return document_methods(
         req,

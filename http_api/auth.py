@@ -60,6 +60,8 @@ def presented_key(req: func.HttpRequest) -> str | None:
 
 
 def check_access(req: func.HttpRequest, access: Access, api_key: KeySetting, admin_key: KeySetting) -> None:
+    """The admin key opens keyed endpoints too (as the host key does in Azure): a manager's override on
+    `POST /bookings` is made with it (api.md, Team operations)."""
     expected = {Access.PUBLIC: OFF, Access.API: api_key, Access.ADMIN: admin_key}[access]
     if expected.off:
         return
@@ -69,5 +71,19 @@ def check_access(req: func.HttpRequest, access: Access, api_key: KeySetting, adm
         raise HttpProblem(403, "forbidden", "Forbidden", "This endpoint is closed: no key is configured.")
     if given is None:
         raise HttpProblem(401, "unauthorized", "Unauthorized", "A key is required (x-functions-key header).")
-    if not hmac.compare_digest(given.encode(), expected.value.encode()):
-        raise HttpProblem(403, "forbidden", "Forbidden", "The key is not valid for this endpoint.")
+    if hmac.compare_digest(given.encode(), expected.value.encode()):
+        return
+    admin = admin_key.value
+    if access is Access.API and admin is not None and hmac.compare_digest(given.encode(), admin.encode()):
+        return
+    raise HttpProblem(403, "forbidden", "Forbidden", "The key is not valid for this endpoint.")
+
+
+def require_admin(req: func.HttpRequest, admin_key: KeySetting, what: str) -> None:
+    """403 `forbidden` unless the admin key was presented (an absent admin key setting turns the check
+    off, as for `/admin/*`; a broken one refuses)."""
+    if admin_key.off:
+        return
+    given = presented_key(req) or ""
+    if admin_key.value is None or not hmac.compare_digest(given.encode(), admin_key.value.encode()):
+        raise HttpProblem(403, "forbidden", "Forbidden", f"{what} needs the admin key.")

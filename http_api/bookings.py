@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import azure.functions as func
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from http_api.auth import Access
+from http_api.auth import Access, key_setting, require_admin
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response, read_json, route_param
 from http_api.idempotency import derived_id, run_idempotently
 from http_api.problems import HttpProblem, from_validation_error
@@ -18,6 +18,7 @@ from scheduling_core.adapters.booking_table import decode_offset, encode_offset
 from scheduling_core.bookings import Booking, Invitee, booking_snapshot
 from scheduling_core.composition import services
 from scheduling_core.documents import HOST_ID_PATTERN, SLUG_PATTERN
+from scheduling_core.override import Override
 from scheduling_core.services.bookings import BookingRequest
 from scheduling_core.timezones import UnknownTimeZone, iana_name, resolve_time_zone
 
@@ -52,6 +53,27 @@ def _zone(value: str) -> str:
         raise ValueError(exc.detail) from None
 
 
+OverrideRuleName = Literal["outsideWorkingHours", "outlookBusy", "caps", "minimumNotice", "bookingWindow"]
+
+
+class OverrideIn(Strict):
+    """A manager's override (admin key only): the slot rules to lift. Never lifts our own bookings
+    and holds: an overlap with one is still 409 `slot-unavailable`."""
+
+    reason: str = Field(min_length=1, max_length=1000)
+    allow: list[OverrideRuleName] = Field(min_length=1, max_length=5)
+
+    def to_domain(self) -> Override:
+        return Override.of(self.reason, self.allow)
+
+
+def _override(req: func.HttpRequest, given: OverrideIn | None) -> Override | None:
+    if given is None:
+        return None
+    require_admin(req, key_setting("ADMIN_API_KEY"), "A manager override")
+    return given.to_domain()
+
+
 class BookingIn(Strict):
     eventType: str = Field(pattern=SLUG_PATTERN)
     start: AwareDatetime
@@ -62,6 +84,7 @@ class BookingIn(Strict):
     context: Bag = Field(default_factory=dict)
     answers: Bag = Field(default_factory=dict)
     metadata: Bag = Field(default_factory=dict)
+    override: OverrideIn | None = None
 
     _tz = field_validator("timeZone")(_zone)
 
@@ -80,6 +103,7 @@ class HoldIn(Strict):
 class RescheduleIn(Strict):
     start: AwareDatetime
     reason: str | None = Field(default=None, max_length=1000)
+    override: OverrideIn | None = None
 
 
 class CancelIn(Strict):
@@ -205,10 +229,11 @@ def bookings(req: func.HttpRequest) -> func.HttpResponse:
         return _list_bookings(req)
     # Read and bounded before the idempotency claim: a body we refuse (400/415/422) touches no storage.
     body = read_json(req, BookingIn)
-    return run_idempotently(req, CREATE_SCOPE, lambda: _create_booking(req, body))
+    override = _override(req, body.override)  # 403 before anything is claimed or stored
+    return run_idempotently(req, CREATE_SCOPE, lambda: _create_booking(req, body, override))
 
 
-def _create_booking(req: func.HttpRequest, body: BookingIn) -> func.HttpResponse:
+def _create_booking(req: func.HttpRequest, body: BookingIn, override: Override | None) -> func.HttpResponse:
     booking = services().bookings.create(
         BookingRequest(
             booking_id=derived_id(req, CREATE_SCOPE, "bk_"),
@@ -221,6 +246,7 @@ def _create_booking(req: func.HttpRequest, body: BookingIn) -> func.HttpResponse
             context=body.context,
             answers=body.answers,
             metadata=body.metadata,
+            override=override,
         )
     )
     return json_response(booking_out(booking), 201, headers={"Location": f"/api/bookings/{booking.id}"})
@@ -293,7 +319,11 @@ def reschedule_booking(req: func.HttpRequest) -> func.HttpResponse:
     booking_id = route_param(req, "bookingId", ID_PATTERN, kind="booking")
     body = read_json(req, RescheduleIn)
     booking = services().bookings.reschedule(
-        booking_id, body.start, reason=body.reason, if_match=_if_match(req)
+        booking_id,
+        body.start,
+        reason=body.reason,
+        if_match=_if_match(req),
+        override=_override(req, body.override),
     )
     return _with_etag(booking)
 

@@ -106,11 +106,29 @@ class InviteeOut(BaseModel):
     phone: str | None = None
 
 
+class OverrideOut(BaseModel):
+    reason: str
+    allow: list[str]
+
+
+class ReassignmentOut(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    reason: str
+    at: str
+
+
 class BookingRoutingOut(BaseModel):
     decisionId: str | None = None
     rule: str | None = None
     strategy: str
     reason: str
+    override: OverrideOut | None = Field(
+        default=None, description="A manager's override: the rules it lifted", exclude_if=lambda v: v is None
+    )
+    reassigned: ReassignmentOut | None = Field(
+        default=None, description="The last reassignment to another host", exclude_if=lambda v: v is None
+    )
 
 
 class OutlookSync(BaseModel):
@@ -183,6 +201,9 @@ class RoutingDecisionOut(BaseModel):
     recordId: str | None = None
     decision: dict[str, object]
     inputs: dict[str, object]
+    override: OverrideOut | None = Field(
+        default=None, description="A manager's override on the booking", exclude_if=lambda v: v is None
+    )
 
 
 class RoutingDecisionList(BaseModel):

@@ -294,6 +294,21 @@ class Booking:
             metadata=metadata,
         )
 
+    def reassigned(self, from_host: str, to_host: str, at: datetime, routing: Mapping[str, Any]) -> Booking:
+        """The same booking with `to_host` in `from_host`'s place (same position: the first host stays
+        the organizer), one version newer."""
+        hosts = tuple(to_host if h == from_host else h for h in self.host_ids)
+        # Both syncs have work to do (a new Outlook event, a new organizer): pending until they report.
+        return replace(
+            self,
+            host_ids=hosts,
+            version=self.version + 1,
+            updated_at=at,
+            routing=routing,
+            outlook={**self.outlook, "syncStatus": "pending"},
+            dynamics={**self.dynamics, "syncStatus": "pending"},
+        )
+
     def cancelled(self, at: datetime, reason: str | None, source: str) -> Booking:
         return replace(
             self,

@@ -53,6 +53,15 @@ class MeetingSource:
     drift_recorded: bool = False
 
 
+#: The cancellation comment Exchange mails to attendees: the canceller's reason, one bounded plain line.
+CANCEL_COMMENT_LIMIT = 1000
+
+
+def cancel_comment(source: MeetingSource) -> str:
+    """The comment sent with the cancellation: the reason (invitee-chosen text, so made inert)."""
+    return inert(source.cancel_reason, CANCEL_COMMENT_LIMIT) or "This meeting was cancelled."
+
+
 def subject(source: MeetingSource, event_type: EventType | None) -> str:
     title = event_type.title if event_type is not None else source.event_type
     # Invitee-chosen text: one plain bounded line (no CR/LF, no markup) in the rep's calendar.

@@ -49,6 +49,7 @@ from scheduling_core.adapters.tables import Tables, key_text, storage_errors
 from scheduling_core.bookings import (
     DAY_ROW_PREFIX,
     Booking,
+    BookingStatus,
     ClaimKind,
     DayEntry,
     Hold,
@@ -77,6 +78,11 @@ _ATTEMPTS = 3
 _COMMIT_ATTEMPTS = 20
 #: How old an availability read's day rows may be to serve as a commit's first guess.
 _SNAPSHOT_SECONDS = 5.0
+#: Status of a `movedTo` pointer row whose move finished (index repointed); `moved` until then.
+MOVED_SETTLED = "moved-settled"
+#: `movedTo` pointers followed from where the id index points (a booking reassigned again before the
+#: index was repointed adds one hop; more means a broken chain).
+_MAX_HOPS = 4
 Op = tuple[Any, ...]
 
 
@@ -215,12 +221,13 @@ class TableBookingStore:
             rows = self._slots.query_entities(f"PartitionKey eq @p and ( {keys} )", parameters=params)
             return {date.fromisoformat(r["RowKey"][len(DAY_ROW_PREFIX) :]): r for r in rows}
 
-    def _blocks(self, entry: DayEntry, now: datetime) -> bool:
+    def _blocks(self, entry: DayEntry, now: datetime, host_id: str) -> bool:
         """Whether another owner's entry still holds its time (an expired pending claim: only if its
-        booking committed — the primary transaction may have succeeded before the confirm)."""
+        booking committed with this host — the primary transaction, or a reassignment's move, may have
+        succeeded before the confirm)."""
         if entry.kind is ClaimKind.BOOKING or not entry.expired(now):
             return True
-        return entry.kind is ClaimKind.PENDING and self._booking_committed(entry.owner)
+        return entry.kind is ClaimKind.PENDING and self._committed_on(entry.owner, host_id)
 
     def _commit(
         self,
@@ -253,7 +260,7 @@ class TableBookingStore:
                 current = decode_day(row["claims"], row["types"]) if row is not None else []
                 kept = [e for e in current if e.owner not in owners and not self._droppable(e, now)]
                 if add is not None and day in add_days and check:
-                    if any(e.overlaps(add.interval) and self._blocks(e, now) for e in kept):
+                    if any(e.overlaps(add.interval) and self._blocks(e, now, host_id) for e in kept):
                         raise SlotUnavailable("The slot was just taken or held by someone else.")
                     kept = [e for e in kept if not e.overlaps(add.interval)]  # dead claims taken over
                 if add is not None and day in add_days:
@@ -310,26 +317,36 @@ class TableBookingStore:
         except ResourceNotFoundError:
             return None
 
-    def _booking_committed(self, booking_id: str) -> bool:
-        index = self._find_booking_index(booking_id)
-        if index is None:
-            return False
+    def _committed_on(self, booking_id: str, host_id: str) -> bool:
+        """Whether `booking_id` is a confirmed booking that `host_id` hosts (its claim there is real)."""
         try:
-            with storage_errors():
-                self._slots.get_entity(index["primaryHost"], f"b|{booking_id}", select=["RowKey"])
-            return True
-        except ResourceNotFoundError:
+            booking = self.get_booking(booking_id).booking
+        except NotFound:
             return False
+        return booking.status is BookingStatus.CONFIRMED and host_id in booking.host_ids
 
-    def get_booking(self, booking_id: str) -> StoredBooking:
+    def _booking_entity(self, booking_id: str) -> Any:
+        """The booking's row: where the id index points, following a reassignment's `movedTo` pointer
+        (the index is repointed last, so a reader between the move and the repoint still finds it)."""
         index = self._find_booking_index(booking_id)
         if index is None:
             raise NotFound("booking", booking_id)
-        try:
-            with storage_errors():
-                row = self._slots.get_entity(index["primaryHost"], f"b|{booking_id}")
-        except ResourceNotFoundError:
-            raise NotFound("booking", booking_id) from None
+        host_id = str(index["primaryHost"])
+        for _ in range(_MAX_HOPS):
+            try:
+                with storage_errors():
+                    row = self._slots.get_entity(host_id, f"b|{booking_id}")
+            except ResourceNotFoundError:
+                raise NotFound("booking", booking_id) from None
+            if not row.get("movedTo"):
+                return row
+            host_id = str(row["movedTo"])
+        raise NotFound("booking", booking_id)
+
+    def get_booking(self, booking_id: str) -> StoredBooking:
+        row = self._booking_entity(booking_id)
+        if "doc" not in row:
+            raise NotFound("booking", booking_id)
         return StoredBooking(self._parse_booking(row), _etag(row))
 
     @staticmethod
@@ -530,6 +547,157 @@ class TableBookingStore:
         results = self._submit_change(self._change_ops(stored, new, event, now), new.id)
         return _pending(event, primary, results)
 
+    def reassign_booking(
+        self, stored: StoredBooking, new: Booking, event: CloudEvent, now: datetime, *, from_host: str
+    ) -> PendingEvent:
+        """Move the booking from `from_host` to the host that replaces it in `new.host_ids`.
+
+        Safe order, as collective bookings: the new host's time is claimed first (SlotUnavailable if it
+        is taken: nothing changed), then the booking's own transaction (row over its ETag, old claim
+        released, `booking.reassigned` in the outbox) commits the move; on a stale row the new claim is
+        released and StaleBooking raised. Moving the first host moves the booking's row to the new
+        host's partition: the old row becomes a `movedTo` pointer in that same transaction, the new row
+        is confirmed next, and the id index is repointed last (`roll_forward` finishes a move a crash
+        interrupted; readers follow the pointer meanwhile).
+        """
+        old = stored.booking
+        (to_host,) = set(new.host_ids) - set(old.host_ids)
+        primary = old.primary_host
+        stale = lambda: StaleBooking(f"'{old.id}' changed meanwhile; read it again.")  # noqa: E731
+        if from_host != primary:  # a co-host of a collective booking: the row stays where it is
+            claim = new.claim(to_host).entry(new.id, ClaimKind.BOOKING)
+            ref = self._booking_row(new, to_host, primary=False)
+            self._commit(
+                to_host,
+                add=claim,
+                extra_ops=[("upsert", ref, {"mode": UpdateMode.REPLACE})],
+                now=now,
+                stale=_Gone,
+            )
+            try:
+                results = self._submit_change(self._change_ops(stored, new, event, now), new.id)
+            except Exception:
+                self._release(to_host, claim, extra_rows=[f"b|{new.id}"])
+                raise
+            self._release(
+                from_host, old.claim(from_host).entry(old.id, ClaimKind.BOOKING), extra_rows=[f"b|{old.id}"]
+            )
+            self._repoint(new)
+            return _pending(event, primary, results)
+        pending = new.claim(to_host).entry(new.id, ClaimKind.PENDING, now + PENDING_LOCK_LIFETIME)
+        moved = self._booking_row(new, to_host, primary=False, status="pending")
+        moved["doc"] = json.dumps(booking_snapshot(new))
+        taken = self._commit(
+            to_host,
+            add=pending,
+            extra_ops=[("upsert", moved, {"mode": UpdateMode.REPLACE})],
+            now=now,
+            stale=_Gone,
+        )
+        pointer = {
+            **self._booking_row(new, from_host, primary=False, status="moved"),
+            "movedTo": to_host,
+        }
+        try:
+            results = self._commit(
+                from_host,
+                add=None,
+                drop=[old.claim(from_host).entry(old.id, ClaimKind.BOOKING)],
+                extra_ops=[
+                    (
+                        "update",
+                        pointer,
+                        {
+                            "mode": UpdateMode.REPLACE,
+                            "etag": stored.etag,
+                            "match_condition": MatchConditions.IfNotModified,
+                        },
+                    ),
+                    ("create", self._outbox_row(from_host, event, now)),
+                ],
+                now=now,
+                stale=stale,
+            )
+        except Exception:
+            self._release(to_host, pending, extra_rows=[f"b|{new.id}"])
+            raise
+        self._confirm_move(new, to_host, str(taken[0]["etag"]))
+        self._settle_pointer(from_host, new.id)
+        return _pending(event, from_host, results)
+
+    def _settle_pointer(self, host_id: str, booking_id: str) -> None:
+        """Mark a `movedTo` pointer whose move is finished, so `roll_forward` no longer looks at it (the
+        pointer itself stays: a reader holding the old index entry still finds the booking through it)."""
+        entity = {"PartitionKey": host_id, "RowKey": f"b|{booking_id}", "status": MOVED_SETTLED}
+        try:
+            with storage_errors():
+                self._slots.update_entity(entity, mode=UpdateMode.MERGE)
+        except ResourceNotFoundError:
+            pass
+
+    def _confirm_move(self, new: Booking, to_host: str, etag: str) -> None:
+        """The moved booking's row becomes the primary one, its claim a booking's, the index points at it."""
+        row = self._booking_row(new, to_host, primary=True)
+        condition = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+        claim = new.claim(to_host).entry(new.id, ClaimKind.BOOKING)
+        try:
+            self._commit(
+                to_host,
+                add=claim,
+                extra_ops=[("update", row, {"mode": UpdateMode.REPLACE, **condition})],
+                now=self._clock.now(),
+                stale=_Gone,
+                check=False,
+            )
+        except _Gone:
+            # A change that followed the pointer wrote the row first (as the primary row): confirm the
+            # claim of the booking as it is now, if it is still this host's and confirmed.
+            current = self.get_booking(new.id).booking
+            if current.status is BookingStatus.CONFIRMED and current.primary_host == to_host:
+                claim = current.claim(to_host).entry(current.id, ClaimKind.BOOKING)
+                self._commit(to_host, add=claim, now=self._clock.now(), stale=_Gone, check=False)
+        self._repoint(new)
+
+    def _repoint(self, booking: Booking) -> None:
+        with storage_errors():
+            self._index.upsert_entity(
+                {
+                    "PartitionKey": f"id|{booking.id}",
+                    "RowKey": "",
+                    "primaryHost": booking.primary_host,
+                    "hostIds": json.dumps(list(booking.host_ids)),
+                }
+            )
+        self._index_record(booking)
+
+    def roll_forward(self, host_id: str) -> int:
+        """Finish moves away from `host_id` that a crash interrupted after they committed (a `movedTo`
+        pointer whose index still points here); returns how many were finished."""
+        with storage_errors():
+            rows = list(
+                self._slots.query_entities(
+                    "PartitionKey eq @p and RowKey ge 'b|' and RowKey lt 'b}' and status eq 'moved'",
+                    parameters={"p": host_id},
+                )
+            )
+        finished = 0
+        for row in rows:
+            booking_id = str(row["RowKey"])[2:]
+            index = self._find_booking_index(booking_id)
+            try:
+                stored = self.get_booking(booking_id)
+            except NotFound:
+                continue
+            if index is not None and index["primaryHost"] == host_id:
+                booking = stored.booking
+                if booking.status is BookingStatus.CONFIRMED:
+                    self._confirm_move(booking, booking.primary_host, stored.etag)
+                else:
+                    self._repoint(booking)
+                finished += 1
+            self._settle_pointer(host_id, booking_id)
+        return finished
+
     def record_sync(self, booking_id: str, section: str, values: Mapping[str, Any]) -> Booking:
         """Merge `values` into the booking's `outlook` or `dynamics` section (sync status written back);
         a `None` value removes that key (e.g. the `error` of an earlier failed sync).
@@ -604,13 +772,11 @@ class TableBookingStore:
 
     def _committed_row(self, booking_id: str) -> Mapping[str, Any] | None:
         """The booking's row, or None when its index rows outlived a booking that never committed."""
-        index = self._find_booking_index(booking_id)
-        if index is None:
-            return None
         try:
-            return dict(self._slots.get_entity(index["primaryHost"], f"b|{booking_id}"))
-        except ResourceNotFoundError:
+            row = self._booking_entity(booking_id)  # a reassigned booking: through its `movedTo` pointer
+        except NotFound:
             return None
+        return dict(row) if "doc" in row else None
 
     @staticmethod
     def _matches(
@@ -801,19 +967,13 @@ class TableBookingStore:
 
     def outbox_rows(self, booking_id: str) -> list[dict[str, Any]]:
         """Every outbox row of a booking, any state (for tests and reconciliation)."""
-        index = self._find_booking_index(booking_id)
-        if index is None:
-            return []
+        # A reassigned booking's events sit in the partitions of the hosts it had: ask them all.
         with storage_errors():
             return [
                 dict(r)
                 for r in self._slots.query_entities(
-                    "PartitionKey eq @p and RowKey ge @lo and RowKey lt @hi",
-                    parameters={
-                        "p": index["primaryHost"],
-                        "lo": f"o|{booking_id}|",
-                        "hi": f"o|{booking_id}}}",
-                    },
+                    "RowKey ge @lo and RowKey lt @hi",
+                    parameters={"lo": f"o|{booking_id}|", "hi": f"o|{booking_id}}}"},
                 )
             ]
 

@@ -45,8 +45,14 @@ from scheduling_core.errors import (
     NotFound,
     SlotUnavailable,
 )
-from scheduling_core.events import BOOKING_DRIFT_DETECTED, booking_event
+from scheduling_core.events import BOOKING_DRIFT_DETECTED, BOOKING_REASSIGNED, booking_event
 from scheduling_core.intervals import Interval
+from scheduling_core.override import (
+    Override,
+    OverrideRule,
+    lifted_event_type,
+    lifted_host,
+)
 from scheduling_core.ports import (
     BusyTimeSource,
     CloudEvent,
@@ -64,6 +70,10 @@ log = logging.getLogger(__name__)
 HOLD_LIFETIME = timedelta(minutes=5)
 MAX_RECORD_ID_LENGTH = 100
 CHANGE_ATTEMPTS = 3
+#: Rules a reassignment does not ask again: the booking was within them when it was made, and moving
+#: it to a colleague must not fail because it is now close, or because the window moved on. The new
+#: host's working hours, Outlook, caps and our own bookings and holds all still apply.
+REASSIGN_LIFTS = frozenset({OverrideRule.MINIMUM_NOTICE, OverrideRule.BOOKING_WINDOW})
 
 
 def without_meeting(answer: HostFreeBusy, meeting: Interval) -> HostFreeBusy:
@@ -93,6 +103,10 @@ class BookingStore(BookingReader, Protocol):
     def commitments(
         self, host_ids: Sequence[str], window: Interval, exclude: frozenset[str] = frozenset()
     ) -> Mapping[str, Sequence[Commitment]]: ...
+    def reassign_booking(
+        self, stored: StoredBooking, new: Booking, event: CloudEvent, now: datetime, *, from_host: str
+    ) -> PendingEvent: ...
+    def roll_forward(self, host_id: str) -> int: ...
 
 
 class AfterCommit(Protocol):
@@ -110,6 +124,8 @@ class BookingRequest:
     context: Mapping[str, Any] = field(default_factory=dict)
     answers: Mapping[str, Any] = field(default_factory=dict)
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    #: A manager's override (admin key only): the slot rules it lifts, recorded on the booking.
+    override: Override | None = None
     #: Set when the request is idempotent (derived from its key and body): a retry after the first
     #: attempt committed but never answered (a crash) finds that booking instead of booking again.
     booking_id: str | None = None
@@ -209,6 +225,7 @@ class BookingService:
         start: datetime,
         exclude: frozenset[str],
         own_meeting: Interval | None = None,
+        allow: frozenset[OverrideRule] = frozenset(),
         *,
         outlook: bool = True,
     ) -> list[Host]:
@@ -217,12 +234,17 @@ class BookingService:
         `own_meeting` is the time of the booking being moved: its own Outlook event (an item at exactly
         that time) does not count as busy, as its claims in `exclude` do not. `outlook=False` skips
         Outlook (booking-page holds: no Graph call per hold; the booking re-checks Outlook fresh).
+        `allow`: the rules a manager's override lifts (our own bookings and holds are never among them;
+        `outlookBusy` skips Outlook as well).
         """
+        hosts = [lifted_host(h, allow) for h in hosts]
+        event_type = lifted_event_type(event_type, allow)
         claim = claim_for(event_type, "", start)
         # A day either side covers the caps of the host's local date as well as the buffers.
         window = Interval(claim.interval.start - timedelta(days=1), claim.interval.end + timedelta(days=1))
         # Outlook (over HTTP) and our own claims (storage) are read side by side: one round trip of
         # latency instead of two on every commit. Booking-page holds skip Outlook (no Graph call per hold).
+        ask_outlook = outlook and OverrideRule.OUTLOOK_BUSY not in allow
         outlook_answer = (
             self._io.submit(
                 contextvars.copy_context().run,  # the request's trace context goes along
@@ -231,7 +253,7 @@ class BookingService:
                 window,
                 fresh=True,
             )
-            if outlook
+            if ask_outlook
             else None
         )
         commitments = self._store.commitments([h.id for h in hosts], window, exclude)
@@ -365,7 +387,8 @@ class BookingService:
         else:
             candidates = self._candidates(event_type, request.host_id)
         exclude = frozenset({hold.id}) if hold is not None else frozenset()
-        free = self._free_hosts(event_type, candidates, request.start, exclude)
+        allow = request.override.allow if request.override is not None else frozenset()
+        free = self._free_hosts(event_type, candidates, request.start, exclude, allow=allow)
         collective = event_type.assignment is Assignment.COLLECTIVE
         if collective and len(free) < len(candidates):
             raise SlotUnavailable("Not every host of this collective event type is free then.")
@@ -407,6 +430,7 @@ class BookingService:
             window=slot,
             event_type=event_type,
             booking_start=request.start,
+            override=request.override.to_json() if request.override is not None else None,
         )
         if not routed.decision.host_ids:
             raise SlotUnavailable(f"No eligible host: {routed.decision.reason}")
@@ -464,6 +488,8 @@ class BookingService:
                 "strategy": "fixed",
                 "reason": "first free host of the event type's hostIds",
             }
+        if request.override is not None:
+            routing["override"] = request.override.to_json()
         return Booking(
             id=booking_id,
             status=BookingStatus.CONFIRMED,
@@ -521,10 +547,16 @@ class BookingService:
         return stored
 
     def reschedule(
-        self, booking_id: str, start: datetime, *, reason: str | None = None, if_match: int | None = None
+        self,
+        booking_id: str,
+        start: datetime,
+        *,
+        reason: str | None = None,
+        if_match: int | None = None,
+        override: Override | None = None,
     ) -> Booking:
         return self._retry_unless_pinned(
-            if_match, lambda: self._reschedule(booking_id, start, reason, if_match)
+            if_match, lambda: self._reschedule(booking_id, start, reason, if_match, override=override)
         )
 
     def cancel(
@@ -584,6 +616,7 @@ class BookingService:
         if_match: int | None,
         *,
         check_availability: bool = True,
+        override: Override | None = None,
     ) -> Booking:
         stored = self._modifiable(booking_id, if_match)
         old = stored.booking
@@ -593,16 +626,105 @@ class BookingService:
             event_type = self._config.get_event_type(old.event_type)
             hosts = self._config.get_hosts(list(old.host_ids))
             free = self._free_hosts(
-                event_type, hosts, start, frozenset({old.id}), Interval(old.start, old.end)
+                event_type,
+                hosts,
+                start,
+                frozenset({old.id}),
+                Interval(old.start, old.end),
+                allow=override.allow if override is not None else frozenset(),
             )
             if len(free) < len(hosts):
                 raise SlotUnavailable("The booking's host is not free at the new time.")
         now = self._clock.now()
         new = old.rescheduled(start, now, reason)
+        if override is not None:
+            new = replace(new, routing={**new.routing, "override": override.to_json()})
         event = booking_event(booking=booking_snapshot(new), event_type="booking.rescheduled", time=now)
         ensure_time_left("committing the new time")
         self._publish(self._store.reschedule_booking(stored, new, event, now))
         return new
+
+    def reassign(self, booking_id: str, *, from_host: str, to_host_id: str | None, reason: str) -> Booking:
+        """Move a confirmed booking from `from_host` to `to_host_id`, or to the host its event type's
+        routing picks among the others free at its time (same id, version + 1, `booking.reassigned`).
+
+        SlotUnavailable (with why) when no one can take it; the booking is then untouched. A booking
+        `from_host` no longer hosts is answered as it is (a repeated call moves nothing).
+        """
+        last_error: SlotUnavailable | None = None
+        for _ in range(CHANGE_ATTEMPTS):
+            stored = self._modifiable(booking_id, None)
+            old = stored.booking
+            if from_host not in old.host_ids:
+                return old
+            now = self._clock.now()
+            if old.start <= now:
+                raise SlotUnavailable("The meeting has started already.")
+            try:
+                event_type = self._config.get_event_type(old.event_type)
+            except NotFound:
+                raise SlotUnavailable(f"Its event type '{old.event_type}' no longer exists.") from None
+            routed, candidates = self._reassign_candidates(old, event_type, to_host_id)
+            if not candidates:
+                raise SlotUnavailable("No other active host can take this event type.")
+            free = self._free_hosts(
+                event_type, candidates, old.start, frozenset({old.id}), allow=REASSIGN_LIFTS
+            )
+            for host in free:
+                new = old.reassigned(
+                    from_host,
+                    host.id,
+                    now,
+                    self._reassigned_routing(old, host.id, from_host, reason, routed, now),
+                )
+                event = booking_event(booking=booking_snapshot(new), event_type=BOOKING_REASSIGNED, time=now)
+                try:
+                    pending = self._store.reassign_booking(stored, new, event, now, from_host=from_host)
+                except SlotUnavailable as exc:
+                    last_error = exc
+                    continue
+                except BookingChanged:
+                    break  # read it again
+                if routed is not None and self._routing is not None:
+                    self._routing.record_assignment(routed, host.id)
+                self._publish(pending)
+                return new
+            else:
+                raise last_error or SlotUnavailable("No other host is free at that time.")
+        raise last_error or SlotUnavailable("The booking kept changing; try again.")
+
+    def _reassign_candidates(
+        self, booking: Booking, event_type: EventType, to_host_id: str | None
+    ) -> tuple[StoredDecision | None, Sequence[Host]]:
+        routed: StoredDecision | None = None
+        if to_host_id is not None:
+            hosts = self._config.get_hosts([to_host_id])
+        elif event_type.routing_rule_set is not None and self._routing is not None:
+            routed = self._routing.decide(
+                rule_set_id=event_type.routing_rule_set,
+                context=ContextIn.from_mapping(booking.context),
+                window=Interval(booking.start, booking.end),
+                event_type=event_type,
+                booking_start=booking.start,
+            )
+            hosts = self._config.get_hosts(list(self._routing.ordered_pool(routed)))
+        else:
+            hosts = self._config.get_hosts(list(event_type.host_ids))
+        return routed, [h for h in hosts if h.active and h.id not in booking.host_ids]
+
+    @staticmethod
+    def _reassigned_routing(
+        old: Booking, to_host: str, from_host: str, reason: str, routed: StoredDecision | None, now: datetime
+    ) -> dict[str, Any]:
+        routing: dict[str, Any] = {**old.routing}
+        if routed is not None:
+            routing.update(decisionId=routed.id, rule=routed.decision.rule)
+        routing.update(
+            strategy="reassigned",
+            reason=f"reassigned from {from_host} to {to_host}: {reason}",
+            reassigned={"from": from_host, "to": to_host, "reason": reason, "at": now.isoformat()},
+        )
+        return routing
 
     def _cancel(self, booking_id: str, reason: str | None, source: str, if_match: int | None) -> Booking:
         stored = self._store.get_booking(booking_id)

@@ -139,6 +139,8 @@ class AppointmentSource:
     routing_reason: str | None = None
     join_url: str | None = None
     outlook_drift: str | None = None  # what Outlook shows instead, when the host moved the meeting there
+    override: str | None = None  # a manager's override: who may see in Dynamics that rules were lifted
+    reassigned: str | None = None  # the last reassignment to another host, and why
 
     @property
     def appointment_id(self) -> str:
@@ -216,6 +218,8 @@ def source_from_event(event: CloudEvent) -> AppointmentSource:
         routing_reason=_text(routing.get("reason")),
         join_url=_text(outlook.get("joinUrl")),
         outlook_drift=_drift_text(outlook.get("drift")),
+        override=_override_text(routing.get("override")),
+        reassigned=_reassigned_text(routing.get("reassigned")),
     )
 
 
@@ -275,6 +279,10 @@ def appointment_description(source: AppointmentSource) -> str:
         lines.append(f"Outlook drift: {source.outlook_drift}")
     if source.routing_reason:
         lines.append(f"Routing: {inert(source.routing_reason, 1000)}")
+    if source.override:
+        lines.append(f"Manager override: {inert(source.override, 1000)}")
+    if source.reassigned:
+        lines.append(f"Reassigned: {inert(source.reassigned, 1000)}")
     return "\n".join(lines)[:DESCRIPTION_LIMIT]
 
 
@@ -302,6 +310,10 @@ def appointment_plan(
         fields[regarding[0]] = regarding[1]
     parties = ([organizer] if organizer is not None else []) + list(attendees)
     fields["appointment_activity_parties"] = [party.body() for party in parties]
+    if organizer is not None and organizer.entity_set == "systemusers" and organizer.id is not None:
+        # The organizer owns the appointment: after a reassignment it shows in the new host's views
+        # (ownerid is a lookup bound like any other single-valued navigation property).
+        fields["ownerid@odata.bind"] = f"/systemusers({organizer.id})"
     if source.cancelled:
         state = {"statecode": STATE_CANCELED, "statuscode": STATUS_CANCELED}
     else:
@@ -458,6 +470,22 @@ def _text(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def _override_text(override: Any) -> str | None:
+    values = _mapping(override)
+    if not values:
+        return None
+    allow = values.get("allow")
+    lifted = ", ".join(str(a) for a in allow) if isinstance(allow, list) else ""
+    return f"{_text(values.get('reason')) or ''} (lifted: {lifted})"
+
+
+def _reassigned_text(reassigned: Any) -> str | None:
+    values = _mapping(reassigned)
+    if not values:
+        return None
+    return f"from {values.get('from')} to {values.get('to')}: {_text(values.get('reason')) or ''}"
 
 
 def _drift_text(drift: Any) -> str | None:

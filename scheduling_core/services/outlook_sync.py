@@ -37,7 +37,7 @@ from scheduling_core.clock import Clock
 from scheduling_core.domain import EventType, Host
 from scheduling_core.errors import NotFound, PermanentError, UpstreamUnavailable
 from scheduling_core.events import BOOKING_DRIFT_DETECTED
-from scheduling_core.outlook import MeetingSource, event_update, new_event
+from scheduling_core.outlook import MeetingSource, cancel_comment, event_update, new_event
 from scheduling_core.ports import CloudEvent
 from scheduling_core.services.dataverse_sync import source_from_event
 from scheduling_core.services.sync_runner import LeasedApply, Redelivery, SyncOutcome
@@ -186,6 +186,8 @@ class OutlookSync:
         link = self._links.get(meeting.booking_id) or OutlookLink(
             booking_id=meeting.booking_id, mailbox=mailbox
         )
+        if link.mailbox and link.mailbox != mailbox:
+            link = self._leave_old_mailbox(meeting, link, mailbox)
         event_id = link.event_id
         if event_id is None and (link.create_attempted_at is not None or delivery_count > 1):
             found = self._calendars.find_booking_event(mailbox, meeting.booking_id)
@@ -237,11 +239,35 @@ class OutlookSync:
         )
         return {"eventId": event_id, "joinUrl": join_url, "drift": None, "error": None}
 
+    def _leave_old_mailbox(self, meeting: MeetingSource, link: OutlookLink, mailbox: str) -> OutlookLink:
+        """The booking was reassigned: Graph cannot move an event between mailboxes, so the old host
+        cancels theirs (the invitee gets the cancellation with a comment) and the new host's calendar
+        gets a new event (the caller creates it, the invitee gets the invitation from the new host).
+
+        Crash-safe in this order: cancelling again is harmless (False when gone), and the link names the
+        new mailbox only once the old event is cancelled; a create lost after that is adopted by a later
+        delivery through the booking id property.
+        """
+        old_event = link.event_id
+        if old_event is None and link.create_attempted_at is not None:
+            found = self._calendars.find_booking_event(link.mailbox, meeting.booking_id)
+            old_event = str(found["id"]) if found is not None else None
+        if old_event is not None:
+            new_organizer = meeting.host_emails.get(mailbox, "another colleague")
+            comment = f"This meeting was handed over to {new_organizer}, who sends you a new invitation."
+            self._calendars.cancel_event(link.mailbox, old_event, comment)
+            log.info("outlook sync: %s left the calendar of %s", meeting.booking_id, link.mailbox)
+        if self._cache is not None:
+            self._cache.invalidate(link.mailbox)
+        moved = OutlookLink(booking_id=meeting.booking_id, mailbox=mailbox)
+        self._links.put(moved)
+        return moved
+
     def _cancel(
         self, meeting: MeetingSource, link: OutlookLink, mailbox: str, event_id: str | None
     ) -> Mapping[str, Any]:
         if event_id is not None:
-            comment = meeting.cancel_reason or "This meeting was cancelled."
+            comment = cancel_comment(meeting)
             self._calendars.cancel_event(mailbox, event_id, comment)  # False: gone already, fine
             self._links.put(replace(link, event_id=event_id, written_version=meeting.version))
         return {"error": None}

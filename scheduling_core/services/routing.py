@@ -194,6 +194,7 @@ class RoutingService:
         window: Interval,
         event_type: EventType,
         booking_start: datetime | None = None,
+        override: Mapping[str, Any] | None = None,
     ) -> StoredDecision:
         rule_set = self.rule_set(rule_set_id)
         now = self._clock.now()
@@ -228,7 +229,9 @@ class RoutingService:
                 "recordId": context.record_id,
                 "decision": decision_to_json(decision),
                 "inputs": inputs_to_json(inputs),
-            },
+            }
+            # A manager's override is part of why the booking went where it did (api.md).
+            | ({"override": dict(override)} if override is not None else {}),
         )
         return stored
 

@@ -82,6 +82,7 @@ def test_a_confirmed_booking_maps_to_a_scheduled_busy_appointment_regarding_its_
             {"participationtypemask": 7, "partyid_systemuser@odata.bind": f"/systemusers({USER})"},
             {"participationtypemask": 5, "partyid_contact@odata.bind": f"/contacts({CONTACT})"},
         ],
+        "ownerid@odata.bind": f"/systemusers({USER})",  # the organizer owns it (a reassignment moves both)
     }
     assert "statecode" not in plan.fields  # never on create
     assert plan.state == {"statecode": STATE_SCHEDULED, "statuscode": STATUS_BUSY}
@@ -176,3 +177,18 @@ def reference() -> dict[str, Any]:
         pytest.skip(f"Dataverse table reference not found at {REFERENCE}")
     loaded: dict[str, Any] = json.loads(REFERENCE.read_text(encoding="utf-8"))
     return loaded
+
+
+def test_an_override_and_a_reassignment_are_shown_in_the_description() -> None:
+    routing = {
+        "strategy": "reassigned",
+        "reason": "reassigned from a to b: rep left",
+        "override": {"reason": "VIP", "allow": ["caps", "outlookBusy"]},
+        "reassigned": {"from": "a", "to": "b", "reason": "rep left", "at": "2026-11-24T00:00:00+00:00"},
+    }
+    plan = appointment_plan(_source(routing=routing), event_type=None, organizer=None, attendees=[])
+    assert plan.fields["description"] == (
+        "Booking: bk_1 (version 2)\nRouting: reassigned from a to b: rep left\n"
+        "Manager override: VIP (lifted: caps, outlookBusy)\nReassigned: from a to b: rep left"
+    )
+    assert "ownerid@odata.bind" not in plan.fields  # no organizer known: the owner is left as it is

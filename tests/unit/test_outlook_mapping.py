@@ -17,6 +17,7 @@ from scheduling_core.outlook import (
     ObservedEvent,
     UnreadableEvent,
     Verdict,
+    cancel_comment,
     graph_instant,
     judge,
     new_event,
@@ -192,3 +193,11 @@ def test_client_state_is_checked_against_its_hash_only() -> None:
     assert not client_state_matches("s3cret-statf", stored)
     assert not client_state_matches(None, stored)
     assert not client_state_matches("s3cret-state", "")
+
+
+def test_the_cancellation_comment_is_the_reason_as_one_inert_line() -> None:
+    reason = "Sorry\r\nBcc: everyone <script>alert(1)</script>" + "x" * 2000
+    comment = cancel_comment(_meeting(cancelled=True, cancel_reason=reason))
+    assert comment.startswith("Sorry Bcc: everyone alert(1) xxx")
+    assert len(comment) == 1000 and comment.endswith("…")
+    assert cancel_comment(_meeting(cancelled=True)) == "This meeting was cancelled."
