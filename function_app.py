@@ -11,6 +11,7 @@ HTTP (route prefix /api)
   bookings/{bookingId}/cancel       POST               http_api.bookings
   admin/routing[/{ruleSetId}]       GET, PUT, DELETE   http_api.routing
   routing/decisions[/{decisionId}]  GET                http_api.routing
+  routing/fairness                  GET                http_api.fairness
   health, openapi.json              GET                http_api.operations
   admin/reconcile                   POST               http_api.reconcile
   dynamics/webhook                  POST               http_api.dynamics_webhook
@@ -25,6 +26,7 @@ Timers
   reconcile_dataverse (daily 02:30 UTC: past 1 day, next 30 days)         triggers.reconcile
   maintain_graph_subscriptions (hourly), resync_outlook (daily 03:15 UTC)  triggers.outlook_changes
   retry_webhooks (every 30 s: due webhook deliveries)                     triggers.webhooks
+  send_reminders (every 5 min: due reminder emails, Graph sendMail)       triggers.reminders
 
 Service Bus (topic booking-events, sessions on)
   sync_dataverse      subscription dataverse                              triggers.sync_dataverse
@@ -49,6 +51,7 @@ from http_api import (
     booking_page_api,
     bookings,
     dynamics_webhook,
+    fairness,
     graph_callbacks,
     operations,
     reconcile,
@@ -57,7 +60,7 @@ from http_api import (
 )
 from http_api import webhooks as webhook_admin
 from scheduling_core import logs, telemetry
-from triggers import dynamics_changes, outlook_changes, sync_dataverse, sync_outlook, timers
+from triggers import dynamics_changes, outlook_changes, reminders, sync_dataverse, sync_outlook, timers
 from triggers import reconcile as reconcile_timer
 from triggers import webhooks as webhook_delivery
 
@@ -71,11 +74,13 @@ app.register_functions(team.bp)
 app.register_functions(availability.bp)
 app.register_functions(bookings.bp)
 app.register_functions(routing.bp)
+app.register_functions(fairness.bp)
 app.register_functions(operations.bp)
 app.register_functions(dynamics_webhook.bp)
 app.register_functions(booking_page.bp)
 app.register_functions(booking_page_api.bp)
 app.register_functions(timers.bp)
+app.register_functions(reminders.bp)
 app.register_functions(sync_dataverse.bp)
 app.register_functions(reconcile.bp)
 app.register_functions(reconcile_timer.bp)

@@ -88,6 +88,17 @@ OPERATIONS: Final[dict[str, ConnectorOperation]] = {
         "Cancel a booking",
         "Cancels a booking and its Outlook event and Dynamics appointment; cancelling twice is harmless.",
     ),
+    "GetRoutingFairness": ConnectorOperation(
+        "Get routing fairness",
+        "Per host of a routing rule set over a time range: bookings, cancels, no-shows, weight, and the "
+        "expected and actual share of the bookings, counted from the stored bookings.",
+        "advanced",
+    ),
+    "MarkNoShow": ConnectorOperation(
+        "Mark a no-show",
+        "Records that the invitee or the host did not attend, once the meeting has started; the "
+        "appointment is completed with a no-show note and round-robin fairness counts it as part of one.",
+    ),
     "ListBookings": ConnectorOperation(
         "List bookings",
         "Bookings of a Dynamics record or a host, optionally within a time range or of one status.",

@@ -13,8 +13,9 @@ Besides the app's routes (under the route prefix) it serves two local-only surfa
                                    so a caller can drive e.g. the outbox relay deterministically
                                    (500 with the error if it raised, 404 for an unknown name)
     GET  /_host/bus                the in-process Service Bus topic: its subscribed functions and
-                                   dead-lettered messages (`triggers.local_bus.LocalTopic`) and
-                                   how many scheduled copies are still to come (`scheduled`)
+                                   dead-lettered messages (`triggers.local_bus.LocalTopic`),
+                                   how many scheduled copies are still to come (`scheduled`) and
+                                   how many change-queue messages are unsettled (`queues`)
 """
 
 from __future__ import annotations
@@ -104,6 +105,10 @@ def create_app(router: FunctionRouter) -> ASGIApp:
                 "topic": topic.topic,
                 "functions": list(topic.functions),
                 "scheduled": scheduled,
+                # Change queues' messages not yet settled, so a caller can wait for the reconcilers.
+                "queues": {
+                    queue.queue: queue.unsettled for queue in (router.graph_changes, router.dynamics_changes)
+                },
                 "deadLetters": [
                     {
                         "function": d.function,

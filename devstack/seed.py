@@ -149,6 +149,14 @@ def seed_demo_tenant(*, api: str, graph: str, dataverse: str) -> str:
     admin = {"x-functions-key": os.environ.get("ADMIN_API_KEY", "")}
     created_users = filled = 0
     with httpx.Client(timeout=30) as client:
+        # The mailbox reminders are sent from (REMINDER_SENDER): Graph sends only from a real mailbox.
+        sender = os.environ.get("REMINDER_SENDER") or "scheduling@contoso.com"
+        if client.get(f"{graph}/users/{sender}", headers=BEARER).status_code == 404:
+            client.post(
+                f"{graph}/users",
+                headers=BEARER,
+                json={"displayName": "Scheduling", "mail": sender, "userPrincipalName": sender},
+            ).raise_for_status()
         for host_id, name, mail, windows_zone, iana_zone, territories, skills in HOSTS:
             if client.get(f"{graph}/users/{host_id}", headers=BEARER).status_code == 404:
                 client.post(

@@ -15,7 +15,7 @@ from http_api.idempotency import derived_id, run_idempotently
 from http_api.problems import HttpProblem, from_validation_error
 from http_api.schemas import BookingList, BookingOut, HoldOut, Problem
 from scheduling_core.adapters.booking_table import decode_offset, encode_offset
-from scheduling_core.bookings import Booking, Invitee, booking_snapshot
+from scheduling_core.bookings import AttendanceParty, Booking, Invitee, booking_snapshot
 from scheduling_core.composition import services
 from scheduling_core.documents import HOST_ID_PATTERN, SLUG_PATTERN
 from scheduling_core.override import Override
@@ -108,6 +108,11 @@ class RescheduleIn(Strict):
 
 class CancelIn(Strict):
     reason: str | None = Field(default=None, max_length=1000)
+
+
+class NoShowIn(Strict):
+    party: Literal["invitee", "host"]
+    note: str | None = Field(default=None, max_length=1000)
 
 
 def booking_out(booking: Booking) -> BookingOut:
@@ -348,4 +353,26 @@ def cancel_booking(req: func.HttpRequest) -> func.HttpResponse:
     booking_id = route_param(req, "bookingId", ID_PATTERN, kind="booking")
     body = _optional_body(req, CancelIn)
     booking = services().bookings.cancel(booking_id, reason=body.reason, if_match=_if_match(req))
+    return _with_etag(booking)
+
+
+@endpoint(
+    bp,
+    route="bookings/{bookingId}/no-show",
+    access=Access.API,
+    operations=(
+        Operation(
+            method="POST",
+            operation_id="MarkNoShow",
+            summary="Record that the invitee or the host did not attend",
+            tag="bookings",
+            request=NoShowIn,
+            responses={200: BookingOut, 400: Problem, 404: Problem, 409: Problem, **_COMMON},
+        ),
+    ),
+)
+def mark_no_show(req: func.HttpRequest) -> func.HttpResponse:
+    booking_id = route_param(req, "bookingId", ID_PATTERN, kind="booking")
+    body = read_json(req, NoShowIn)
+    booking = services().bookings.mark_no_show(booking_id, AttendanceParty(body.party), body.note)
     return _with_etag(booking)

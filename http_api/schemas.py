@@ -120,6 +120,7 @@ class ReassignmentOut(BaseModel):
 
 class BookingRoutingOut(BaseModel):
     decisionId: str | None = None
+    ruleSet: str | None = Field(default=None, exclude_if=lambda v: v is None)
     rule: str | None = None
     strategy: str
     reason: str
@@ -159,6 +160,13 @@ class Cancellation(BaseModel):
     at: str
 
 
+class Attendance(BaseModel):
+    status: Literal["noShow"]
+    party: Literal["invitee", "host"]
+    at: str
+    note: str | None = Field(default=None, exclude_if=lambda v: v is None)
+
+
 class BookingOut(BaseModel):
     id: str
     status: str
@@ -178,6 +186,7 @@ class BookingOut(BaseModel):
     createdAt: str
     updatedAt: str
     cancellation: Cancellation | None = None
+    attendance: Attendance | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class BookingList(BaseModel):

@@ -123,6 +123,9 @@ param forwardedForHops int = 1
 @description('Base URL Graph calls back (change and lifecycle notifications), e.g. https://<custom-domain>/api. Empty: the app\'s default host name.')
 param publicBaseUrl string = ''
 
+@description('Mailbox reminder emails are sent from (Graph sendMail; needs the Mail.Send application permission, scoped to this mailbox: infra/README.md).')
+param reminderSender string = 'scheduling@contoso.com'
+
 @description('Shared secret the Dynamics service endpoint sends in the webhook header; stored in Key Vault as dynamics-webhook-secret. Give it on the first deployment (e.g. openssl rand -base64 48); leave empty later to keep the stored one.')
 @secure()
 param dynamicsWebhookSecret string = ''
@@ -346,6 +349,8 @@ var appSettingsMap = union(identitySettings, {
   PUBLIC_BASE_URL: empty(publicBaseUrl) ? 'https://${names.functionApp}.azurewebsites.net/api' : publicBaseUrl
   GRAPH_CHANGES_QUEUE: 'graph-changes'
   DYNAMICS_CHANGES_QUEUE: dynamicsChangesQueue
+  // Reminder emails (send_reminders): the mailbox they come from (infra/README.md, Mail.Send).
+  REMINDER_SENDER: reminderSender
   // The entity alias of the post image registered on the Dynamics webhook step (docs/dynamics-webhook.md).
   DYNAMICS_POST_IMAGE_NAME: 'PostImage'
   CORS_ALLOWED_ORIGINS: join(bookingPageOrigins, ',')

@@ -43,6 +43,20 @@ class BookingStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class AttendanceParty(StrEnum):
+    """Who did not attend a booked meeting (api.md, Attendance)."""
+
+    INVITEE = "invitee"
+    HOST = "host"
+
+
+class FairnessDiscount(StrEnum):
+    """Why a booking counts as only `noShowWeight` of a booking for fairness (routing.md)."""
+
+    NO_SHOW = "noShow"
+    INVITEE_CANCEL = "inviteeCancel"
+
+
 def new_booking_id() -> str:
     return "bk_" + uuid.uuid4().hex[:24]
 
@@ -272,10 +286,35 @@ class Booking:
     outlook: Mapping[str, Any] = field(default_factory=dict)
     dynamics: Mapping[str, Any] = field(default_factory=dict)
     cancellation: Mapping[str, Any] | None = None
+    attendance: Mapping[str, Any] | None = None
 
     @property
     def primary_host(self) -> str:
         return self.host_ids[0]
+
+    @property
+    def no_show(self) -> bool:
+        return self.attendance is not None and self.attendance.get("status") == "noShow"
+
+    @property
+    def fairness_discount(self) -> FairnessDiscount | None:
+        """Whether fairness counts this booking as `noShowWeight` of one, and why (routing.md).
+
+        The invitee's absence or cancel is not the host's doing, so the host is not charged a whole
+        booking for it. A host's own no-show counts whole: skipping meetings must not earn a rep more.
+        """
+        if self.attendance is not None and self.attendance.get("party") == AttendanceParty.INVITEE:
+            return FairnessDiscount.NO_SHOW if self.no_show else None
+        cancel = self.cancellation or {}
+        if self.status is BookingStatus.CANCELLED and "invitee" in (cancel.get("by"), cancel.get("source")):
+            return FairnessDiscount.INVITEE_CANCEL
+        return None
+
+    def marked_no_show(self, party: AttendanceParty, note: str | None, at: datetime) -> Booking:
+        attendance: dict[str, Any] = {"status": "noShow", "party": party.value, "at": at.isoformat()}
+        if note:
+            attendance["note"] = note
+        return replace(self, version=self.version + 1, updated_at=at, attendance=attendance)
 
     def claim(self, host_id: str) -> Claim:
         return _claim(self, host_id)
@@ -317,6 +356,16 @@ class Booking:
             updated_at=at,
             cancellation={"reason": reason, "source": source, "at": at.isoformat()},
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiscountedBooking:
+    """A booking fairness counts as `noShowWeight` of one: its primary host, why, when, which rule set."""
+
+    host_id: str
+    discount: FairnessDiscount
+    start: datetime
+    rule_set: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,6 +444,10 @@ def booking_snapshot(booking: Booking, zone: Any = UTC) -> dict[str, Any]:
     }
     if booking.cancellation is not None:
         snapshot["cancellation"] = dict(booking.cancellation)
+    if booking.attendance is not None:
+        attendance = dict(booking.attendance)
+        attendance["at"] = _iso(datetime.fromisoformat(attendance["at"]), zone)
+        snapshot["attendance"] = attendance
     return snapshot
 
 
@@ -423,4 +476,5 @@ def booking_from_snapshot(
         outlook=doc.get("outlook") or {},
         dynamics=doc.get("dynamics") or {},
         cancellation=doc.get("cancellation"),
+        attendance=doc.get("attendance"),
     )

@@ -252,6 +252,15 @@ class QuestionDoc(Document):
         )
 
 
+#: Reminders per event type, and how early one may go: four weeks (the booking window is usually shorter).
+MAX_REMINDERS = 5
+MAX_REMINDER_MINUTES = 28 * MINUTES_PER_DAY
+
+
+class ReminderDoc(Document):
+    minutesBefore: int = Field(ge=5, le=MAX_REMINDER_MINUTES)
+
+
 _REQUIRED_FIELD = re.compile(r"^(context|answers|invitee)\.[A-Za-z0-9_-]{1,64}$")
 
 
@@ -270,6 +279,9 @@ class EventTypeDoc(Document):
     routingRuleSet: str | None = Field(default=None, pattern=SLUG_PATTERN)
     hostIds: list[Annotated[str, Field(pattern=HOST_ID_PATTERN)]] = Field(
         default_factory=list, max_length=500
+    )
+    reminders: list[ReminderDoc] = Field(
+        default_factory=list, max_length=MAX_REMINDERS, description="Emails to the invitee before the start"
     )
     location: LocationDoc = Field(default_factory=LocationDoc)
     requiredFields: list[str] = Field(default_factory=list, max_length=50)
@@ -317,6 +329,13 @@ class EventTypeDoc(Document):
             raise ValueError("host ids must be unique")
         return value
 
+    @field_validator("reminders")
+    @classmethod
+    def _unique_reminders(cls, value: list[ReminderDoc]) -> list[ReminderDoc]:
+        if len({r.minutesBefore for r in value}) != len(value):
+            raise ValueError("two reminders at the same minutesBefore")
+        return value
+
     def to_domain(self, slug: str) -> EventType:
         return EventType(
             slug=slug,
@@ -331,6 +350,7 @@ class EventTypeDoc(Document):
             assignment=Assignment(self.assignment),
             routing_rule_set=self.routingRuleSet,
             host_ids=tuple(self.hostIds),
+            reminders=tuple(sorted(r.minutesBefore for r in self.reminders)),
             location=Location(kind=LocationKind(self.location.kind), value=self.location.value),
             required_fields=tuple(self.requiredFields),
             outlook_edit_policy=OutlookEditPolicy(self.outlookEditPolicy),
@@ -352,6 +372,7 @@ class EventTypeDoc(Document):
             assignment=event_type.assignment.value,
             routingRuleSet=event_type.routing_rule_set,
             hostIds=list(event_type.host_ids),
+            reminders=[ReminderDoc(minutesBefore=m) for m in event_type.reminders],
             location=LocationDoc(kind=event_type.location.kind.value, value=event_type.location.value),
             requiredFields=list(event_type.required_fields),
             outlookEditPolicy=event_type.outlook_edit_policy.value,

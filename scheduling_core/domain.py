@@ -141,6 +141,8 @@ class EventType:
     assignment: Assignment = Assignment.SINGLE
     routing_rule_set: str | None = None
     host_ids: tuple[str, ...] = ()
+    #: Reminder emails to the invitee, as minutes before the start (sorted, distinct).
+    reminders: tuple[int, ...] = ()
     location: Location = field(default_factory=Location)
     required_fields: tuple[str, ...] = ()
     outlook_edit_policy: OutlookEditPolicy = OutlookEditPolicy.FLAG

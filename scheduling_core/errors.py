@@ -12,7 +12,8 @@
     │                                  (502 upstream-rejected; GraphRequestRejected, DataverseRequestRejected)
     └── TransientError              -- may succeed later: re-raise so Service Bus redelivers
         └── UpstreamUnavailable     -- Graph, Dataverse or storage did not answer in time (503)
-            └── Throttled           -- it asked (Retry-After) for a wait past our time budget (503)
+            ├── Throttled           -- it asked (Retry-After) for a wait past our time budget (503)
+            └── OutcomeUnknown      -- a request that must not repeat got no answer: it may have run
 
 The HTTP shell maps each type to exactly one problem `code` (http_api/problems.py `to_problem`): a
 subclass it does not name maps as its nearest named ancestor (any other PermanentError 422, any other
@@ -116,3 +117,8 @@ class UpstreamRejected(PermanentError):
     """
 
     service: str = "An upstream service"
+
+
+class OutcomeUnknown(UpstreamUnavailable):
+    """A request that is not safe to repeat (e.g. Graph `sendMail`) got no answer (a timeout, a dropped
+    connection, a gateway error): it may or may not have been carried out, so it is not sent again."""

@@ -32,8 +32,17 @@ BOOKING_CANCELLED: Final = "booking.cancelled"
 BOOKING_REASSIGNED: Final = "booking.reassigned"
 #: The host changed the booked meeting in Outlook and the event type's policy keeps the booking's time.
 BOOKING_DRIFT_DETECTED: Final = "booking.drift-detected"
+#: Someone did not attend: the booking's `attendance` says who (api.md, Attendance).
+BOOKING_NO_SHOW: Final = "booking.no-show"
 BOOKING_EVENT_TYPES: Final = frozenset(
-    {BOOKING_CREATED, BOOKING_RESCHEDULED, BOOKING_CANCELLED, BOOKING_REASSIGNED, BOOKING_DRIFT_DETECTED}
+    {
+        BOOKING_CREATED,
+        BOOKING_RESCHEDULED,
+        BOOKING_CANCELLED,
+        BOOKING_REASSIGNED,
+        BOOKING_DRIFT_DETECTED,
+        BOOKING_NO_SHOW,
+    }
 )
 
 __all__ = [
@@ -41,6 +50,7 @@ __all__ = [
     "BOOKING_CREATED",
     "BOOKING_DRIFT_DETECTED",
     "BOOKING_EVENT_TYPES",
+    "BOOKING_NO_SHOW",
     "BOOKING_REASSIGNED",
     "BOOKING_RESCHEDULED",
     "DATA_CONTENT_TYPE",

@@ -32,6 +32,7 @@ from typing import Any
 from scheduling_core.domain import Host
 
 __all__ = [
+    "DEFAULT_NO_SHOW_WEIGHT",
     "MAX_CANDIDATES",
     "DirectoryHost",
     "Eligibility",
@@ -47,6 +48,7 @@ __all__ = [
     "Strategy",
     "TerritoryMatch",
     "choose_host",
+    "counted_bookings",
     "decision_from_json",
     "decision_to_json",
     "inputs_from_json",
@@ -56,6 +58,7 @@ __all__ = [
     "pick",
     "route",
     "shortlist",
+    "weight_fraction",
 ]
 
 #: The most candidates one rule considers (api.md: routing pools of 500). Bounds what a decision reads
@@ -75,6 +78,10 @@ class Fairness(StrEnum):
     LEAST_RECENTLY_BOOKED = "leastRecentlyBooked"
     BALANCED = "balanced"
     WEIGHTED = "weighted"
+
+
+#: How much of a booking an invitee's no-show or cancel counts for `balanced` and `weighted` (routing.md).
+DEFAULT_NO_SHOW_WEIGHT = Fraction(1, 2)
 
 
 # --------------------------------------------------------------------------- rule sets
@@ -106,6 +113,7 @@ class Rule:
     require: Mapping[str, int] = field(default_factory=dict)  # skills: skill -> minimum rating
     pool: tuple[str, ...] = ()  # roundRobin
     fairness: Fairness = Fairness.LEAST_RECENTLY_BOOKED
+    no_show_weight: Fraction = DEFAULT_NO_SHOW_WEIGHT
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -184,9 +192,14 @@ class HostStats:
     """Booking statistics of one host, computed before routing. A host without stats has the defaults."""
 
     last_booked_at: datetime | None = None
+    #: Bookings of the last 30 days that count whole (`balanced`): not an invitee's no-show or cancel.
     bookings_last_30_days: int = 0
-    #: Assignments so far in this rule's rotation (`weighted` fairness).
+    #: Bookings of the last 30 days that count `no_show_weight` each: an invitee's no-show or cancel.
+    discounted_last_30_days: int = 0
+    #: Assignments so far in this rule's rotation (`weighted` fairness), discounted ones included.
     assignments: int = 0
+    #: Of `assignments`, those that ended in an invitee's no-show or cancel.
+    discounted_assignments: int = 0
     bookings_on_requested_day: int = 0
     out_of_office_whole_range: bool = False
     available_within_days: bool = True
@@ -241,6 +254,7 @@ class RoutingDecision:
     trace: tuple[RuleTrace, ...]
     #: The winning rule's fairness, used again at booking time (`choose_host`).
     fairness: str | None = None
+    no_show_weight: Fraction = DEFAULT_NO_SHOW_WEIGHT
     #: skills rules only: each pooled host's total surplus rating, ranked before fairness.
     surplus: Mapping[str, int] = field(default_factory=dict)
     #: The answers the `when` of the rules tried tested (question id -> the answer, None if unanswered).
@@ -285,6 +299,13 @@ def parse_skills(text: str) -> dict[str, int]:
 # --------------------------------------------------------------------------- fairness
 
 
+def weight_fraction(value: float | Fraction | str) -> Fraction:
+    """A `noShowWeight` as an exact fraction (`0.3` is 3/10, not the binary float nearest to it)."""
+    if isinstance(value, Fraction):
+        return value
+    return Fraction(str(value)).limit_denominator(10_000)
+
+
 def _stats(stats: Mapping[str, HostStats], host_id: str) -> HostStats:
     return stats.get(host_id, _NO_STATS)
 
@@ -294,8 +315,17 @@ def _weight(hosts: Mapping[str, DirectoryHost], host_id: str) -> int:
     return host.weight if host is not None else 0
 
 
+def counted_bookings(whole: int, discounted: int, no_show_weight: Fraction) -> Fraction:
+    """How many bookings fairness charges: whole ones, plus `no_show_weight` of each discounted one."""
+    return whole + no_show_weight * discounted
+
+
 def _fairness_key(
-    fairness: Fairness, hosts: Mapping[str, DirectoryHost], stats: Mapping[str, HostStats], host_id: str
+    fairness: Fairness,
+    hosts: Mapping[str, DirectoryHost],
+    stats: Mapping[str, HostStats],
+    host_id: str,
+    no_show_weight: Fraction = DEFAULT_NO_SHOW_WEIGHT,
 ) -> tuple[Any, ...]:
     st = _stats(stats, host_id)
     if fairness is Fairness.LEAST_RECENTLY_BOOKED:
@@ -305,8 +335,11 @@ def _fairness_key(
     if weight <= 0:  # weight 0: only when nobody else is left
         return (True, Fraction(0), host_id)
     if fairness is Fairness.BALANCED:
-        return (False, Fraction(st.bookings_last_30_days, weight), host_id)
-    return (False, Fraction(st.assignments + 1, weight), host_id)
+        counted = counted_bookings(st.bookings_last_30_days, st.discounted_last_30_days, no_show_weight)
+        return (False, counted / weight, host_id)
+    whole = max(st.assignments - st.discounted_assignments, 0)
+    counted = counted_bookings(whole, st.discounted_assignments, no_show_weight)
+    return (False, (counted + 1) / weight, host_id)
 
 
 def order_by_fairness(
@@ -314,6 +347,7 @@ def order_by_fairness(
     fairness: Fairness,
     hosts: Mapping[str, DirectoryHost],
     stats: Mapping[str, HostStats],
+    no_show_weight: Fraction = DEFAULT_NO_SHOW_WEIGHT,
 ) -> tuple[str, ...]:
     """The distinct `host_ids`, best first, by `fairness`; ties (and the input order) end in host id order.
 
@@ -321,10 +355,13 @@ def order_by_fairness(
     - balanced: fewest `bookings_last_30_days / weight`.
     - weighted: smallest `(assignments + 1) / weight`, a deterministic weighted rotation
       (with `assignments` counted up after each pick, host shares follow the weights).
+    Under balanced and weighted an invitee's no-show or cancel counts `no_show_weight` of a booking.
     A host of weight 0 (or missing from `hosts`) comes last under balanced and weighted.
     """
     fairness = Fairness(fairness)
-    return tuple(sorted(set(host_ids), key=lambda h: _fairness_key(fairness, hosts, stats, h)))
+    return tuple(
+        sorted(set(host_ids), key=lambda h: _fairness_key(fairness, hosts, stats, h, no_show_weight))
+    )
 
 
 def _rank(
@@ -333,8 +370,9 @@ def _rank(
     hosts: Mapping[str, DirectoryHost],
     stats: Mapping[str, HostStats],
     surplus: Mapping[str, int],
+    no_show_weight: Fraction = DEFAULT_NO_SHOW_WEIGHT,
 ) -> tuple[str, ...]:
-    ordered = order_by_fairness(host_ids, fairness, hosts, stats)
+    ordered = order_by_fairness(host_ids, fairness, hosts, stats, no_show_weight)
     if not surplus:
         return ordered
     return tuple(sorted(ordered, key=lambda h: -surplus.get(h, 0)))  # stable: fairness breaks ties
@@ -348,6 +386,7 @@ def pick(
     stats: Mapping[str, HostStats],
     *,
     surplus: Mapping[str, int] | None = None,
+    no_show_weight: Fraction = DEFAULT_NO_SHOW_WEIGHT,
 ) -> str | None:
     """At booking time: the best host of the pool that is free at the chosen slot, or None.
 
@@ -356,7 +395,7 @@ def pick(
     """
     free = set(free_host_ids)
     options = [h for h in set(decision_pool) if h in free and _bookable(hosts.get(h))]
-    ranked = _rank(options, Fairness(fairness), hosts, stats, surplus or {})
+    ranked = _rank(options, Fairness(fairness), hosts, stats, surplus or {}, no_show_weight)
     return ranked[0] if ranked else None
 
 
@@ -370,7 +409,15 @@ def choose_host(
     if decision.rule is None or not decision.host_ids:
         return None
     fairness = Fairness(decision.fairness or Fairness.LEAST_RECENTLY_BOOKED)
-    return pick(decision.host_ids, free_host_ids, fairness, hosts, stats, surplus=decision.surplus)
+    return pick(
+        decision.host_ids,
+        free_host_ids,
+        fairness,
+        hosts,
+        stats,
+        surplus=decision.surplus,
+        no_show_weight=decision.no_show_weight,
+    )
 
 
 def _bookable(host: DirectoryHost | None) -> bool:
@@ -658,7 +705,7 @@ def _try(rule: Rule, inputs: RoutingInputs) -> tuple[RuleTrace, dict[str, int]]:
         else:
             excluded[host_id] = reason
     surplus = {h: proposal.surplus[h] for h in eligible if h in proposal.surplus}
-    ranked = _rank(eligible, rule.fairness, inputs.hosts, inputs.stats, surplus)
+    ranked = _rank(eligible, rule.fairness, inputs.hosts, inputs.stats, surplus, rule.no_show_weight)
     reason = proposal.reason
     if proposal.candidates and not ranked:
         reason += f"; none of {len(proposal.candidates)} candidate(s) is eligible"
@@ -699,6 +746,7 @@ def route(inputs: RoutingInputs) -> RoutingDecision:
                 rule=rule.name,
                 strategy=rule.strategy.value,
                 fairness=rule.fairness.value,
+                no_show_weight=rule.no_show_weight,
                 host_ids=trace.eligible,
                 surplus=surplus,
                 reason=f"rule '{rule.name}' ({rule.strategy.value}) chose {first}{pool}: {trace.reason}",
@@ -748,6 +796,8 @@ def _rule_to_json(rule: Rule) -> dict[str, Any]:
     if rule.pool:
         doc["pool"] = list(rule.pool)
     doc["fairness"] = rule.fairness.value
+    if rule.no_show_weight != DEFAULT_NO_SHOW_WEIGHT:
+        doc["noShowWeight"] = float(rule.no_show_weight)
     return doc
 
 
@@ -789,6 +839,7 @@ def _rule_from_json(doc: Mapping[str, Any]) -> Rule:
         require={str(skill): int(level) for skill, level in (doc.get("require") or {}).items()},
         pool=tuple(str(h) for h in doc.get("pool") or ()),
         fairness=Fairness(doc.get("fairness", Fairness.LEAST_RECENTLY_BOOKED)),
+        no_show_weight=weight_fraction(doc.get("noShowWeight", DEFAULT_NO_SHOW_WEIGHT)),
     )
 
 
@@ -893,7 +944,9 @@ def _stats_to_json(st: HostStats) -> dict[str, Any]:
         doc["lastBookedAt"] = _instant_to_json(st.last_booked_at)
     figures = {
         "bookingsLast30Days": st.bookings_last_30_days,
+        "discountedLast30Days": st.discounted_last_30_days,
         "assignments": st.assignments,
+        "discountedAssignments": st.discounted_assignments,
         "bookingsOnRequestedDay": st.bookings_on_requested_day,
     }
     doc |= {name: value for name, value in figures.items() if value}
@@ -908,7 +961,9 @@ def _stats_from_json(doc: Mapping[str, Any]) -> HostStats:
     return HostStats(
         last_booked_at=_instant_from_json(doc.get("lastBookedAt")),
         bookings_last_30_days=int(doc.get("bookingsLast30Days", 0)),
+        discounted_last_30_days=int(doc.get("discountedLast30Days", 0)),
         assignments=int(doc.get("assignments", 0)),
+        discounted_assignments=int(doc.get("discountedAssignments", 0)),
         bookings_on_requested_day=int(doc.get("bookingsOnRequestedDay", 0)),
         out_of_office_whole_range=bool(doc.get("outOfOfficeWholeRange", False)),
         available_within_days=bool(doc.get("availableWithinDays", True)),
@@ -965,6 +1020,11 @@ def decision_to_json(decision: RoutingDecision) -> dict[str, Any]:
         "rule": decision.rule,
         "strategy": decision.strategy,
         "fairness": decision.fairness,
+        **(
+            {"noShowWeight": float(decision.no_show_weight)}
+            if decision.no_show_weight != DEFAULT_NO_SHOW_WEIGHT
+            else {}
+        ),
         "hostIds": list(decision.host_ids),
         "surplus": _sorted_map(decision.surplus),
         "reason": decision.reason,
@@ -980,6 +1040,7 @@ def decision_from_json(doc: Mapping[str, Any]) -> RoutingDecision:
         rule=doc.get("rule"),
         strategy=doc.get("strategy"),
         fairness=doc.get("fairness"),
+        no_show_weight=weight_fraction(doc.get("noShowWeight", DEFAULT_NO_SHOW_WEIGHT)),
         host_ids=tuple(doc.get("hostIds") or ()),
         surplus={str(h): int(s) for h, s in (doc.get("surplus") or {}).items()},
         reason=str(doc.get("reason", "")),

@@ -37,6 +37,7 @@ from scheduling_core.routing import (
     RuleSet,
     Strategy,
     TerritoryMatch,
+    weight_fraction,
 )
 
 StrategyName = Literal["owner", "accountTeam", "territory", "skills", "roundRobin"]
@@ -172,6 +173,12 @@ class RuleDoc(Document):
         default_factory=list, max_length=MAX_POOL, validate_default=True, description="roundRobin only"
     )
     fairness: FairnessName = "leastRecentlyBooked"
+    noShowWeight: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="balanced/weighted: how much of a booking an invitee's no-show or cancel counts",
+    )
 
     @field_validator("role")
     @classmethod
@@ -218,6 +225,7 @@ class RuleDoc(Document):
             require=dict(self.require),
             pool=tuple(self.pool),
             fairness=Fairness(self.fairness),
+            no_show_weight=weight_fraction(self.noShowWeight),
         )
 
     @classmethod
@@ -238,6 +246,7 @@ class RuleDoc(Document):
             require=dict(rule.require),
             pool=list(rule.pool),
             fairness=rule.fairness.value,
+            noShowWeight=float(rule.no_show_weight),
         )
 
 

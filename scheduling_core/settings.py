@@ -65,6 +65,8 @@ class Settings:
     public_base_url: str | None = None
     graph_changes_queue: str = "graph-changes"
     dynamics_changes_queue: str = "dynamics-changes"
+    #: The mailbox reminder emails are sent from (Graph `sendMail`, Mail.Send application permission).
+    reminder_sender: str = "scheduling@contoso.com"
 
     @property
     def graph_notification_url(self) -> str | None:
@@ -149,6 +151,7 @@ class Settings:
             graph_changes_queue=get("GRAPH_CHANGES_QUEUE") or "graph-changes",
             # Dynamics webhook contexts, stored before POST /dynamics/webhook answers.
             dynamics_changes_queue=get("DYNAMICS_CHANGES_QUEUE") or "dynamics-changes",
+            reminder_sender=get("REMINDER_SENDER") or "scheduling@contoso.com",
             # Outgoing webhooks: one POST to a subscriber may take this long (docs/webhooks.md).
             webhook_timeout_seconds=float(get("WEBHOOK_TIMEOUT_SECONDS") or 10),
             # The public booking page (/book/*): CSP frame-ancestors and the event types it may offer.

@@ -339,6 +339,12 @@ class LocalQueue:
                 self._worker.start()
             self._cond.notify_all()
 
+    @property
+    def unsettled(self) -> int:
+        """Messages sent and not yet settled (waiting or being handled): 0 when the queue is idle."""
+        with self._cond:
+            return len(self._pending) + self._busy
+
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until every message sent so far is settled; False if `timeout` passed first."""
         with self._cond:

@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from devstack import simkit
-from devstack.graph_sim import delta, mailboxes
+from devstack.graph_sim import delta, mail, mailboxes
 from devstack.graph_sim import events as ev
 from devstack.graph_sim import subscriptions as subs
 from devstack.graph_sim.notifications import (
@@ -324,6 +324,12 @@ class _GraphApi(simkit.SimApi):
         if len(tail) == 3 and tail[0] == "events" and tail[2] == "cancel":
             _allow(method, "POST")
             return self._cancel_event(key, rest[1], body)
+        if tail == ["mailfolders", "sentitems", "messages"]:
+            _allow(method, "GET")
+            return self._sent_items(key)
+        if tail == ["sendmail"]:
+            _allow(method, "POST")
+            return self._send_mail(key, json_object(body))
         if tail == ["calendarview"]:
             _allow(method, "GET")
             return self._calendar_view(request, key)
@@ -512,6 +518,28 @@ class _GraphApi(simkit.SimApi):
                     "for the operation 'cancel'."
                 )
         self._remove_event(key, event_id)
+        return Response(status_code=202)
+
+    def _sent_items(self, key: str) -> Response:
+        """`mailFolders/sentitems/messages`: what the mailbox sent (here: meeting cancellations, sendMail)."""
+        with self.state.lock:
+            user = self.state.mailbox(key)
+            items = list(self.state.sent_items.get(user.id, []))
+        return _json({"value": items}, 200, None)
+
+    def _send_mail(self, key: str, payload: dict[str, Any]) -> Response:
+        """`sendMail` (devstack/graph_sim/mail.py): 202, the message kept in the sender's Sent Items."""
+        with self.state.lock:
+            user = self.state.find_user(key)
+            if user is None or user.provisional:
+                raise GraphFault(404, "ErrorInvalidUser", f"The requested user '{key}' is invalid.")
+            address = user.mail or user.user_principal_name or user.id
+            sent = mail.accept_send_mail(
+                payload, {"name": user.display_name or address, "address": address}, self.state.now()
+            )
+            if sent is not None:
+                self.state.sent_items.setdefault(user.id, []).append(sent)
+                self.state.save()
         return Response(status_code=202)
 
     def _calendar_view(self, request: Request, key: str) -> Response:

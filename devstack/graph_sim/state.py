@@ -190,6 +190,8 @@ class SimState(simkit.SimState):
         self.fixed_now: datetime | None = None
         #: Mailbox faults by user id (`POST /_sim/mailboxes/{user}/fault`; `mailboxes`). Test scaffolding.
         self.mailbox_faults: dict[str, str] = {}
+        #: Per mailbox: the messages it sent (Sent Items), newest last, e.g. an organizer's cancellations.
+        self.sent_items: dict[str, list[dict[str, Any]]] = {}
         super().__init__(state_file)
 
     # -- time and history ---------------------------------------------------------------------------
@@ -300,6 +302,7 @@ class SimState(simkit.SimState):
         self.delta_generation += 1  # tokens handed out before a reset must not match new data
         self.fixed_now = None
         self.mailbox_faults.clear()
+        self.sent_items.clear()
 
     def _snapshot(self) -> dict[str, Any]:
         return {
@@ -309,6 +312,7 @@ class SimState(simkit.SimState):
                 for user_id, events in self.calendars.items()
             },
             "subscriptions": [subscription.to_json() for subscription in self.subscriptions.values()],
+            "sentItems": self.sent_items,
             "history": {
                 "seq": self.seq,
                 "deltaGeneration": self.delta_generation,
@@ -339,6 +343,7 @@ class SimState(simkit.SimState):
         for raw_subscription in data.get("subscriptions", []):
             subscription = Subscription.from_json(raw_subscription)
             self.subscriptions[subscription.id] = subscription
+        self.sent_items = {user_id: list(items) for user_id, items in data.get("sentItems", {}).items()}
         history = data.get("history", {})
         self.seq = int(history.get("seq", 0))
         self.delta_generation = int(history.get("deltaGeneration", 1))

@@ -52,6 +52,8 @@ from scheduling_core.bookings import (
     BookingStatus,
     ClaimKind,
     DayEntry,
+    DiscountedBooking,
+    FairnessDiscount,
     Hold,
     StoredBooking,
     appointment_id,
@@ -156,6 +158,11 @@ class TableBookingStore:
         }
         if primary:
             row["doc"] = json.dumps(booking_snapshot(booking))
+        discount = booking.fairness_discount
+        if discount is not None:
+            # Queried by routing's fairness stats (`fairness_discounts`) without reading every booking.
+            row["discount"] = discount.value
+            row["ruleSet"] = str(booking.routing.get("ruleSet") or "")
         return row
 
     @staticmethod
@@ -927,6 +934,33 @@ class TableBookingStore:
                 if entry.overlaps(window):
                     found[host_id].append(entry.to_commitment())
         return found
+
+    def fairness_discounts(self, host_ids: Sequence[str]) -> list[DiscountedBooking]:
+        """The pool's bookings that fairness counts as `noShowWeight` of one (an invitee's no-show or
+        cancel), in one cross-partition query over the booking rows, which carry `discount` for it.
+
+        Read from the bookings themselves, not from a counter kept beside them, so it cannot drift.
+        """
+        wanted = set(host_ids)
+        if not wanted:
+            return []
+        with storage_errors():
+            rows = self._slots.query_entities(
+                "PartitionKey ge @plo and PartitionKey le @phi and RowKey ge 'b|' and RowKey lt 'b}' "
+                "and primary eq true and (discount eq 'noShow' or discount eq 'inviteeCancel')",
+                parameters={"plo": min(wanted), "phi": max(wanted)},
+                select=["PartitionKey", "start", "discount", "ruleSet"],
+            )
+            return [
+                DiscountedBooking(
+                    host_id=r["PartitionKey"],
+                    discount=FairnessDiscount(r["discount"]),
+                    start=r["start"],
+                    rule_set=r.get("ruleSet") or None,
+                )
+                for r in rows
+                if r["PartitionKey"] in wanted
+            ]
 
     # ---- outbox ----------------------------------------------------------------------------------
 

@@ -250,6 +250,19 @@ class GraphClient:
 
     # -- transport ---------------------------------------------------------------------------------
 
+    def send_mail(self, sender: str, request: Mapping[str, Any]) -> None:
+        """`POST /users/{sender}/sendMail` (202, no body). Sent at most once: a timeout or gateway error
+        raises `OutcomeUnknown` instead of sending again; 429/503 are retried (Graph did not take it)."""
+        self._send(
+            "POST",
+            f"/users/{quote(sender, safe='@')}/sendMail",
+            json=dict(request),
+            params=None,
+            headers=None,
+            deadline=None,
+            repeatable=False,
+        )
+
     def request_json(
         self,
         method: str,
@@ -281,6 +294,7 @@ class GraphClient:
         params: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
         deadline: float | None,
+        repeatable: bool = True,
     ) -> httpx.Response:
         request_headers = {"Prefer": 'outlook.timezone="UTC"', "client-request-id": str(uuid.uuid4())}
         request_headers.update(headers or {})
@@ -293,6 +307,7 @@ class GraphClient:
             params=params,
             headers=request_headers,
             deadline=deadline,
+            repeatable=repeatable,
         )
         if response.status_code >= 400:
             raise _rejection(response, label)

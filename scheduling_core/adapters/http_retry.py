@@ -15,6 +15,9 @@ Invariants:
   and sends it as `Authorization: Bearer ...`, over any header the caller gave. With
   `refresh_on_401`, the first 401 of a call makes a provider that has `invalidate()`
   forget its token, and the request is sent again without counting as an attempt.
+- A request sent with `repeatable=False` (not idempotent: e.g. Graph `sendMail`) is retried only after
+  an answer that says it was not carried out (429, 503); a transport failure or a gateway's 502/504
+  leaves its outcome unknown and raises `OutcomeUnknown` at once, never sending it a second time.
 - Giving up raises `UpstreamUnavailable(service, ...)`, with a whole-second
   `retry_after_seconds` hint when the wait is known; `Throttled` (a subclass) when the server's
   own `Retry-After` is what would run past the deadline. Any other answer (below 400, or an
@@ -38,9 +41,11 @@ from typing import Any
 import httpx
 
 from scheduling_core.adapters.credentials import TokenProvider
-from scheduling_core.errors import Throttled, UpstreamUnavailable
+from scheduling_core.errors import OutcomeUnknown, Throttled, UpstreamUnavailable
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+#: Gateway answers: the service behind may have carried the request out before the gateway gave up.
+AMBIGUOUS_STATUSES = frozenset({502, 504})
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
 
@@ -96,6 +101,7 @@ class RetryingSender:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         deadline: float | None = None,
+        repeatable: bool = True,
     ) -> httpx.Response:
         """Send with retries; the first answer that is not retried (see the module docstring).
 
@@ -126,6 +132,8 @@ class RetryingSender:
                 )
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 failure = f"{type(exc).__name__} on {label}"
+                if not repeatable:
+                    raise OutcomeUnknown(self._service, f"{self._name}: {failure}; it may have run") from exc
             else:
                 status = response.status_code
                 if status < 400:
@@ -138,6 +146,10 @@ class RetryingSender:
                     continue
                 if status not in RETRYABLE_STATUSES:
                     return response
+                if not repeatable and status in AMBIGUOUS_STATUSES:
+                    raise OutcomeUnknown(
+                        self._service, f"{self._name}: HTTP {status} on {label}; it may have run"
+                    )
                 retry_after = parse_retry_after(
                     response.headers.get("Retry-After"), timespans=self._retry_after_timespans
                 )

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from scheduling_core.availability import host_calendars
 from scheduling_core.bookings import (
+    AttendanceParty,
     Booking,
     BookingReader,
     BookingStatus,
@@ -45,7 +46,12 @@ from scheduling_core.errors import (
     NotFound,
     SlotUnavailable,
 )
-from scheduling_core.events import BOOKING_DRIFT_DETECTED, BOOKING_REASSIGNED, booking_event
+from scheduling_core.events import (
+    BOOKING_DRIFT_DETECTED,
+    BOOKING_NO_SHOW,
+    BOOKING_REASSIGNED,
+    booking_event,
+)
 from scheduling_core.intervals import Interval
 from scheduling_core.override import (
     Override,
@@ -468,6 +474,7 @@ class BookingService:
             decision = routed.decision
             routing = {
                 "decisionId": routed.id,
+                "ruleSet": decision.rule_set,
                 "rule": decision.rule,
                 "strategy": decision.strategy,
                 "reason": f"{decision.reason}; picked {host_ids[0]}, the first free host by fairness",
@@ -591,6 +598,34 @@ class BookingService:
                 old, version=old.version + 1, updated_at=now, outlook={**old.outlook, "drift": dict(drift)}
             )
             event = booking_event(booking=booking_snapshot(new), event_type=BOOKING_DRIFT_DETECTED, time=now)
+            self._publish(self._store.amend_booking(stored, new, event, now))
+            return new
+
+        return self._retry_unless_pinned(None, change)
+
+    def mark_no_show(self, booking_id: str, party: AttendanceParty, note: str | None = None) -> Booking:
+        """Record that `party` did not attend (api.md, Attendance): a new version and `booking.no-show`.
+
+        Only once the meeting has started (before, nobody can have missed it: 409). Marking it again
+        answers the booking as it is, with no new version or event, whatever party the repeat names:
+        the first mark is what Dynamics and fairness already counted.
+        """
+
+        def change() -> Booking:
+            stored = self._store.get_booking(booking_id)
+            old = stored.booking
+            if old.no_show:
+                return old
+            if old.status is BookingStatus.CANCELLED:
+                raise BookingNotModifiable(f"Booking '{booking_id}' is cancelled.")
+            now = self._clock.now()
+            if now < old.start:
+                raise BookingNotModifiable(
+                    f"Booking '{booking_id}' starts at {old.start.isoformat()}; "
+                    "a no-show can be recorded only once the meeting has started."
+                )
+            new = old.marked_no_show(party, note, now)
+            event = booking_event(booking=booking_snapshot(new), event_type=BOOKING_NO_SHOW, time=now)
             self._publish(self._store.amend_booking(stored, new, event, now))
             return new
 

@@ -51,6 +51,10 @@ STATE_CANCELED: Final = 2
 STATUS_CANCELED: Final = 4
 STATE_SCHEDULED: Final = 3
 STATUS_BUSY: Final = 5
+#: A no-show closes the appointment as Completed (1 / 3): the time passed; the description says who was
+#: absent (docs/decisions.md, "Attendance, reminders and the fairness report").
+STATE_COMPLETED: Final = 1
+STATUS_COMPLETED: Final = 3
 #: Dynamics record types a booking's context may name, with their entity sets; the regarding
 #: navigation property is `regardingobjectid_{type}_appointment` (reference, appointment manyToOne).
 REGARDING_SETS: Final[Mapping[str, str]] = {
@@ -141,6 +145,7 @@ class AppointmentSource:
     outlook_drift: str | None = None  # what Outlook shows instead, when the host moved the meeting there
     override: str | None = None  # a manager's override: who may see in Dynamics that rules were lifted
     reassigned: str | None = None  # the last reassignment to another host, and why
+    no_show: str | None = None  # who did not attend, when, and the note, once marked
 
     @property
     def appointment_id(self) -> str:
@@ -220,6 +225,7 @@ def source_from_event(event: CloudEvent) -> AppointmentSource:
         outlook_drift=_drift_text(outlook.get("drift")),
         override=_override_text(routing.get("override")),
         reassigned=_reassigned_text(routing.get("reassigned")),
+        no_show=_no_show_text(snapshot.get("attendance")),
     )
 
 
@@ -273,6 +279,8 @@ def appointment_subject(source: AppointmentSource, event_type: EventType | None)
 
 def appointment_description(source: AppointmentSource) -> str:
     lines = [f"Booking: {source.booking_id} (version {source.version})"]
+    if source.no_show:
+        lines.append(f"No-show: {source.no_show}")
     if source.join_url:
         lines.append(f"Join: {source.join_url}")
     if source.outlook_drift:
@@ -316,6 +324,8 @@ def appointment_plan(
         fields["ownerid@odata.bind"] = f"/systemusers({organizer.id})"
     if source.cancelled:
         state = {"statecode": STATE_CANCELED, "statuscode": STATUS_CANCELED}
+    elif source.no_show:
+        state = {"statecode": STATE_COMPLETED, "statuscode": STATUS_COMPLETED}
     else:
         state = {"statecode": STATE_SCHEDULED, "statuscode": STATUS_BUSY}
     return AppointmentPlan(fields=fields, state=state)
@@ -486,6 +496,16 @@ def _reassigned_text(reassigned: Any) -> str | None:
     if not values:
         return None
     return f"from {values.get('from')} to {values.get('to')}: {_text(values.get('reason')) or ''}"
+
+
+def _no_show_text(attendance: Any) -> str | None:
+    """`invitee (marked 2026-12-07T15:40:00+00:00): note` for a no-show, else None."""
+    values = _mapping(attendance)
+    if values.get("status") != "noShow":
+        return None
+    text = f"{_text(values.get('party')) or 'unknown'} (marked {_text(values.get('at')) or '?'})"
+    note = _text(values.get("note"))
+    return f"{text}: {note}" if note else text
 
 
 def _drift_text(drift: Any) -> str | None:

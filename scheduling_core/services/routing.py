@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from scheduling_core.availability import HostCalendar, host_slot_starts, working_intervals
+from scheduling_core.bookings import DiscountedBooking, FairnessDiscount
 from scheduling_core.clock import Clock
 from scheduling_core.domain import Commitment, EventType, Host, ShowAs
 from scheduling_core.errors import FieldError, InvalidRequest
@@ -97,6 +98,7 @@ class BookingStats(Protocol):
     def commitments(
         self, host_ids: Sequence[str], window: Interval, exclude: frozenset[str] = frozenset()
     ) -> Mapping[str, Sequence[Commitment]]: ...
+    def fairness_discounts(self, host_ids: Sequence[str]) -> list[DiscountedBooking]: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -368,6 +370,7 @@ class RoutingService:
         rotation = self._store.rotation(rule_set.id, ROTATION, [h.id for h in active])
         now = self._clock.now()
         needs_balance = any(r.fairness is Fairness.BALANCED for r in rule_set.rules)
+        needs_discounts = any(r.fairness in (Fairness.BALANCED, Fairness.WEIGHTED) for r in rule_set.rules)
         recent = Interval(now - timedelta(days=30), now)
         elig = rule_set.eligibility
         ahead = Interval(now, now + timedelta(days=elig.require_availability_within_days or 1))
@@ -386,9 +389,16 @@ class RoutingService:
         if active and (elig.exclude_out_of_office or elig.require_availability_within_days):
             span = Interval(min(window.start, ahead.start), max(window.end, ahead.end))
             free_busy = self._busy.free_busy([Mailbox(host_id=h.id, email=h.email) for h in active], span)
+        discounts = _discounts(
+            self._bookings.fairness_discounts([h.id for h in active]) if active and needs_discounts else [],
+            rule_set.id,
+            recent,
+        )
         stats: dict[str, HostStats] = {}
         for host in active:
             state = rotation.get(host.id, {})
+            # An invitee's no-show is still a confirmed claim: it leaves the whole count for the discounted.
+            recent_no_shows, recent_discounted, discounted_assignments = discounts.get(host.id, (0, 0, 0))
             last = state.get("lastBookedAt")
             mine = commitments.get(host.id, ())
             day = _local_day(host, booking_start) if booking_start is not None else None
@@ -397,10 +407,16 @@ class RoutingService:
                 last_booked_at=datetime.fromisoformat(last) if last else None,
                 assignments=int(state.get("assignments", 0)),
                 bookings_last_30_days=(
-                    sum(1 for c in mine if c.counts_toward_caps and recent.start <= c.start < now)
+                    max(
+                        sum(1 for c in mine if c.counts_toward_caps and recent.start <= c.start < now)
+                        - recent_no_shows,
+                        0,
+                    )
                     if needs_balance
                     else 0
                 ),
+                discounted_last_30_days=recent_discounted if needs_balance else 0,
+                discounted_assignments=discounted_assignments,
                 bookings_on_requested_day=(
                     sum(
                         1
@@ -423,6 +439,22 @@ class RoutingService:
                 ),
             )
         return stats
+
+
+def _discounts(
+    rows: Sequence[DiscountedBooking], rule_set_id: str, recent: Interval
+) -> dict[str, tuple[int, int, int]]:
+    """Per host: invitee no-shows and all discounted bookings of the last 30 days (`balanced`), and the
+    discounted bookings this rule set assigned (`weighted`: its rotation counted them whole)."""
+    counts: dict[str, tuple[int, int, int]] = {}
+    for row in rows:
+        no_shows, discounted, assigned = counts.get(row.host_id, (0, 0, 0))
+        if recent.start <= row.start < recent.end:
+            discounted += 1
+            no_shows += row.discount is FairnessDiscount.NO_SHOW
+        assigned += row.rule_set == rule_set_id
+        counts[row.host_id] = (no_shows, discounted, assigned)
+    return counts
 
 
 def _is_guid(text: str) -> bool:

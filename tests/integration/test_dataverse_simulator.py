@@ -551,6 +551,42 @@ def test_activitypointers_and_activityparties_are_read_only_views(dataverse: Dat
         assert refused.status_code == 400 and error_code(refused) == "0x80040800", (method, path)
 
 
+def test_activity_parties_are_not_created_updated_or_deleted_on_their_own(dataverse: DataverseSim) -> None:
+    """ActivityParty has no Create, Update or Delete message (its reference lists RetrieveMultiple, and
+    Associate/Disassociate); parties change only through the activity's own party collection."""
+    organizer = dataverse.create_user(first_name="Ana")
+    appointment = dataverse.create(
+        "appointments",
+        {
+            "subject": "Intro",
+            "appointment_activity_parties": [
+                {"partyid_systemuser@odata.bind": f"/systemusers({organizer})", "participationtypemask": 7}
+            ],
+        },
+    )
+    select = {"$select": "activitypartyid,_partyid_value,participationtypemask"}
+    (party,) = dataverse.call("GET", "activityparties", params=select).json()["value"]
+    other = dataverse.create_user(first_name="Bo")
+    for method, path, message in (
+        ("POST", "activityparties", "Create"),
+        ("PATCH", f"activityparties({party['activitypartyid']})", "Update"),
+        ("DELETE", f"activityparties({party['activitypartyid']})", "Delete"),
+    ):
+        body = {
+            "partyid_systemuser@odata.bind": f"/systemusers({other})",
+            "activityid_appointment@odata.bind": f"/appointments({appointment})",
+            "participationtypemask": 7,
+        }
+        refused = dataverse.call(method, path, json=body if method != "DELETE" else None)
+        assert refused.status_code == 400, (method, refused.text)
+        assert error_code(refused) == "0x80040800"
+        assert refused.json()["error"]["message"] == (
+            f"The '{message}' method does not support entities of type 'activityparty'. "
+            "MessageProcessorCache returned MessageProcessor.Empty."
+        )
+    assert dataverse.call("GET", "activityparties", params=select).json()["value"] == [party]
+
+
 def test_service_document_and_who_am_i(dataverse: DataverseSim) -> None:
     sets = {entry["name"] for entry in dataverse.call("GET", "").json()["value"]}
     assert {"appointments", "leads", "opportunities", "systemusers", "teams", "activityparties"} <= sets

@@ -246,6 +246,40 @@ def test_a_newer_snapshot_built_by_hand_is_applied_whole(world: World) -> None:
     assert "https://teams.microsoft.com/l/meetup-join/abc" in appt["description"]
 
 
+def test_a_new_organizer_after_creation_is_set_through_the_appointments_own_party_collection(
+    world: World, graph_sim: Any
+) -> None:
+    """Parties of an existing appointment change the documented way: the appointment's update carries its
+    whole `appointment_activity_parties` list; no request writes `activityparties` on its own."""
+    b = world.book()
+    before = _parties(world.appointment(b["id"]))
+    assert (7, world.user, None) in before
+    new_host = _host(world.app, graph_sim)
+    new_user = world.dataverse.create_user(aad_object_id=new_host, first_name="Bo")
+    snapshot = world.booking(b["id"])
+    reassigned = {**snapshot, "version": 7, "hostIds": [new_host]}
+    _trigger()(
+        trigger_message(
+            booking_event(booking=reassigned, event_type="booking.rescheduled", time=datetime.now(UTC))
+        )
+    )
+    after = _parties(world.appointment(b["id"]))
+    assert after == (before - {(7, world.user, None)}) | {(7, new_user, None)}
+    assert world.dataverse.requests(path_contains="activityparties") == []
+    writes = [
+        r for r in world.dataverse.requests(path_contains=appointment_id(b["id"])) if r["method"] == "PATCH"
+    ]
+    named = [
+        r["json"]["appointment_activity_parties"]
+        for r in writes
+        if "appointment_activity_parties" in r["json"]
+    ]
+    assert named[-1] == [  # the whole list, in the appointment's own update
+        {"participationtypemask": 7, "partyid_systemuser@odata.bind": f"/systemusers({new_user})"},
+        {"participationtypemask": 5, "addressused": INVITEE["email"]},
+    ]
+
+
 def test_the_trigger_binds_the_dataverse_subscription_with_sessions() -> None:
     import function_app
     from devstack.function_host import indexed_functions

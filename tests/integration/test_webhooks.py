@@ -258,6 +258,21 @@ def test_subscribers_get_only_the_event_types_they_asked_for(
     ]
 
 
+def test_a_no_show_reaches_the_subscribers_of_booking_no_show(
+    app: Any, graph_sim: Any, clock: Any, receivers: Callable[..., Receiver]
+) -> None:
+    no_shows = receivers()
+    _subscribe(app, "no-shows", no_shows.url, ["booking.no-show"])
+    booking = _booking(app, graph_sim)
+    clock.set(datetime.fromisoformat(AT_9) + timedelta(minutes=20))
+    r = app.post(f"/bookings/{booking['id']}/no-show", json_body={"party": "invitee"})
+    assert r.status == 200, r.body
+    [received] = no_shows.requests
+    event = json.loads(received.body)
+    assert event["type"] == "booking.no-show"
+    assert event["data"]["booking"]["attendance"]["party"] == "invitee"
+
+
 def test_an_unreachable_receiver_is_logged_with_the_transport_error_and_retried(
     app: Any, graph_sim: Any
 ) -> None:

@@ -21,10 +21,12 @@ StackFactory = Callable[..., ProofStack]
 
 
 def _starter(exits: ExitStack, azurite: Any) -> StackFactory:
-    def start(**settings: str) -> ProofStack:
+    def start(*, notifications: bool = False, **settings: str) -> ProofStack:
         graph = exits.enter_context(GraphSim.serve(graph_sim.create_app()))
         dataverse = exits.enter_context(DataverseSim.serve(dataverse_sim.create_app()))
-        stack = ProofStack(azurite=azurite, graph=graph, dataverse=dataverse, settings=settings)
+        stack = ProofStack(
+            azurite=azurite, graph=graph, dataverse=dataverse, settings=settings, notifications=notifications
+        )
         exits.callback(stack.close)
         stack.start_host()
         return stack
@@ -34,7 +36,8 @@ def _starter(exits: ExitStack, azurite: Any) -> StackFactory:
 
 @pytest.fixture
 def proof_stack(azurite: Any) -> Iterator[StackFactory]:
-    """`proof_stack(**settings)`: Graph and Dataverse simulators, and the local host started on them."""
+    """`proof_stack(notifications=False, **settings)`: Graph and Dataverse simulators, and the local host
+    started on them (with `notifications`, Graph change notifications are delivered to it)."""
     with ExitStack() as exits:
         yield _starter(exits, azurite)
 

@@ -54,7 +54,15 @@ class HostProcess:
 
 
 class ProofStack:
-    def __init__(self, *, azurite: Any, graph: Any, dataverse: Any, settings: dict[str, str] | None = None):
+    def __init__(
+        self,
+        *,
+        azurite: Any,
+        graph: Any,
+        dataverse: Any,
+        settings: dict[str, str] | None = None,
+        notifications: bool = False,
+    ):
         self.azurite = azurite
         self.graph = graph
         self.dataverse = dataverse
@@ -73,6 +81,10 @@ class ProofStack:
             "ADMIN_API_KEY": ADMIN_KEY,
             **(settings or {}),
         }
+        if notifications:
+            # Graph change notifications reach the host (subscriptions made by
+            # `maintain_graph_subscriptions`; the simulator posts to this URL).
+            self.env["PUBLIC_BASE_URL"] = self.api
         self.host: HostProcess | None = None
         self.http = httpx.Client(timeout=60)
         self.tables = TableServiceClient.from_connection_string(azurite.connection_string)
@@ -155,6 +167,20 @@ class ProofStack:
         while (left := self.bus()["scheduled"]) and time.monotonic() < deadline:
             time.sleep(0.5)  # polling a condition with a deadline
         assert not left, f"{left} scheduled copies still unsettled after {timeout:g} s"
+
+    def wait_for_change_queues(self, *, timeout: float) -> None:
+        """Poll the host until its change queues (`graph-changes`, `dynamics-changes`) are idle: every
+        notification handed to it has been handled by the reconciler."""
+        deadline = time.monotonic() + timeout
+        while (busy := {q: n for q, n in self.bus()["queues"].items() if n}) and time.monotonic() < deadline:
+            time.sleep(0.2)  # polling a condition with a deadline
+        assert not busy, f"change queues still busy after {timeout:g} s: {busy}"
+
+    def health(self) -> dict[str, Any]:
+        response = self.http.get(f"{self.api}/health")
+        assert response.status_code in (200, 503), response.text
+        result: dict[str, Any] = response.json()
+        return result
 
     # -- storage -------------------------------------------------------------------------------------------
 

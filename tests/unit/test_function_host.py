@@ -101,7 +101,13 @@ def test_the_local_host_runs_a_timer_function_on_request_and_answers_after_it_re
             assert failed.status_code == 500 and "boom" in failed.text
             assert (await client.post("/admin/functions/nothing", headers=admin)).status_code == 404
             bus = (await client.get("/_host/bus", headers=admin)).json()
-            assert bus == {"topic": "booking-events", "functions": [], "scheduled": 0, "deadLetters": []}
+            assert bus == {
+                "topic": "booking-events",
+                "functions": [],
+                "scheduled": 0,
+                "queues": {"graph-changes": 0, "dynamics-changes": 0},
+                "deadLetters": [],
+            }
 
     asyncio.run(scenario())
 

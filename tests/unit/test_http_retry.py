@@ -10,7 +10,7 @@ import pytest
 
 from scheduling_core.adapters.credentials import StaticToken
 from scheduling_core.adapters.http_retry import RetryingSender, parse_retry_after, whole_seconds
-from scheduling_core.errors import Throttled, UpstreamUnavailable
+from scheduling_core.errors import OutcomeUnknown, Throttled, UpstreamUnavailable
 
 
 class _Clock:
@@ -147,3 +147,38 @@ def test_a_first_401_refreshes_the_token_once_when_asked() -> None:
     plain = _RefreshableToken()
     assert _sender(answer, clock, tokens=plain).send("GET", "x", label="GET /x").status_code == 401
     assert plain.invalidated == 0 and len(seen) == 1
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("dropped"), 502, 504],
+    ids=["timeout", "dropped", "502", "504"],
+)
+def test_a_request_that_must_not_repeat_is_sent_once_when_its_outcome_is_unknown(failure: object) -> None:
+    calls: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if isinstance(failure, Exception):
+            raise failure
+        assert isinstance(failure, int)
+        return httpx.Response(failure)
+
+    clock = _Clock()
+    with pytest.raises(OutcomeUnknown):
+        _sender(answer, clock).send("POST", "users/a/sendMail", label="POST sendMail", repeatable=False)
+    assert len(calls) == 1 and clock.slept == []
+
+
+def test_a_request_that_must_not_repeat_is_still_retried_after_429_and_503() -> None:
+    statuses = iter([429, 503, 202])
+    calls: list[int] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        status = next(statuses)
+        calls.append(status)
+        return httpx.Response(status, headers={"Retry-After": "1"})
+
+    clock = _Clock()
+    response = _sender(answer, clock).send("POST", "users/a/sendMail", label="x", repeatable=False)
+    assert response.status_code == 202 and calls == [429, 503, 202] and clock.slept == [1.0, 1.0]
