@@ -20,6 +20,8 @@ HTTP (route prefix /api)
   admin/webhooks/{id}/deliveries    GET                http_api.webhooks
   book/{slug}, book/assets/{name}   GET (no key)       http_api.booking_page
   book/{slug}/slots|holds|bookings  GET, POST, DELETE  http_api.booking_page_api (no key)
+  manage/{token}[/booking|slots]    GET (no key)       http_api.manage (the token is the credential)
+  manage/{token}/reschedule|cancel  POST (no key)      http_api.manage
 
 Timers
   relay_outbox (every 30 s), expire_holds (every 5 min)                   triggers.timers
@@ -53,6 +55,7 @@ from http_api import (
     dynamics_webhook,
     fairness,
     graph_callbacks,
+    manage,
     operations,
     reconcile,
     routing,
@@ -79,6 +82,7 @@ app.register_functions(operations.bp)
 app.register_functions(dynamics_webhook.bp)
 app.register_functions(booking_page.bp)
 app.register_functions(booking_page_api.bp)
+app.register_functions(manage.bp)
 app.register_functions(timers.bp)
 app.register_functions(reminders.bp)
 app.register_functions(sync_dataverse.bp)

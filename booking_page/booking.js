@@ -588,6 +588,7 @@
     $("done-who").textContent = booking.invitee.name + " (" + booking.invitee.email + ")";
     $("done-id").textContent = booking.id;
     $("ics").href = booking.calendarUrl;
+    if (booking.manageUrl) { $("manage").href = booking.manageUrl; $("manage").hidden = false; }
     showJoinLink(booking);
     $("step-done").hidden = false;
     say("Booking confirmed. A calendar invitation is on its way to " + booking.invitee.email + ".");

@@ -41,6 +41,7 @@ ASSET_DIR = Path(__file__).resolve().parent.parent / "booking_page"
 ASSETS = {
     "booking.js": "text/javascript; charset=utf-8",
     "booking.css": "text/css; charset=utf-8",
+    "manage.js": "text/javascript; charset=utf-8",  # the invitee's manage page (http_api.manage)
 }
 LOCATION_LABELS = {
     LocationKind.TEAMS: "Microsoft Teams meeting",

@@ -128,6 +128,7 @@ class PageBooking(BaseModel):
     location: PageLocation
     joinUrl: str | None = None
     calendarUrl: str
+    manageUrl: str | None = None  # the invitee's link to reschedule or cancel
 
 
 def _slug(req: func.HttpRequest) -> str:
@@ -195,6 +196,7 @@ def _page_booking(req: func.HttpRequest, event_type: EventType, booking: Booking
         ),
         joinUrl=join_url if isinstance(join_url, str) and join_url.startswith("https://") else None,
         calendarUrl=_calendar_url(req, event_type.slug, booking.id),
+        manageUrl=services().manage.url(booking.id),
     )
 
 

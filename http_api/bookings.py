@@ -116,7 +116,8 @@ class NoShowIn(Strict):
 
 
 def booking_out(booking: Booking) -> BookingOut:
-    return BookingOut.model_validate(booking_snapshot(booking, resolve_time_zone(booking.time_zone)))
+    snapshot = booking_snapshot(booking, resolve_time_zone(booking.time_zone))
+    return BookingOut.model_validate({**snapshot, "manageUrl": services().manage.url(booking.id)})
 
 
 def _with_etag(booking: Booking) -> func.HttpResponse:

@@ -23,6 +23,7 @@ from scheduling_core.errors import (
     NotFound,
     PermanentError,
     SchedulingError,
+    SelfServiceClosed,
     SlotUnavailable,
     TooManyRequests,
     TransientError,
@@ -98,6 +99,8 @@ def to_problem(exc: Exception) -> HttpProblem:
         return HttpProblem(404, "not-found", "Not found", exc.detail)
     if isinstance(exc, BookingNotModifiable):
         return HttpProblem(409, "booking-not-modifiable", "Booking not modifiable", exc.detail)
+    if isinstance(exc, SelfServiceClosed):
+        return HttpProblem(409, "self-service-closed", "Self-service closed", exc.detail)
     if isinstance(exc, SlotUnavailable):
         return HttpProblem(409, "slot-unavailable", "Slot unavailable", exc.detail)
     if isinstance(exc, TooManyRequests):

@@ -157,6 +157,7 @@ class DynamicsSync(BaseModel):
 class Cancellation(BaseModel):
     reason: str | None = None
     source: str
+    by: str | None = Field(default=None, description="Who cancelled: invitee (manage link), api, ...")
     at: str
 
 
@@ -186,6 +187,10 @@ class BookingOut(BaseModel):
     createdAt: str
     updatedAt: str
     cancellation: Cancellation | None = None
+    manageUrl: str | None = Field(
+        default=None,
+        description="The invitee's link to reschedule or cancel (no key; the token is the credential)",
+    )
     attendance: Attendance | None = Field(default=None, exclude_if=lambda v: v is None)
 
 

@@ -137,6 +137,9 @@ param adminApiKey string = ''
 @description('Fernet key(s) that encrypt outgoing-webhook secrets at rest (comma-separated, newest first); stored in Key Vault as webhook-secret-key. Give it on the first deployment (python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"); leave empty later to keep the stored one.')
 @secure()
 param webhookSecretKey string = ''
+@description('Key that signs invitees\' manage links (/manage/{token}); stored in Key Vault as manage-link-key, never in Table storage. Give at least 32 random bytes on the first deployment (e.g. openssl rand -base64 48); leave empty later to keep the stored one. Rotating it invalidates every link already sent.')
+@secure()
+param manageLinkKey string = ''
 
 @description('Header name in which Dynamics sends the webhook secret.')
 param dynamicsWebhookHeader string = 'x-scheduling-webhook-key'
@@ -303,6 +306,7 @@ module keyVault 'modules/keyvault.bicep' = {
     dynamicsWebhookSecret: dynamicsWebhookSecret
     adminApiKey: adminApiKey
     webhookSecretKey: webhookSecretKey
+    manageLinkKey: manageLinkKey
     upstreamClientSecret: usesClientSecret ? appRegistrationClientSecret : ''
   }
 }
@@ -373,6 +377,8 @@ var appSettingsMap = union(identitySettings, {
   // /admin/* needs this key in x-functions-key on top of the runtime's function-key check, so a host key
   // handed to an API client does not open the admin API (see infra/README.md, "Keys").
   ADMIN_API_KEY: '@Microsoft.KeyVault(VaultName=${names.keyVault};SecretName=admin-api-key)'
+  // Signs the invitees' manage links {PUBLIC_BASE_URL}/manage/{token} (docs/decisions.md, issue 14).
+  MANAGE_LINK_KEY: '@Microsoft.KeyVault(VaultName=${names.keyVault};SecretName=manage-link-key)'
 })
 var secretSettings = usesClientSecret ? {
   AZURE_CLIENT_SECRET: '@Microsoft.KeyVault(VaultName=${names.keyVault};SecretName=graph-client-secret)'

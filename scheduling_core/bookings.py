@@ -354,7 +354,8 @@ class Booking:
             status=BookingStatus.CANCELLED,
             version=self.version + 1,
             updated_at=at,
-            cancellation={"reason": reason, "source": source, "at": at.isoformat()},
+            # `by` is api.md's name for who cancelled (`invitee` through a manage link); `source` stays.
+            cancellation={"reason": reason, "source": source, "by": source, "at": at.isoformat()},
         )
 
 

@@ -6,6 +6,7 @@ cache); tests call `reset_services()` after changing the environment.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from scheduling_core.bookings import booking_snapshot
 from scheduling_core.clock import Clock, SystemClock
 from scheduling_core.errors import TransientError
 from scheduling_core.events import BOOKING_CREATED, booking_event
+from scheduling_core.manage_links import ManageLinks, WeakKey
 from scheduling_core.ports import (
     BusyTimeSource,
     CloudEvent,
@@ -48,6 +50,7 @@ from scheduling_core.services.config import ConfigService, HostDirectoryCache
 from scheduling_core.services.dataverse_sync import DataverseSync
 from scheduling_core.services.dynamics_webhook import DynamicsWebhook
 from scheduling_core.services.health import CachedProbe, HealthService, reachable
+from scheduling_core.services.manage import ManageService
 from scheduling_core.services.outbox import OutboxRelay
 from scheduling_core.services.outlook_reconcile import OutlookReconciler
 from scheduling_core.services.outlook_subscriptions import OutlookSubscriptions
@@ -60,6 +63,8 @@ from scheduling_core.services.slots import SlotService
 from scheduling_core.services.sync_runner import LeasedApply
 from scheduling_core.services.webhooks import WebhookService
 from scheduling_core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
@@ -96,6 +101,7 @@ class Services:
     dynamics_changes: ChangeQueue  # `dynamics-changes`: webhook contexts, stored before the webhook answers
     webhook_sender: HttpWebhookSender
     webhooks: WebhookService
+    manage: ManageService
     page_limits: TablePageLimits
     page_slots: SlotService  # the page's routing: unknown record ids fall through (QuietRecords)
     page_offline_slots: SlotService  # slots without Outlook: booking-page holds never call Graph
@@ -241,6 +247,17 @@ def publisher_from_settings(settings: Settings) -> EventPublisher:
     return InProcessPublisher(_deliver_locally, deliver_copy=_deliver_copy_locally)
 
 
+def manage_links_from_settings(settings: Settings) -> ManageLinks | None:
+    """The manage-link signer, or None without MANAGE_LINK_KEY (no links are made or accepted)."""
+    if settings.manage_link_key is None:
+        return None
+    try:
+        return ManageLinks(key=settings.manage_link_key.encode(), base_url=settings.manage_base_url)
+    except WeakKey as exc:  # links off (fail closed), the rest of the service still serves
+        log.error("manage links are off: %s", exc)
+        return None
+
+
 def build_services(
     settings: Settings,
     clock: Clock | None = None,
@@ -280,6 +297,8 @@ def build_services(
         bookings=booking_store,
         clock=clock,
     )
+    links = manage_links_from_settings(settings)
+    manage_url = links.url if links is not None else None
     bookings = BookingService(
         config=repository,
         store=booking_store,
@@ -287,6 +306,10 @@ def build_services(
         clock=clock,
         after_commit=relay,
         routing=routing,
+        manage_url=manage_url,
+    )
+    slots = SlotService(
+        config=repository, busy=busy_times, clock=clock, commitments=booking_store, routing=routing
     )
     webhook_ledger = TableWebhookLedger(tables)
     sync_state = TableSyncStateStore(tables)
@@ -314,6 +337,7 @@ def build_services(
         clock=clock,
         cache=busy_times,
         faults=mailbox_faults,
+        manage_url=manage_url,
     )
     subscription_store = TableSubscriptions(tables)
     subscriptions = None
@@ -360,9 +384,7 @@ def build_services(
             host_watcher=subscriptions,
             directory=host_directory,
         ),
-        slots=SlotService(
-            config=repository, busy=busy_times, clock=clock, commitments=booking_store, routing=routing
-        ),
+        slots=slots,
         health=HealthService(
             ping_storage=tables.ping,
             probes={
@@ -422,6 +444,15 @@ def build_services(
             clock=clock,
             local_development=settings.local_development,
         ),
+        manage=ManageService(
+            links=links,
+            bookings=bookings,
+            store=booking_store,
+            config=repository,
+            slots=slots,
+            busy=busy_times,
+            clock=clock,
+        ),
         page_limits=TablePageLimits(tables),
         page_slots=SlotService(
             config=repository, busy=busy_times, clock=clock, commitments=booking_store, routing=page_routing
@@ -440,6 +471,7 @@ def build_services(
             clock=clock,
             after_commit=relay,
             routing=page_routing,
+            manage_url=manage_url,
         ),
     )
 

@@ -27,6 +27,8 @@ from scheduling_core.domain import (
     OutlookEditPolicy,
     Question,
     QuestionKind,
+    SelfService,
+    SelfServiceReschedule,
     Weekday,
     WorkingHoursRule,
 )
@@ -252,6 +254,37 @@ class QuestionDoc(Document):
         )
 
 
+class SelfServiceDoc(Document):
+    """What an invitee may do through the booking's manage link (api.md, "Self-service")."""
+
+    allowCancel: bool = True
+    allowReschedule: bool = True
+    cutoffMinutes: int = Field(
+        default=0, ge=0, le=365 * MINUTES_PER_DAY, description="Changes refused this close to the start"
+    )
+    reschedule: Literal["sameHost", "reroute"] = "sameHost"
+    requireReason: bool = False
+
+    def to_domain(self) -> SelfService:
+        return SelfService(
+            allow_cancel=self.allowCancel,
+            allow_reschedule=self.allowReschedule,
+            cutoff_minutes=self.cutoffMinutes,
+            reschedule=SelfServiceReschedule(self.reschedule),
+            require_reason=self.requireReason,
+        )
+
+    @classmethod
+    def from_domain(cls, value: SelfService) -> SelfServiceDoc:
+        return cls(
+            allowCancel=value.allow_cancel,
+            allowReschedule=value.allow_reschedule,
+            cutoffMinutes=value.cutoff_minutes,
+            reschedule=value.reschedule.value,
+            requireReason=value.require_reason,
+        )
+
+
 #: Reminders per event type, and how early one may go: four weeks (the booking window is usually shorter).
 MAX_REMINDERS = 5
 MAX_REMINDER_MINUTES = 28 * MINUTES_PER_DAY
@@ -300,6 +333,8 @@ class EventTypeDoc(Document):
                 raise ValueError(f"question ids must be unique: questions.{index}.id repeats '{question.id}'")
             first[question.id] = index
         return value
+
+    selfService: SelfServiceDoc = Field(default_factory=SelfServiceDoc)
 
     @field_validator("requiredFields")
     @classmethod
@@ -356,6 +391,7 @@ class EventTypeDoc(Document):
             outlook_edit_policy=OutlookEditPolicy(self.outlookEditPolicy),
             public=self.public,
             questions=tuple(q.to_domain() for q in self.questions),
+            self_service=self.selfService.to_domain(),
         )
 
     @classmethod
@@ -378,6 +414,7 @@ class EventTypeDoc(Document):
             outlookEditPolicy=event_type.outlook_edit_policy.value,
             public=event_type.public,
             questions=[QuestionDoc.from_domain(q) for q in event_type.questions],
+            selfService=SelfServiceDoc.from_domain(event_type.self_service),
         )
 
 

@@ -125,6 +125,28 @@ class Question:
     required: bool = False
 
 
+class SelfServiceReschedule(StrEnum):
+    """Where an invitee may move a booking through its manage link."""
+
+    SAME_HOST = "sameHost"  # only the booking's own hosts' free times
+    REROUTE = "reroute"  # the event type's routing decides again; the host may change
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SelfService:
+    """What an invitee may do with a booking through its manage link (api.md, `selfService`)."""
+
+    allow_cancel: bool = True
+    allow_reschedule: bool = True
+    cutoff_minutes: int = 0  # changes are refused from this many minutes before the start
+    reschedule: SelfServiceReschedule = SelfServiceReschedule.SAME_HOST
+    require_reason: bool = False
+
+    @property
+    def cutoff(self) -> timedelta:
+        return timedelta(minutes=self.cutoff_minutes)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EventType:
     """What can be booked: duration, slot grid, buffers and the booking rules around it."""
@@ -150,6 +172,7 @@ class EventType:
     public: bool = False
     #: Asked first on the booking page; answers travel as `answers` and may route (`when`).
     questions: tuple[Question, ...] = ()
+    self_service: SelfService = field(default_factory=SelfService)
 
     @property
     def duration(self) -> timedelta:

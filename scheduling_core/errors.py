@@ -8,6 +8,7 @@
     │   │   └── HoldExpired         -- the booking's hold ran out before it was used
     │   ├── BookingNotModifiable    -- cancelled, or changed since the caller read it (409)
     │   │   └── BookingChanged      -- changed between our own read and write (retried when no If-Match)
+    │   ├── SelfServiceClosed       -- a manage-link change the event type's policy no longer allows (409)
     │   └── UpstreamRejected        -- Graph or Dataverse refused our request with a 4xx we did not expect
     │                                  (502 upstream-rejected; GraphRequestRejected, DataverseRequestRejected)
     └── TransientError              -- may succeed later: re-raise so Service Bus redelivers
@@ -80,6 +81,10 @@ class BookingNotModifiable(PermanentError):
 
 class BookingChanged(BookingNotModifiable):
     """The booking changed between read and write (its ETag no longer matched)."""
+
+
+class SelfServiceClosed(PermanentError):
+    """A manage-link change the event type's `selfService` policy does not (or no longer) allow."""
 
 
 class UpstreamUnavailable(TransientError):

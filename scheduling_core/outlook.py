@@ -51,6 +51,7 @@ class MeetingSource:
     invitee_email: str
     cancel_reason: str | None = None
     drift_recorded: bool = False
+    manage_url: str | None = None  # where the invitee reschedules or cancels (api.md)
 
 
 #: The cancellation comment Exchange mails to attendees: the canceller's reason, one bounded plain line.
@@ -78,6 +79,8 @@ def body_text(source: MeetingSource, event_type: EventType | None) -> str:
         and event_type.location.value
     ):
         lines.append(f"Location: {inert(event_type.location.value, 1024)}")
+    if source.manage_url:  # ours, not invitee text: where the invitee reschedules or cancels
+        lines.append(f"Reschedule or cancel: {source.manage_url}")
     return "\n".join(lines)[:BODY_LIMIT]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 AZURITE_ACCOUNT_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -94,6 +94,13 @@ class Settings:
     #: `WEBHOOK_SECRET_KEY`: Fernet keys (comma-separated, newest first) that encrypt webhook secrets at
     #: rest; in Azure a Key Vault reference, so the key never sits in Table storage with the rows.
     webhook_secret_keys: tuple[str, ...] = ()
+    #: Signs invitees' manage links (docs/decisions.md, "Self-service manage links"); unset: no links.
+    manage_link_key: str | None = field(default=None, repr=False)
+
+    @property
+    def manage_base_url(self) -> str:
+        """Where manage links point: PUBLIC_BASE_URL, or the local host's default address."""
+        return self.public_base_url or "http://localhost:7071/api"
 
     @property
     def dataverse_scope(self) -> str:
@@ -166,4 +173,5 @@ class Settings:
             webhook_secret_keys=tuple(
                 k.strip() for k in (get("WEBHOOK_SECRET_KEY") or "").split(",") if k.strip()
             ),
+            manage_link_key=get("MANAGE_LINK_KEY"),
         )

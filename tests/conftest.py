@@ -112,6 +112,7 @@ def app_env(
         "GRAPH_TIMEOUT_SECONDS": "5",
         "DATAVERSE_URL": dataverse_sim.api,
         "DATAVERSE_STATIC_TOKEN": "test-token",
+        "MANAGE_LINK_KEY": "test-manage-link-key-0123456789abcdef",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

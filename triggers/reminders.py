@@ -21,8 +21,6 @@ log = logging.getLogger(__name__)
 
 def reminder_service() -> ReminderService:
     s = services()
-    # Manage links, when the app has them (`services().manage.url`): the reminder carries the link.
-    manage = getattr(s, "manage", None)
     return ReminderService(
         event_types=s.config_repository,
         bookings=s.booking_store,
@@ -30,7 +28,7 @@ def reminder_service() -> ReminderService:
         mailer=s.graph,
         clock=s.clock,
         sender=s.settings.reminder_sender,
-        manage_url=manage.url if manage is not None else (lambda _booking_id: None),
+        manage_url=s.manage.url,  # None while manage links are off (no MANAGE_LINK_KEY)
     )
 
 

@@ -517,6 +517,14 @@ class _GraphApi(simkit.SimApi):
                     f"The parameter '{sorted(unknown)[0]}' in the request payload is not a valid parameter "
                     "for the operation 'cancel'."
                 )
+            comment = next((str(v) for k, v in payload.items() if k.lower() == "comment" and v), "")
+        else:
+            comment = ""
+        with self.state.lock:
+            user = self.state.mailbox(key)
+            event = _find_event(self.state.calendar(user), event_id)
+            if event.props.get("attendees"):  # the cancellation goes to the attendees, kept in Sent Items
+                self.state.sent_items.setdefault(user.id, []).append(_cancellation_message(event, comment))
         self._remove_event(key, event_id)
         return Response(status_code=202)
 
@@ -847,3 +855,19 @@ def _base(request: Request) -> str:
 def _json(payload: dict[str, Any], status: int, zone: Any) -> JSONResponse:
     headers = {"Preference-Applied": f'outlook.timezone="{zone[0]}"'} if zone is not None else None
     return JSONResponse(payload, status_code=status, headers=headers)
+
+
+def _cancellation_message(event: StoredEvent, comment: str) -> dict[str, Any]:
+    """The meeting cancellation Exchange sends the attendees when the organizer cancels (an eventMessage
+    whose body is the organizer's comment, meetingMessageType `meetingCancelled`)."""
+    return {
+        "@odata.type": "#microsoft.graph.eventMessage",
+        "id": "msg-" + uuid.uuid4().hex,
+        "subject": f"Canceled: {event.props.get('subject') or ''}",
+        "body": {"contentType": "text", "content": comment},
+        "toRecipients": [
+            {"emailAddress": dict(a.get("emailAddress") or {})} for a in event.props.get("attendees") or []
+        ],
+        "meetingMessageType": "meetingCancelled",
+        "isDraft": False,
+    }

@@ -18,6 +18,8 @@ param adminApiKey string
 param webhookSecretKey string = ''
 @secure()
 param upstreamClientSecret string
+@secure()
+param manageLinkKey string = ''
 
 var secretsUser = '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault Secrets User
 
@@ -71,7 +73,13 @@ var clientSecretEntry = empty(upstreamClientSecret) ? [] : [
     value: upstreamClientSecret
   }
 ]
-var secretsToWrite = concat(webhookSecretEntry, adminKeyEntry, webhookKeyEntry, clientSecretEntry)
+var manageLinkKeyEntry = empty(manageLinkKey) ? [] : [
+  {
+    name: 'manage-link-key'
+    value: manageLinkKey
+  }
+]
+var secretsToWrite = concat(webhookSecretEntry, adminKeyEntry, webhookKeyEntry, clientSecretEntry, manageLinkKeyEntry)
 
 resource secrets 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = [
   for secret in secretsToWrite: {

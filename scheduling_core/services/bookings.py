@@ -202,8 +202,10 @@ class BookingService:
         after_commit: AfterCommit | None = None,
         hold_lifetime: timedelta = HOLD_LIFETIME,
         routing: RoutingService | None = None,
+        manage_url: Callable[[str], str | None] | None = None,
     ) -> None:
         self._routing = routing
+        self._manage_url = manage_url
         self._config = config
         self._store = store
         self._busy = busy
@@ -288,6 +290,14 @@ class BookingService:
         if not free:
             raise first_error or SlotUnavailable("No host is free at that time.")
         return free
+
+    def _snapshot(self, booking: Booking) -> dict[str, Any]:
+        """The event's booking snapshot, with the invitee's manage link: Outlook and webhook subscribers
+        hand it on (api.md); the stored booking row never holds it (it is derived, see manage_links)."""
+        snapshot = booking_snapshot(booking)
+        if self._manage_url is not None:
+            snapshot["manageUrl"] = self._manage_url(booking.id)
+        return snapshot
 
     def _publish(self, pending: PendingEvent) -> None:
         """Telemetry and the fast-path publish of a committed change; never raises (issue 13).
@@ -403,7 +413,7 @@ class BookingService:
         for host_ids in pools:
             booking = self._new_booking(request, event_type, host_ids, hold, routed, answers)
             now = self._clock.now()
-            event = booking_event(booking=booking_snapshot(booking), event_type="booking.created", time=now)
+            event = booking_event(booking=self._snapshot(booking), event_type="booking.created", time=now)
             ensure_time_left("committing the booking")
             try:
                 pending = self._store.create_booking(booking, event, now, hold=hold)
@@ -560,10 +570,13 @@ class BookingService:
         *,
         reason: str | None = None,
         if_match: int | None = None,
+        by: str | None = None,
         override: Override | None = None,
     ) -> Booking:
+        """Move the booking (same id, version + 1); `by` names who asked when not the API (`invitee`)."""
         return self._retry_unless_pinned(
-            if_match, lambda: self._reschedule(booking_id, start, reason, if_match, override=override)
+            if_match,
+            lambda: self._reschedule(booking_id, start, reason, if_match, override=override, by=by),
         )
 
     def cancel(
@@ -597,7 +610,7 @@ class BookingService:
             new = replace(
                 old, version=old.version + 1, updated_at=now, outlook={**old.outlook, "drift": dict(drift)}
             )
-            event = booking_event(booking=booking_snapshot(new), event_type=BOOKING_DRIFT_DETECTED, time=now)
+            event = booking_event(booking=self._snapshot(new), event_type=BOOKING_DRIFT_DETECTED, time=now)
             self._publish(self._store.amend_booking(stored, new, event, now))
             return new
 
@@ -651,6 +664,7 @@ class BookingService:
         if_match: int | None,
         *,
         check_availability: bool = True,
+        by: str | None = None,
         override: Override | None = None,
     ) -> Booking:
         stored = self._modifiable(booking_id, if_match)
@@ -674,7 +688,10 @@ class BookingService:
         new = old.rescheduled(start, now, reason)
         if override is not None:
             new = replace(new, routing={**new.routing, "override": override.to_json()})
-        event = booking_event(booking=booking_snapshot(new), event_type="booking.rescheduled", time=now)
+        # Who moved it, beside the reason (Dynamics shows both); a later API move clears it.
+        metadata = {k: v for k, v in new.metadata.items() if k != "lastRescheduleBy"}
+        new = replace(new, metadata={**metadata, "lastRescheduleBy": by} if by else metadata)
+        event = booking_event(booking=self._snapshot(new), event_type="booking.rescheduled", time=now)
         ensure_time_left("committing the new time")
         self._publish(self._store.reschedule_booking(stored, new, event, now))
         return new
@@ -771,6 +788,6 @@ class BookingService:
             )
         now = self._clock.now()
         new = stored.booking.cancelled(now, reason, source)
-        event = booking_event(booking=booking_snapshot(new), event_type="booking.cancelled", time=now)
+        event = booking_event(booking=self._snapshot(new), event_type="booking.cancelled", time=now)
         self._publish(self._store.cancel_booking(stored, new, event, now))
         return new

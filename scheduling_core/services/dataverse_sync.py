@@ -143,6 +143,7 @@ class AppointmentSource:
     routing_reason: str | None = None
     join_url: str | None = None
     outlook_drift: str | None = None  # what Outlook shows instead, when the host moved the meeting there
+    change_note: str | None = None  # who cancelled or last moved it, and why (an invitee's reason)
     override: str | None = None  # a manager's override: who may see in Dynamics that rules were lifted
     reassigned: str | None = None  # the last reassignment to another host, and why
     no_show: str | None = None  # who did not attend, when, and the note, once marked
@@ -223,10 +224,26 @@ def source_from_event(event: CloudEvent) -> AppointmentSource:
         routing_reason=_text(routing.get("reason")),
         join_url=_text(outlook.get("joinUrl")),
         outlook_drift=_drift_text(outlook.get("drift")),
+        change_note=_change_note(snapshot),
         override=_override_text(routing.get("override")),
         reassigned=_reassigned_text(routing.get("reassigned")),
         no_show=_no_show_text(snapshot.get("attendance")),
     )
+
+
+def _change_note(snapshot: Mapping[str, Any]) -> str | None:
+    """ "Cancelled by invitee: <reason>" / "Rescheduled by invitee: <reason>" for the description."""
+    cancellation = _mapping(snapshot.get("cancellation"))
+    if snapshot.get("status") == "cancelled" and cancellation:
+        by = _text(cancellation.get("by")) or _text(cancellation.get("source")) or "api"
+        reason = _text(cancellation.get("reason"))
+        return f"Cancelled by {by}" + (f": {reason}" if reason else "")
+    metadata = _mapping(snapshot.get("metadata"))
+    reason = _text(metadata.get("lastRescheduleReason"))
+    if reason:
+        by = _text(metadata.get("lastRescheduleBy")) or "api"
+        return f"Rescheduled by {by}: {reason}"
+    return None
 
 
 def regarding_bind(source: AppointmentSource) -> tuple[str, str] | None:
@@ -285,6 +302,8 @@ def appointment_description(source: AppointmentSource) -> str:
         lines.append(f"Join: {source.join_url}")
     if source.outlook_drift:
         lines.append(f"Outlook drift: {source.outlook_drift}")
+    if source.change_note:
+        lines.append(source.change_note)
     if source.routing_reason:
         lines.append(f"Routing: {inert(source.routing_reason, 1000)}")
     if source.override:

@@ -25,7 +25,7 @@ Invariants:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final, Protocol
@@ -122,7 +122,9 @@ class OutlookSync:
         clock: Clock,
         cache: CacheInvalidation | None = None,
         faults: MailboxFaults | None = None,
+        manage_url: Callable[[str], str | None] | None = None,
     ) -> None:
+        self._manage_url = manage_url
         self._cache = cache
         self._faults = faults
         self._calendars = calendars
@@ -139,6 +141,8 @@ class OutlookSync:
     def apply(self, event: CloudEvent, delivery_count: int = 1, throttle_count: int = 0) -> SyncOutcome:
         source = source_from_event(event)  # MalformedEvent before any lookup
         meeting = meeting_source(event, self._emails(source.host_ids))
+        if self._manage_url is not None:  # the invitation carries the invitee's manage link
+            meeting = replace(meeting, manage_url=self._manage_url(meeting.booking_id))
 
         def record(values: Mapping[str, Any]) -> None:
             try:

@@ -280,3 +280,85 @@ def test_a_booking_over_http_keeps_one_outlook_event_through_reschedules_and_can
     assert events() == []  # cancelled by its organizer: gone from the calendar
     outlook = httpx.get(f"{stack.api}/bookings/{booking_id}", headers=KEYS, timeout=10).json()["outlook"]
     assert outlook["syncStatus"] == "synced" and outlook["eventId"] == first[0]["id"]
+
+
+def test_an_invitee_follows_the_manage_url_to_reschedule_and_cancel_with_a_reason(stack: Stack) -> None:
+    """book -> follow manageUrl -> reschedule (one event at the new time, one appointment) -> cancel with a
+    reason (cancelled by the invitee; appointment canceled with the reason; the cancellation's comment)."""
+    from devstack.seed import HOSTS
+    from scheduling_core.bookings import appointment_id
+    from scheduling_core.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
+
+    host = HOSTS[0][0]
+    graph = {"Authorization": "Bearer e2e", "Prefer": 'outlook.timezone="UTC"'}
+    dataverse = {"Authorization": "Bearer e2e"}
+    start = date.today() + timedelta(days=21)
+    r = httpx.get(
+        f"{stack.api}/slots",
+        headers=KEYS,
+        timeout=30,
+        params={"eventType": "discovery-call", "start": str(start), "end": str(start + timedelta(days=6))},
+    )
+    assert r.status_code == 200, r.text
+    free = [s["start"] for s in r.json()["slots"]]
+    invitee = {"name": "Ivy Invitee", "email": "ivy@fabrikam.example", "phone": None}
+    body = {"eventType": "discovery-call", "start": free[0], "timeZone": "UTC", "invitee": invitee}
+    created = httpx.post(f"{stack.api}/bookings", headers=KEYS, json=body, timeout=30)
+    assert created.status_code == 201, created.text
+    booking_id, manage_url = created.json()["id"], created.json()["manageUrl"]
+    assert manage_url.startswith(f"{stack.api}/manage/")  # PUBLIC_BASE_URL is the stack's own address
+
+    def events() -> list[dict[str, Any]]:
+        listed = httpx.get(
+            f"{stack.graph}/users/{host}/events",
+            headers=graph,
+            params={
+                "$expand": BOOKING_PROPERTY_EXPAND,
+                "$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq '{BOOKING_PROPERTY_ID}'"
+                f" and ep/value eq '{booking_id}')",
+            },
+            timeout=10,
+        )
+        assert listed.status_code == 200, listed.text
+        return list(listed.json()["value"])
+
+    def appointment() -> dict[str, Any]:
+        got = httpx.get(f"{stack.dataverse}/appointments({appointment_id(booking_id)})", headers=dataverse)
+        assert got.status_code == 200, got.text
+        return dict(got.json())
+
+    page = httpx.get(manage_url, timeout=10)  # no key: the token is the credential
+    assert page.status_code == 200 and "Sales discovery call" in page.text
+    assert page.headers["Cache-Control"] == "no-store"
+    [first] = events()
+    assert manage_url in first["body"]["content"]  # the invitation Exchange sends carries the link
+    offered = httpx.get(
+        f"{manage_url}/slots", params={"start": str(start), "end": str(start + timedelta(days=6))}, timeout=30
+    )
+    assert offered.status_code == 200, offered.text
+    new_start = offered.json()["slots"][2]["start"]
+    moved = httpx.post(f"{manage_url}/reschedule", json={"start": new_start, "reason": "Travel"}, timeout=30)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["id"] == booking_id
+    [now] = events()
+    assert now["id"] == first["id"] and now["start"]["dateTime"][:16] == new_start[:16]
+    assert appointment()["scheduledstart"][:16] == new_start[:16]
+    assert "Rescheduled by invitee: Travel" in appointment()["description"]
+
+    cancelled = httpx.post(f"{manage_url}/cancel", json={"reason": "Plans changed"}, timeout=30)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    stored = httpx.get(f"{stack.api}/bookings/{booking_id}", headers=KEYS, timeout=10).json()
+    assert (stored["version"], stored["cancellation"]["by"]) == (3, "invitee")
+    assert stored["cancellation"]["reason"] == "Plans changed"
+    assert events() == []
+    sent = httpx.get(f"{stack.graph}/users/{host}/mailFolders/sentitems/messages", headers=graph, timeout=10)
+    comments = [
+        m["body"]["content"]
+        for m in sent.json()["value"]
+        if [r["emailAddress"]["address"] for r in m["toRecipients"]] == [invitee["email"]]
+    ]
+    assert comments == ["Plans changed"]
+    final = appointment()
+    assert final["statecode"] == 2 and "Cancelled by invitee: Plans changed" in final["description"]
+    refused = httpx.post(f"{manage_url}/reschedule", json={"start": free[1]}, timeout=30)
+    assert (refused.status_code, refused.json()["code"]) == (409, "booking-not-modifiable")

@@ -79,6 +79,7 @@ class ProofStack:
             "DATAVERSE_STATIC_TOKEN": SIM_TOKEN,
             "API_KEY": API_KEY,
             "ADMIN_API_KEY": ADMIN_KEY,
+            "MANAGE_LINK_KEY": "proof-manage-link-key-0123456789abcdef",
             **(settings or {}),
         }
         if notifications:

@@ -184,3 +184,12 @@ def test_labels_read_as_words() -> None:
         "Join URL",
         "Idempotency key",
     ]
+
+
+def test_manage_links_stay_out_of_the_connector_but_flows_get_the_link_on_bookings() -> None:
+    """The /manage/* operations take no key (the token is the credential): a connector holding a
+    function key has no use for them; a flow gets the link as the booking's `manageUrl` to email it."""
+    document = _definition()
+    assert not [path for path in document["paths"] if path.startswith("/manage")]
+    booking = next(d for name, d in document["definitions"].items() if "manageUrl" in d.get("properties", {}))
+    assert booking["properties"]["manageUrl"]["type"] == "string"

@@ -31,3 +31,19 @@ def test_operation_ids_are_unique() -> None:
         if key != "parameters"
     ]
     assert len(ids) == len(set(ids))
+
+
+def test_the_manage_link_operations_are_documented_without_a_key() -> None:
+    paths = build_openapi()["paths"]
+    expected = {
+        ("/manage/{token}", "get"): "GetManagePage",
+        ("/manage/{token}/booking", "get"): "GetManagedBooking",
+        ("/manage/{token}/slots", "get"): "GetManagedBookingSlots",
+        ("/manage/{token}/reschedule", "post"): "RescheduleManagedBooking",
+        ("/manage/{token}/cancel", "post"): "CancelManagedBooking",
+    }
+    for (path, method), operation_id in expected.items():
+        operation = paths[path][method]
+        assert operation["operationId"] == operation_id
+        assert not operation.get("security"), f"{method} {path} must not ask for a key"
+    assert "409" in paths["/manage/{token}/reschedule"]["post"]["responses"]

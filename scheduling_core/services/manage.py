@@ -1,0 +1,176 @@
+"""What an invitee may do with their booking through its manage link (api.md, "Self-service").
+
+Invariants:
+- A token that is not genuine, or names a booking that does not exist, is `NotFound` (404), the same
+  answer in both cases, so a guess learns nothing.
+- Every change goes through `BookingService` (the same atomic path as `POST /bookings/{id}/reschedule`
+  and `/cancel`: same id, version + 1, one Outlook event, one appointment).
+- The event type's `selfService` policy is checked before anything changes: an action it denies, a
+  started booking or one inside the cutoff is `SelfServiceClosed` (409 `self-service-closed`); a
+  reschedule of a cancelled booking is `BookingNotModifiable` (409, as for the keyed API); a second
+  cancel answers the cancelled booking again and announces nothing.
+- Slots offered are the booking's own hosts' (policy `sameHost`); the booking's own claim and its own
+  Outlook event do not block the times around it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from scheduling_core.availability import PoolMode, host_calendars, pooled_slots
+from scheduling_core.bookings import Booking, BookingStatus
+from scheduling_core.clock import Clock
+from scheduling_core.domain import Assignment, EventType, Slot
+from scheduling_core.errors import (
+    BookingNotModifiable,
+    FieldError,
+    InvalidRequest,
+    NotFound,
+    SelfServiceClosed,
+)
+from scheduling_core.intervals import Interval
+from scheduling_core.manage_links import Action, ManageLinks, allowed, cutoff_at
+from scheduling_core.ports import BusyTimeSource, ConfigRepository, Mailbox
+from scheduling_core.services.bookings import BookingService, BookingStore, without_meeting
+from scheduling_core.services.slots import SlotService
+
+#: Recorded as `cancellation.by` and `metadata.lastRescheduleBy` for changes made through a link.
+INVITEE = "invitee"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ManagedBooking:
+    """The booking behind a link, its event type, and what the link may still do with it."""
+
+    booking: Booking
+    event_type: EventType
+    can_cancel: bool
+    can_reschedule: bool
+    cutoff_at: datetime
+
+
+class ManageService:
+    def __init__(
+        self,
+        *,
+        links: ManageLinks | None,
+        bookings: BookingService,
+        store: BookingStore,
+        config: ConfigRepository,
+        slots: SlotService,
+        busy: BusyTimeSource,
+        clock: Clock,
+    ) -> None:
+        """`links` None: no MANAGE_LINK_KEY is configured, so no link is genuine (fail closed)."""
+        self._links = links
+        self._bookings = bookings
+        self._store = store
+        self._config = config
+        self._slots = slots
+        self._busy = busy
+        self._clock = clock
+
+    def url(self, booking_id: str) -> str | None:
+        return self._links.url(booking_id) if self._links is not None else None
+
+    def _booking_id(self, token: str) -> str:
+        booking_id = self._links.booking_id(token) if self._links is not None else None
+        if booking_id is None:
+            raise NotFound("booking", "from this link")
+        return booking_id
+
+    def view(self, token: str) -> ManagedBooking:
+        booking = self._bookings.get(self._booking_id(token))
+        return self._managed(booking)
+
+    def _managed(self, booking: Booking) -> ManagedBooking:
+        event_type = self._config.get_event_type(booking.event_type)
+        policy = event_type.self_service
+        now = self._clock.now()
+        cancelled = booking.status is BookingStatus.CANCELLED
+
+        def may(action: Action) -> bool:
+            return allowed(action, policy=policy, start=booking.start, cancelled=cancelled, now=now).allowed
+
+        return ManagedBooking(
+            booking=booking,
+            event_type=event_type,
+            can_cancel=may(Action.CANCEL),
+            can_reschedule=may(Action.RESCHEDULE),
+            cutoff_at=cutoff_at(booking.start, policy),
+        )
+
+    def _ensure(self, action: Action, managed: ManagedBooking) -> None:
+        booking = managed.booking
+        if action is Action.RESCHEDULE and booking.status is BookingStatus.CANCELLED:
+            raise BookingNotModifiable(f"Booking '{booking.id}' is cancelled.")
+        verdict = allowed(
+            action,
+            policy=managed.event_type.self_service,
+            start=booking.start,
+            cancelled=booking.status is BookingStatus.CANCELLED,
+            now=self._clock.now(),
+        )
+        if not verdict.allowed:
+            raise SelfServiceClosed(f"This link can no longer {action.value} the booking: {verdict.why}.")
+
+    def _reason(self, managed: ManagedBooking, reason: str | None) -> str | None:
+        text = (reason or "").strip() or None
+        if text is None and managed.event_type.self_service.require_reason:
+            raise InvalidRequest(
+                "This event type asks for a reason.",
+                (FieldError(field="reason", message="required by this event type"),),
+            )
+        return text
+
+    def slots(self, token: str, window: Interval) -> tuple[ManagedBooking, list[Slot]]:
+        """Where the booking may move: its own hosts' free times (the link must still allow moving)."""
+        managed = self.view(token)
+        self._ensure(Action.RESCHEDULE, managed)
+        booking, event_type = managed.booking, managed.event_type
+        fetch = self._slots.fetch_window(event_type, window)
+        if fetch is None:
+            return managed, []
+        hosts = [h for h in self._config.get_hosts(list(booking.host_ids)) if h.active]
+        if len(hosts) < len(booking.host_ids):
+            return managed, []
+        own = Interval(booking.start, booking.end)
+        answers = self._busy.free_busy([Mailbox(host_id=h.id, email=h.email) for h in hosts], fetch)
+        free_busy = {host_id: without_meeting(answer, own) for host_id, answer in answers.items()}
+        commitments = self._store.commitments([h.id for h in hosts], fetch, frozenset({booking.id}))
+        calendars, unavailable = host_calendars(hosts, free_busy, commitments)
+        if unavailable:  # an unknown calendar is never a free one
+            return managed, []
+        # The booking moves with all its hosts: every one of them must be free (collective or not).
+        mode = (
+            PoolMode.ALL_OF
+            if len(hosts) > 1 or event_type.assignment is Assignment.COLLECTIVE
+            else (PoolMode.ANY_OF)
+        )
+        now = self._clock.now()
+        cutoff = event_type.self_service.cutoff
+        slots = [
+            s
+            for s in pooled_slots(list(calendars.values()), event_type, window, now, mode)
+            if s.start != booking.start and s.start - cutoff > now
+        ]
+        return managed, slots
+
+    def reschedule(self, token: str, start: datetime, reason: str | None) -> ManagedBooking:
+        managed = self.view(token)
+        self._ensure(Action.RESCHEDULE, managed)
+        text = self._reason(managed, reason)
+        if start - managed.event_type.self_service.cutoff <= self._clock.now():
+            raise SelfServiceClosed("The new time is inside this event type's self-service cutoff.")
+        moved = self._bookings.reschedule(managed.booking.id, start, reason=text, by=INVITEE)
+        return self._managed(moved)
+
+    def cancel(self, token: str, reason: str | None) -> ManagedBooking:
+        managed = self.view(token)
+        if managed.booking.status is BookingStatus.CANCELLED:
+            return managed  # a second cancel: the same answer, no new event
+        self._ensure(Action.CANCEL, managed)
+        text = self._reason(managed, reason)
+        cancelled = self._bookings.cancel(managed.booking.id, reason=text, source=INVITEE)
+        return self._managed(cancelled)
