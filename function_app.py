@@ -4,7 +4,7 @@ HTTP (route prefix /api)
   admin/hosts[/{hostId}]            GET, PUT, DELETE   http_api.admin
   admin/event-types[/{slug}]        GET, PUT, DELETE   http_api.admin
   admin/hosts/{hostId}/reassign     POST               http_api.team
-  slots                             GET                http_api.availability
+  slots, slots/explain              GET                http_api.availability
   holds, holds/{holdId}             POST, DELETE       http_api.bookings
   bookings[/{bookingId}]            GET, POST          http_api.bookings
   bookings/{bookingId}/reschedule   POST               http_api.bookings

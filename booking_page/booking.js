@@ -1,5 +1,7 @@
 /* Booking page script: no dependencies, no external requests; talks only to /book/{slug}/... (same origin).
- * Flow: pick a day -> pick a time (a hold is taken) -> details -> confirm (Idempotency-Key) -> confirmation.
+ * Flow: [questions] -> pick a day -> pick a time (a hold is taken) -> details -> confirm (Idempotency-Key) ->
+ * confirmation. The event type's questions come first: their answers (answers.<id>) may route the visitor
+ * to another rep, so they go with every slots, hold and booking request.
  * Everything shown comes from textContent (never innerHTML), so no visitor or server text becomes markup. */
 (function () {
   "use strict";
@@ -28,8 +30,10 @@
     pending: null, // {key, body}: an unanswered booking request, retried with the same Idempotency-Key
     retry: null,
     email: null, // asked first when the event type routes by email (config.asksEmail)
-    loads: 0
+    loads: 0,
+    answers: {} // question id -> answer, once the questions step is done
   };
+  var QUESTIONS = config.questions || [];
 
   // ---- context passed by a Dynamics form (recordType, recordId, name, email, company) ----------------
   var context = {};
@@ -210,7 +214,7 @@
     if (!options.keepAlert) { clearAlert(); }
     var wanted = options.keepDay ? state.day : null;
     var params = new URLSearchParams([["start", state.rangeStart], ["end", rangeEnd()], ["timeZone", state.zone]]
-      .concat(contextQuery()));
+      .concat(contextQuery()).concat(answersQuery()));
     say("Looking for free times…");
     $("range-label").textContent = dayLabel(state.rangeStart) + " – " + dayLabel(rangeEnd());
     $("prev-range").disabled = state.rangeStart <= state.today;
@@ -218,6 +222,10 @@
     var load = ++state.loads;
     return api("GET", "/slots?" + params.toString()).then(function (result) {
       if (load !== state.loads) { return null; } // a newer load (zone or range change) superseded this one
+      if (answersRefused(result)) {
+        askAgain(result.data);
+        return null;
+      }
       if (!result.ok) {
         say("");
         state.slots = [];
@@ -340,7 +348,7 @@
     releaseHold();
     setSlotsDisabled(true);
     say("Holding " + timeLabel(slot.start) + " for you…");
-    var holdBody = { start: slot.start, timeZone: state.zone, context: routingContext() };
+    var holdBody = { start: slot.start, timeZone: state.zone, context: routingContext(), answers: state.answers };
     if (state.email) { holdBody.invitee = { email: state.email }; }
     return api("POST", "/holds", holdBody)
       .then(function (result) {
@@ -352,6 +360,10 @@
         if (result.status === 409) {
           slotTaken(slot.start, "Sorry, " + dayLabel(slot.start.slice(0, 10)) + " at " + timeLabel(slot.start) +
             " was just taken by someone else.");
+          return;
+        }
+        if (answersRefused(result)) {
+          askAgain(result.data);
           return;
         }
         say("");
@@ -460,7 +472,7 @@
 
   function bookingBody() {
     var body = { start: state.hold.start, timeZone: state.zone, holdId: state.hold.id,
-                 invitee: {}, context: routingContext(), answers: {} };
+                 invitee: {}, context: routingContext(), answers: Object.assign({}, state.answers) };
     inputs().forEach(function (input) {
       var parts = input.name.split(".");
       var value = input.value.trim();
@@ -487,7 +499,9 @@
   function rehold() {
     var start = state.hold.start;
     say("Holding the time again…");
-    return api("POST", "/holds", { start: start, timeZone: state.zone, context: routingContext() })
+    var body = { start: start, timeZone: state.zone, context: routingContext(), answers: state.answers };
+    if (state.email) { body.invitee = { email: state.email }; }
+    return api("POST", "/holds", body)
       .then(function (result) {
         if (result.status === 201) {
           state.hold = null;
@@ -496,6 +510,9 @@
         }
         if (result.status === 409) {
           return slotTaken(start, "Your hold expired and the time was taken in the meantime.");
+        }
+        if (answersRefused(result)) {
+          return askAgain(result.data);
         }
         showAlert(problemText(result, "We could not hold that time again."), rehold);
       });
@@ -535,6 +552,10 @@
       if (result.status === 409) {
         return slotTaken(start, "Sorry, " + dayLabel(start.slice(0, 10)) + " at " + timeLabel(start) +
           " is no longer available.");
+      }
+      if (answersRefused(result)) {
+        askAgain(result.data);
+        return;
       }
       if (result.status === 422 && result.data && result.data.errors) {
         fieldErrors(result.data);
@@ -600,6 +621,114 @@
     }, 4000);
   }
 
+  // ---- questions (before slots) -----------------------------------------------------------------------
+  var INPUT_TYPES = { email: "email", phone: "tel", number: "number", text: "text" };
+
+  function buildQuestions() {
+    var holder = $("question-fields");
+    QUESTIONS.forEach(function (q) {
+      var id = "q-" + q.id.replace(/[^A-Za-z0-9_-]+/g, "-");
+      var wrap = el("div", { "class": "field" });
+      var label = el("label", { "for": id }, q.label);
+      if (!q.required) { label.appendChild(el("span", { "class": "optional" }, " (optional)")); }
+      wrap.appendChild(label);
+      var input;
+      if (q.kind === "select") {
+        input = el("select", { id: id, name: "answers." + q.id, "aria-describedby": id + "-error" });
+        input.appendChild(el("option", { value: "" }, "Choose…"));
+        q.options.forEach(function (option) { input.appendChild(el("option", { value: option }, option)); });
+      } else {
+        input = el("input", { id: id, name: "answers." + q.id, "aria-describedby": id + "-error" });
+        input.type = INPUT_TYPES[q.kind] || "text";
+        if (q.kind === "number") { input.step = "any"; }
+        if (q.kind === "email") { input.autocomplete = "email"; }
+        if (q.kind === "phone") { input.autocomplete = "tel"; }
+      }
+      input.required = !!q.required;
+      wrap.appendChild(input);
+      var error = el("p", { "class": "error", id: id + "-error" });
+      error.hidden = true;
+      wrap.appendChild(error);
+      holder.appendChild(wrap);
+    });
+  }
+
+  function questionInputs() {
+    return Array.prototype.slice.call($("questions").querySelectorAll("input, select"));
+  }
+
+  function checkQuestions() {
+    var invalid = [];
+    questionInputs().forEach(function (input) {
+      var value = input.value.trim();
+      var label = $("questions").querySelector("label[for=" + input.id + "]").firstChild.textContent.trim();
+      var message = "";
+      if (input.required && !value) {
+        message = (input.tagName === "SELECT" ? "Choose " : "Answer ") + label.toLowerCase() + ".";
+      } else if (input.type === "email" && value && value.indexOf("@") < 1) {
+        message = "Enter an email address like name@example.com.";
+      } else if (input.type === "number" && input.validity && input.validity.badInput) {
+        message = "Enter a number.";
+      }
+      setFieldError(input, message);
+      if (message) { invalid.push(input); }
+    });
+    return invalid;
+  }
+
+  function submitQuestions(event) {
+    if (event) { event.preventDefault(); }
+    clearAlert();
+    var invalid = checkQuestions();
+    if (invalid.length) {
+      say("Please answer the highlighted questions.");
+      invalid[0].focus();
+      return;
+    }
+    state.answers = {};
+    questionInputs().forEach(function (input) {
+      var value = input.value.trim();
+      if (value) { state.answers[input.name.slice("answers.".length)] = value; }
+    });
+    state.slots = [];
+    renderDays(null); // the previous answers' days and times are another rep's: never click on them
+    $("step-questions").hidden = true;
+    $("step-time").hidden = false;
+    $("time-heading").focus();
+    afterQuestions();
+  }
+
+  function answersQuery() {
+    return Object.keys(state.answers).map(function (k) { return ["answers." + k, state.answers[k]]; });
+  }
+
+  function questionInput(field) {
+    return $("questions").querySelector('[name="' + field.replace(/"/g, "") + '"]');
+  }
+
+  /* A 422 naming one of the questions (answers.<id>): ask again, whatever step the visitor is on. */
+  function answersRefused(result) {
+    return result.status === 422 && !!(result.data && result.data.errors) &&
+      result.data.errors.some(function (e) { return e.field.indexOf("answers.") === 0 && questionInput(e.field); });
+  }
+
+  function askAgain(problem) {
+    releaseHold();
+    showQuestions();
+    problem.errors.forEach(function (error) {
+      var input = questionInput(error.field);
+      if (input) { setFieldError(input, error.message); }
+    });
+    say("Please check your answers.");
+  }
+
+  function showQuestions() {
+    $("step-details").hidden = true;
+    $("step-time").hidden = true;
+    $("step-questions").hidden = false;
+    $("questions-heading").focus();
+  }
+
   // ---- start ------------------------------------------------------------------------------------------
   function start() {
     state.today = isoDateIn(state.zone, new Date());
@@ -620,6 +749,12 @@
       loadSlots();
     });
     $("details").addEventListener("submit", submit);
+    $("questions").addEventListener("submit", submitQuestions);
+    $("change-answers").addEventListener("click", function () {
+      releaseHold();
+      clearAlert();
+      showQuestions();
+    });
     $("change-time").addEventListener("click", function () {
       releaseHold();
       clearAlert();
@@ -628,7 +763,20 @@
       loadSlots({ keepDay: true });
       $("time-heading").focus();
     });
-    if (config.asksEmail && !context.recordId) {
+    if (QUESTIONS.length) {
+      buildQuestions();
+      $("change-answers").hidden = false;
+      $("step-time").hidden = true;
+      $("step-questions").hidden = false;
+      say("Answer a few questions to see free times.");
+      return;
+    }
+    afterQuestions();
+  }
+
+  // After the questions (or with none): the email step when the event type routes by email, then times.
+  function afterQuestions() {
+    if (config.asksEmail && !context.recordId && !state.email) {
       askEmailFirst();
     } else {
       loadSlots({ autoAdvance: 4 });

@@ -64,6 +64,11 @@ OPERATIONS: Final[dict[str, ConnectorOperation]] = {
         "Bookable start times of an event type between two dates, for the hosts the event type or its "
         "routing rules choose (optionally routed by a Dynamics record's context).",
     ),
+    "ExplainSlot": ConnectorOperation(
+        "Explain a start time",
+        "Why one start time is or is not bookable with one host: every reason (outside working hours, "
+        "a busy Outlook item by its status and times, buffers, bookings, holds, notice, window, caps).",
+    ),
     "CreateBooking": ConnectorOperation(
         "Create a booking",
         "Books a slot: writes the meeting into the host's Outlook calendar and a Dynamics appointment. "

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import azure.functions as func
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 from pydantic_core import to_json
 
 from http_api.auth import Access
 from http_api.endpoint import Operation, QueryParam, endpoint, query_values
 from http_api.problems import from_validation_error
-from http_api.schemas import Problem, SlotsResponse
+from http_api.schemas import ExplainResponse, Problem, SlotsResponse
 from scheduling_core.composition import services
 from scheduling_core.documents import HOST_ID_PATTERN, SLUG_PATTERN
 from scheduling_core.domain import Slot
+from scheduling_core.questions import answers_from_query
 from scheduling_core.services.routing import ContextIn
-from scheduling_core.services.slots import SlotAnswer, resolve_window
+from scheduling_core.services.slots import Explanation, SlotAnswer, resolve_window
 from scheduling_core.timezones import resolve_time_zone
 
 bp = func.Blueprint()
@@ -34,7 +36,11 @@ class SlotsQuery(BaseModel):
 
 
 _QUERY = (
-    QueryParam(name="eventType", description="Event type slug", required=True),
+    QueryParam(
+        name="eventType",
+        description="Event type slug; answers to its questions go as answers.<id>=<value> parameters",
+        required=True,
+    ),
     QueryParam(
         name="start", description="First local date (YYYY-MM-DD, inclusive) or an instant", required=True
     ),
@@ -93,7 +99,10 @@ def get_slots(req: func.HttpRequest) -> func.HttpResponse:
         raise from_validation_error(exc) from None
     zone = resolve_time_zone(query.timeZone)
     window = resolve_window(query.start, query.end, zone)
-    context = ContextIn.from_mapping({k: req.params[k][:100] for k in _CONTEXT if req.params.get(k)})
+    context = replace(
+        ContextIn.from_mapping({k: req.params[k][:100] for k in _CONTEXT if req.params.get(k)}),
+        answers={k: v[:2000] for k, v in answers_from_query(req.params).items() if v},
+    )
     answer = services().slots.find_slots(
         event_type_slug=query.eventType, window=window, host_ids=query.hostId, context=context
     )
@@ -156,3 +165,73 @@ _slot_bytes = 0
 @lru_cache(maxsize=1 << 16)  # pure; the engine hands out the same instants request after request
 def _local_iso(instant: datetime, zone: ZoneInfo) -> str:
     return instant.astimezone(zone).isoformat()
+
+
+class ExplainQuery(BaseModel):
+    eventType: str = Field(pattern=SLUG_PATTERN)
+    hostId: str = Field(pattern=HOST_ID_PATTERN)
+    start: AwareDatetime
+    timeZone: str = Field(default="UTC", max_length=64)
+
+
+@endpoint(
+    bp,
+    route="slots/explain",
+    access=Access.API,
+    operations=(
+        Operation(
+            method="GET",
+            operation_id="ExplainSlot",
+            summary="Why one start is or is not bookable with one host",
+            tag="slots",
+            query=(
+                QueryParam(name="eventType", description="Event type slug", required=True),
+                QueryParam(name="hostId", description="The host to explain", required=True),
+                QueryParam(
+                    name="start", description="The start, an ISO 8601 instant with offset", required=True
+                ),
+                QueryParam(name="timeZone", description="IANA or Windows zone for rendering (default UTC)"),
+            ),
+            responses={
+                200: ExplainResponse,
+                401: Problem,
+                403: Problem,
+                404: Problem,
+                422: Problem,
+                503: Problem,
+            },
+        ),
+    ),
+)
+def explain_slot(req: func.HttpRequest) -> func.HttpResponse:
+    raw = {name: req.params.get(name) for name in ("eventType", "hostId", "start", "timeZone")}
+    try:
+        query = ExplainQuery.model_validate(
+            {k: v.replace(" ", "+") if k == "start" else v for k, v in raw.items() if v is not None}
+        )
+    except ValidationError as exc:
+        raise from_validation_error(exc) from None
+    zone = resolve_time_zone(query.timeZone)
+    answer = services().slots.explain(
+        event_type_slug=query.eventType, host_id=query.hostId, start=query.start
+    )
+    return func.HttpResponse(render_explanation(answer, zone), status_code=200, mimetype="application/json")
+
+
+def render_explanation(answer: Explanation, zone: ZoneInfo) -> bytes:
+    """The 200 body (`ExplainResponse`); `from`/`to` only where a reason has them."""
+    reasons = []
+    for reason in answer.reasons:
+        item: dict[str, str] = {"code": reason.code.value, "detail": reason.detail}
+        if reason.start is not None:
+            item["from"] = _local_iso(reason.start, zone)
+        if reason.end is not None:
+            item["to"] = _local_iso(reason.end, zone)
+        reasons.append(item)
+    body = {
+        "start": _local_iso(answer.start, zone),
+        "hostId": answer.host_id,
+        "bookable": answer.bookable,
+        "reasons": reasons,
+    }
+    return to_json(body)

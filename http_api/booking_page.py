@@ -86,10 +86,13 @@ def humanize(key: str) -> str:
 def page_config(event_type: EventType, base: str) -> dict[str, Any]:
     """What the page's script needs: the event type's public face and where its API lives."""
     fields = []
+    asked = {q.id for q in event_type.questions}
     for name in event_type.required_fields:
         section, _, key = name.partition(".")
         if section == "invitee" and key in ("name", "email"):
             continue
+        if section == "answers" and key in asked:
+            continue  # asked first, as a question
         fields.append({"name": name, "label": "Phone" if name == "invitee.phone" else humanize(key)})
     return {
         "slug": event_type.slug,
@@ -102,6 +105,17 @@ def page_config(event_type: EventType, base: str) -> dict[str, Any]:
             "value": event_type.location.value,
         },
         "fields": fields,
+        # Asked before slots: the answers may route the visitor to another rep (routing.md).
+        "questions": [
+            {
+                "id": q.id,
+                "label": q.label,
+                "kind": q.kind.value,
+                "options": list(q.options),
+                "required": q.required,
+            }
+            for q in event_type.questions
+        ],
         "api": base,
     }
 

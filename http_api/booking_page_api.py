@@ -38,6 +38,7 @@ from scheduling_core.composition import services
 from scheduling_core.documents import SLUG_PATTERN
 from scheduling_core.domain import EventType
 from scheduling_core.errors import FieldError, HoldExpired, InvalidRequest
+from scheduling_core.questions import answers_from_query
 from scheduling_core.services.booking_page import CHANNEL, BookingPage
 from scheduling_core.services.bookings import BookingRequest
 from scheduling_core.services.slots import resolve_window
@@ -74,6 +75,7 @@ class PageHoldIn(Strict):
     timeZone: str = Field(default="UTC", max_length=64)
     context: dict[str, ContextValue] = Field(default_factory=dict, max_length=20)
     invitee: PageHoldInvitee | None = None
+    answers: dict[str, AnswerValue] = Field(default_factory=dict, max_length=50)
 
     _tz = field_validator("timeZone")(_zone)
 
@@ -226,7 +228,10 @@ _ERRORS = {404: Problem, 422: Problem, 429: Problem, 503: Problem}
                 QueryParam(name="end", description="Last local date (inclusive) or instant", required=True),
                 QueryParam(name="timeZone", description="IANA zone for dates and rendering (default UTC)"),
                 QueryParam(name="recordType", description="Dynamics record type (routing context)"),
-                QueryParam(name="recordId", description="Dynamics record id, a GUID (routing context)"),
+                QueryParam(
+                    name="recordId",
+                    description="Dynamics record id, a GUID (routing context); answers go as answers.<id>=",
+                ),
                 QueryParam(name="email", description="The visitor's email, matched to a Dynamics record"),
             ),
             responses={200: PageSlots, **_ERRORS},
@@ -256,13 +261,16 @@ def page_slots(req: func.HttpRequest) -> func.HttpResponse:
         raise InvalidRequest("start and end are required.", tuple(missing))
     window = resolve_window(start[:40], end[:40], zone)
     given = {
-        k: v[:256] for k, v in req.params.items() if k not in ("start", "end", "timeZone", "email") and v
+        k: v[:256]
+        for k, v in req.params.items()
+        if k not in ("start", "end", "timeZone", "email") and not k.startswith("answers.") and v
     }
     context = page_context(event_type, given, prefix="")
+    answers = {k: v[:2000] for k, v in answers_from_query(req.params).items() if v}
     # The email only routes (it is matched, never stored); the answer is the same shape whether or not
     # Dynamics knows it: slots only, no record, host or routing detail.
     email = (req.params.get("email") or "").strip()[:320]
-    _, slots = page.slots(slug, window, context | ({"email": email} if email else {}))
+    _, slots = page.slots(slug, window, context | ({"email": email} if email else {}), answers)
     return _json(
         PageSlots(
             eventType=slug,
@@ -294,7 +302,7 @@ def page_hold(req: func.HttpRequest) -> func.HttpResponse:
     body = read_json(req, PageHoldIn)
     context = page_context(page.event_type(slug), body.context)
     routing_context = context | ({"email": body.invitee.email} if body.invitee else {})
-    hold = page.hold(slug, body.start, routing_context, client)
+    hold = page.hold(slug, body.start, routing_context, client, {k: v for k, v in body.answers.items() if v})
     zone = resolve_time_zone(body.timeZone)
     out = PageHold(
         id=hold.id,

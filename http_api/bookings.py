@@ -95,6 +95,7 @@ class HoldIn(Strict):
     hostId: str | None = Field(default=None, pattern=HOST_ID_PATTERN)
     timeZone: str = Field(default="UTC", max_length=64)
     context: Bag = Field(default_factory=dict)
+    answers: Bag = Field(default_factory=dict)
 
     _tz = field_validator("timeZone")(_zone)
 
@@ -159,7 +160,11 @@ _COMMON = {401: Problem, 403: Problem, 422: Problem, 503: Problem}
 def create_hold(req: func.HttpRequest) -> func.HttpResponse:
     body = read_json(req, HoldIn)
     hold = services().bookings.hold(
-        event_type_slug=body.eventType, start=body.start, host_id=body.hostId, context=body.context
+        event_type_slug=body.eventType,
+        start=body.start,
+        host_id=body.hostId,
+        context=body.context,
+        answers=body.answers,
     )
     zone = resolve_time_zone(body.timeZone)
     out = HoldOut(

@@ -66,6 +66,33 @@ class SlotsResponse(BaseModel):
     slots: list[SlotOut]
 
 
+class ExplainReasonOut(BaseModel):
+    code: Literal[
+        "outside-working-hours",
+        "date-override",
+        "busy",
+        "buffer",
+        "booked",
+        "held",
+        "minimum-notice",
+        "booking-window",
+        "daily-cap",
+        "event-type-cap",
+        "not-aligned",
+        "host-inactive",
+    ]
+    detail: str = Field(description="Human-readable; an Outlook item is told by its status and times only")
+    from_: str | None = Field(default=None, alias="from", description="Start of what blocks, if timed")
+    to: str | None = Field(default=None, description="End of what blocks, or the earliest bookable start")
+
+
+class ExplainResponse(BaseModel):
+    start: str
+    hostId: str
+    bookable: bool
+    reasons: list[ExplainReasonOut] = Field(description="Empty exactly when bookable")
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded", "unavailable"]
     checks: dict[str, str]

@@ -236,19 +236,50 @@ class _Ask:
     upper: int
 
 
-def _ask(event_type: EventType, window: Interval, now: datetime) -> _Ask | None:
+def _shape(event_type: EventType) -> tuple[int, int, int, int]:
+    """`(duration, step, lead, lag)` in ticks: a blocking `[b0, b1)` forbids the starts `_widen` gives."""
     duration = event_type.duration // _TICK
     step = event_type.slot_interval // _TICK
     if duration <= 0 or step <= 0:
         raise ValueError("an event type needs a positive duration and slot interval")
     before, after = event_type.buffer_before // _TICK, event_type.buffer_after // _TICK
-    lower = max(_ticks(window.start), _ticks(now + timedelta(minutes=event_type.minimum_notice_minutes)))
+    return duration, step, duration + after - 1, before
+
+
+def _widen(b0: int, b1: int, lead: int, lag: int) -> tuple[int, int]:
+    """The starts `[b0 - lead, b1 + lag)` a blocking `[b0, b1)` forbids (rule 3): those whose
+    `[start - before, start + duration + after)` overlaps it (lead = duration + after - 1, lag = before)."""
+    return b0 - lead, b1 + lag
+
+
+def _earliest(event_type: EventType, now: datetime) -> int:
+    """The first start minimum notice allows (rule 4)."""
+    return _ticks(now + timedelta(minutes=event_type.minimum_notice_minutes))
+
+
+def _beyond_window(event_type: EventType, now: datetime) -> int | None:
+    """The first start the booking window forbids (rule 4), None without a window."""
+    if event_type.booking_window_days is None:
+        return None
+    return _ticks(now + timedelta(days=event_type.booking_window_days)) + 1
+
+
+def _ask(event_type: EventType, window: Interval, now: datetime) -> _Ask | None:
+    duration, step, lead, lag = _shape(event_type)
+    lower = max(_ticks(window.start), _earliest(event_type, now))
     upper = _ticks(window.end)
-    if event_type.booking_window_days is not None:
-        upper = min(upper, _ticks(now + timedelta(days=event_type.booking_window_days)) + 1)
+    beyond = _beyond_window(event_type, now)
+    if beyond is not None:
+        upper = min(upper, beyond)
     if lower >= upper:
         return None
-    return _Ask(event_type, duration, step, duration + after - 1, before, lower, upper)
+    return _Ask(event_type, duration, step, lead, lag, lower, upper)
+
+
+def _last_start(span: _WorkingSpan, stretch_ends: tuple[int, ...], duration: int) -> int:
+    """The last start of `span` whose meeting ends inside the stretch of working hours it belongs to
+    (rule 2: adjacent spans join up, e.g. across midnight)."""
+    return min(span.end - 1, stretch_ends[bisect_right(stretch_ends, span.start)] - duration)
 
 
 def _scan(
@@ -271,11 +302,11 @@ def _scan(
     stretch_ends, step, duration = hours.stretch_ends, ask.step, ask.duration
     count = len(forbidden_starts)
     starts: list[int] = []
-    for origin, end, day in hours.spans:
+    for span in hours.spans:
+        origin, end, day = span
         if end <= lower or origin >= upper or (full_days and day in full_days):
             continue
-        # Rule 2: the meeting must end inside the stretch of working hours this span belongs to.
-        last = min(end - 1, upper - 1, stretch_ends[bisect_right(stretch_ends, origin)] - duration)
+        last = min(upper - 1, _last_start(span, stretch_ends, duration))
         cursor = origin if lower <= origin else lower + (origin - lower) % step  # first grid point >= lower
         first = len(starts)
         i = bisect_right(forbidden_ends, cursor)
@@ -351,16 +382,17 @@ class _OutlookBusy:
         if found is not None:
             return found
         if self._degenerate:
-            merged = merge_spans((b0 - lead, b1 + lag) for b0, b1 in self._spans + self._degenerate)
+            merged = merge_spans(_widen(b0, b1, lead, lag) for b0, b1 in self._spans + self._degenerate)
             starts, ends = [s for s, _ in merged], [e for _, e in merged]
         else:
             starts, ends = [], []
             for b0, b1 in self._spans:
-                if ends and ends[-1] >= b0 - lead:
-                    ends[-1] = b1 + lag
+                low, high = _widen(b0, b1, lead, lag)
+                if ends and ends[-1] >= low:
+                    ends[-1] = high
                 else:
-                    starts.append(b0 - lead)
-                    ends.append(b1 + lag)
+                    starts.append(low)
+                    ends.append(high)
         if len(self._forbidden) >= _SHAPES_PER_HOST:
             self._forbidden.clear()
         found = self._forbidden[(lead, lag)] = (starts, ends)
@@ -416,24 +448,24 @@ def clear_memos() -> None:
 # --- one host ------------------------------------------------------------------------------------
 
 
+def _claim(c: Commitment, lead: int, lag: int) -> tuple[int, int]:
+    """The starts a commitment forbids (rule 3), widened by its own buffers and then like any item."""
+    epochs, epoch, tick = _UTC_EPOCHS, _EPOCH, _TICK
+    b0 = (c.start - c.buffer_before - epochs.get(c.start.tzinfo, epoch)) // tick
+    b1 = (c.end + c.buffer_after - epochs.get(c.end.tzinfo, epoch)) // tick
+    return _widen(b0, b1, lead, lag)
+
+
 def _commitment_ranges(calendar: HostCalendar, ask: _Ask) -> list[tuple[int, int]]:
     """Ranges of starts the host's commitments forbid (rule 3), each widened by its own buffers."""
-    epochs, epoch, tick = _UTC_EPOCHS, _EPOCH, _TICK
     lead, lag = ask.lead, ask.lag
-    ranges = []
-    for c in calendar.commitments:
-        low = (c.start - c.buffer_before - epochs.get(c.start.tzinfo, epoch)) // tick - lead
-        high = (c.end + c.buffer_after - epochs.get(c.end.tzinfo, epoch)) // tick + lag
-        if low < high:
-            ranges.append((low, high))
-    return ranges
+    return [(low, high) for low, high in (_claim(c, lead, lag) for c in calendar.commitments) if low < high]
 
 
-def _full_days(calendar: HostCalendar, event_type: EventType, zone: ZoneInfo) -> set[date]:
-    """Local dates on which the host has reached a daily cap (rule 5)."""
-    host_cap, type_cap = calendar.host.max_meetings_per_day, event_type.max_bookings_per_host_per_day
-    if (host_cap is None and type_cap is None) or not calendar.commitments:
-        return set()
+def _cap_counts(
+    calendar: HostCalendar, event_type: EventType, zone: ZoneInfo
+) -> tuple[dict[date, int], dict[date, int]]:
+    """Confirmed bookings per local date: all of them, and those of `event_type` (rule 5)."""
     total: dict[date, int] = {}
     of_type: dict[date, int] = {}
     for commitment in calendar.commitments:
@@ -442,6 +474,15 @@ def _full_days(calendar: HostCalendar, event_type: EventType, zone: ZoneInfo) ->
             total[day] = total.get(day, 0) + 1
             if commitment.event_type == event_type.slug:
                 of_type[day] = of_type.get(day, 0) + 1
+    return total, of_type
+
+
+def _full_days(calendar: HostCalendar, event_type: EventType, zone: ZoneInfo) -> set[date]:
+    """Local dates on which the host has reached a daily cap (rule 5)."""
+    host_cap, type_cap = calendar.host.max_meetings_per_day, event_type.max_bookings_per_host_per_day
+    if (host_cap is None and type_cap is None) or not calendar.commitments:
+        return set()
+    total, of_type = _cap_counts(calendar, event_type, zone)
     return _at_cap(total, host_cap) | _at_cap(of_type, type_cap)
 
 

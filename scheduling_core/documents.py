@@ -25,6 +25,8 @@ from scheduling_core.domain import (
     Location,
     LocationKind,
     OutlookEditPolicy,
+    Question,
+    QuestionKind,
     SelfService,
     SelfServiceReschedule,
     Weekday,
@@ -205,6 +207,53 @@ class LocationDoc(Document):
     value: str | None = Field(default=None, max_length=1024)
 
 
+QUESTION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+MAX_QUESTIONS = 20
+MAX_OPTIONS = 50
+
+
+class QuestionDoc(Document):
+    """A question of an event type: `{"id", "label", "kind", "options"?, "required"}`."""
+
+    id: str = Field(pattern=QUESTION_ID_PATTERN, description="Answers travel as answers.<id>")
+    label: str = Field(min_length=1, max_length=200)
+    kind: Literal["text", "email", "phone", "number", "select"]
+    options: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None, max_length=MAX_OPTIONS, description="select only: the values offered"
+    )
+    required: bool = False
+
+    @model_validator(mode="after")
+    def _options(self) -> QuestionDoc:
+        if self.kind == "select":
+            if not self.options:
+                raise ValueError("a select question needs at least one option")
+            if len(set(self.options)) != len(self.options):
+                raise ValueError("options must be unique")
+        elif self.options is not None:
+            raise ValueError(f"options are only for select questions, not {self.kind}")
+        return self
+
+    def to_domain(self) -> Question:
+        return Question(
+            id=self.id,
+            label=self.label,
+            kind=QuestionKind(self.kind),
+            options=tuple(self.options or ()),
+            required=self.required,
+        )
+
+    @classmethod
+    def from_domain(cls, question: Question) -> QuestionDoc:
+        return cls(
+            id=question.id,
+            label=question.label,
+            kind=question.kind.value,
+            options=list(question.options) if question.kind is QuestionKind.SELECT else None,
+            required=question.required,
+        )
+
+
 class SelfServiceDoc(Document):
     """What an invitee may do through the booking's manage link (api.md, "Self-service")."""
 
@@ -271,6 +320,20 @@ class EventTypeDoc(Document):
     requiredFields: list[str] = Field(default_factory=list, max_length=50)
     outlookEditPolicy: Literal["flag", "accept", "revert"] = "flag"
     public: bool = Field(default=False, description="Offered on the key-less booking page /book/{slug}")
+    questions: list[QuestionDoc] = Field(
+        default_factory=list, max_length=MAX_QUESTIONS, description="Asked first on the booking page"
+    )
+
+    @field_validator("questions")
+    @classmethod
+    def _unique_questions(cls, value: list[QuestionDoc]) -> list[QuestionDoc]:
+        first: dict[str, int] = {}
+        for index, question in enumerate(value):
+            if question.id in first:
+                raise ValueError(f"question ids must be unique: questions.{index}.id repeats '{question.id}'")
+            first[question.id] = index
+        return value
+
     selfService: SelfServiceDoc = Field(default_factory=SelfServiceDoc)
 
     @field_validator("requiredFields")
@@ -327,6 +390,7 @@ class EventTypeDoc(Document):
             required_fields=tuple(self.requiredFields),
             outlook_edit_policy=OutlookEditPolicy(self.outlookEditPolicy),
             public=self.public,
+            questions=tuple(q.to_domain() for q in self.questions),
             self_service=self.selfService.to_domain(),
         )
 
@@ -349,6 +413,7 @@ class EventTypeDoc(Document):
             requiredFields=list(event_type.required_fields),
             outlookEditPolicy=event_type.outlook_edit_policy.value,
             public=event_type.public,
+            questions=[QuestionDoc.from_domain(q) for q in event_type.questions],
             selfService=SelfServiceDoc.from_domain(event_type.self_service),
         )
 

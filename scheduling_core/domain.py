@@ -106,6 +106,25 @@ class Location:
     value: str | None = None
 
 
+class QuestionKind(StrEnum):
+    TEXT = "text"
+    EMAIL = "email"
+    PHONE = "phone"
+    NUMBER = "number"
+    SELECT = "select"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Question:
+    """One question the booking page asks before slots (routing.md, "Conditions on answers")."""
+
+    id: str
+    label: str
+    kind: QuestionKind
+    options: tuple[str, ...] = ()  # select only
+    required: bool = False
+
+
 class SelfServiceReschedule(StrEnum):
     """Where an invitee may move a booking through its manage link."""
 
@@ -151,6 +170,8 @@ class EventType:
     outlook_edit_policy: OutlookEditPolicy = OutlookEditPolicy.FLAG
     #: Offered on the key-less booking page (`/book/{slug}`); off unless an admin turns it on.
     public: bool = False
+    #: Asked first on the booking page; answers travel as `answers` and may route (`when`).
+    questions: tuple[Question, ...] = ()
     self_service: SelfService = field(default_factory=SelfService)
 
     @property

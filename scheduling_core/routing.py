@@ -106,6 +106,9 @@ class Rule:
     name: str
     strategy: Strategy
     when_record_types: frozenset[str] | None = None  # None: always applies
+    #: `when: {"answers.<id>": [values]}`: question id -> the values that satisfy it (any of them).
+    #: Every key must hold, and so must `when_record_types` when set (routing.md, "Conditions on answers").
+    when_answers: Mapping[str, frozenset[str]] = field(default_factory=dict)
     role: str | None = None  # accountTeam
     territories: Mapping[str, TerritoryMatch] = field(default_factory=dict)  # territory
     require: Mapping[str, int] = field(default_factory=dict)  # skills: skill -> minimum rating
@@ -183,6 +186,8 @@ class RoutingContext:
     shortlists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: Per rule name: how many hosts of the directory matched before the shortlist was cut.
     shortlist_totals: Mapping[str, int] = field(default_factory=dict)
+    #: The invitee's answers to the event type's questions (question id -> value as text).
+    answers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,6 +260,8 @@ class RoutingDecision:
     no_show_weight: Fraction = DEFAULT_NO_SHOW_WEIGHT
     #: skills rules only: each pooled host's total surplus rating, ranked before fairness.
     surplus: Mapping[str, int] = field(default_factory=dict)
+    #: The answers the `when` of the rules tried tested (question id -> the answer, None if unanswered).
+    answers: Mapping[str, str | None] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- skills text
@@ -438,6 +445,24 @@ def _sorted_ids(ids: Iterable[str]) -> tuple[str, ...]:
 
 
 def _when_holds(rule: Rule, context: RoutingContext) -> tuple[bool, str]:
+    """Every condition of `when` must hold; within one, any of its values will do."""
+    holds, why = _record_type_holds(rule, context)
+    if not holds:
+        return holds, why
+    notes = [why] if why else []
+    for question in sorted(rule.when_answers):
+        wanted = sorted(rule.when_answers[question])
+        answer = context.answers.get(question)
+        if answer is None or not answer.strip():
+            return False, f"answer {question} not given; rule applies to {' or '.join(wanted)}"
+        # Answers match like record types: trimmed, case-insensitive (a select's option or free text).
+        if answer.strip().casefold() not in {w.casefold() for w in wanted}:
+            return False, f"answer {question} is {answer}, not {' or '.join(wanted)}"
+        notes.append(f"answer {question} is {answer}")
+    return True, "; ".join(notes)
+
+
+def _record_type_holds(rule: Rule, context: RoutingContext) -> tuple[bool, str]:
     if rule.when_record_types is None:
         return True, ""
     wanted = sorted(rule.when_record_types)
@@ -711,9 +736,11 @@ def route(inputs: RoutingInputs) -> RoutingDecision:
     sums up why each rule failed.
     """
     traces: list[RuleTrace] = []
+    used: dict[str, str | None] = {}
     for rule in inputs.rule_set.rules:
         trace, surplus = _try(rule, inputs)
         traces.append(trace)
+        used |= {q: inputs.context.answers.get(q) for q in rule.when_answers}
         if trace.eligible:
             first, size = trace.eligible[0], len(trace.eligible)
             pool = f" (pool of {size})" if size > 1 else ""
@@ -727,6 +754,7 @@ def route(inputs: RoutingInputs) -> RoutingDecision:
                 surplus=surplus,
                 reason=f"rule '{rule.name}' ({rule.strategy.value}) chose {first}{pool}: {trace.reason}",
                 trace=tuple(traces),
+                answers=_sorted_map(used),
             )
     if not traces:
         reason = f"rule set {inputs.rule_set.id} has no rules"
@@ -739,6 +767,7 @@ def route(inputs: RoutingInputs) -> RoutingDecision:
         host_ids=(),
         reason=reason,
         trace=tuple(traces),
+        answers=_sorted_map(used),
     )
 
 
@@ -747,8 +776,13 @@ def route(inputs: RoutingInputs) -> RoutingDecision:
 
 def _rule_to_json(rule: Rule) -> dict[str, Any]:
     doc: dict[str, Any] = {"name": rule.name}
+    when: dict[str, Any] = {}
     if rule.when_record_types is not None:
-        doc["when"] = {"recordType": sorted(rule.when_record_types)}
+        when["recordType"] = sorted(rule.when_record_types)
+    for question in sorted(rule.when_answers):
+        when[f"answers.{question}"] = sorted(rule.when_answers[question])
+    if when:
+        doc["when"] = when
     doc["strategy"] = rule.strategy.value
     if rule.role is not None:
         doc["role"] = rule.role
@@ -787,12 +821,19 @@ def _rule_set_to_json(rule_set: RuleSet) -> dict[str, Any]:
 
 
 def _rule_from_json(doc: Mapping[str, Any]) -> Rule:
-    when = doc.get("when")
+    when = doc.get("when") or {}
     territories = doc.get("territories") or {}
     return Rule(
         name=str(doc["name"]),
         strategy=Strategy(doc["strategy"]),
-        when_record_types=None if when is None else frozenset(str(t) for t in when["recordType"]),
+        when_record_types=None
+        if when.get("recordType") is None
+        else frozenset(str(t) for t in when["recordType"]),
+        when_answers={
+            key.partition(".")[2]: frozenset(str(v) for v in values)
+            for key, values in when.items()
+            if key.startswith("answers.")
+        },
         role=None if doc.get("role") is None else str(doc["role"]),
         territories={
             str(name): TerritoryMatch(
@@ -855,6 +896,7 @@ def _context_to_json(context: RoutingContext) -> dict[str, Any]:
         "skills": _sorted_map(context.skills),
         "shortlists": {rule: list(context.shortlists[rule]) for rule in sorted(context.shortlists)},
         "shortlistTotals": _sorted_map(context.shortlist_totals),
+        "answers": _sorted_map(context.answers),
     }
 
 
@@ -871,6 +913,7 @@ def _context_from_json(doc: Mapping[str, Any]) -> RoutingContext:
         skills={str(skill): int(level) for skill, level in (doc.get("skills") or {}).items()},
         shortlists={str(rule): tuple(ids) for rule, ids in (doc.get("shortlists") or {}).items()},
         shortlist_totals={str(rule): int(n) for rule, n in (doc.get("shortlistTotals") or {}).items()},
+        answers={str(q): str(a) for q, a in (doc.get("answers") or {}).items()},
     )
 
 
@@ -994,6 +1037,7 @@ def decision_to_json(decision: RoutingDecision) -> dict[str, Any]:
         "surplus": _sorted_map(decision.surplus),
         "reason": decision.reason,
         "trace": [_trace_to_json(trace) for trace in decision.trace],
+        "answers": _sorted_map(decision.answers),
     }
 
 
@@ -1008,6 +1052,7 @@ def decision_from_json(doc: Mapping[str, Any]) -> RoutingDecision:
         host_ids=tuple(doc.get("hostIds") or ()),
         surplus={str(h): int(s) for h, s in (doc.get("surplus") or {}).items()},
         reason=str(doc.get("reason", "")),
+        answers={str(q): None if a is None else str(a) for q, a in (doc.get("answers") or {}).items()},
         trace=tuple(
             RuleTrace(
                 rule=str(t["rule"]),

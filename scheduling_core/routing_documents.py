@@ -14,10 +14,20 @@ directory): `unknown_pool_hosts` lists them for the service to answer 422.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
 
 from scheduling_core.documents import HOST_ID_PATTERN, Document
 from scheduling_core.matching import MatchSettings, matching_from_json, matching_to_json
@@ -45,15 +55,70 @@ _HostId = Annotated[str, Field(pattern=HOST_ID_PATTERN)]
 _Level = Annotated[int, Field(ge=1, le=100)]
 
 
-class WhenDoc(Document):
-    """The rule applies only to these record types (Dataverse logical names, e.g. `lead`)."""
+_ANSWER_KEY = re.compile(r"^answers\.([A-Za-z0-9_-]{1,64})$")
+MAX_ANSWER_VALUES = 50
 
-    recordType: list[_RecordType] = Field(min_length=1, max_length=50)
+
+class WhenDoc(Document):
+    """When the rule applies: every condition must hold; a list means any of its values.
+
+    `recordType`: the record types (Dataverse logical names, e.g. `lead`). `answers.<id>`: the values
+    of the event type's question `<id>` (routing.md, "Conditions on answers"), e.g.
+    `{"answers.companySize": ["201-1000", "1000+"]}`. Answer keys are the open part of the object
+    (kept as extra keys, so the stored document reads as written); any other unknown key is refused at
+    its own path (`rules.0.when.recordTypes`), as a closed object would.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "patternProperties": {
+                _ANSWER_KEY.pattern: {"type": "array", "items": {"type": "string"}, "minItems": 1}
+            },
+            "additionalProperties": False,
+        },
+    )
+
+    recordType: list[_RecordType] | None = Field(default=None, min_length=1, max_length=50)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _closed_but_for_answers(cls, data: Any, handler: ModelWrapValidatorHandler[WhenDoc]) -> WhenDoc:
+        if isinstance(data, dict):
+            unknown = [k for k in data if k not in cls.model_fields and not _ANSWER_KEY.match(str(k))]
+            if unknown:
+                raise ValidationError.from_exception_data(
+                    cls.__name__,
+                    [InitErrorDetails(type="extra_forbidden", loc=(str(k),), input=data[k]) for k in unknown],
+                )
+        return handler(data)
 
     @field_validator("recordType")
     @classmethod
-    def _normalise(cls, value: list[str]) -> list[str]:
-        return sorted({name.lower() for name in value})
+    def _normalise(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else sorted({name.lower() for name in value})
+
+    @model_validator(mode="after")
+    def _answers(self) -> WhenDoc:
+        extra = self.__pydantic_extra__ or {}
+        for key, values in extra.items():
+            if (
+                not isinstance(values, list)
+                or not 1 <= len(values) <= MAX_ANSWER_VALUES
+                or not all(isinstance(v, str) and 1 <= len(v.strip()) <= 200 for v in values)
+            ):
+                raise ValueError(
+                    f"'{key}' must be a list of 1 to {MAX_ANSWER_VALUES} answer values of 1-200 characters"
+                )
+            extra[key] = sorted({v.strip() for v in values})
+        if self.recordType is None and not extra:
+            raise ValueError("give recordType or at least one answers.<question id> condition")
+        return self
+
+    def answer_conditions(self) -> dict[str, frozenset[str]]:
+        """Question id -> the values that satisfy it."""
+        extra = self.__pydantic_extra__ or {}
+        return {key.partition(".")[2]: frozenset(values) for key, values in extra.items()}
 
 
 class TerritoryDoc(Document):
@@ -152,7 +217,10 @@ class RuleDoc(Document):
         return Rule(
             name=self.name,
             strategy=Strategy(self.strategy),
-            when_record_types=None if self.when is None else frozenset(self.when.recordType),
+            when_record_types=None
+            if self.when is None or self.when.recordType is None
+            else frozenset(self.when.recordType),
+            when_answers={} if self.when is None else self.when.answer_conditions(),
             role=self.role,
             territories={name: doc.to_domain() for name, doc in self.territories.items()},
             require=dict(self.require),
@@ -166,8 +234,13 @@ class RuleDoc(Document):
         return cls(
             name=rule.name,
             when=None
-            if rule.when_record_types is None
-            else WhenDoc(recordType=sorted(rule.when_record_types)),
+            if rule.when_record_types is None and not rule.when_answers
+            else WhenDoc.model_validate(
+                {
+                    "recordType": None if rule.when_record_types is None else sorted(rule.when_record_types),
+                    **{f"answers.{q}": sorted(v) for q, v in sorted(rule.when_answers.items())},
+                }
+            ),
             strategy=rule.strategy.value,
             role=rule.role,
             territories={name: TerritoryDoc.from_domain(match) for name, match in rule.territories.items()},

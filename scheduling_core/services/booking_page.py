@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping
 from contextlib import suppress
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,6 +47,10 @@ RESERVED_SLUGS = frozenset({"assets"})
 CHANNEL = {"channel": "booking-page"}
 #: The held share is of the slots in the next `bookingWindowDays`; event types without one use this.
 DEFAULT_SHARE_WINDOW_DAYS = 60
+
+
+def _context(context: Mapping[str, Any], answers: Mapping[str, Any] | None) -> ContextIn:
+    return replace(ContextIn.from_mapping(context), answers=dict(answers or {}))
 
 
 class BookingPage:
@@ -159,14 +164,27 @@ class BookingPage:
 
     # ---- the page's operations -------------------------------------------------------------------
 
-    def slots(self, slug: str, window: Interval, context: Mapping[str, Any]) -> tuple[EventType, list[Slot]]:
+    def slots(
+        self,
+        slug: str,
+        window: Interval,
+        context: Mapping[str, Any],
+        answers: Mapping[str, Any] | None = None,
+    ) -> tuple[EventType, list[Slot]]:
         self.event_type(slug)
         answer = self._slots.find_slots(
-            event_type_slug=slug, window=window, context=ContextIn.from_mapping(context)
+            event_type_slug=slug, window=window, context=_context(context, answers)
         )
         return answer.event_type, list(answer.slots)
 
-    def hold(self, slug: str, start: datetime, context: Mapping[str, Any], client: str = "") -> Hold:
+    def hold(
+        self,
+        slug: str,
+        start: datetime,
+        context: Mapping[str, Any],
+        client: str = "",
+        answers: Mapping[str, Any] | None = None,
+    ) -> Hold:
         """Hold `start` with a host the visitor's routing offers; 409 if none is free any more,
         429 `too-many-holds` when the client or the event type's held share is at its limit."""
         event_type = self.event_type(slug)
@@ -174,12 +192,19 @@ class BookingPage:
         if self._store is not None:
             self._take_seats(event_type, client, hold_id, self._now())
         try:
-            return self._hold(event_type, start, context, hold_id)
+            return self._hold(event_type, start, context, hold_id, answers or {})
         except BaseException:
             self._free_seats(slug, client, hold_id)
             raise
 
-    def _hold(self, event_type: EventType, start: datetime, context: Mapping[str, Any], hold_id: str) -> Hold:
+    def _hold(
+        self,
+        event_type: EventType,
+        start: datetime,
+        context: Mapping[str, Any],
+        hold_id: str,
+        answers: Mapping[str, Any],
+    ) -> Hold:
         slug = event_type.slug
         routing_context, context = context, {k: v for k, v in context.items() if k != "email"}  # not stored
         if event_type.routing_rule_set is None or event_type.assignment is Assignment.COLLECTIVE:
@@ -190,10 +215,12 @@ class BookingPage:
                 context=context,
                 hold_id=hold_id,
                 outlook=False,
+                answers=answers,
             )
         window = Interval(start, start + event_type.duration)
+        # The visitor's answers route the hold to the rep the slots came from (and are checked there).
         answer = self._offline.find_slots(
-            event_type_slug=slug, window=window, context=ContextIn.from_mapping(routing_context)
+            event_type_slug=slug, window=window, context=_context(routing_context, answers)
         )
         hosts = [host for slot in answer.slots if slot.start == start for host in slot.host_ids]
         ordered = [h for h in answer.selection.host_ids if h in hosts]

@@ -67,6 +67,7 @@ from scheduling_core.ports import (
     Mailbox,
     PendingEvent,
 )
+from scheduling_core.questions import checked_answers
 from scheduling_core.services.routing import ContextIn, RoutingService, StoredDecision
 from scheduling_core.telemetry import booking_changed
 
@@ -179,12 +180,14 @@ def context_errors(context: Mapping[str, Any]) -> list[FieldError]:
 
 
 def asked_answers(event_type: EventType, answers: Mapping[str, Any]) -> dict[str, Any]:
-    """The answers this event type asks for (`answers.x` in its required fields); nothing else is kept.
+    """The answers this event type asks for (its questions, `answers.x` in its required fields); nothing
+    else is kept.
 
     PII minimisation: a caller may send more (a form with extra fields, a flow that forwards a whole
     record), but what the event type does not ask for is neither stored nor sent to Outlook or Dynamics.
     """
     asked = {name.partition(".")[2] for name in event_type.required_fields if name.startswith("answers.")}
+    asked |= {question.id for question in event_type.questions}
     return {key: value for key, value in answers.items() if key in asked}
 
 
@@ -323,13 +326,16 @@ class BookingService:
         context: Mapping[str, Any],
         hold_id: str | None = None,
         outlook: bool = True,
+        answers: Mapping[str, Any] | None = None,
     ) -> Hold:
         """`hold_id` lets a caller name the hold before it exists (the booking page's seats);
-        `outlook=False` checks only this service's own bookings and holds (no Graph call)."""
+        `outlook=False` checks only this service's own bookings and holds (no Graph call). `answers`
+        are checked (a hold does not route, so none is demanded) and not stored: the booking carries them."""
         invalid = context_errors(context)
         if invalid:
             raise InvalidRequest("The context is not valid.", tuple(invalid))
         event_type = self._config.get_event_type(event_type_slug)
+        checked_answers(event_type, answers or {}, require=False)
         candidates = self._candidates(event_type, host_id)
         free = self._free_hosts(event_type, candidates, start, frozenset(), outlook=outlook)
         now = self._clock.now()
@@ -377,8 +383,14 @@ class BookingService:
                 pass
         event_type = self._config.get_event_type(request.event_type)
         missing = missing_required_fields(event_type, request) + context_errors(request.context)
+        answers: dict[str, str] = {}
+        try:
+            answers = checked_answers(event_type, request.answers, require=True)
+        except InvalidRequest as exc:
+            named = {m.field for m in missing}
+            missing += [e for e in exc.errors if e.field not in named]
         if missing:
-            raise InvalidRequest("Fields this event type requires are missing.", tuple(missing))
+            raise InvalidRequest("Fields this event type requires are missing or invalid.", tuple(missing))
         hold = self._usable_hold(request, event_type) if request.hold_id else None
         routed: StoredDecision | None = None
         if hold is not None:
@@ -386,7 +398,7 @@ class BookingService:
         elif (
             request.host_id is None and event_type.routing_rule_set is not None and self._routing is not None
         ):
-            routed = self._route(request, event_type)
+            routed = self._route(request, event_type, answers)
             candidates = [routed.hosts[h] for h in self._routing.ordered_pool(routed)]  # read by routing
         else:
             candidates = self._candidates(event_type, request.host_id)
@@ -400,7 +412,7 @@ class BookingService:
         pools = [sorted(h.id for h in candidates)] if collective else [[h.id] for h in free]
         last_error: SlotUnavailable | None = None
         for host_ids in pools:
-            booking = self._new_booking(request, event_type, host_ids, hold, routed)
+            booking = self._new_booking(request, event_type, host_ids, hold, routed, answers)
             now = self._clock.now()
             event = booking_event(booking=self._snapshot(booking), event_type="booking.created", time=now)
             ensure_time_left("committing the booking")
@@ -449,13 +461,17 @@ class BookingService:
         except Exception:
             log.warning("rotation counter not advanced for decision %s", routed.id)
 
-    def _route(self, request: BookingRequest, event_type: EventType) -> StoredDecision:
+    def _route(
+        self, request: BookingRequest, event_type: EventType, answers: Mapping[str, str]
+    ) -> StoredDecision:
         assert self._routing is not None
         assert event_type.routing_rule_set is not None
         slot = Interval(request.start, request.start + event_type.duration)
         routed = self._routing.decide(
             rule_set_id=event_type.routing_rule_set,
-            context=replace(ContextIn.from_mapping(request.context), email=request.invitee.email),
+            context=replace(
+                ContextIn.from_mapping(request.context), email=request.invitee.email, answers=answers
+            ),
             window=slot,
             event_type=event_type,
             booking_start=request.start,
@@ -488,6 +504,7 @@ class BookingService:
         host_ids: list[str],
         hold: Hold | None,
         routed: StoredDecision | None = None,
+        answers: Mapping[str, str] | None = None,
     ) -> Booking:
         now = self._clock.now()
         booking_id = request.booking_id or new_booking_id()
@@ -536,7 +553,7 @@ class BookingService:
             created_at=now,
             updated_at=now,
             context=dict(request.context),
-            answers=asked_answers(event_type, request.answers),
+            answers=asked_answers(event_type, request.answers) | dict(answers or {}),
             metadata=dict(request.metadata),
             routing=routing,
             outlook={"eventId": None, "joinUrl": None, "syncStatus": "pending", "drift": None},

@@ -133,6 +133,8 @@ class ContextIn:
     skills: Mapping[str, int] = field(default_factory=dict)
     #: The invitee's email, matched to a Dynamics record when no record is given (rule set `matching`).
     email: str | None = None
+    #: Answers to the event type's questions (checked by `questions.checked_answers` before routing).
+    answers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ContextIn:
@@ -392,6 +394,7 @@ class RoutingService:
             country=country,
             postal_code=postal,
             skills=dict(context.skills),
+            answers=dict(context.answers),
         )
         return self._with_shortlists(rule_set, resolved, now)
 

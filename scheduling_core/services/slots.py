@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -17,9 +17,11 @@ from zoneinfo import ZoneInfo
 from scheduling_core.availability import PoolMode, host_calendars, pooled_slots
 from scheduling_core.clock import Clock
 from scheduling_core.domain import Assignment, EventType, Host, Slot
-from scheduling_core.errors import FieldError, InvalidRequest
+from scheduling_core.errors import FieldError, InvalidRequest, UpstreamUnavailable
+from scheduling_core.explain import CONTEXT_MARGIN, Reason, explain_start
 from scheduling_core.intervals import Interval
 from scheduling_core.ports import BusyTimeSource, CommitmentSource, Mailbox
+from scheduling_core.questions import checked_answers
 from scheduling_core.services.routing import ContextIn, RoutingService
 from scheduling_core.telemetry import instruments
 from scheduling_core.timezones import UTC
@@ -49,6 +51,20 @@ class SlotAnswer:
     selection: HostSelection
     slots: tuple[Slot, ...]
     unavailable_hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Explanation:
+    """`GET /slots/explain`: one host, one start, every reason it is not bookable."""
+
+    event_type: EventType
+    host_id: str
+    start: datetime
+    reasons: tuple[Reason, ...]
+
+    @property
+    def bookable(self) -> bool:
+        return not self.reasons
 
 
 def _midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -161,6 +177,13 @@ class SlotService:
         context: ContextIn | None = None,
     ) -> SlotAnswer:
         event_type = self._config.get_event_type(event_type_slug)
+        if context is not None and (context.answers or event_type.questions):
+            # A caller's request (it always has a context): a required question routes, so slots routed
+            # without its answer would be another rep's. Internal counts (`context=None`, the page's
+            # held-share base) route without answers.
+            routed = not host_ids and event_type.routing_rule_set is not None
+            answers = checked_answers(event_type, context.answers, require=routed)
+            context = replace(context, answers=answers)
         selection = self.select_hosts(event_type, host_ids, window, context)
         if not selection.host_ids:
             return SlotAnswer(event_type=event_type, selection=selection, slots=())
@@ -210,3 +233,20 @@ class SlotService:
         if not calendars or (mode is PoolMode.ALL_OF and unavailable):
             return [], tuple(unavailable)
         return pooled_slots(calendars, event_type, window, self._clock.now(), mode), tuple(unavailable)
+
+    def explain(self, *, event_type_slug: str, host_id: str, start: datetime) -> Explanation:
+        """Why `start` is or is not bookable with `host_id`: the slot engine's own rules (explain.py),
+        over the same free/busy and commitments `compute` reads, fetched around that one start."""
+        event_type = self._config.get_event_type(event_type_slug)
+        [host] = self._config.get_hosts([host_id])  # NotFound for an unknown host
+        around = Interval(start - CONTEXT_MARGIN, start + event_type.duration + CONTEXT_MARGIN)
+        free_busy = self._busy.free_busy([Mailbox(host_id=host.id, email=host.email)], around)
+        commitments = (
+            self._commitments.commitments([host.id], around) if self._commitments is not None else {}
+        )
+        by_host, unavailable = host_calendars([host], free_busy, commitments)
+        if unavailable:
+            # An unknown calendar is never explained as a free one, as `compute` never offers it.
+            raise UpstreamUnavailable("graph", f"Outlook did not report the free/busy of host {host.id}")
+        reasons = explain_start(by_host[host.id], event_type, start, self._clock.now())
+        return Explanation(event_type=event_type, host_id=host.id, start=start, reasons=reasons)

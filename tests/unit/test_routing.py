@@ -428,6 +428,7 @@ def test_decision_json_is_stable_and_round_trips() -> None:
         "surplus",
         "reason",
         "trace",
+        "answers",  # the answers the rules' `when` tested (issue 15)
     ]
     assert as_json["rule"] == "field skills"
     assert as_json["hostIds"] == ["ana", "cy"]
