@@ -122,3 +122,79 @@ def test_questions_come_first_and_route_the_slots_and_the_booking(
     ]
     assert app.get("/bookings", params={"hostId": small}).json()["items"] == []
     assert page.js_errors == []
+
+
+def test_questions_then_email_then_the_matched_accounts_rep_then_booking(
+    app: Any, graph_sim: Any, dataverse: Any, site: Any, open_page: Any
+) -> None:
+    """Issue 15's page flow in one go: the answers and the matched account both route."""
+    owner_rep, other_rep = _rep(app, graph_sim, "09:00", "10:00"), _rep(app, graph_sim, "10:00", "11:00")
+    rule_set = "rs-" + uuid.uuid4().hex[:8]
+    rules = {
+        "rules": [
+            {
+                "name": "enterprise account owner",
+                "when": {"recordType": ["account"], "answers.companySize": ["1000+"]},
+                "strategy": "owner",
+            },
+            {"name": "everyone else", "strategy": "roundRobin", "pool": [other_rep]},
+        ],
+        "matching": {"byContactEmail": True, "byLeadEmail": True, "byAccountDomain": True},
+    }
+    assert app.put(f"/admin/routing/{rule_set}", json_body=rules).status == 201
+    owner = dataverse.create_user(aad_object_id=owner_rep)
+    account = dataverse.create(
+        "accounts",
+        {
+            "name": "Tailspin",
+            "websiteurl": "https://www.tailspin.example",
+            "ownerid@odata.bind": f"/systemusers({owner})",
+        },
+    )
+    slug = "demo-" + uuid.uuid4().hex[:8]
+    event_type = {
+        "title": "Product demo",
+        "durationMinutes": 30,
+        "bookingWindowDays": 30,
+        "routingRuleSet": rule_set,
+        "public": True,
+        "questions": [
+            {
+                "id": "companySize",
+                "label": "Company size",
+                "kind": "select",
+                "options": ["1-50", "51-200", "201-1000", "1000+"],
+                "required": True,
+            }
+        ],
+    }
+    assert app.put(f"/admin/event-types/{slug}", json_body=event_type).status == 201
+
+    page = open_page(site.page_url(slug))
+    expect(page.get_by_role("heading", name="A few questions first")).to_be_visible()
+    page.get_by_label("Company size").select_option("1000+")
+    page.get_by_role("button", name="Show free times").click()
+    # The rule set matches by email: the page asks for it before any time is shown.
+    expect(page.get_by_role("heading", name="Who is booking?")).to_be_focused()
+    expect(page.get_by_role("heading", name="Pick a time")).to_be_hidden()
+    page.get_by_label("Business e-mail").fill("kim@TAILSPIN.example")
+    with page.expect_request(lambda r: "/slots?" in r.url) as asked:
+        page.get_by_role("button", name="Show free times").click()
+    assert (
+        "answers.companySize=1000%2B" in asked.value.url and "email=kim%40TAILSPIN.example" in asked.value.url
+    )
+    page.get_by_role("button", name="Wed 25 Nov").click()
+    # The account owner's hour (09:00-10:00 UTC, shown in the page's zone as the test above shows it).
+    expect(page.locator("#slots button")).to_have_text(["10:00", "10:30"])
+    page.locator("#slots").get_by_role("button", name=re.compile("^10:30 to ")).click()
+    expect(page.get_by_role("heading", name="Your details")).to_be_focused()
+    page.get_by_label("Name").fill("Kim Lee")
+    page.get_by_role("button", name="Confirm booking").click()
+    expect(page.get_by_role("heading", name="You're booked")).to_be_focused()
+
+    items = app.get("/bookings", params={"hostId": owner_rep}).json()["items"]
+    assert [(b["context"], b["answers"]) for b in items] == [
+        ({"recordType": "account", "recordId": account}, {"companySize": "1000+"})
+    ]
+    assert app.get("/bookings", params={"hostId": other_rep}).json()["items"] == []
+    assert page.js_errors == []
