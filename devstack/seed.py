@@ -319,6 +319,17 @@ def seed_demo_tenant(*, api: str, graph: str, dataverse: str) -> str:
                 "assignment": "roundRobin",
                 "routingRuleSet": "matching",
                 "public": True,
+                # Asked first on the page; `company` names a lead created for a stranger (createLead).
+                "questions": [
+                    {"id": "company", "label": "Company", "kind": "text", "required": False},
+                    {
+                        "id": "topic",
+                        "label": "What would you like to discuss?",
+                        "kind": "select",
+                        "options": ["Renewal", "Expansion", "Support"],
+                        "required": False,
+                    },
+                ],
             },
         }
         for slug, body in event_types.items():
