@@ -18,6 +18,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from functools import cache
 from pathlib import Path
 from string import Template
@@ -29,6 +30,7 @@ from http_api.auth import Access
 from http_api.endpoint import Operation, QueryParam, endpoint
 from http_api.page_headers import client_address, page_root, security_headers
 from http_api.schemas import Problem
+from scheduling_core.bookings import Booking
 from scheduling_core.composition import services
 from scheduling_core.documents import SLUG_PATTERN
 from scheduling_core.domain import EventType, LocationKind
@@ -60,6 +62,26 @@ class Asset:
     @property
     def etag(self) -> str:
         return f'"{self.version}"'
+
+
+def public_location(event_type: EventType) -> dict[str, Any]:
+    """The event type's location as the key-less pages show it (the join link is the booking's)."""
+    return {
+        "kind": event_type.location.kind.value,
+        "label": LOCATION_LABELS[event_type.location.kind],
+        "value": event_type.location.value,
+    }
+
+
+def public_join_url(booking: Booking) -> str | None:
+    """The Teams link a key-less page may show: only an https link, as the Outlook sync wrote it back."""
+    join_url = booking.outlook.get("joinUrl")
+    return join_url if isinstance(join_url, str) and join_url.startswith("https://") else None
+
+
+def local_iso(at: datetime, zone: tzinfo) -> str:
+    """An instant on the wire of the key-less pages: ISO 8601 in the visitor's zone."""
+    return at.astimezone(zone).isoformat()
 
 
 @cache
@@ -99,11 +121,7 @@ def page_config(event_type: EventType, base: str) -> dict[str, Any]:
         "title": event_type.title,
         "durationMinutes": event_type.duration_minutes,
         "bookingWindowDays": event_type.booking_window_days,
-        "location": {
-            "kind": event_type.location.kind.value,
-            "label": LOCATION_LABELS[event_type.location.kind],
-            "value": event_type.location.value,
-        },
+        "location": public_location(event_type),
         "fields": fields,
         # Asked before slots: the answers may route the visitor to another rep (routing.md).
         "questions": [

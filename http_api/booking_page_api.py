@@ -18,14 +18,13 @@ the page gets its own narrow surface instead of the keyed API:
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Any
 
 import azure.functions as func
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from http_api.auth import Access
-from http_api.booking_page import LOCATION_LABELS
+from http_api.booking_page import local_iso, public_join_url, public_location
 from http_api.bookings import ID_PATTERN, InviteeIn
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response, read_json, route_param
 from http_api.idempotency import derived_id, run_idempotently
@@ -175,10 +174,6 @@ def page_context(event_type: EventType, values: dict[str, str], prefix: str = "c
     return {k: v for k, v in values.items() if v}
 
 
-def _iso(at: datetime, zone: Any) -> str:
-    return at.astimezone(zone).isoformat()
-
-
 def _calendar_url(req: func.HttpRequest, slug: str, booking_id: str) -> str:
     """URL of the booking's .ics under the configured page root (PUBLIC_BASE_URL), not the request path."""
     return f"{page_root()}/{slug}/bookings/{booking_id}/calendar.ics"
@@ -186,22 +181,17 @@ def _calendar_url(req: func.HttpRequest, slug: str, booking_id: str) -> str:
 
 def _page_booking(req: func.HttpRequest, event_type: EventType, booking: Booking) -> PageBooking:
     zone = resolve_time_zone(booking.time_zone)
-    join_url = booking.outlook.get("joinUrl")
     return PageBooking(
         id=booking.id,
         status=booking.status.value,
         eventType=booking.event_type,
         title=event_type.title,
-        start=_iso(booking.start, zone),
-        end=_iso(booking.end, zone),
+        start=local_iso(booking.start, zone),
+        end=local_iso(booking.end, zone),
         timeZone=booking.time_zone,
         invitee=PageInvitee(name=booking.invitee.name, email=booking.invitee.email),
-        location=PageLocation(
-            kind=event_type.location.kind.value,
-            label=LOCATION_LABELS[event_type.location.kind],
-            value=event_type.location.value,
-        ),
-        joinUrl=join_url if isinstance(join_url, str) and join_url.startswith("https://") else None,
+        location=PageLocation(**public_location(event_type)),
+        joinUrl=public_join_url(booking),
         calendarUrl=_calendar_url(req, event_type.slug, booking.id),
         manageUrl=services().manage.url(booking.id),
     )
@@ -276,7 +266,7 @@ def page_slots(req: func.HttpRequest) -> func.HttpResponse:
             eventType=slug,
             timeZone=zone.key,
             durationMinutes=event_type.duration_minutes,
-            slots=[PageSlot(start=_iso(s.start, zone), end=_iso(s.end, zone)) for s in slots],
+            slots=[PageSlot(start=local_iso(s.start, zone), end=local_iso(s.end, zone)) for s in slots],
         )
     )
 
@@ -306,9 +296,9 @@ def page_hold(req: func.HttpRequest) -> func.HttpResponse:
     zone = resolve_time_zone(body.timeZone)
     out = PageHold(
         id=hold.id,
-        start=_iso(hold.start, zone),
-        end=_iso(hold.end, zone),
-        expiresAt=_iso(hold.expires_at, zone),
+        start=local_iso(hold.start, zone),
+        end=local_iso(hold.end, zone),
+        expiresAt=local_iso(hold.expires_at, zone),
     )
     return _json(out, 201)
 

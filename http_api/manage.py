@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime
-from typing import Any
 
 import azure.functions as func
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from http_api.auth import Access
-from http_api.booking_page import LOCATION_LABELS, _asset_url, _script_json, _template
+from http_api.booking_page import (
+    _asset_url,
+    _script_json,
+    _template,
+    local_iso,
+    public_join_url,
+    public_location,
+)
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response, read_json
 from http_api.page_headers import page_root, security_headers
 from http_api.schemas import Problem
@@ -99,31 +104,22 @@ def _zone_name(value: str | None, fallback: str) -> str:
         raise InvalidRequest(exc.detail, (FieldError(field="timeZone", message=exc.detail),)) from None
 
 
-def _iso(at: datetime, zone: Any) -> str:
-    return at.astimezone(zone).isoformat()
-
-
 def view(managed: ManagedBooking) -> ManageView:
     booking, event_type = managed.booking, managed.event_type
     zone = resolve_time_zone(booking.time_zone)
-    join_url = booking.outlook.get("joinUrl")
     return ManageView(
         id=booking.id,
         status=booking.status.value,
         eventType=booking.event_type,
         title=event_type.title,
-        start=_iso(booking.start, zone),
-        end=_iso(booking.end, zone),
+        start=local_iso(booking.start, zone),
+        end=local_iso(booking.end, zone),
         timeZone=booking.time_zone,
-        location=ManageLocation(
-            kind=event_type.location.kind.value,
-            label=LOCATION_LABELS[event_type.location.kind],
-            value=event_type.location.value,
-        ),
-        joinUrl=join_url if isinstance(join_url, str) and join_url.startswith("https://") else None,
+        location=ManageLocation(**public_location(event_type)),
+        joinUrl=public_join_url(booking),
         canCancel=managed.can_cancel,
         canReschedule=managed.can_reschedule,
-        cutoffAt=_iso(managed.cutoff_at, zone),
+        cutoffAt=local_iso(managed.cutoff_at, zone),
         requireReason=event_type.self_service.require_reason,
     )
 
@@ -228,7 +224,7 @@ def managed_booking_slots(req: func.HttpRequest) -> func.HttpResponse:
             eventType=managed.booking.event_type,
             timeZone=zone.key,
             durationMinutes=managed.event_type.duration_minutes,
-            slots=[ManageSlot(start=_iso(s.start, zone), end=_iso(s.end, zone)) for s in slots],
+            slots=[ManageSlot(start=local_iso(s.start, zone), end=local_iso(s.end, zone)) for s in slots],
         )
     )
 

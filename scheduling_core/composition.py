@@ -290,26 +290,35 @@ def build_services(
     host_directory = HostDirectoryCache(repository, clock)
     # `GET /slots`'s copy of event types and hosts (30 s, cleared by own writes); bookings read storage.
     config_cache = ConfigCache(repository, clock)
-    routing = RoutingService(
-        rule_sets=repository,
-        hosts=host_directory,
-        store=routing_store,
-        records=dataverse,
-        busy=busy_times,
-        bookings=booking_store,
-        clock=clock,
-    )
+
+    def routing_over(records: RecordDirectory, busy: BusyTimeSource) -> RoutingService:
+        """Routing over the shared stores; the API and the key-less page differ in records and Outlook."""
+        return RoutingService(
+            rule_sets=repository,
+            hosts=host_directory,
+            store=routing_store,
+            records=records,
+            busy=busy,
+            bookings=booking_store,
+            clock=clock,
+        )
+
+    routing = routing_over(dataverse, busy_times)
     links = manage_links_from_settings(settings)
     manage_url = links.url if links is not None else None
-    bookings = BookingService(
-        config=repository,
-        store=booking_store,
-        busy=busy_times,
-        clock=clock,
-        after_commit=relay,
-        routing=routing,
-        manage_url=manage_url,
-    )
+
+    def bookings_routed_by(routing: RoutingService) -> BookingService:
+        return BookingService(
+            config=repository,
+            store=booking_store,
+            busy=busy_times,
+            clock=clock,
+            after_commit=relay,
+            routing=routing,
+            manage_url=manage_url,
+        )
+
+    bookings = bookings_routed_by(routing)
     slots = SlotService(
         config=config_cache, busy=busy_times, clock=clock, commitments=booking_store, routing=routing
     )
@@ -359,20 +368,9 @@ def build_services(
         tables, SecretBox(settings.webhook_secret_keys, local_development=settings.local_development)
     )
 
-    def page_routing_over(busy: BusyTimeSource) -> RoutingService:
-        """Routing for the key-less page: an unknown record id falls through like an ownerless one."""
-        return RoutingService(
-            rule_sets=repository,
-            hosts=host_directory,
-            store=routing_store,
-            records=QuietRecords(dataverse),
-            busy=busy,
-            bookings=booking_store,
-            clock=clock,
-        )
-
-    page_routing = page_routing_over(busy_times)
-    page_routing_offline = page_routing_over(NoOutlook())
+    # The key-less page's routing: an unknown record id falls through like an ownerless one (QuietRecords).
+    page_routing = routing_over(QuietRecords(dataverse), busy_times)
+    page_routing_offline = routing_over(QuietRecords(dataverse), NoOutlook())
     return Services(
         settings=settings,
         clock=clock,
@@ -467,15 +465,7 @@ def build_services(
             commitments=booking_store,
             routing=page_routing_offline,
         ),
-        page_bookings=BookingService(
-            config=repository,
-            store=booking_store,
-            busy=busy_times,
-            clock=clock,
-            after_commit=relay,
-            routing=page_routing,
-            manage_url=manage_url,
-        ),
+        page_bookings=bookings_routed_by(page_routing),
     )
 
 
