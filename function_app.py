@@ -16,8 +16,8 @@ HTTP (route prefix /api)
   admin/reconcile                   POST               http_api.reconcile
   dynamics/webhook                  POST               http_api.dynamics_webhook
   graph/notifications, graph/lifecycle  POST           http_api.graph_callbacks
-  admin/webhooks[/{webhookId}]      GET, PUT, DELETE   http_api.webhooks
-  admin/webhooks/{id}/deliveries    GET                http_api.webhooks
+  admin/webhooks[/{webhookId}]      GET, PUT, DELETE   http_api.webhook_subscriptions
+  admin/webhooks/{id}/deliveries    GET                http_api.webhook_subscriptions
   book/{slug}, book/assets/{name}   GET (no key)       http_api.booking_page
   book/{slug}/slots|holds|bookings  GET, POST, DELETE  http_api.booking_page_api (no key)
   manage/{token}[/booking|slots]    GET (no key)       http_api.manage (the token is the credential)
@@ -25,15 +25,15 @@ HTTP (route prefix /api)
 
 Timers
   relay_outbox (every 30 s), expire_holds (every 5 min)                   triggers.timers
-  reconcile_dataverse (daily 02:30 UTC: past 1 day, next 30 days)         triggers.reconcile
+  reconcile_dataverse (daily 02:30 UTC: past 1 day, next 30 days)         triggers.daily_reconcile
   maintain_graph_subscriptions (hourly), resync_outlook (daily 03:15 UTC)  triggers.outlook_changes
-  retry_webhooks (every 30 s: due webhook deliveries)                     triggers.webhooks
+  retry_webhooks (every 30 s: due webhook deliveries)                     triggers.webhook_delivery
   send_reminders (every 5 min: due reminder emails, Graph sendMail)       triggers.reminders
 
 Service Bus (topic booking-events, sessions on)
   sync_dataverse      subscription dataverse                              triggers.sync_dataverse
   sync_outlook        subscription outlook                                triggers.sync_outlook
-  deliver_webhooks    subscription webhooks                               triggers.webhooks
+  deliver_webhooks    subscription webhooks                               triggers.webhook_delivery
 
 Service Bus (queue graph-changes)
   reconcile_outlook_change   validated Graph notifications                triggers.outlook_changes
@@ -60,12 +60,19 @@ from http_api import (
     reconcile,
     routing,
     team,
+    webhook_subscriptions,
 )
-from http_api import webhooks as webhook_admin
-from scheduling_core import logs, telemetry
-from triggers import dynamics_changes, outlook_changes, reminders, sync_dataverse, sync_outlook, timers
-from triggers import reconcile as reconcile_timer
-from triggers import webhooks as webhook_delivery
+from scheduling_core.runtime import logs, telemetry
+from triggers import (
+    daily_reconcile,
+    dynamics_changes,
+    outlook_changes,
+    reminders,
+    sync_dataverse,
+    sync_outlook,
+    timers,
+    webhook_delivery,
+)
 
 logs.install()  # every log record: trace id, bound booking/host ids, invitee data redacted
 telemetry.configure_from_env()  # Azure Monitor when APPLICATIONINSIGHTS_CONNECTION_STRING is set
@@ -87,10 +94,10 @@ app.register_functions(timers.bp)
 app.register_functions(reminders.bp)
 app.register_functions(sync_dataverse.bp)
 app.register_functions(reconcile.bp)
-app.register_functions(reconcile_timer.bp)
+app.register_functions(daily_reconcile.bp)
 app.register_functions(graph_callbacks.bp)
 app.register_functions(sync_outlook.bp)
 app.register_functions(outlook_changes.bp)
 app.register_functions(dynamics_changes.bp)
-app.register_functions(webhook_admin.bp)
+app.register_functions(webhook_subscriptions.bp)
 app.register_functions(webhook_delivery.bp)

@@ -84,8 +84,8 @@ def running_stack(graph_state: Path | None = None) -> Iterator[Stack]:
             "BUSY_CACHE_TTL_SECONDS": "600",
         }
     )
+    from bootstrap.composition import services
     from devstack import localhost
-    from scheduling_core.composition import services
 
     host = serve_in_thread(localhost.create_app(localhost.build_router()))
     try:

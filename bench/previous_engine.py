@@ -1,10 +1,10 @@
 """The availability engine as it was before issue 17 (commit 989c0a0), kept verbatim as a reference.
 
-Not used by the service. `bench/slots.py` times it against `scheduling_core.availability` in the
+Not used by the service. `bench/slots.py` times it against `scheduling_core.domain.availability` in the
 same process, and `tests/unit/test_availability_fast_engine.py` checks on random inputs that the
 fast engine gives exactly its answers. Only the imports changed: `HostCalendar` and `PoolMode` are
 the engine's own (so both take the same inputs), and `merge_spans` is copied here so later edits of
-`scheduling_core.intervals` cannot change this reference.
+`scheduling_core.domain.intervals` cannot change this reference.
 
 Original module docstring:
     The availability engine: when can an event type be booked, with which hosts.
@@ -49,11 +49,11 @@ from functools import lru_cache
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from scheduling_core.availability import HostCalendar, PoolMode
-from scheduling_core.domain import WEEKDAYS, Commitment, EventType, Host, LocalTimeRange, Slot
-from scheduling_core.intervals import Interval
+from scheduling_core.domain.availability import HostCalendar, PoolMode
+from scheduling_core.domain.intervals import Interval
+from scheduling_core.domain.timezones import UTC, resolve_time_zone
+from scheduling_core.domain.values import WEEKDAYS, Commitment, EventType, Host, LocalTimeRange, Slot
 from scheduling_core.ports import HostFreeBusy
-from scheduling_core.timezones import UTC, resolve_time_zone
 
 
 def merge_spans(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from slots import build
 
-from scheduling_core.availability import PoolMode, pooled_slots
-from scheduling_core.routing import (
+from scheduling_core.domain.availability import PoolMode, pooled_slots
+from scheduling_core.domain.routing import (
     Eligibility,
     Fairness,
     HostStats,

@@ -23,9 +23,10 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bench import previous_engine
-from scheduling_core import availability
-from scheduling_core.availability import HostCalendar, PoolMode, pooled_slots, working_intervals
-from scheduling_core.domain import (
+from scheduling_core.domain import availability
+from scheduling_core.domain.availability import HostCalendar, PoolMode, pooled_slots, working_intervals
+from scheduling_core.domain.intervals import Interval
+from scheduling_core.domain.values import (
     BusyItem,
     Commitment,
     EventType,
@@ -35,7 +36,6 @@ from scheduling_core.domain import (
     Slot,
     WorkingHoursRule,
 )
-from scheduling_core.intervals import Interval
 
 ZONES = ("Europe/Berlin", "America/New_York", "America/Los_Angeles", "Asia/Kolkata", "Europe/London")
 WEEKDAYS_MON_FRI = frozenset({"mon", "tue", "wed", "thu", "fri"})

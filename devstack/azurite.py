@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from scheduling_core.settings import azurite_connection_string
+from bootstrap.settings import azurite_connection_string
 
 ROOT = Path(__file__).resolve().parent.parent
 BINARY = ROOT / "node_modules" / ".bin" / "azurite-table"

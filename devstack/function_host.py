@@ -78,8 +78,8 @@ class FunctionRouter:
     def __init__(
         self, app: func.FunctionApp, route_prefix: str = "api", topic: str = "booking-events"
     ) -> None:
-        from scheduling_core.composition import set_local_change_queue, set_local_delivery, set_local_queue
-        from scheduling_core.settings import Settings
+        from bootstrap.composition import set_local_change_queue, set_local_delivery, set_local_queue
+        from bootstrap.settings import Settings
         from triggers.local_bus import deliver_queue_to_functions, deliver_to_functions
 
         self.app = app

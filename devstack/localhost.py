@@ -96,7 +96,7 @@ def create_app(router: FunctionRouter) -> ASGIApp:
         if denied is not None:
             return denied
         topic = router.topic
-        from scheduling_core.composition import services
+        from bootstrap.composition import services
 
         # Throttled messages' copies scheduled on the local bus and not yet settled (InProcessPublisher).
         scheduled = getattr(services().publisher, "unsettled_copies", 0)
@@ -154,8 +154,8 @@ def log_json_lines() -> None:
     import logging
     import os
 
-    from scheduling_core.logs import JsonFormatter
-    from scheduling_core.telemetry import NOISY_LOGGERS
+    from scheduling_core.runtime.logs import JsonFormatter
+    from scheduling_core.runtime.telemetry import NOISY_LOGGERS
 
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())

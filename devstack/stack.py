@@ -13,10 +13,10 @@ import signal
 import threading
 from pathlib import Path
 
+from bootstrap.settings import azurite_connection_string
 from devstack.azurite import start_azurite
 from devstack.function_host import load_local_settings
 from devstack.serving import serve_in_thread
-from scheduling_core.settings import azurite_connection_string
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".devstack"

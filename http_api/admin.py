@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import azure.functions as func
 from pydantic import Field
 
+from bootstrap.composition import services
 from http_api.auth import Access
 from http_api.endpoint import (
     Operation,
@@ -22,9 +23,8 @@ from http_api.endpoint import (
 from http_api.problems import HttpProblem
 from http_api.schemas import EventTypeList, EventTypeOut, HostList, HostOut, Problem
 from http_api.team import ReassignOut, reassign_out, reassign_page
-from scheduling_core.composition import services
-from scheduling_core.documents import HOST_ID_PATTERN, SLUG_PATTERN, EventTypeDoc, HostDoc
-from scheduling_core.domain import EventType, Host
+from scheduling_core.documents.config import HOST_ID_PATTERN, SLUG_PATTERN, EventTypeDoc, HostDoc
+from scheduling_core.domain.values import EventType, Host
 
 bp = func.Blueprint()
 

@@ -56,7 +56,8 @@ def key_setting(name: str) -> KeySetting:
 
 
 def presented_key(req: func.HttpRequest) -> str | None:
-    return req.headers.get("x-functions-key") or req.params.get("code")
+    key: str | None = req.headers.get("x-functions-key") or req.params.get("code")
+    return key
 
 
 def check_access(req: func.HttpRequest, access: Access, api_key: KeySetting, admin_key: KeySetting) -> None:

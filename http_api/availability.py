@@ -12,17 +12,17 @@ import azure.functions as func
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 from pydantic_core import to_json
 
+from bootstrap.composition import services
 from http_api.auth import Access
 from http_api.endpoint import Operation, QueryParam, endpoint, query_values
 from http_api.problems import from_validation_error
 from http_api.schemas import ExplainResponse, Problem, SlotsResponse
-from scheduling_core.composition import services
-from scheduling_core.documents import HOST_ID_PATTERN, SLUG_PATTERN
-from scheduling_core.domain import Slot
-from scheduling_core.questions import answers_from_query
-from scheduling_core.services.routing import ContextIn
+from scheduling_core.documents.config import HOST_ID_PATTERN, SLUG_PATTERN
+from scheduling_core.domain.questions import answers_from_query
+from scheduling_core.domain.timezones import resolve_time_zone
+from scheduling_core.domain.values import Slot
+from scheduling_core.services.router import ContextIn
 from scheduling_core.services.slots import Explanation, SlotAnswer, resolve_window
-from scheduling_core.timezones import resolve_time_zone
 
 bp = func.Blueprint()
 

@@ -26,14 +26,14 @@ from typing import Any
 
 import azure.functions as func
 
+from bootstrap.composition import services
 from http_api.auth import Access
 from http_api.endpoint import Operation, QueryParam, endpoint
 from http_api.page_headers import client_address, page_root, security_headers
 from http_api.schemas import Problem
-from scheduling_core.bookings import Booking
-from scheduling_core.composition import services
-from scheduling_core.documents import SLUG_PATTERN
-from scheduling_core.domain import EventType, LocationKind
+from scheduling_core.documents.config import SLUG_PATTERN
+from scheduling_core.domain.bookings import Booking
+from scheduling_core.domain.values import EventType, LocationKind
 from scheduling_core.errors import NotFound
 
 bp = func.Blueprint()

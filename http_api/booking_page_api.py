@@ -23,6 +23,7 @@ from typing import Annotated, Any
 import azure.functions as func
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from bootstrap.composition import services
 from http_api.auth import Access
 from http_api.booking_page import local_iso, public_join_url, public_location
 from http_api.bookings import ID_PATTERN, InviteeIn
@@ -31,17 +32,16 @@ from http_api.idempotency import derived_id, run_idempotently
 from http_api.page_headers import client_address, page_root, security_headers
 from http_api.problems import HttpProblem
 from http_api.schemas import Problem
-from scheduling_core.bookings import Booking, Invitee
-from scheduling_core.calendar_file import CalendarEntry, calendar_file
-from scheduling_core.composition import services
-from scheduling_core.documents import SLUG_PATTERN
-from scheduling_core.domain import EventType
+from scheduling_core.documents.config import SLUG_PATTERN
+from scheduling_core.domain.bookings import Booking, Invitee
+from scheduling_core.domain.calendar_file import CalendarEntry, calendar_file
+from scheduling_core.domain.questions import answers_from_query
+from scheduling_core.domain.timezones import UnknownTimeZone, iana_name, resolve_time_zone
+from scheduling_core.domain.values import EventType
 from scheduling_core.errors import FieldError, HoldExpired, InvalidRequest
-from scheduling_core.questions import answers_from_query
 from scheduling_core.services.booking_page import CHANNEL, BookingPage
 from scheduling_core.services.bookings import BookingRequest
 from scheduling_core.services.slots import resolve_window
-from scheduling_core.timezones import UnknownTimeZone, iana_name, resolve_time_zone
 
 bp = func.Blueprint()
 

@@ -9,18 +9,18 @@ from typing import Annotated, Any, Literal
 import azure.functions as func
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bootstrap.composition import services
 from http_api.auth import Access, key_setting, require_admin
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response, read_json, route_param
 from http_api.idempotency import derived_id, run_idempotently
 from http_api.problems import HttpProblem, from_validation_error
 from http_api.schemas import BookingList, BookingOut, HoldOut, Problem
 from scheduling_core.adapters.booking_table import decode_offset, encode_offset
-from scheduling_core.bookings import AttendanceParty, Booking, Invitee, booking_snapshot
-from scheduling_core.composition import services
-from scheduling_core.documents import HOST_ID_PATTERN, SLUG_PATTERN
-from scheduling_core.override import Override
+from scheduling_core.documents.config import HOST_ID_PATTERN, SLUG_PATTERN
+from scheduling_core.domain.bookings import AttendanceParty, Booking, Invitee, booking_snapshot
+from scheduling_core.domain.override import Override
+from scheduling_core.domain.timezones import UnknownTimeZone, iana_name, resolve_time_zone
 from scheduling_core.services.bookings import BookingRequest
-from scheduling_core.timezones import UnknownTimeZone, iana_name, resolve_time_zone
 
 bp = func.Blueprint()
 

@@ -44,7 +44,7 @@ def request_origin(req: func.HttpRequest) -> str | None:
 
 
 def is_preflight(req: func.HttpRequest) -> bool:
-    return req.method.upper() == "OPTIONS"
+    return str(req.method).upper() == "OPTIONS"
 
 
 def preflight_response(req: func.HttpRequest, methods: Iterable[str]) -> func.HttpResponse:

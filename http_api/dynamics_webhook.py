@@ -16,13 +16,13 @@ import logging
 import azure.functions as func
 from pydantic import BaseModel
 
+from bootstrap.composition import services
 from http_api.auth import Access
 from http_api.endpoint import MAX_BODY_BYTES, Operation, QueryParam, endpoint, json_response, read_body_json
 from http_api.problems import HttpProblem
 from http_api.schemas import Problem
-from scheduling_core.composition import services
 from scheduling_core.errors import TransientError
-from scheduling_core.redaction import add_sensitive
+from scheduling_core.runtime.redaction import add_sensitive
 from scheduling_core.services.dynamics_webhook import ExecutionContext, MalformedContext, queued_change
 
 bp = func.Blueprint()

@@ -30,9 +30,9 @@ from http_api.auth import Access, KeySetting, check_access, key_setting, present
 from http_api.observe import observed
 from http_api.page_headers import is_page_route, protect
 from http_api.problems import HttpProblem, from_validation_error, problem_response, to_problem
-from scheduling_core.deadline import DEFAULT_REQUEST_SECONDS, deadline_in
 from scheduling_core.errors import FieldError, InvalidRequest, NotFound, UpstreamUnavailable
-from scheduling_core.redaction import add_sensitive
+from scheduling_core.runtime.deadline import DEFAULT_REQUEST_SECONDS, deadline_in
+from scheduling_core.runtime.redaction import add_sensitive
 
 MAX_BODY_BYTES = 64 * 1024
 #: api.md "Limits": bodies nested deeper than this are 400 invalid-json (json.loads would recurse).
@@ -153,7 +153,7 @@ def within_deadline(call: Callable[[], func.HttpResponse]) -> func.HttpResponse:
 
     The call runs on a worker thread with a copy of this context (trace, redaction, deadline); when it
     overruns, the caller is answered and the thread stops at its next `ensure_time_left` checkpoint,
-    before any commit (scheduling_core/deadline.py).
+    before any commit (scheduling_core/runtime/deadline.py).
     """
     seconds = request_deadline_seconds()
     context = contextvars.copy_context()
@@ -335,7 +335,7 @@ def query_values(req: func.HttpRequest, name: str) -> list[str]:
 
 def route_param(req: func.HttpRequest, name: str, pattern: str, *, kind: str | None = None) -> str:
     """A route parameter that must match `pattern`; with `kind` a mismatch is a 404, else a 422."""
-    value = req.route_params.get(name, "")
+    value = str(req.route_params.get(name, ""))
     if not re.match(pattern, value):
         if kind is not None:
             raise NotFound(kind, value[:100])

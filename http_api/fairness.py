@@ -15,14 +15,14 @@ from pydantic import (
     model_validator,
 )
 
+from bootstrap.composition import services
 from http_api.auth import Access
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response
 from http_api.problems import from_validation_error
 from http_api.schemas import Problem
-from scheduling_core.composition import services
-from scheduling_core.documents import SLUG_PATTERN
+from scheduling_core.documents.config import SLUG_PATTERN
+from scheduling_core.domain.timezones import UnknownTimeZone, iana_name, resolve_time_zone
 from scheduling_core.services.fairness_report import FairnessReports
-from scheduling_core.timezones import UnknownTimeZone, iana_name, resolve_time_zone
 
 bp = func.Blueprint()
 #: A report reads every booking of the range; a year bounds that read.

@@ -23,10 +23,10 @@ from typing import Any
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
+from bootstrap.composition import services
 from http_api.auth import Access
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response, read_json
 from http_api.schemas import Problem
-from scheduling_core.composition import services
 from scheduling_core.services.outlook_reconcile import graph_change_message
 
 bp = func.Blueprint()

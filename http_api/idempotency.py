@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import azure.functions as func
 
+from bootstrap.composition import services
 from http_api.problems import HttpProblem, problem_response, to_problem
-from scheduling_core.composition import services
 from scheduling_core.ports import IdempotencyOutcome, StoredResponse
 
 MAX_KEY_LENGTH = 255

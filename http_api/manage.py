@@ -1,6 +1,6 @@
 """The invitee's manage link (api.md, "Self-service: manage links"): `/manage/{token}` and its JSON.
 
-No key: the token in the path is the credential (scheduling_core.manage_links). Invariants:
+No key: the token in the path is the credential (scheduling_core.domain.manage_links). Invariants:
 - an unknown, altered or malformed token is a 404 `not-found`, the same as a booking that is gone;
 - answers show the invitee's own view only (`ManageView`): no context, metadata, routing, hosts or
   sync internals;
@@ -18,6 +18,7 @@ import re
 import azure.functions as func
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from bootstrap.composition import services
 from http_api.auth import Access
 from http_api.booking_page import (
     _asset_url,
@@ -30,11 +31,10 @@ from http_api.booking_page import (
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response, read_json
 from http_api.page_headers import page_root, security_headers
 from http_api.schemas import Problem
-from scheduling_core.composition import services
+from scheduling_core.domain.timezones import UnknownTimeZone, iana_name, resolve_time_zone
 from scheduling_core.errors import FieldError, InvalidRequest, NotFound
 from scheduling_core.services.manage import ManagedBooking
 from scheduling_core.services.slots import resolve_window
-from scheduling_core.timezones import UnknownTimeZone, iana_name, resolve_time_zone
 
 bp = func.Blueprint()
 
@@ -91,7 +91,7 @@ class ManageSlots(BaseModel):
 
 
 def _token(req: func.HttpRequest) -> str:
-    token = req.route_params.get("token", "")
+    token = str(req.route_params.get("token", ""))
     if not re.match(TOKEN_PATTERN, token):
         raise NotFound("booking", "from this link")
     return token

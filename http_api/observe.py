@@ -17,7 +17,7 @@ from collections.abc import Callable
 import azure.functions as func
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from scheduling_core import logs, redaction, telemetry
+from scheduling_core.runtime import logs, redaction, telemetry
 
 CORRELATION_HEADER = "X-Correlation-Id"
 TRACE_RESPONSE_HEADER = "traceresponse"

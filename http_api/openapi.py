@@ -48,7 +48,9 @@ def model_schemas(
         [(m, "validation" if _is_request(m, routes) else "serialization") for m in models],
         ref_template=ref_template,
     )
-    return dict(refs), dict(schema.get("$defs", {}))
+    return {
+        (m, mode): ref for (m, mode), ref in refs.items() if isinstance(m, type) and issubclass(m, BaseModel)
+    }, dict(schema.get("$defs", {}))
 
 
 def build_openapi(routes: list[RouteDoc] | None = None) -> dict[str, Any]:

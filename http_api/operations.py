@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from bootstrap.composition import services
 from http_api.auth import Access
 from http_api.endpoint import Operation, endpoint, json_response
 from http_api.openapi import build_openapi
 from http_api.schemas import HealthResponse
-from scheduling_core.composition import services
 
 bp = func.Blueprint()
 

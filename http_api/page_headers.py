@@ -17,7 +17,7 @@ import re
 
 import azure.functions as func
 
-from scheduling_core.composition import services
+from bootstrap.composition import services
 
 log = logging.getLogger(__name__)
 

@@ -12,13 +12,14 @@ from typing import Final
 import azure.functions as func
 from pydantic import BaseModel, Field
 
+from bootstrap.composition import services
 from http_api.auth import Access
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response
 from http_api.problems import HttpProblem
-from http_api.schemas import FieldProblem, Problem
-from scheduling_core.composition import services
-from scheduling_core.intervals import Interval
-from scheduling_core.services.reconcile import ReconcileReport
+from http_api.schemas import Problem
+from scheduling_core.domain.intervals import Interval
+from scheduling_core.errors import FieldError
+from scheduling_core.services.dataverse_reconcile import ReconcileReport
 
 bp = func.Blueprint()
 
@@ -77,7 +78,7 @@ def report_out(report: ReconcileReport) -> ReconcileReportOut:
 
 def _invalid(name: str, message: str) -> HttpProblem:
     return HttpProblem(
-        422, "validation-failed", "Validation failed", message, [FieldProblem(field=name, message=message)]
+        422, "validation-failed", "Validation failed", message, [FieldError(field=name, message=message)]
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import azure.functions as func
 from pydantic import BaseModel
 
+from bootstrap.composition import services
 from http_api.auth import Access
 from http_api.endpoint import (
     Operation,
@@ -20,10 +21,9 @@ from http_api.endpoint import (
 )
 from http_api.problems import HttpProblem
 from http_api.schemas import Problem, RoutingDecisionList, RoutingDecisionOut
-from scheduling_core.composition import services
-from scheduling_core.documents import SLUG_PATTERN
+from scheduling_core.documents.config import SLUG_PATTERN
+from scheduling_core.documents.rule_sets import RuleSetDoc, unknown_pool_hosts
 from scheduling_core.errors import FieldError
-from scheduling_core.routing_documents import RuleSetDoc, unknown_pool_hosts
 
 bp = func.Blueprint()
 DECISION_ID = r"^rd_[a-f0-9]{24}$"

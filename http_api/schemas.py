@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from scheduling_core.documents import EventTypeDoc, HostDoc
+from scheduling_core.documents.config import EventTypeDoc, HostDoc
 
 
 class FieldProblem(BaseModel):

@@ -7,11 +7,11 @@ from datetime import datetime
 import azure.functions as func
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from bootstrap.composition import services
 from http_api.auth import Access
 from http_api.endpoint import Operation, endpoint, json_response, read_json, route_param
 from http_api.schemas import Problem
-from scheduling_core.composition import services
-from scheduling_core.documents import HOST_ID_PATTERN
+from scheduling_core.documents.config import HOST_ID_PATTERN
 from scheduling_core.services.reassign import DEFAULT_PAGE, MAX_PAGE, ReassignPage, reassign_host
 
 bp = func.Blueprint()

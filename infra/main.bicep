@@ -175,7 +175,7 @@ var names = {
   deploymentContainer: 'app-package'
 }
 
-// The app's Service Bus entities (the code names them: triggers/*.py, scheduling_core/settings.py).
+// The app's Service Bus entities (the code names them: triggers/*.py, bootstrap/settings.py).
 var bookingTopic = 'booking-events'
 var bookingSubscriptions = [
   'outlook'
@@ -312,7 +312,7 @@ module keyVault 'modules/keyvault.bicep' = {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// App settings: every setting the app reads (scheduling_core/settings.py, http_api/endpoint.py), plus the
+// App settings: every setting the app reads (bootstrap/settings.py, http_api/endpoint.py), plus the
 // identity-based connections the Functions host resolves itself.
 
 var keyVaultUri = 'https://${names.keyVault}${environment().suffixes.keyvaultDns}'
@@ -370,7 +370,7 @@ var appSettingsMap = union(identitySettings, {
   WEBHOOK_TIMEOUT_SECONDS: '10'
   // Outgoing-webhook secrets are encrypted with this key, kept out of Table storage (issue 13).
   WEBHOOK_SECRET_KEY: '@Microsoft.KeyVault(VaultName=${names.keyVault};SecretName=webhook-secret-key)'
-  // Not local development: webhooks go to public https hosts only (scheduling_core/webhooks.py).
+  // Not local development: webhooks go to public https hosts only (scheduling_core/domain/webhooks.py).
   AZURE_FUNCTIONS_ENVIRONMENT: 'Production'
   // Every request answers within 30 s (api.md "Limits"): 503 at this deadline (http_api/endpoint.py).
   REQUEST_DEADLINE_SECONDS: '25'

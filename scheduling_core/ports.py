@@ -12,8 +12,16 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from scheduling_core.domain import BusyItem, Commitment, EventType, Host
-from scheduling_core.intervals import Interval
+from scheduling_core.domain.intervals import Interval
+from scheduling_core.domain.values import BusyItem, Commitment, EventType, Host
+
+
+class Clock(Protocol):
+    """The wall clock as a port: the core never reads it itself (tests use `adapters.clock.FixedClock`)."""
+
+    def now(self) -> datetime:
+        """The current instant, aware, in UTC."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

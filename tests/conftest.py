@@ -93,7 +93,7 @@ class AppClient:
 
 @pytest.fixture
 def clock() -> Any:
-    from scheduling_core.clock import FixedClock
+    from scheduling_core.adapters.clock import FixedClock
 
     return FixedClock(datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
 
@@ -122,9 +122,9 @@ def app_env(
 @pytest.fixture
 def app(app_env: dict[str, str], clock: Any) -> Iterator[AppClient]:
     import function_app
+    from bootstrap.composition import build_services, install_services, reset_services
+    from bootstrap.settings import Settings
     from devstack.function_host import FunctionRouter
-    from scheduling_core.composition import build_services, install_services, reset_services
-    from scheduling_core.settings import Settings
 
     install_services(build_services(Settings.from_env(os.environ), clock))
     yield AppClient(FunctionRouter(function_app.app))

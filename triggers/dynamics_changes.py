@@ -13,7 +13,7 @@ import logging
 
 import azure.functions as func
 
-from scheduling_core.composition import services
+from bootstrap.composition import services
 from scheduling_core.services.dynamics_webhook import MalformedContext
 from triggers.messages import receiving
 

@@ -20,11 +20,10 @@ from typing import Any
 import azure.functions as func
 from opentelemetry.trace import SpanKind
 
-from scheduling_core import logs, redaction, telemetry
 from scheduling_core.adapters.service_bus import THROTTLE_COUNT_PROPERTY
-from scheduling_core.clock import Clock
-from scheduling_core.events import MalformedEvent, from_json
-from scheduling_core.ports import CloudEvent
+from scheduling_core.domain.events import MalformedEvent, from_json
+from scheduling_core.ports import Clock, CloudEvent
+from scheduling_core.runtime import logs, redaction, telemetry
 
 
 @dataclass(slots=True)

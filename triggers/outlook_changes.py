@@ -17,7 +17,7 @@ import logging
 
 import azure.functions as func
 
-from scheduling_core.composition import services
+from bootstrap.composition import services
 from triggers.messages import receiving
 
 bp = func.Blueprint()

@@ -10,10 +10,10 @@ import logging
 
 import azure.functions as func
 
+from bootstrap.composition import services
 from scheduling_core.adapters.reminder_table import TableReminderClaims
-from scheduling_core.composition import services
+from scheduling_core.runtime.telemetry import span
 from scheduling_core.services.reminders import ReminderService
-from scheduling_core.telemetry import span
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)

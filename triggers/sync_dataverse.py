@@ -16,7 +16,7 @@ import logging
 
 import azure.functions as func
 
-from scheduling_core.composition import services
+from bootstrap.composition import services
 from scheduling_core.services.dataverse_sync import SyncOutcome
 from triggers.messages import consuming
 

@@ -17,7 +17,7 @@ import logging
 
 import azure.functions as func
 
-from scheduling_core.composition import services
+from bootstrap.composition import services
 from scheduling_core.services.sync_runner import SyncOutcome
 from triggers.messages import consuming
 

@@ -11,8 +11,8 @@ import logging
 
 import azure.functions as func
 
-from scheduling_core.composition import services
-from scheduling_core.telemetry import span
+from bootstrap.composition import services
+from scheduling_core.runtime.telemetry import span
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)

@@ -46,7 +46,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from scheduling_core.adapters.tables import Tables, key_text, storage_errors
-from scheduling_core.bookings import (
+from scheduling_core.domain.bookings import (
     DAY_ROW_PREFIX,
     Booking,
     BookingStatus,
@@ -64,12 +64,11 @@ from scheduling_core.bookings import (
     decode_day,
     encode_day,
 )
-from scheduling_core.clock import Clock
-from scheduling_core.domain import Commitment
+from scheduling_core.domain.events import from_json, to_json
+from scheduling_core.domain.intervals import Interval
+from scheduling_core.domain.values import Commitment
 from scheduling_core.errors import BookingChanged, NotFound, SlotUnavailable
-from scheduling_core.events import from_json, to_json
-from scheduling_core.intervals import Interval
-from scheduling_core.ports import CloudEvent, PendingEvent
+from scheduling_core.ports import Clock, CloudEvent, PendingEvent
 
 log = logging.getLogger(__name__)
 

@@ -38,6 +38,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from pydantic import ValidationError
 
+from bootstrap.settings import Settings
 from scheduling_core.adapters.credentials import TokenProvider, token_provider_from_settings
 from scheduling_core.adapters.dataverse_models import (
     LOOKUP_LOGICAL_NAME,
@@ -52,6 +53,7 @@ from scheduling_core.adapters.dataverse_models import (
     TeamRow,
 )
 from scheduling_core.adapters.http_retry import RetryingSender
+from scheduling_core.domain.matching import AccountRow, ContactRow, LeadRow, normalize_email
 from scheduling_core.errors import (
     InvalidRequest,
     NotFound,
@@ -59,8 +61,6 @@ from scheduling_core.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from scheduling_core.matching import AccountRow, ContactRow, LeadRow, normalize_email
-from scheduling_core.settings import Settings
 
 _Row = TypeVar("_Row", OwnedRow, CustomerLinks, AddressRow, SystemUserRow, TeamRow)
 

@@ -38,6 +38,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import ValidationError
 
+from scheduling_core.adapters.clock import SystemClock
 from scheduling_core.adapters.credentials import TokenProvider
 from scheduling_core.adapters.graph_models import (
     DateTimeTimeZone,
@@ -47,11 +48,10 @@ from scheduling_core.adapters.graph_models import (
     ScheduleInformation,
 )
 from scheduling_core.adapters.http_retry import RetryingSender
-from scheduling_core.clock import Clock, SystemClock
-from scheduling_core.domain import BusyItem
+from scheduling_core.domain.intervals import Interval
+from scheduling_core.domain.values import BusyItem
 from scheduling_core.errors import UpstreamRejected, UpstreamUnavailable
-from scheduling_core.intervals import Interval
-from scheduling_core.ports import HostFreeBusy, Mailbox
+from scheduling_core.ports import Clock, HostFreeBusy, Mailbox
 
 #: Graph answers at most this many schedules per getSchedule call (documented limit).
 MAX_SCHEDULES_PER_REQUEST = 20

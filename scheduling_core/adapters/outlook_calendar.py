@@ -26,8 +26,8 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from scheduling_core.adapters.graph import GraphClient, GraphRequestRejected, is_mailbox_fault
+from scheduling_core.domain.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
 from scheduling_core.errors import UpstreamUnavailable
-from scheduling_core.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
 
 MAX_CONCURRENT_PER_MAILBOX: Final = 4
 #: Events per delta page we ask for (Graph's `odata.maxpagesize` preference).

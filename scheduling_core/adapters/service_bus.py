@@ -31,10 +31,10 @@ from azure.core.exceptions import AzureError
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSender, parse_connection_string
 from azure.servicebus.exceptions import MessageSizeExceededError
 
+from scheduling_core.domain.events import to_json
 from scheduling_core.errors import UpstreamUnavailable
-from scheduling_core.events import to_json
 from scheduling_core.ports import CloudEvent, ScheduledCopy
-from scheduling_core.telemetry import current_traceparent
+from scheduling_core.runtime.telemetry import current_traceparent
 
 #: The CloudEvents AMQP binding's content type for structured mode.
 CONTENT_TYPE: Final = "application/cloudevents+json"

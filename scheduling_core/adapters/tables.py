@@ -28,10 +28,10 @@ from azure.core.exceptions import (
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
-from scheduling_core.documents import HOST_ID_PATTERN, EventTypeDoc, HostDoc
-from scheduling_core.domain import EventType, Host
+from bootstrap.settings import Settings
+from scheduling_core.documents.config import HOST_ID_PATTERN, EventTypeDoc, HostDoc
+from scheduling_core.domain.values import EventType, Host
 from scheduling_core.errors import NotFound, UpstreamUnavailable
-from scheduling_core.settings import Settings
 
 T = TypeVar("T")
 _HOST_ID = re.compile(HOST_ID_PATTERN)

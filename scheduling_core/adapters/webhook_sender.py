@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from scheduling_core.adapters.http_retry import parse_retry_after
-from scheduling_core.webhooks import SendResult, address_problem, url_problem
+from scheduling_core.domain.webhooks import SendResult, address_problem, url_problem
 
 Resolver = Callable[[str, int], Sequence[str]]
 

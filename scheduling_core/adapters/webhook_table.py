@@ -32,8 +32,8 @@ from azure.data.tables import TableClient, UpdateMode
 
 from scheduling_core.adapters.secret_box import SecretBox
 from scheduling_core.adapters.tables import Tables, storage_errors
+from scheduling_core.domain.webhooks import DeliveryAttempt, DeliveryClaim, Outcome, WebhookSubscription
 from scheduling_core.errors import NotFound
-from scheduling_core.webhooks import DeliveryAttempt, DeliveryClaim, Outcome, WebhookSubscription
 
 log = logging.getLogger(__name__)
 

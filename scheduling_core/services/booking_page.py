@@ -22,12 +22,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from scheduling_core.bookings import Booking, Hold, new_hold_id
-from scheduling_core.clock import Clock
-from scheduling_core.domain import Assignment, EventType, Slot
+from scheduling_core.domain.bookings import Booking, Hold, new_hold_id
+from scheduling_core.domain.intervals import Interval
+from scheduling_core.domain.values import Assignment, EventType, Slot
 from scheduling_core.errors import NotFound, SchedulingError, SlotUnavailable, TooManyRequests
-from scheduling_core.intervals import Interval
-from scheduling_core.ports import ConfigRepository
+from scheduling_core.ports import Clock, ConfigRepository
 from scheduling_core.services.bookings import HOLD_LIFETIME, BookingRequest, BookingService
 from scheduling_core.services.page_limits import (
     LimitStore,
@@ -38,7 +37,7 @@ from scheduling_core.services.page_limits import (
     refused,
     share_pool,
 )
-from scheduling_core.services.routing import ContextIn
+from scheduling_core.services.router import ContextIn
 from scheduling_core.services.slots import SlotService
 
 #: Route segments under /book that can never be an event type's page.

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from scheduling_core.availability import host_calendars
-from scheduling_core.bookings import (
+from scheduling_core.domain.availability import host_calendars
+from scheduling_core.domain.bookings import (
     AttendanceParty,
     Booking,
     BookingReader,
@@ -34,9 +34,21 @@ from scheduling_core.bookings import (
     new_booking_id,
     new_hold_id,
 )
-from scheduling_core.clock import Clock
-from scheduling_core.deadline import ensure_time_left
-from scheduling_core.domain import Assignment, Commitment, EventType, Host
+from scheduling_core.domain.events import (
+    BOOKING_DRIFT_DETECTED,
+    BOOKING_NO_SHOW,
+    BOOKING_REASSIGNED,
+    booking_event,
+)
+from scheduling_core.domain.intervals import Interval
+from scheduling_core.domain.override import (
+    Override,
+    OverrideRule,
+    lifted_event_type,
+    lifted_host,
+)
+from scheduling_core.domain.questions import checked_answers
+from scheduling_core.domain.values import Assignment, Commitment, EventType, Host
 from scheduling_core.errors import (
     BookingChanged,
     BookingNotModifiable,
@@ -46,30 +58,18 @@ from scheduling_core.errors import (
     NotFound,
     SlotUnavailable,
 )
-from scheduling_core.events import (
-    BOOKING_DRIFT_DETECTED,
-    BOOKING_NO_SHOW,
-    BOOKING_REASSIGNED,
-    booking_event,
-)
-from scheduling_core.intervals import Interval
-from scheduling_core.override import (
-    Override,
-    OverrideRule,
-    lifted_event_type,
-    lifted_host,
-)
 from scheduling_core.ports import (
     BusyTimeSource,
+    Clock,
     CloudEvent,
     ConfigRepository,
     HostFreeBusy,
     Mailbox,
     PendingEvent,
 )
-from scheduling_core.questions import checked_answers
-from scheduling_core.services.routing import ContextIn, RoutingService, StoredDecision
-from scheduling_core.telemetry import booking_changed
+from scheduling_core.runtime.deadline import ensure_time_left
+from scheduling_core.runtime.telemetry import booking_changed
+from scheduling_core.services.router import ContextIn, RoutingService, StoredDecision
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,9 @@ from collections.abc import Hashable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
-from scheduling_core.clock import Clock
-from scheduling_core.domain import EventType, Host
+from scheduling_core.domain.values import EventType, Host
 from scheduling_core.errors import FieldError, InvalidRequest, NotFound, SchedulingError
-from scheduling_core.ports import ConfigRepository
+from scheduling_core.ports import Clock, ConfigRepository
 
 
 class RuleSetLookup(Protocol):

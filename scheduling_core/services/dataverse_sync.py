@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
-from scheduling_core.bookings import Booking, StoredBooking, appointment_id
-from scheduling_core.domain import EventType, Host, LocationKind
+from scheduling_core.domain.bookings import Booking, StoredBooking, appointment_id
+from scheduling_core.domain.events import MalformedEvent
+from scheduling_core.domain.inert_text import inert
+from scheduling_core.domain.values import EventType, Host, LocationKind
 from scheduling_core.errors import NotFound, PermanentError
-from scheduling_core.events import MalformedEvent
-from scheduling_core.inert_text import inert
 from scheduling_core.ports import CloudEvent
 from scheduling_core.services.sync_runner import LeasedApply, Redelivery, SyncOutcome, SyncStateStore
 

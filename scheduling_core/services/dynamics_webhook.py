@@ -36,10 +36,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final, Protocol
 
-from scheduling_core.bookings import Booking, BookingStatus, StoredBooking
-from scheduling_core.clock import Clock
-from scheduling_core.domain import EventType, OutlookEditPolicy
+from scheduling_core.domain.bookings import Booking, BookingStatus, StoredBooking
+from scheduling_core.domain.values import EventType, OutlookEditPolicy
 from scheduling_core.errors import InvalidRequest, NotFound, SlotUnavailable
+from scheduling_core.ports import Clock
 
 log = logging.getLogger(__name__)
 

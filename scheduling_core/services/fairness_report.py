@@ -10,11 +10,11 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from scheduling_core.bookings import Booking, BookingReader
-from scheduling_core.domain import Host
+from scheduling_core.domain.bookings import Booking, BookingReader
+from scheduling_core.domain.fairness import HostFairness, fairness_report
+from scheduling_core.domain.routing import RuleSet
+from scheduling_core.domain.values import Host
 from scheduling_core.errors import NotFound
-from scheduling_core.fairness_report import HostFairness, fairness_report
-from scheduling_core.routing import RuleSet
 
 PAGE = 500
 

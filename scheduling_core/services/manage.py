@@ -18,10 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from scheduling_core.availability import PoolMode, host_calendars, pooled_slots
-from scheduling_core.bookings import Booking, BookingStatus
-from scheduling_core.clock import Clock
-from scheduling_core.domain import Assignment, EventType, Slot
+from scheduling_core.domain.availability import PoolMode, host_calendars, pooled_slots
+from scheduling_core.domain.bookings import Booking, BookingStatus
+from scheduling_core.domain.intervals import Interval
+from scheduling_core.domain.manage_links import Action, ManageLinks, allowed, cutoff_at
+from scheduling_core.domain.values import Assignment, EventType, Slot
 from scheduling_core.errors import (
     BookingNotModifiable,
     FieldError,
@@ -29,9 +30,7 @@ from scheduling_core.errors import (
     NotFound,
     SelfServiceClosed,
 )
-from scheduling_core.intervals import Interval
-from scheduling_core.manage_links import Action, ManageLinks, allowed, cutoff_at
-from scheduling_core.ports import BusyTimeSource, ConfigRepository, Mailbox
+from scheduling_core.ports import BusyTimeSource, Clock, ConfigRepository, Mailbox
 from scheduling_core.services.bookings import BookingService, BookingStore, without_meeting
 from scheduling_core.services.slots import SlotService
 

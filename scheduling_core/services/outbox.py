@@ -20,10 +20,9 @@ from dataclasses import dataclass
 
 from opentelemetry.trace import SpanKind
 
-from scheduling_core.clock import Clock
 from scheduling_core.errors import SchedulingError
-from scheduling_core.ports import EventPublisher, OutboxStore, PendingEvent
-from scheduling_core.telemetry import span
+from scheduling_core.ports import Clock, EventPublisher, OutboxStore, PendingEvent
+from scheduling_core.runtime.telemetry import span
 
 log = logging.getLogger(__name__)
 

@@ -36,11 +36,8 @@ from typing import Any, Final, Protocol
 
 from scheduling_core.adapters.outlook_calendar import DeltaPage, DeltaTokenExpired, MailboxUnavailable
 from scheduling_core.adapters.outlook_tables import OutlookLink
-from scheduling_core.bookings import Booking, BookingReader, BookingStatus
-from scheduling_core.clock import Clock
-from scheduling_core.domain import EventType, OutlookEditPolicy
-from scheduling_core.errors import BookingNotModifiable, NotFound, SlotUnavailable
-from scheduling_core.outlook import (
+from scheduling_core.domain.bookings import Booking, BookingReader, BookingStatus
+from scheduling_core.domain.outlook import (
     BookingTimes,
     ObservedEvent,
     UnreadableEvent,
@@ -50,6 +47,9 @@ from scheduling_core.outlook import (
     judge,
     observed_event,
 )
+from scheduling_core.domain.values import EventType, OutlookEditPolicy
+from scheduling_core.errors import BookingNotModifiable, NotFound, SlotUnavailable
+from scheduling_core.ports import Clock
 
 log = logging.getLogger(__name__)
 

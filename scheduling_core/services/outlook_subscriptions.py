@@ -39,9 +39,9 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
 from scheduling_core.adapters.outlook_tables import SubscriptionChanged, SubscriptionRecord
-from scheduling_core.clock import Clock
-from scheduling_core.domain import Host
+from scheduling_core.domain.values import Host
 from scheduling_core.errors import SchedulingError
+from scheduling_core.ports import Clock
 
 log = logging.getLogger(__name__)
 

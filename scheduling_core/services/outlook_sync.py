@@ -32,13 +32,12 @@ from typing import Any, Final, Protocol
 
 from scheduling_core.adapters.outlook_calendar import DuplicateTransaction, MailboxUnavailable
 from scheduling_core.adapters.outlook_tables import OutlookLink
-from scheduling_core.bookings import Booking
-from scheduling_core.clock import Clock
-from scheduling_core.domain import EventType, Host
+from scheduling_core.domain.bookings import Booking
+from scheduling_core.domain.events import BOOKING_DRIFT_DETECTED
+from scheduling_core.domain.outlook import MeetingSource, cancel_comment, event_update, new_event
+from scheduling_core.domain.values import EventType, Host
 from scheduling_core.errors import NotFound, PermanentError, UpstreamUnavailable
-from scheduling_core.events import BOOKING_DRIFT_DETECTED
-from scheduling_core.outlook import MeetingSource, cancel_comment, event_update, new_event
-from scheduling_core.ports import CloudEvent
+from scheduling_core.ports import Clock, CloudEvent
 from scheduling_core.services.dataverse_sync import source_from_event
 from scheduling_core.services.sync_runner import LeasedApply, Redelivery, SyncOutcome
 

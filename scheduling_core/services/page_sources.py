@@ -7,11 +7,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from scheduling_core.domain.intervals import Interval
+from scheduling_core.domain.matching import AccountRow, ContactRow, LeadRow
 from scheduling_core.errors import NotFound
-from scheduling_core.intervals import Interval
-from scheduling_core.matching import AccountRow, ContactRow, LeadRow
 from scheduling_core.ports import HostFreeBusy, Mailbox
-from scheduling_core.services.routing import RecordDirectory
+from scheduling_core.services.router import RecordDirectory
 
 
 class NoOutlook:

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from scheduling_core.bookings import Booking, BookingStatus
+from scheduling_core.domain.bookings import Booking, BookingStatus
 from scheduling_core.errors import (
     BookingNotModifiable,
     FieldError,

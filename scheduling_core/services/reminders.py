@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from scheduling_core.bookings import Booking, BookingReader
-from scheduling_core.clock import Clock
-from scheduling_core.domain import EventType, LocationKind
+from scheduling_core.domain.bookings import Booking, BookingReader
+from scheduling_core.domain.reminders import ReminderContent, due, reminder_key, reminder_request
+from scheduling_core.domain.values import EventType, LocationKind
 from scheduling_core.errors import OutcomeUnknown, PermanentError, UpstreamUnavailable
-from scheduling_core.reminders import ReminderContent, due, reminder_key, reminder_request
+from scheduling_core.ports import Clock
 
 log = logging.getLogger(__name__)
 PAGE = 500

@@ -14,17 +14,16 @@ from datetime import date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from scheduling_core.availability import PoolMode, host_calendars, pooled_slots
-from scheduling_core.clock import Clock
-from scheduling_core.domain import Assignment, EventType, Host, Slot
+from scheduling_core.domain.availability import PoolMode, host_calendars, pooled_slots
+from scheduling_core.domain.explain import CONTEXT_MARGIN, Reason, explain_start
+from scheduling_core.domain.intervals import Interval
+from scheduling_core.domain.questions import checked_answers
+from scheduling_core.domain.timezones import UTC
+from scheduling_core.domain.values import Assignment, EventType, Host, Slot
 from scheduling_core.errors import FieldError, InvalidRequest, UpstreamUnavailable
-from scheduling_core.explain import CONTEXT_MARGIN, Reason, explain_start
-from scheduling_core.intervals import Interval
-from scheduling_core.ports import BusyTimeSource, CommitmentSource, Mailbox
-from scheduling_core.questions import checked_answers
-from scheduling_core.services.routing import ContextIn, RoutingService
-from scheduling_core.telemetry import instruments
-from scheduling_core.timezones import UTC
+from scheduling_core.ports import BusyTimeSource, Clock, CommitmentSource, Mailbox
+from scheduling_core.runtime.telemetry import instruments
+from scheduling_core.services.router import ContextIn, RoutingService
 
 log = logging.getLogger(__name__)
 

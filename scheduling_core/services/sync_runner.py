@@ -30,9 +30,8 @@ from enum import StrEnum
 from typing import Any, Final, Protocol
 
 from scheduling_core.adapters.sync_state_table import LeaseOutcome, LeaseResult
-from scheduling_core.clock import Clock
 from scheduling_core.errors import PermanentError, SchedulingError, Throttled, TransientError
-from scheduling_core.ports import CloudEvent, RedeliveryScheduler, ScheduledCopy
+from scheduling_core.ports import Clock, CloudEvent, RedeliveryScheduler, ScheduledCopy
 
 log = logging.getLogger(__name__)
 

@@ -105,8 +105,8 @@ def dynamics_origin(site: Any, tmp_path: Path) -> Iterator[str]:
 
 
 def _frame_ancestors(value: str, clock: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from scheduling_core.composition import build_services, install_services
-    from scheduling_core.settings import Settings
+    from bootstrap.composition import build_services, install_services
+    from bootstrap.settings import Settings
 
     monkeypatch.setenv("BOOKING_PAGE_FRAME_ANCESTORS", value)
     install_services(build_services(Settings.from_env(os.environ), clock))

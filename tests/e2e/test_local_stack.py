@@ -266,7 +266,7 @@ def test_a_booking_over_http_keeps_one_outlook_event_through_reschedules_and_can
     booking_id = created.json()["id"]
 
     def events() -> list[dict[str, Any]]:
-        from scheduling_core.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
+        from scheduling_core.domain.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
 
         listed = httpx.get(
             f"{stack.graph}/users/{host}/events",
@@ -311,8 +311,8 @@ def test_an_invitee_follows_the_manage_url_to_reschedule_and_cancel_with_a_reaso
     """book -> follow manageUrl -> reschedule (one event at the new time, one appointment) -> cancel with a
     reason (cancelled by the invitee; appointment canceled with the reason; the cancellation's comment)."""
     from devstack.seed import HOSTS
-    from scheduling_core.bookings import appointment_id
-    from scheduling_core.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
+    from scheduling_core.domain.bookings import appointment_id
+    from scheduling_core.domain.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
 
     host = HOSTS[0][0]
     graph = {"Authorization": "Bearer e2e", "Prefer": 'outlook.timezone="UTC"'}

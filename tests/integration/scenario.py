@@ -87,7 +87,7 @@ def slot_starts(app: Any, slug: str) -> list[str]:
 
 
 def partition_rows(app: Any, host_id: str, prefix: str) -> list[dict[str, Any]]:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     table = services().tables.table("hostslots")
     return [
@@ -101,7 +101,7 @@ def partition_rows(app: Any, host_id: str, prefix: str) -> list[dict[str, Any]]:
 
 def claims(app: Any, host_id: str) -> list[Any]:
     """Every claim in the host's day rows (`d|...`), one per owner: what storage says blocks its time."""
-    from scheduling_core.bookings import decode_day
+    from scheduling_core.domain.bookings import decode_day
 
     found = {}
     for row in partition_rows(app, host_id, "d|"):
@@ -147,8 +147,8 @@ def registered_function(name: str) -> Callable[..., Any]:
 
 def outbox_events(booking_id: str) -> list[Any]:
     """Every event the booking's outbox holds, oldest first (published or not)."""
-    from scheduling_core.composition import services
-    from scheduling_core.events import from_json
+    from bootstrap.composition import services
+    from scheduling_core.domain.events import from_json
 
     rows = services().booking_store.outbox_rows(booking_id)
     return sorted((from_json(row["event"]) for row in rows), key=lambda e: e.data["version"])
@@ -156,6 +156,6 @@ def outbox_events(booking_id: str) -> list[Any]:
 
 def local_topic() -> Any:
     """The in-process `booking-events` topic the app fixture's router installed."""
-    from scheduling_core import composition
+    from bootstrap import composition
 
     return composition._local_delivery

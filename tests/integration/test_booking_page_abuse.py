@@ -31,8 +31,8 @@ def _public(app: Any, host_ids: list[str], **fields: Any) -> str:
 
 def _settings(clock: Any, monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
     """Set app settings and rebuild the services on the same clock (a fresh instance, as a scale-out)."""
-    from scheduling_core.composition import build_services, install_services
-    from scheduling_core.settings import Settings
+    from bootstrap.composition import build_services, install_services
+    from bootstrap.settings import Settings
 
     for name, value in values.items():
         monkeypatch.setenv(name, value)

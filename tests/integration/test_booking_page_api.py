@@ -80,8 +80,8 @@ def _with_setting(name: str, value: str, clock: Any, monkeypatch: pytest.MonkeyP
     """Set an app setting and rebuild the services on the same fixed clock."""
     import os
 
-    from scheduling_core.composition import build_services, install_services
-    from scheduling_core.settings import Settings
+    from bootstrap.composition import build_services, install_services
+    from bootstrap.settings import Settings
 
     monkeypatch.setenv(name, value)
     install_services(build_services(Settings.from_env(os.environ), clock))

@@ -111,7 +111,7 @@ def test_an_expired_hold_stops_blocking_without_any_cleanup(app: Any, host: str,
 
 
 def test_the_timer_removes_expired_holds_and_their_claims(app: Any, host: str, clock: Any) -> None:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     slug = _event_type(app, [host])
     app.post("/holds", json_body={"eventType": slug, "start": AT_9})
@@ -152,8 +152,8 @@ def test_a_retry_after_a_crash_between_commit_and_answer_returns_the_booking_mad
 
     from azure.data.tables import UpdateMode
 
+    from bootstrap.composition import services
     from scheduling_core.adapters.idempotency_table import partition_key
-    from scheduling_core.composition import services
 
     slug = _event_type(app, [host])
     key = str(uuid.uuid4())
@@ -349,7 +349,7 @@ def test_oversized_and_malformed_bodies_are_refused(app: Any, host: str) -> None
 
 
 def test_sync_status_is_written_back_without_a_new_version_or_event(app: Any, host: str) -> None:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     slug = _event_type(app, [host])
     b = _book(app, slug, AT_9).json()
@@ -388,7 +388,7 @@ class SyncLandsMidway:
 def test_a_sync_write_between_read_and_write_is_retried_unless_the_caller_pinned_a_version(
     app: Any, host: str, change: str
 ) -> None:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
     from scheduling_core.services.bookings import BookingService
 
     s = services()

@@ -54,8 +54,8 @@ def test_a_pools_bookings_and_holds_are_read_in_one_storage_round_trip(
 def test_a_booking_through_one_instance_is_not_offered_by_another_instance_afterwards(
     app: Any, graph_sim: Any, clock: Any
 ) -> None:
-    from scheduling_core.composition import build_services, install_services
-    from scheduling_core.settings import Settings
+    from bootstrap.composition import build_services, install_services
+    from bootstrap.settings import Settings
 
     host = _host(app, graph_sim)
     slug = _event_type(app, [host])
@@ -80,6 +80,6 @@ def test_a_booking_through_one_instance_is_not_offered_by_another_instance_after
 def _monday_window() -> Any:
     from datetime import UTC, datetime
 
-    from scheduling_core.intervals import Interval
+    from scheduling_core.domain.intervals import Interval
 
     return Interval(datetime(2026, 12, 7, 14, tzinfo=UTC), datetime(2026, 12, 7, 18, tzinfo=UTC))

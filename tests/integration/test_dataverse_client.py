@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bootstrap.settings import Settings
 from scheduling_core.adapters.credentials import StaticToken
 from scheduling_core.adapters.dataverse import (
     DataverseClient,
@@ -29,7 +30,6 @@ from scheduling_core.adapters.dataverse_models import (
     TeamRow,
 )
 from scheduling_core.errors import InvalidRequest, NotFound, UpstreamUnavailable
-from scheduling_core.settings import Settings
 from tests.fixtures.dataverse import SIM_TOKEN, DataverseSim, new_guid
 
 pytestmark = pytest.mark.integration

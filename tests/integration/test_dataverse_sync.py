@@ -14,8 +14,8 @@ import azure.functions as func
 import pytest
 from azure.functions import servicebus
 
-from scheduling_core.bookings import appointment_id
-from scheduling_core.events import booking_event, to_json
+from scheduling_core.domain.bookings import appointment_id
+from scheduling_core.domain.events import booking_event, to_json
 from scheduling_core.ports import CloudEvent
 from tests.fixtures.dataverse import DataverseSim
 
@@ -140,7 +140,7 @@ def test_an_invitee_unknown_to_dynamics_is_an_address_and_a_lead_match_is_used(w
 
 
 def test_a_missing_regarding_record_marks_the_booking_failed_and_settles(world: World) -> None:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     missing = str(uuid.uuid4())
     b = world.book(context={"recordType": "opportunity", "recordId": missing})
@@ -298,7 +298,7 @@ def test_the_trigger_binds_the_dataverse_subscription_with_sessions() -> None:
 
 
 def test_an_unreadable_message_is_raised_so_it_ends_in_the_dead_letter_queue() -> None:
-    from scheduling_core.events import MalformedEvent
+    from scheduling_core.domain.events import MalformedEvent
 
     message = servicebus.ServiceBusMessage(
         body=b"{not json", delivery_count=1, message_id="x", application_properties={}, user_properties={}
@@ -320,7 +320,7 @@ def test_throttling_is_retried_by_the_client_and_then_succeeds(world: World) -> 
 
 
 def test_server_errors_are_redelivered_then_marked_failed_and_dead_lettered(world: World) -> None:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     world.dataverse.add_fault(500, count=1000, path_contains="appointments")
     b = world.book()  # every delivery fails, and Service Bus redelivers each at once

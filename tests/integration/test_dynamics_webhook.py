@@ -19,7 +19,7 @@ from devstack.dataverse_sim.app import SIMULATED_CALLER
 from devstack.dataverse_sim.webhooks import execution_context
 from devstack.localhost import create_app
 from devstack.serving import RunningServer, serve_in_thread
-from scheduling_core.bookings import appointment_id
+from scheduling_core.domain.bookings import appointment_id
 from tests.fixtures.dataverse import DataverseSim
 
 from .scenario import new_event_type
@@ -191,7 +191,7 @@ def test_a_change_whose_processing_fails_is_stored_and_applied_by_our_own_retrie
 
 
 def test_the_webhook_answers_503_when_the_change_cannot_be_stored(world: World) -> None:
-    from scheduling_core.composition import set_local_queue
+    from bootstrap.composition import set_local_queue
 
     b = world.book()
     set_local_queue("dynamics-changes", None)  # the queue is unreachable
@@ -231,7 +231,7 @@ def test_a_move_made_in_dynamics_follows_the_event_types_edit_policy(
     booking = world.booking(b["id"])
     assert (booking["status"], booking["start"]) == ("confirmed", booking_start)
     assert world.appointment(b["id"])["scheduledstart"] == appointment_start
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     drift = services().bookings.get(b["id"]).dynamics.get("drift")
     assert (drift or {}).get("scheduledstart") == ("2026-12-07T16:00:00+00:00" if policy == "flag" else None)
@@ -398,7 +398,7 @@ def test_times_moved_to_a_busy_slot_record_the_drift_under_policy_accept(world: 
     )
     booking = world.booking(b["id"])
     assert booking["version"] == 1 and booking["start"] == b["start"]
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     drift = services().bookings.get(b["id"]).dynamics["drift"]
     assert drift["scheduledstart"].startswith("2026-12-07T16:00:00")
@@ -410,7 +410,7 @@ def test_only_the_end_moved_records_the_drift(world: World) -> None:
     longer = {"scheduledstart": "2026-12-07T15:00:00Z", "scheduledend": "2026-12-07T16:00:00Z"}
     _apply(world, _context(b["id"], target=longer))
     assert world.booking(b["id"])["version"] == 1
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     assert services().bookings.get(b["id"]).dynamics["drift"]["scheduledend"].startswith("2026-12-07T16:00")
 
@@ -434,7 +434,7 @@ def test_an_appointment_no_booking_made_is_ignored(world: World) -> None:
 
 
 def test_owner_assign_is_audited(world: World) -> None:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     new_owner = str(uuid.uuid4())
     ctx = execution_context(
@@ -458,7 +458,7 @@ def test_owner_assign_is_audited(world: World) -> None:
 
 
 def test_owner_update_is_audited_and_an_update_without_owner_is_ignored(world: World) -> None:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     opportunity = str(uuid.uuid4())
     new_owner = str(uuid.uuid4())

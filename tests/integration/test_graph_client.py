@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from azure.core.credentials import AccessToken
 
+from scheduling_core.adapters.clock import FixedClock
 from scheduling_core.adapters.credentials import (
     AzureCredentialToken,
     StaticToken,
@@ -18,10 +19,9 @@ from scheduling_core.adapters.credentials import (
 )
 from scheduling_core.adapters.graph import CachedBusyTimes, GraphClient, GraphRequestRejected
 from scheduling_core.adapters.graph_models import parse_graph_datetime
-from scheduling_core.clock import FixedClock
-from scheduling_core.domain import ShowAs
+from scheduling_core.domain.intervals import Interval
+from scheduling_core.domain.values import ShowAs
 from scheduling_core.errors import UpstreamUnavailable
-from scheduling_core.intervals import Interval
 from scheduling_core.ports import Mailbox
 from tests.fixtures.graph import SIM_TOKEN, GraphSim
 

@@ -36,7 +36,7 @@ def post(graph: GraphSim, path: str, body: Any = None, **kwargs: Any) -> httpx.R
 def schedule_body(
     schedules: list[str], start: datetime, end: datetime, zone: str = "UTC", interval: int = 60
 ) -> dict[str, Any]:
-    from scheduling_core.timezones import resolve_time_zone
+    from scheduling_core.domain.timezones import resolve_time_zone
 
     tz = resolve_time_zone(zone)
     return {

@@ -27,7 +27,7 @@ def _webhook_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_record_id_with_key_breaking_characters_books_once_and_is_indexed(
     app: Any, host: str, record_id: str
 ) -> None:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     slug = _event_type(app, [host])
     first = _book(app, slug, AT_9, record_id=record_id, headers={"Idempotency-Key": "flow-run-1"})
@@ -142,7 +142,7 @@ def test_an_invitee_email_with_a_non_ascii_domain_is_redacted_in_logs_and_spans(
     import logging
     from urllib.parse import quote
 
-    from scheduling_core.logs import JsonFormatter
+    from scheduling_core.runtime.logs import JsonFormatter
 
     host = _host(app, graph_sim)
     dataverse.create_user(aad_object_id=host)

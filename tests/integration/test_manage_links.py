@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from scheduling_core.bookings import appointment_id
-from scheduling_core.outlook import BOOKING_PROPERTY_EXPAND
+from scheduling_core.domain.bookings import appointment_id
+from scheduling_core.domain.outlook import BOOKING_PROPERTY_EXPAND
 from tests.fixtures.dataverse import DataverseSim
 
 from .scenario import AT_9, BEARER, MONDAY, book, new_event_type, new_host, outbox_events
@@ -272,8 +272,8 @@ def test_the_manage_url_follows_public_base_url(
 ) -> None:
     import os
 
-    from scheduling_core.composition import build_services, install_services
-    from scheduling_core.settings import Settings
+    from bootstrap.composition import build_services, install_services
+    from bootstrap.settings import Settings
 
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://sched.contoso.com/api/")
     install_services(build_services(Settings.from_env(os.environ), clock))

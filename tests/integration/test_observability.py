@@ -18,8 +18,8 @@ import pytest
 from azure.functions import servicebus
 
 from scheduling_core.adapters.service_bus import to_service_bus_message
-from scheduling_core.events import booking_event, from_json
-from scheduling_core.logs import JsonFormatter
+from scheduling_core.domain.events import booking_event, from_json
+from scheduling_core.runtime.logs import JsonFormatter
 from tests.fixtures.dataverse import DataverseSim
 from tests.fixtures.telemetry import Recorded
 
@@ -43,7 +43,7 @@ def _sync_trigger() -> Any:
 
 
 def _outbox_events(booking_id: str) -> list[Any]:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     rows = services().booking_store.outbox_rows(booking_id)
     return sorted((from_json(r["event"]) for r in rows), key=lambda e: e.data["version"])
@@ -111,8 +111,8 @@ def test_one_trace_runs_from_the_request_through_outbox_and_message_to_the_sync_
 def test_an_event_relayed_later_still_continues_the_request_trace(
     app: Any, otel: Recorded, lead: tuple[str, str], dataverse: DataverseSim
 ) -> None:
-    from scheduling_core import composition
-    from scheduling_core.composition import services
+    from bootstrap import composition
+    from bootstrap.composition import services
 
     host, lead_id = lead
     slug = new_event_type(app, [host])
@@ -182,7 +182,7 @@ def test_counters_move_for_slots_bookings_conflicts_sync_lag_and_dead_letters(
 def test_the_last_failed_delivery_counts_a_dead_letter(
     app: Any, otel: Recorded, lead: tuple[str, str], dataverse: DataverseSim
 ) -> None:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     host, lead_id = lead
     slug = new_event_type(app, [host])
@@ -249,7 +249,7 @@ def test_logs_carry_trace_and_booking_ids_and_never_the_invitee(
 
 
 def _body(event: Any) -> bytes:
-    from scheduling_core.events import to_json
+    from scheduling_core.domain.events import to_json
 
     return to_json(event).encode()
 
@@ -295,8 +295,8 @@ def _with_settings(clock: Any, **changes: Any) -> None:
     import dataclasses
     import os
 
-    from scheduling_core.composition import build_services, install_services
-    from scheduling_core.settings import Settings
+    from bootstrap.composition import build_services, install_services
+    from bootstrap.settings import Settings
 
     install_services(build_services(dataclasses.replace(Settings.from_env(os.environ), **changes), clock))
 
@@ -325,7 +325,7 @@ def test_an_unreachable_upstream_degrades_health_but_answers_200(app: Any, clock
 def test_storage_down_is_503_and_answers_quickly(app: Any, clock: Any) -> None:
     import time
 
-    from scheduling_core.settings import azurite_connection_string
+    from bootstrap.settings import azurite_connection_string
 
     _with_settings(clock, tables_connection_string=azurite_connection_string(port=_closed_port()))
     started = time.monotonic()

@@ -34,8 +34,8 @@ class RecordingPublisher:
 
 @pytest.fixture
 def broker(app: Any, app_env: dict[str, str], clock: Any) -> Iterator[RecordingPublisher]:
-    from scheduling_core.composition import build_services, install_services
-    from scheduling_core.settings import Settings
+    from bootstrap.composition import build_services, install_services
+    from bootstrap.settings import Settings
 
     publisher = RecordingPublisher()
     install_services(build_services(Settings.from_env(os.environ), clock, publisher=publisher))
@@ -45,7 +45,7 @@ def broker(app: Any, app_env: dict[str, str], clock: Any) -> Iterator[RecordingP
 def test_a_failed_publish_after_commit_leaves_the_event_pending_and_the_relay_sends_it_once(
     app: Any, graph_sim: Any, broker: RecordingPublisher
 ) -> None:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     host = _host(app, graph_sim)
     slug = _event_type(app, [host])

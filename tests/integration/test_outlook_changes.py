@@ -62,7 +62,7 @@ class Live:
         assert r.status_code == 200, r.text
 
     def subscription(self, host: str) -> Any:
-        from scheduling_core.composition import services
+        from bootstrap.composition import services
 
         return services().subscription_store.get(host)
 
@@ -72,11 +72,11 @@ def live(
     app_env: dict[str, str], clock: Any, graph_sim: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Live]:
     import function_app
+    from bootstrap.composition import build_services, install_services, reset_services
+    from bootstrap.settings import Settings
     from devstack import localhost
     from devstack.function_host import FunctionRouter
     from devstack.serving import serve_in_thread
-    from scheduling_core.composition import build_services, install_services, reset_services
-    from scheduling_core.settings import Settings
 
     router = FunctionRouter(function_app.app)
     server = serve_in_thread(localhost.create_app(router))
@@ -225,8 +225,8 @@ def test_a_forged_client_state_is_dropped_and_never_processed(live: Live) -> Non
 
 
 def test_a_burst_of_500_notifications_is_answered_202_within_3_seconds(live: Live) -> None:
+    from bootstrap.composition import services
     from scheduling_core.adapters.outlook_tables import SubscriptionRecord
-    from scheduling_core.composition import services
     from scheduling_core.services.outlook_subscriptions import hash_client_state
 
     host = str(uuid.uuid4())  # a mailbox with a known client state, so the test can sign items
@@ -301,7 +301,7 @@ def test_the_rep_deleting_the_meeting_cancels_the_booking(live: Live) -> None:
 
 
 def test_a_hand_move_is_flagged_as_drift_by_default(live: Live, dataverse_sim: Any) -> None:
-    from scheduling_core.bookings import appointment_id
+    from scheduling_core.domain.bookings import appointment_id
 
     host, booking, _ = _booked(live)
     event_id = booking["outlook"]["eventId"]
@@ -351,7 +351,7 @@ def test_a_hand_move_under_revert_moves_the_event_back(live: Live) -> None:
 
 
 def test_missed_notifications_are_caught_up_by_delta_resync(live: Live) -> None:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     host, booking, _ = _booked(live)
     first = services().outlook_reconciler.resync(host)  # the first round stores a delta link
@@ -369,7 +369,7 @@ def test_missed_notifications_are_caught_up_by_delta_resync(live: Live) -> None:
 
 
 def test_an_expired_delta_token_falls_back_to_a_full_round(live: Live) -> None:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     host, booking, _ = _booked(live)
     services().outlook_reconciler.resync(host)

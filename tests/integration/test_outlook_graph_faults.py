@@ -87,7 +87,7 @@ def test_a_mailbox_fault_on_a_change_cancels_nothing_and_names_the_host_in_healt
     live: Live,
     fault: str,
 ) -> None:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     host, booking, _ = _booked(live)
     live.graph.set_mailbox_fault(host, fault)
@@ -152,7 +152,7 @@ def test_a_mailbox_fault_of_one_pool_host_leaves_the_others_bookable(
 
 
 def test_the_daily_resync_starts_a_fresh_window_so_coverage_never_shrinks(live: Live) -> None:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     host = new_host(live.client, live.graph)
     slug = new_event_type(live.client, [host])

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scheduling_core.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
+from scheduling_core.domain.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
 
 from .scenario import (
     AT_9,
@@ -131,10 +131,10 @@ def test_a_repeated_message_makes_no_second_event(app: Any, graph_sim: Any, host
 def test_a_crash_after_graph_accepted_the_create_is_adopted_on_redelivery(
     app: Any, graph_sim: Any, host: str
 ) -> None:
+    from bootstrap.composition import services
     from scheduling_core.adapters.outlook_tables import OutlookLink
-    from scheduling_core.composition import services
-    from scheduling_core.events import booking_event
-    from scheduling_core.outlook import new_event
+    from scheduling_core.domain.events import booking_event
+    from scheduling_core.domain.outlook import new_event
     from scheduling_core.services.outlook_sync import meeting_source
 
     slug = new_event_type(app, [host])
@@ -173,7 +173,7 @@ def test_throttling_and_unavailability_during_sync_are_retried(app: Any, graph_s
 def test_exhausted_retries_mark_the_booking_failed_and_dead_letter_the_message(
     app: Any, graph_sim: Any, host: str
 ) -> None:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     graph_sim.add_fault(503, count=10_000, retry_after=0, path_contains=f"/users/{host}/events")
     slug = new_event_type(app, [host])
@@ -188,7 +188,7 @@ def test_exhausted_retries_mark_the_booking_failed_and_dead_letter_the_message(
 
 
 def test_the_handler_marks_failed_only_on_the_last_delivery(app: Any, graph_sim: Any, host: str) -> None:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
     from scheduling_core.errors import UpstreamUnavailable
 
     slug = new_event_type(app, [host])

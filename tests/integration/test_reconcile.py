@@ -12,7 +12,7 @@ import pytest
 from devstack.dataverse_sim.app import SIMULATED_CALLER
 from devstack.localhost import create_app
 from devstack.serving import RunningServer, serve_in_thread
-from scheduling_core.bookings import appointment_id
+from scheduling_core.domain.bookings import appointment_id
 from tests.fixtures.dataverse import DataverseSim
 
 from .scenario import MONDAY, new_event_type
@@ -274,7 +274,7 @@ def test_a_move_made_by_a_person_follows_the_event_types_edit_policy_at_reconcil
     assert (booking["status"], booking["start"]) == ("confirmed", booking_start)
     assert world.appointment(b["id"])["scheduledstart"] == appointment_start
     if policy == "flag":
-        from scheduling_core.composition import services
+        from bootstrap.composition import services
 
         drift = services().bookings.get(b["id"]).dynamics["drift"]
         assert (drift["scheduledstart"], drift["modifiedBy"]) == ("2026-12-07T16:00:00+00:00", PERSON)

@@ -55,7 +55,7 @@ def test_an_oversized_body_is_413_on_every_route_that_reads_one(app: Any, route:
     headers = {}
     limit = LARGER_LIMITS.get(route, MAX_BODY_BYTES)
     if route == "dynamics/webhook":
-        from scheduling_core.composition import services
+        from bootstrap.composition import services
 
         headers[services().settings.dynamics_webhook_header] = "limits-secret"
     r = app.request(method, _path(route), body=_oversized(limit), headers=headers)

@@ -128,8 +128,8 @@ def test_territory_routing_pools_slots_and_explains_itself(app: Any, graph_sim: 
 
 
 def test_a_stored_decision_replays_to_the_same_pick(app: Any, graph_sim: Any) -> None:
-    from scheduling_core.composition import services
-    from scheduling_core.routing import decision_to_json
+    from bootstrap.composition import services
+    from scheduling_core.domain.routing import decision_to_json
 
     hosts = [_host(app, graph_sim) for _ in range(3)]
     rule_set_id = _rule_set(
@@ -167,7 +167,7 @@ def test_round_robin_bookings_rotate_and_record_their_decision(app: Any, graph_s
 def test_forty_concurrent_routed_bookings_never_double_book_and_keep_state_consistent(
     app: Any, graph_sim: Any
 ) -> None:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     hosts = sorted(_host(app, graph_sim) for _ in range(3))
     rule_set_id = _rule_set(

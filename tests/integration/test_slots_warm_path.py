@@ -84,11 +84,11 @@ def test_a_host_deactivated_through_this_instance_is_not_offered_at_once(app: An
 def test_a_config_change_through_another_instance_is_served_within_the_stated_bound(
     app: Any, graph_sim: Any, clock: Any
 ) -> None:
-    from scheduling_core.composition import build_services
+    from bootstrap.composition import build_services
+    from bootstrap.settings import Settings
+    from scheduling_core.domain.timezones import resolve_time_zone
     from scheduling_core.services.config import CONFIG_CACHE_TTL
     from scheduling_core.services.slots import resolve_window
-    from scheduling_core.settings import Settings
-    from scheduling_core.timezones import resolve_time_zone
 
     host = _host(app, graph_sim)
     slug = _event_type(app, [host])
@@ -123,8 +123,8 @@ def test_a_booking_checks_the_stored_event_type_not_this_instances_copy(
     instance's copy still offers a 30-minute 09:00."""
     import dataclasses
 
-    from scheduling_core.composition import build_services
-    from scheduling_core.settings import Settings
+    from bootstrap.composition import build_services
+    from bootstrap.settings import Settings
 
     host = _host(app, graph_sim)
     slug = _event_type(app, [host])

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from scheduling_core.bookings import appointment_id
-from scheduling_core.outlook import BOOKING_PROPERTY_EXPAND
+from scheduling_core.domain.bookings import appointment_id
+from scheduling_core.domain.outlook import BOOKING_PROPERTY_EXPAND
 from tests.conftest import ADMIN_KEY, API_KEY
 from tests.fixtures.dataverse import DataverseSim
 
@@ -396,7 +396,7 @@ def test_override_lifts_caps_and_the_booking_window_only_when_listed(app: Any, g
 def test_a_move_interrupted_before_the_index_was_repointed_is_found_and_finished_by_the_next_call(
     app: Any, graph_sim: Any, team: Team
 ) -> None:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     slug = new_event_type(app, [team.rep])
     b = book(app, slug, AT_9, hostId=team.rep).json()

@@ -63,9 +63,9 @@ class StorageReads:
 @pytest.fixture
 def scale_app(app_env: dict[str, str], clock: Any, azurite: Any) -> Iterator[tuple[Any, StorageReads, Any]]:
     import function_app
+    from bootstrap.composition import build_services, install_services, reset_services
+    from bootstrap.settings import Settings
     from devstack.function_host import FunctionRouter
-    from scheduling_core.composition import build_services, install_services, reset_services
-    from scheduling_core.settings import Settings
 
     from ..conftest import AppClient
 
@@ -97,7 +97,7 @@ def _host_doc(index: int) -> dict[str, Any]:
 
 def _seed_tenant(services: Any, graph_sim: Any, mailboxes: list[int]) -> None:
     """2,000 host documents in batch transactions of 100 (one partition); mailboxes only for `mailboxes`."""
-    from scheduling_core.documents import HostDoc
+    from scheduling_core.documents.config import HostDoc
 
     table = services.tables.table("config")
     rows = [

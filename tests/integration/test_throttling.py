@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scheduling_core.bookings import appointment_id
+from scheduling_core.domain.bookings import appointment_id
 from tests.fixtures.dataverse import DataverseSim
 
 from .scenario import AT_9, BEARER, book, local_topic, new_event_type, new_host
@@ -54,7 +54,7 @@ def host(app: Any, graph: Any, dataverse: DataverseSim) -> str:
 def test_throttling_past_the_budget_neither_burns_deliveries_nor_fails_the_booking(
     app: Any, graph: Any, dataverse: DataverseSim, host: str
 ) -> None:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     graph.add_fault(429, count=None, retry_after=RETRY_AFTER, path_contains=f"/users/{host}/events")
     dataverse.add_fault(503, count=None, retry_after=RETRY_AFTER, path_contains="appointments")

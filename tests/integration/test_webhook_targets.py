@@ -69,8 +69,8 @@ def test_registration_accepts_public_https_targets(app: Any, url: str) -> None:
 def test_local_development_allows_plain_http_to_loopback_only(
     app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scheduling_core.composition import build_services, install_services
-    from scheduling_core.settings import Settings
+    from bootstrap.composition import build_services, install_services
+    from bootstrap.settings import Settings
 
     monkeypatch.setenv("AZURE_FUNCTIONS_ENVIRONMENT", "Development")
     install_services(build_services(Settings.from_env()))
@@ -81,7 +81,7 @@ def test_local_development_allows_plain_http_to_loopback_only(
 
 
 def _row(subscription_id: str) -> dict[str, Any]:
-    from scheduling_core.composition import services
+    from bootstrap.composition import services
 
     return dict(services().tables.table("webhooks").get_entity("sub", subscription_id))
 
@@ -91,8 +91,8 @@ def test_secrets_are_stored_encrypted_with_the_configured_key(
 ) -> None:
     from cryptography.fernet import Fernet
 
-    from scheduling_core.composition import build_services, install_services, services
-    from scheduling_core.settings import Settings
+    from bootstrap.composition import build_services, install_services, services
+    from bootstrap.settings import Settings
 
     key = Fernet.generate_key().decode()
     monkeypatch.setenv("WEBHOOK_SECRET_KEY", key)
@@ -113,8 +113,8 @@ def test_a_clear_secret_from_before_is_read_and_rewritten_encrypted(
 
     from cryptography.fernet import Fernet
 
-    from scheduling_core.composition import build_services, install_services, services
-    from scheduling_core.settings import Settings
+    from bootstrap.composition import build_services, install_services, services
+    from bootstrap.settings import Settings
 
     monkeypatch.setenv("WEBHOOK_SECRET_KEY", Fernet.generate_key().decode())
     install_services(build_services(Settings.from_env()))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from scheduling_core.bookings import appointment_id
+from scheduling_core.domain.bookings import appointment_id
 from tests.proof.load import LoadResult
 from tests.proof.stack import SYNC_SECTIONS, ProofStack
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduling_core.availability import (
+from scheduling_core.domain.availability import (
     HostCalendar,
     PoolMode,
     host_slot_starts,
@@ -23,7 +23,9 @@ from scheduling_core.availability import (
     pooled_slots,
     working_intervals,
 )
-from scheduling_core.domain import (
+from scheduling_core.domain.intervals import Interval
+from scheduling_core.domain.timezones import iana_name, resolve_time_zone
+from scheduling_core.domain.values import (
     WEEKDAYS,
     BusyItem,
     Commitment,
@@ -35,8 +37,6 @@ from scheduling_core.domain import (
     Slot,
     WorkingHoursRule,
 )
-from scheduling_core.intervals import Interval
-from scheduling_core.timezones import iana_name, resolve_time_zone
 
 BERLIN = ZoneInfo("Europe/Berlin")
 MONDAY = date(2027, 6, 14)

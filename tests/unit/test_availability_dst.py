@@ -13,9 +13,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduling_core.availability import HostCalendar, host_slot_starts, local_to_utc, working_intervals
-from scheduling_core.domain import WEEKDAYS, EventType, Host, LocalTimeRange, WorkingHoursRule
-from scheduling_core.intervals import Interval
+from scheduling_core.domain.availability import (
+    HostCalendar,
+    host_slot_starts,
+    local_to_utc,
+    working_intervals,
+)
+from scheduling_core.domain.intervals import Interval
+from scheduling_core.domain.values import WEEKDAYS, EventType, Host, LocalTimeRange, WorkingHoursRule
 
 NEW_YORK = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -17,9 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench import previous_engine
-from scheduling_core import availability
-from scheduling_core.availability import HostCalendar, PoolMode, host_slot_starts, pooled_slots
-from scheduling_core.domain import (
+from scheduling_core.domain import availability
+from scheduling_core.domain.availability import HostCalendar, PoolMode, host_slot_starts, pooled_slots
+from scheduling_core.domain.intervals import Interval
+from scheduling_core.domain.values import (
     WEEKDAYS,
     BusyItem,
     Commitment,
@@ -30,7 +31,6 @@ from scheduling_core.domain import (
     ShowAs,
     WorkingHoursRule,
 )
-from scheduling_core.intervals import Interval
 
 ZONES = (
     "Europe/Berlin",

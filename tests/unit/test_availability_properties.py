@@ -17,14 +17,15 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduling_core.availability import (
+from scheduling_core.domain.availability import (
     HostCalendar,
     PoolMode,
     host_slot_starts,
     pooled_slots,
     working_intervals,
 )
-from scheduling_core.domain import (
+from scheduling_core.domain.intervals import Interval, covers, merge, overlaps_any
+from scheduling_core.domain.values import (
     WEEKDAYS,
     BusyItem,
     Commitment,
@@ -35,7 +36,6 @@ from scheduling_core.domain import (
     ShowAs,
     WorkingHoursRule,
 )
-from scheduling_core.intervals import Interval, covers, merge, overlaps_any
 
 ZONES = (
     "Europe/Berlin",

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scheduling_core.adapters.graph import _CacheEntry, _overlapping
-from scheduling_core.domain import BusyItem, ShowAs
-from scheduling_core.intervals import Interval
+from scheduling_core.domain.intervals import Interval
+from scheduling_core.domain.values import BusyItem, ShowAs
 
 BASE = datetime(2027, 3, 1, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)

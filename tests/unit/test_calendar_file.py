@@ -1,4 +1,4 @@
-"""The booking page's .ics file (scheduling_core.calendar_file) and its small settings."""
+"""The booking page's .ics file (scheduling_core.domain.calendar_file) and its small settings."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduling_core.calendar_file import CalendarEntry, calendar_file, escape_text, fold
-from scheduling_core.settings import DEFAULT_FRAME_ANCESTORS, Settings
+from bootstrap.settings import DEFAULT_FRAME_ANCESTORS, Settings
+from scheduling_core.domain.calendar_file import CalendarEntry, calendar_file, escape_text, fold
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=timezone(timedelta(hours=1)))
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scheduling_core.clock import FixedClock
-from scheduling_core.domain import EventType, Host
+from scheduling_core.adapters.clock import FixedClock
+from scheduling_core.domain.values import EventType, Host
 from scheduling_core.errors import NotFound
 from scheduling_core.services.config import CONFIG_CACHE_TTL, ConfigCache
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from scheduling_core.bookings import appointment_id
-from scheduling_core.domain import EventType, Location, LocationKind
-from scheduling_core.events import MalformedEvent, booking_event
+from scheduling_core.domain.bookings import appointment_id
+from scheduling_core.domain.events import MalformedEvent, booking_event
+from scheduling_core.domain.values import EventType, Location, LocationKind
 from scheduling_core.services.dataverse_sync import (
     ORGANIZER,
     REQUIRED_ATTENDEE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from scheduling_core.bookings import (
+from scheduling_core.domain.bookings import (
     MAX_ENTRIES_PER_DAY,
     ClaimKind,
     DayEntry,
@@ -12,7 +12,7 @@ from scheduling_core.bookings import (
     decode_day,
     encode_day,
 )
-from scheduling_core.intervals import Interval
+from scheduling_core.domain.intervals import Interval
 
 #: Azure Table storage: a string property holds at most 64 KiB, stored as UTF-16 (2 bytes a character).
 MAX_STRING_CHARS = 64 * 1024 // 2

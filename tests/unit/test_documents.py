@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from scheduling_core.documents import EventTypeDoc, HostDoc
+from scheduling_core.documents.config import EventTypeDoc, HostDoc
 
 HOST = {
     "email": "ana@contoso.com",

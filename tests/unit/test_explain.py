@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduling_core.availability import HostCalendar, host_slot_starts
-from scheduling_core.domain import (
+from scheduling_core.domain.availability import HostCalendar, host_slot_starts
+from scheduling_core.domain.explain import ReasonCode, explain_start
+from scheduling_core.domain.values import (
     BusyItem,
     Commitment,
     DateOverride,
@@ -23,7 +24,6 @@ from scheduling_core.domain import (
     ShowAs,
     WorkingHoursRule,
 )
-from scheduling_core.explain import ReasonCode, explain_start
 from tests.unit.test_availability_fast_engine import MINUTE, Scenario, scenarios
 
 

@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from scheduling_core.adapters import graph_models as gm
-from scheduling_core.domain import ShowAs
+from scheduling_core.domain.values import ShowAs
 from tests.fixtures.graph import GraphSchema
 
 SCHEDULE_RESPONSE: dict[str, Any] = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from scheduling_core.clock import FixedClock
-from scheduling_core.domain import Host
+from scheduling_core.adapters.clock import FixedClock
+from scheduling_core.domain.values import Host
 from scheduling_core.services.config import HOST_DIRECTORY_TTL, HostDirectoryCache
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

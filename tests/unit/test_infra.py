@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduling_core.settings import Settings
+from bootstrap.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -31,7 +31,7 @@ APP_SOURCES = [
     ROOT / "function_app.py",
     *sorted(p for d in ("http_api", "triggers") for p in (ROOT / d).glob("*.py")),
 ]
-CORE_SOURCES = sorted((ROOT / "scheduling_core").rglob("*.py"))
+CORE_SOURCES = sorted(p for d in ("scheduling_core", "bootstrap") for p in (ROOT / d).rglob("*.py"))
 
 # Settings the code reads that Azure deliberately does not get.
 LOCAL_ONLY = {
@@ -147,7 +147,7 @@ def service_bus_triggers() -> list[dict[str, str | bool | None]]:
 def settings_the_code_reads() -> set[str]:
     """Names read from the environment: Settings.from_env's `get("X")`, and os.environ/os.getenv anywhere."""
     names = set()
-    settings_tree = ast.parse((ROOT / "scheduling_core" / "settings.py").read_text())
+    settings_tree = ast.parse((ROOT / "bootstrap" / "settings.py").read_text())
     from_env = next(
         n for n in ast.walk(settings_tree) if isinstance(n, ast.FunctionDef) and n.name == "from_env"
     )

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduling_core.intervals import (
+from scheduling_core.domain.intervals import (
     Interval,
     covers,
     intersect,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from scheduling_core.bookings import appointment_id
-from scheduling_core.domain import EventType
-from scheduling_core.events import booking_event
-from scheduling_core.inert_text import inert
-from scheduling_core.outlook import MeetingSource, new_event
+from scheduling_core.domain.bookings import appointment_id
+from scheduling_core.domain.events import booking_event
+from scheduling_core.domain.inert_text import inert
+from scheduling_core.domain.outlook import MeetingSource, new_event
+from scheduling_core.domain.values import EventType
 from scheduling_core.services.dataverse_sync import appointment_plan, source_from_event
 
 HOSTILE = 'Jo\r\nBcc: all@contoso.com <script>alert(1)</script><b onclick="x">Doe</b>\u202e\x00\t>'

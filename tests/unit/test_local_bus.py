@@ -13,7 +13,7 @@ import azure.functions as func
 import pytest
 
 from scheduling_core.adapters.inprocess_bus import InProcessPublisher
-from scheduling_core.events import booking_event, from_json
+from scheduling_core.domain.events import booking_event, from_json
 from scheduling_core.ports import CloudEvent, ScheduledCopy
 from triggers.local_bus import deliver_to_functions
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scheduling_core.domain import SelfService
-from scheduling_core.manage_links import Action, ManageLinks, WeakKey, allowed
+from scheduling_core.domain.manage_links import Action, ManageLinks, WeakKey, allowed
+from scheduling_core.domain.values import SelfService
 
 KEY = b"k" * 32
 BOOKING = "bk_0123456789abcdef01234567"
@@ -69,7 +69,7 @@ def test_a_cancelled_booking_allows_nothing() -> None:
 def test_the_event_type_document_carries_self_service_with_api_md_defaults_and_validates_it() -> None:
     from pydantic import ValidationError
 
-    from scheduling_core.documents import EventTypeDoc
+    from scheduling_core.documents.config import EventTypeDoc
 
     doc = EventTypeDoc.model_validate({"title": "Call", "durationMinutes": 30})
     assert doc.model_dump()["selfService"] == {

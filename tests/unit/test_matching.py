@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scheduling_core.matching import (
+from scheduling_core.domain.matching import (
     AccountRow,
     ContactRow,
     LeadRow,

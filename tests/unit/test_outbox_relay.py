@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from scheduling_core.clock import FixedClock
+from scheduling_core.adapters.clock import FixedClock
+from scheduling_core.domain.events import booking_event
 from scheduling_core.errors import TransientError, UpstreamUnavailable
-from scheduling_core.events import booking_event
 from scheduling_core.ports import CloudEvent, PendingEvent
 from scheduling_core.services.outbox import OutboxRelay, RelayReport
 

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduling_core.domain import EventType, Location, LocationKind, OutlookEditPolicy
-from scheduling_core.outlook import (
+from scheduling_core.domain.outlook import (
     BOOKING_PROPERTY_ID,
     BookingTimes,
     MeetingSource,
@@ -23,6 +22,7 @@ from scheduling_core.outlook import (
     new_event,
     observed_event,
 )
+from scheduling_core.domain.values import EventType, Location, LocationKind, OutlookEditPolicy
 from scheduling_core.services.outlook_subscriptions import client_state_matches, hash_client_state
 
 START = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)

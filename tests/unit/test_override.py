@@ -1,4 +1,4 @@
-"""The manager override lifts exactly the rules it lists (scheduling_core/override.py, pure)."""
+"""The manager override lifts exactly the rules it lists (scheduling_core/domain/override.py, pure)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,16 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from scheduling_core.availability import HostCalendar
-from scheduling_core.bookings import ensure_bookable
-from scheduling_core.domain import (
+from scheduling_core.domain.availability import HostCalendar
+from scheduling_core.domain.bookings import ensure_bookable
+from scheduling_core.domain.override import (
+    Override,
+    OverrideRule,
+    lifted_event_type,
+    lifted_free_busy,
+    lifted_host,
+)
+from scheduling_core.domain.values import (
     BusyItem,
     DateOverride,
     EventType,
@@ -18,7 +25,6 @@ from scheduling_core.domain import (
     WorkingHoursRule,
 )
 from scheduling_core.errors import SlotUnavailable
-from scheduling_core.override import Override, OverrideRule, lifted_event_type, lifted_free_busy, lifted_host
 from scheduling_core.ports import HostFreeBusy
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -8,11 +8,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from scheduling_core.documents import EventTypeDoc
-from scheduling_core.domain import Host, LocalTimeRange, WorkingHoursRule
-from scheduling_core.errors import InvalidRequest
-from scheduling_core.questions import answers_from_query, checked_answers
-from scheduling_core.routing import (
+from scheduling_core.documents.config import EventTypeDoc
+from scheduling_core.documents.rule_sets import RuleSetDoc
+from scheduling_core.domain.questions import answers_from_query, checked_answers
+from scheduling_core.domain.routing import (
     RoutingContext,
     RoutingInputs,
     RuleSet,
@@ -22,7 +21,8 @@ from scheduling_core.routing import (
     inputs_to_json,
     route,
 )
-from scheduling_core.routing_documents import RuleSetDoc
+from scheduling_core.domain.values import Host, LocalTimeRange, WorkingHoursRule
+from scheduling_core.errors import InvalidRequest
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 HOURS = (WorkingHoursRule(days=frozenset({"mon"}), hours=LocalTimeRange(start_minute=540, end_minute=1020)),)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scheduling_core.redaction import redact
+from scheduling_core.runtime.redaction import redact
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Reminders as pure functions: when each is due, and the Graph message (scheduling_core/reminders.py)."""
+"""Reminders as pure functions: when each is due, and the Graph message (domain/reminders.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from scheduling_core.bookings import Booking, BookingStatus, Invitee
-from scheduling_core.documents import EventTypeDoc
-from scheduling_core.reminders import ReminderContent, ReminderPlan, due, reminder_key, reminder_request
+from scheduling_core.documents.config import EventTypeDoc
+from scheduling_core.domain.bookings import Booking, BookingStatus, Invitee
+from scheduling_core.domain.reminders import (
+    ReminderContent,
+    ReminderPlan,
+    due,
+    reminder_key,
+    reminder_request,
+)
 
 START = datetime(2027, 3, 28, 8, 0, tzinfo=UTC)  # the morning Europe/Berlin moves to summer time
 BOOKING = Booking(

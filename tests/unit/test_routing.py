@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduling_core.domain import Host, LocalTimeRange, WorkingHoursRule
-from scheduling_core.routing import (
+from scheduling_core.documents.rule_sets import RuleSetDoc
+from scheduling_core.domain.routing import (
     Eligibility,
     Fairness,
     HostProfile,
@@ -34,7 +34,7 @@ from scheduling_core.routing import (
     parse_skills,
     route,
 )
-from scheduling_core.routing_documents import RuleSetDoc
+from scheduling_core.domain.values import Host, LocalTimeRange, WorkingHoursRule
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 NINE_TO_FIVE = (

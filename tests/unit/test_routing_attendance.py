@@ -7,7 +7,8 @@ from fractions import Fraction
 
 import pytest
 
-from scheduling_core.routing import (
+from scheduling_core.documents.rule_sets import RuleSetDoc
+from scheduling_core.domain.routing import (
     Fairness,
     HostProfile,
     HostStats,
@@ -23,7 +24,6 @@ from scheduling_core.routing import (
     order_by_fairness,
     route,
 )
-from scheduling_core.routing_documents import RuleSetDoc
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 HOSTS = {h: HostProfile(id=h, weight=100) for h in ("a", "b")}

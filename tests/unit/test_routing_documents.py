@@ -8,14 +8,14 @@ from typing import Any, get_args
 import pytest
 from pydantic import ValidationError
 
-from scheduling_core.routing import Eligibility, Fairness, Rule, Strategy, TerritoryMatch
-from scheduling_core.routing_documents import (
+from scheduling_core.documents.rule_sets import (
     FairnessName,
     RuleSetDoc,
     StrategyName,
     rule_set_from_json,
     unknown_pool_hosts,
 )
+from scheduling_core.domain.routing import Eligibility, Fairness, Rule, Strategy, TerritoryMatch
 
 EXAMPLE: dict[str, Any] = {
     "rules": [

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from scheduling_core.routing import (
+from scheduling_core.domain.routing import (
     Fairness,
     HostProfile,
     HostStats,

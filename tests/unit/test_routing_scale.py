@@ -6,7 +6,7 @@ import json
 import zlib
 from datetime import UTC, datetime, timedelta
 
-from scheduling_core.routing import (
+from scheduling_core.domain.routing import (
     MAX_CANDIDATES,
     HostProfile,
     HostStats,

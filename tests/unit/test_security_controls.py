@@ -33,7 +33,7 @@ def _names(node: ast.AST) -> Iterator[str]:
 
 
 def _service_sources() -> Iterator[Path]:
-    for folder in ("http_api", "scheduling_core", "triggers"):
+    for folder in ("bootstrap", "http_api", "scheduling_core", "triggers"):
         yield from sorted((ROOT / folder).rglob("*.py"))
     yield ROOT / "function_app.py"
 

@@ -13,8 +13,8 @@ from scheduling_core.adapters.service_bus import (
     to_scheduled_message,
     to_service_bus_message,
 )
+from scheduling_core.domain.events import booking_event, from_json
 from scheduling_core.errors import UpstreamUnavailable
-from scheduling_core.events import booking_event, from_json
 from scheduling_core.ports import CloudEvent, ScheduledCopy
 
 AT = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)

@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from scheduling_core.domain.timezones import resolve_time_zone
 from scheduling_core.errors import InvalidRequest
 from scheduling_core.services.slots import resolve_window
-from scheduling_core.timezones import resolve_time_zone
 
 BERLIN = resolve_time_zone("Europe/Berlin")
 

@@ -10,9 +10,9 @@ import pytest
 
 from http_api.availability import render_slots
 from http_api.schemas import RoutingOut, SlotOut, SlotsResponse
-from scheduling_core.domain import EventType, Slot
+from scheduling_core.domain.timezones import UTC as ZONEINFO_UTC
+from scheduling_core.domain.values import EventType, Slot
 from scheduling_core.services.slots import HostSelection, SlotAnswer
-from scheduling_core.timezones import UTC as ZONEINFO_UTC
 
 
 def previous_render(answer: SlotAnswer, zone: ZoneInfo) -> bytes:

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from opentelemetry import trace
 
-from scheduling_core import logs, telemetry
-from scheduling_core.logs import JsonFormatter, bind, enrich
-from scheduling_core.redaction import redact, scope, sensitive
+from scheduling_core.runtime import logs, telemetry
+from scheduling_core.runtime.logs import JsonFormatter, bind, enrich
+from scheduling_core.runtime.redaction import redact, scope, sensitive
 from scheduling_core.services.health import CachedProbe, HealthService
 from tests.fixtures.telemetry import Recorded
 
@@ -104,7 +104,7 @@ def test_registered_values_are_redacted_only_inside_their_scope() -> None:
 
 
 def test_values_added_in_one_scope_do_not_leak_to_another_thread_or_scope() -> None:
-    from scheduling_core.redaction import add_sensitive
+    from scheduling_core.runtime.redaction import add_sensitive
 
     seen: list[str] = []
     with scope():

@@ -18,7 +18,7 @@ PROBE = """
 import json, sys
 import function_app
 from opentelemetry import trace
-from scheduling_core import telemetry
+from scheduling_core.runtime import telemetry
 again = telemetry.configure_from_env()
 with telemetry.span("probe") as span:
     recording = span.is_recording()

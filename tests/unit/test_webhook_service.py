@@ -8,11 +8,9 @@ from typing import Any
 
 import pytest
 
-from scheduling_core.clock import FixedClock
-from scheduling_core.errors import InvalidRequest, NotFound, UpstreamUnavailable
-from scheduling_core.events import booking_event, to_json
-from scheduling_core.services.webhooks import WebhookService
-from scheduling_core.webhooks import (
+from scheduling_core.adapters.clock import FixedClock
+from scheduling_core.domain.events import booking_event, to_json
+from scheduling_core.domain.webhooks import (
     MAX_ATTEMPTS,
     DeliveryAttempt,
     DeliveryClaim,
@@ -21,6 +19,8 @@ from scheduling_core.webhooks import (
     WebhookSubscription,
     next_attempt_at,
 )
+from scheduling_core.errors import InvalidRequest, NotFound, UpstreamUnavailable
+from scheduling_core.services.outgoing_webhooks import WebhookService
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 SECRET = "0123456789abcdef-secret"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduling_core.webhooks import (
+from scheduling_core.domain.webhooks import (
     MAX_ATTEMPTS,
     MAX_RETRY_AFTER,
     RETRY_DELAYS,

@@ -11,6 +11,7 @@ from typing import Annotated
 import azure.functions as func
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from bootstrap.composition import services
 from http_api.auth import Access
 from http_api.endpoint import (
     Operation,
@@ -24,9 +25,8 @@ from http_api.endpoint import (
 )
 from http_api.problems import from_validation_error
 from http_api.schemas import Problem
-from scheduling_core.composition import services
-from scheduling_core.documents import SLUG_PATTERN
-from scheduling_core.webhooks import (
+from scheduling_core.documents.config import SLUG_PATTERN
+from scheduling_core.domain.webhooks import (
     MAX_SECRET_LENGTH,
     MAX_URL_LENGTH,
     MIN_SECRET_LENGTH,

@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from scheduling_core.domain import EventType, Question, QuestionKind
+from scheduling_core.domain.values import EventType, Question, QuestionKind
 from scheduling_core.errors import FieldError, InvalidRequest
 
 MAX_ANSWER_LENGTH = 2000

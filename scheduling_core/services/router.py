@@ -19,13 +19,11 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from scheduling_core.availability import HostCalendar, host_slot_starts, working_intervals
-from scheduling_core.bookings import DiscountedBooking, FairnessDiscount
-from scheduling_core.clock import Clock
-from scheduling_core.domain import Commitment, EventType, Host, ShowAs
-from scheduling_core.errors import FieldError, InvalidRequest
-from scheduling_core.intervals import Interval, merge, subtract
-from scheduling_core.matching import (
+from scheduling_core.documents.rule_sets import RuleSetDoc
+from scheduling_core.domain.availability import HostCalendar, host_slot_starts, working_intervals
+from scheduling_core.domain.bookings import DiscountedBooking, FairnessDiscount
+from scheduling_core.domain.intervals import Interval, merge, subtract
+from scheduling_core.domain.matching import (
     AccountRow,
     ContactRow,
     LeadRow,
@@ -37,9 +35,8 @@ from scheduling_core.matching import (
     normalize_email,
     split_name,
 )
-from scheduling_core.matching import match as match_email
-from scheduling_core.ports import BusyTimeSource, HostFreeBusy, Mailbox
-from scheduling_core.routing import (
+from scheduling_core.domain.matching import match as match_email
+from scheduling_core.domain.routing import (
     Fairness,
     HostStats,
     RoutingContext,
@@ -56,7 +53,9 @@ from scheduling_core.routing import (
     route,
     shortlist,
 )
-from scheduling_core.routing_documents import RuleSetDoc
+from scheduling_core.domain.values import Commitment, EventType, Host, ShowAs
+from scheduling_core.errors import FieldError, InvalidRequest
+from scheduling_core.ports import BusyTimeSource, Clock, HostFreeBusy, Mailbox
 
 ROTATION = "rotation"
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from scheduling_core.bookings import Booking, BookingStatus
-from scheduling_core.calendar_file import CalendarEntry, calendar_file
-from scheduling_core.timezones import resolve_time_zone
+from scheduling_core.domain.bookings import Booking, BookingStatus
+from scheduling_core.domain.calendar_file import CalendarEntry, calendar_file
+from scheduling_core.domain.timezones import resolve_time_zone
 
 ICS_NAME = "invite.ics"
 

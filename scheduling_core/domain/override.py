@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from scheduling_core.domain import WEEKDAYS, EventType, Host, LocalTimeRange, WorkingHoursRule
+from scheduling_core.domain.values import WEEKDAYS, EventType, Host, LocalTimeRange, WorkingHoursRule
 from scheduling_core.ports import HostFreeBusy
 
 

@@ -39,12 +39,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final, Protocol
 
-from scheduling_core.bookings import Booking, BookingReader, appointment_id, booking_snapshot
-from scheduling_core.clock import Clock
-from scheduling_core.domain import EventType, OutlookEditPolicy
+from scheduling_core.domain.bookings import Booking, BookingReader, appointment_id, booking_snapshot
+from scheduling_core.domain.events import BOOKING_CREATED, booking_event
+from scheduling_core.domain.intervals import Interval
+from scheduling_core.domain.values import EventType, OutlookEditPolicy
 from scheduling_core.errors import InvalidRequest, NotFound, SlotUnavailable
-from scheduling_core.events import BOOKING_CREATED, booking_event
-from scheduling_core.intervals import Interval
+from scheduling_core.ports import Clock
 from scheduling_core.services.dataverse_sync import (
     APPOINTMENTS,
     STATE_CANCELED,

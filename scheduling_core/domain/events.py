@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from scheduling_core.errors import PermanentError
 from scheduling_core.ports import CloudEvent
-from scheduling_core.telemetry import current_traceparent
+from scheduling_core.runtime.telemetry import current_traceparent
 
 SPEC_VERSION: Final = "1.0"
 DATA_CONTENT_TYPE: Final = "application/json"

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from scheduling_core.bookings import Booking, BookingStatus
-from scheduling_core.routing import DEFAULT_NO_SHOW_WEIGHT, RuleSet
+from scheduling_core.domain.bookings import Booking, BookingStatus
+from scheduling_core.domain.routing import DEFAULT_NO_SHOW_WEIGHT, RuleSet
 
 SHARE_DIGITS = 4
 

@@ -5,7 +5,7 @@ Invariants:
   message (Service Bus retries the `webhooks` subscription when storage failed mid-way) skips every
   subscriber that already has one, delivered or scheduled, so a failing subscriber never causes
   duplicates at healthy ones.
-- Retries follow the per-subscriber schedule of `scheduling_core.webhooks` (`retry_due`, run by a timer),
+- Retries follow the per-subscriber schedule of `domain.webhooks` (`retry_due`, run by a timer),
   not Service Bus redelivery: a failing receiver neither blocks the message nor the booking's session.
 - Every attempt posts the raw CloudEvent bytes exactly as the outbox published them, signed at the
   attempt's time, and is logged (event id, type, attempt, status code, error, times; no body, no secret).
@@ -21,10 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
-from scheduling_core.clock import Clock
-from scheduling_core.errors import FieldError, InvalidRequest, NotFound
-from scheduling_core.ports import CloudEvent
-from scheduling_core.webhooks import (
+from scheduling_core.domain.webhooks import (
     DeliveryAttempt,
     DeliveryClaim,
     Outcome,
@@ -38,6 +35,8 @@ from scheduling_core.webhooks import (
     secret_problem,
     url_problem,
 )
+from scheduling_core.errors import FieldError, InvalidRequest, NotFound
+from scheduling_core.ports import Clock, CloudEvent
 
 log = logging.getLogger(__name__)
 

@@ -1,15 +1,8 @@
-"""The clock port: the core never reads the wall clock itself."""
+"""Clocks behind the `ports.Clock` port: the system's, and a fixed one tests and replays move by hand."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Protocol
-
-
-class Clock(Protocol):
-    def now(self) -> datetime:
-        """The current instant, aware, in UTC."""
-        ...
 
 
 class SystemClock:

@@ -33,7 +33,7 @@ from enum import StrEnum
 from typing import Final
 from urllib.parse import urlsplit
 
-from scheduling_core.events import BOOKING_EVENT_TYPES
+from scheduling_core.domain.events import BOOKING_EVENT_TYPES
 
 WILDCARD: Final = "booking.*"
 CONTENT_TYPE: Final = "application/cloudevents+json"

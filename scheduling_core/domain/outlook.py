@@ -20,9 +20,9 @@ from enum import StrEnum
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from scheduling_core.domain import EventType, LocationKind, OutlookEditPolicy
-from scheduling_core.inert_text import inert
-from scheduling_core.timezones import UnknownTimeZone, iana_name
+from scheduling_core.domain.inert_text import inert
+from scheduling_core.domain.timezones import UnknownTimeZone, iana_name
+from scheduling_core.domain.values import EventType, LocationKind, OutlookEditPolicy
 
 #: A named string property in our own property set (a GUID we chose; the name says what it holds).
 BOOKING_PROPERTY_ID: Final = "String {6f1f1c8e-3c1b-4f4e-9d0a-7b4c2a9e5d10} Name SchedulingBookingId"

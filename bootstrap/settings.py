@@ -89,7 +89,7 @@ class Settings:
     #: whatever the client sent). 1 = the one the App Service front end appends.
     forwarded_for_hops: int = 1
     #: `AZURE_FUNCTIONS_ENVIRONMENT=Development` (Core Tools and devstack set it; Azure runs Production):
-    #: only then may outgoing webhooks go to plain-http loopback receivers (scheduling_core/webhooks.py).
+    #: only then may outgoing webhooks go to plain-http loopback receivers (domain/webhooks.py).
     local_development: bool = False
     #: `WEBHOOK_SECRET_KEY`: Fernet keys (comma-separated, newest first) that encrypt webhook secrets at
     #: rest; in Azure a Key Vault reference, so the key never sits in Table storage with the rows.

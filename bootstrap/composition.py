@@ -15,7 +15,9 @@ from typing import Any, Protocol
 
 from azure.data.tables import TableServiceClient
 
+from bootstrap.settings import Settings
 from scheduling_core.adapters.booking_table import TableBookingStore
+from scheduling_core.adapters.clock import SystemClock
 from scheduling_core.adapters.credentials import token_provider_from_settings
 from scheduling_core.adapters.dataverse import DataverseClient, dataverse_client_from_settings
 from scheduling_core.adapters.graph import CachedBusyTimes, GraphClient
@@ -32,13 +34,13 @@ from scheduling_core.adapters.tables import TableConfigRepository, Tables, table
 from scheduling_core.adapters.webhook_ledger_table import TableWebhookLedger
 from scheduling_core.adapters.webhook_sender import HttpWebhookSender
 from scheduling_core.adapters.webhook_table import TableWebhookStore
-from scheduling_core.bookings import booking_snapshot
-from scheduling_core.clock import Clock, SystemClock
+from scheduling_core.domain.bookings import booking_snapshot
+from scheduling_core.domain.events import BOOKING_CREATED, booking_event
+from scheduling_core.domain.manage_links import ManageLinks, WeakKey
 from scheduling_core.errors import TransientError
-from scheduling_core.events import BOOKING_CREATED, booking_event
-from scheduling_core.manage_links import ManageLinks, WeakKey
 from scheduling_core.ports import (
     BusyTimeSource,
+    Clock,
     CloudEvent,
     EventPublisher,
     RedeliveryScheduler,
@@ -47,22 +49,21 @@ from scheduling_core.ports import (
 from scheduling_core.services.booking_page import BookingPage
 from scheduling_core.services.bookings import BookingService
 from scheduling_core.services.config import ConfigCache, ConfigService, HostDirectoryCache
+from scheduling_core.services.dataverse_reconcile import Reconciler
 from scheduling_core.services.dataverse_sync import DataverseSync
 from scheduling_core.services.dynamics_webhook import DynamicsWebhook
 from scheduling_core.services.health import CachedProbe, HealthService, reachable
 from scheduling_core.services.manage import ManageService
 from scheduling_core.services.outbox import OutboxRelay
+from scheduling_core.services.outgoing_webhooks import WebhookService
 from scheduling_core.services.outlook_reconcile import OutlookReconciler
 from scheduling_core.services.outlook_subscriptions import OutlookSubscriptions
 from scheduling_core.services.outlook_sync import OutlookSync
 from scheduling_core.services.page_limits import PageLimits
 from scheduling_core.services.page_sources import NoOutlook, QuietRecords
-from scheduling_core.services.reconcile import Reconciler
-from scheduling_core.services.routing import RecordDirectory, RoutingService
+from scheduling_core.services.router import RecordDirectory, RoutingService
 from scheduling_core.services.slots import SlotService
 from scheduling_core.services.sync_runner import LeasedApply
-from scheduling_core.services.webhooks import WebhookService
-from scheduling_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
-from scheduling_core.domain import SelfService
+from scheduling_core.domain.values import SelfService
 
 _ID: Final = re.compile(r"^bk_([0-9a-f]{24})$")
 _TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]{38}$")

@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from opentelemetry import trace
 
-from scheduling_core.redaction import redact
+from scheduling_core.runtime.redaction import redact
 
 #: bind() keyword -> record attribute (OpenTelemetry-style attribute names).
 BOUND_FIELDS: Final[Mapping[str, str]] = {

@@ -29,9 +29,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
-from scheduling_core.documents import HOST_ID_PATTERN, Document
-from scheduling_core.matching import MatchSettings, matching_from_json, matching_to_json
-from scheduling_core.routing import (
+from scheduling_core.documents.config import HOST_ID_PATTERN, Document
+from scheduling_core.domain.matching import MatchSettings, matching_from_json, matching_to_json
+from scheduling_core.domain.routing import (
     Eligibility,
     Fairness,
     Rule,

@@ -32,8 +32,8 @@ from opentelemetry.metrics import Counter, Histogram, MeterProvider
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from scheduling_core.logs import bind
-from scheduling_core.redaction import redact
+from scheduling_core.runtime.logs import bind
+from scheduling_core.runtime.redaction import redact
 
 log = logging.getLogger(__name__)
 

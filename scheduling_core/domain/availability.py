@@ -48,7 +48,9 @@ from itertools import pairwise, repeat
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from scheduling_core.domain import (
+from scheduling_core.domain.intervals import Interval, merge_spans
+from scheduling_core.domain.timezones import UTC, resolve_time_zone
+from scheduling_core.domain.values import (
     WEEKDAYS,
     BusyItem,
     Commitment,
@@ -59,9 +61,7 @@ from scheduling_core.domain import (
     Slot,
     WorkingHoursRule,
 )
-from scheduling_core.intervals import Interval, merge_spans
 from scheduling_core.ports import HostFreeBusy
-from scheduling_core.timezones import UTC, resolve_time_zone
 
 
 class PoolMode(StrEnum):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from scheduling_core.availability import (
+from scheduling_core.domain.availability import (
     HostCalendar,
     _beyond_window,
     _cap_counts,
@@ -31,8 +31,8 @@ from scheduling_core.availability import (
     _widen,
     _WorkingSpan,
 )
-from scheduling_core.domain import EventType
-from scheduling_core.timezones import resolve_time_zone
+from scheduling_core.domain.timezones import resolve_time_zone
+from scheduling_core.domain.values import EventType
 
 
 class ReasonCode(StrEnum):

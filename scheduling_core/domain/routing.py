@@ -29,8 +29,8 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
-from scheduling_core.domain import Host
-from scheduling_core.matching import MatchSettings, matching_from_json, matching_to_json
+from scheduling_core.domain.matching import MatchSettings, matching_from_json, matching_to_json
+from scheduling_core.domain.values import Host
 
 __all__ = [
     "DEFAULT_NO_SHOW_WEIGHT",

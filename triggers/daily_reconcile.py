@@ -12,9 +12,9 @@ from typing import Final
 
 import azure.functions as func
 
-from scheduling_core.composition import services
-from scheduling_core.intervals import Interval
-from scheduling_core.telemetry import span
+from bootstrap.composition import services
+from scheduling_core.domain.intervals import Interval
+from scheduling_core.runtime.telemetry import span
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
