@@ -46,6 +46,7 @@ from scheduling_core.ports import (
     RedeliveryScheduler,
     ScheduledCopy,
 )
+from scheduling_core.runtime.telemetry import current_traceparent
 from scheduling_core.services.booking_page import BookingPage
 from scheduling_core.services.bookings import BookingService
 from scheduling_core.services.config import ConfigCache, ConfigService, HostDirectoryCache
@@ -434,7 +435,12 @@ def build_services(
             clock=clock,
             faults=mailbox_faults,
             retry_sync=lambda booking: outlook_sync.apply(
-                booking_event(booking=booking_snapshot(booking), event_type=BOOKING_CREATED, time=clock.now())
+                booking_event(
+                    booking=booking_snapshot(booking),
+                    event_type=BOOKING_CREATED,
+                    time=clock.now(),
+                    traceparent=current_traceparent(),
+                )
             ),
         ),
         graph_changes=change_queue_from_settings(settings),

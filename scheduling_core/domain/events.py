@@ -21,7 +21,6 @@ from typing import Any, Final
 
 from scheduling_core.errors import PermanentError
 from scheduling_core.ports import CloudEvent
-from scheduling_core.runtime.telemetry import current_traceparent
 
 SPEC_VERSION: Final = "1.0"
 DATA_CONTENT_TYPE: Final = "application/json"
@@ -67,13 +66,14 @@ class MalformedEvent(PermanentError):
 
 
 def booking_event(
-    *, booking: Mapping[str, Any], event_type: str, time: datetime, traceparent: str | None = None
+    *, booking: Mapping[str, Any], event_type: str, time: datetime, traceparent: str | None
 ) -> CloudEvent:
     """The event announcing that `booking` (a full `GET /bookings/{id}` snapshot) reached its current version.
 
     The snapshot is copied through JSON, so the event neither shares state with the caller nor
-    holds anything `to_json` could not write. Without an explicit `traceparent` the current trace's
-    is stamped (CloudEvents Distributed Tracing extension); outside any trace there is none.
+    holds anything `to_json` could not write. `traceparent` is the caller's current trace (CloudEvents
+    Distributed Tracing extension; `runtime.telemetry.current_traceparent()`), None outside any trace: the
+    domain never reads ambient state itself.
     """
     if event_type not in BOOKING_EVENT_TYPES:
         raise MalformedEvent(f"Unknown booking event type {event_type!r}.")
@@ -91,7 +91,7 @@ def booking_event(
         time=_utc(time),
         data={"bookingId": booking_id, "version": version, "booking": snapshot},
         session_id=booking_id,
-        traceparent=traceparent if traceparent is not None else current_traceparent(),
+        traceparent=traceparent,
     )
 
 

@@ -68,7 +68,7 @@ from scheduling_core.ports import (
     PendingEvent,
 )
 from scheduling_core.runtime.deadline import ensure_time_left
-from scheduling_core.runtime.telemetry import booking_changed
+from scheduling_core.runtime.telemetry import booking_changed, current_traceparent
 from scheduling_core.services.router import ContextIn, RoutingService, StoredDecision
 
 log = logging.getLogger(__name__)
@@ -414,7 +414,12 @@ class BookingService:
         for host_ids in pools:
             booking = self._new_booking(request, event_type, host_ids, hold, routed, answers)
             now = self._clock.now()
-            event = booking_event(booking=self._snapshot(booking), event_type="booking.created", time=now)
+            event = booking_event(
+                booking=self._snapshot(booking),
+                event_type="booking.created",
+                time=now,
+                traceparent=current_traceparent(),
+            )
             ensure_time_left("committing the booking")
             try:
                 pending = self._store.create_booking(booking, event, now, hold=hold)
@@ -641,7 +646,12 @@ class BookingService:
             new = replace(
                 old, version=old.version + 1, updated_at=now, outlook={**old.outlook, "drift": dict(drift)}
             )
-            event = booking_event(booking=self._snapshot(new), event_type=BOOKING_DRIFT_DETECTED, time=now)
+            event = booking_event(
+                booking=self._snapshot(new),
+                event_type=BOOKING_DRIFT_DETECTED,
+                time=now,
+                traceparent=current_traceparent(),
+            )
             self._publish(self._store.amend_booking(stored, new, event, now))
             return new
 
@@ -669,7 +679,12 @@ class BookingService:
                     "a no-show can be recorded only once the meeting has started."
                 )
             new = old.marked_no_show(party, note, now)
-            event = booking_event(booking=booking_snapshot(new), event_type=BOOKING_NO_SHOW, time=now)
+            event = booking_event(
+                booking=booking_snapshot(new),
+                event_type=BOOKING_NO_SHOW,
+                time=now,
+                traceparent=current_traceparent(),
+            )
             self._publish(self._store.amend_booking(stored, new, event, now))
             return new
 
@@ -722,7 +737,12 @@ class BookingService:
         # Who moved it, beside the reason (Dynamics shows both); a later API move clears it.
         metadata = {k: v for k, v in new.metadata.items() if k != "lastRescheduleBy"}
         new = replace(new, metadata={**metadata, "lastRescheduleBy": by} if by else metadata)
-        event = booking_event(booking=self._snapshot(new), event_type="booking.rescheduled", time=now)
+        event = booking_event(
+            booking=self._snapshot(new),
+            event_type="booking.rescheduled",
+            time=now,
+            traceparent=current_traceparent(),
+        )
         ensure_time_left("committing the new time")
         self._publish(self._store.reschedule_booking(stored, new, event, now))
         return new
@@ -760,7 +780,12 @@ class BookingService:
                     now,
                     self._reassigned_routing(old, host.id, from_host, reason, routed, now),
                 )
-                event = booking_event(booking=booking_snapshot(new), event_type=BOOKING_REASSIGNED, time=now)
+                event = booking_event(
+                    booking=booking_snapshot(new),
+                    event_type=BOOKING_REASSIGNED,
+                    time=now,
+                    traceparent=current_traceparent(),
+                )
                 try:
                     pending = self._store.reassign_booking(stored, new, event, now, from_host=from_host)
                 except SlotUnavailable as exc:
@@ -819,6 +844,11 @@ class BookingService:
             )
         now = self._clock.now()
         new = stored.booking.cancelled(now, reason, source)
-        event = booking_event(booking=self._snapshot(new), event_type="booking.cancelled", time=now)
+        event = booking_event(
+            booking=self._snapshot(new),
+            event_type="booking.cancelled",
+            time=now,
+            traceparent=current_traceparent(),
+        )
         self._publish(self._store.cancel_booking(stored, new, event, now))
         return new

@@ -45,6 +45,7 @@ from scheduling_core.domain.intervals import Interval
 from scheduling_core.domain.values import EventType, OutlookEditPolicy
 from scheduling_core.errors import InvalidRequest, NotFound, SlotUnavailable
 from scheduling_core.ports import Clock
+from scheduling_core.runtime.telemetry import current_traceparent
 from scheduling_core.services.dataverse_sync import (
     APPOINTMENTS,
     STATE_CANCELED,
@@ -373,7 +374,12 @@ class Reconciler:
 
 
 def _source(booking: Booking, now: datetime) -> AppointmentSource:
-    event = booking_event(booking=booking_snapshot(booking), event_type=BOOKING_CREATED, time=now)
+    event = booking_event(
+        booking=booking_snapshot(booking),
+        event_type=BOOKING_CREATED,
+        time=now,
+        traceparent=current_traceparent(),
+    )
     return source_from_event(event)
 
 

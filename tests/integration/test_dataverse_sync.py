@@ -236,7 +236,9 @@ def test_a_newer_snapshot_built_by_hand_is_applied_whole(world: World) -> None:
     snapshot = world.booking(b["id"])
     moved = {**snapshot, "version": 7, "start": "2026-12-08T15:00:00Z", "end": "2026-12-08T15:30:00Z"}
     moved["outlook"] = {**snapshot["outlook"], "joinUrl": "https://teams.microsoft.com/l/meetup-join/abc"}
-    event = booking_event(booking=moved, event_type="booking.rescheduled", time=datetime.now(UTC))
+    event = booking_event(
+        booking=moved, event_type="booking.rescheduled", time=datetime.now(UTC), traceparent=None
+    )
     assert json.loads(to_json(event))["id"] == f"{b['id']}:7"
     _trigger()(trigger_message(event))
     appt = world.appointment(b["id"])
@@ -260,7 +262,9 @@ def test_a_new_organizer_after_creation_is_set_through_the_appointments_own_part
     reassigned = {**snapshot, "version": 7, "hostIds": [new_host]}
     _trigger()(
         trigger_message(
-            booking_event(booking=reassigned, event_type="booking.rescheduled", time=datetime.now(UTC))
+            booking_event(
+                booking=reassigned, event_type="booking.rescheduled", time=datetime.now(UTC), traceparent=None
+            )
         )
     )
     after = _parties(world.appointment(b["id"]))

@@ -20,6 +20,7 @@ from azure.functions import servicebus
 from scheduling_core.adapters.service_bus import to_service_bus_message
 from scheduling_core.domain.events import booking_event, from_json
 from scheduling_core.runtime.logs import JsonFormatter
+from scheduling_core.runtime.telemetry import current_traceparent
 from tests.fixtures.dataverse import DataverseSim
 from tests.fixtures.telemetry import Recorded
 
@@ -276,6 +277,7 @@ def test_booking_event_outside_any_request_has_no_traceparent() -> None:
         booking={"id": "bk_1", "version": 1},
         event_type="booking.created",
         time=datetime(2026, 1, 1, tzinfo=UTC),
+        traceparent=current_traceparent(),
     )
     assert event.traceparent is None
 

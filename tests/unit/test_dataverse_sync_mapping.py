@@ -55,7 +55,10 @@ def _snapshot(**changes: Any) -> dict[str, Any]:
 
 def _source(**changes: Any) -> AppointmentSource:
     event = booking_event(
-        booking=_snapshot(**changes), event_type="booking.created", time=datetime(2026, 11, 24, tzinfo=UTC)
+        booking=_snapshot(**changes),
+        event_type="booking.created",
+        time=datetime(2026, 11, 24, tzinfo=UTC),
+        traceparent=None,
     )
     return source_from_event(event)
 

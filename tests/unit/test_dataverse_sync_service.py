@@ -103,7 +103,7 @@ def _event(version: int = 1, status: str = "confirmed", **context: Any) -> Cloud
         "invitee": {"name": "Jo", "email": "jo@fabrikam.com"},
         "context": context,
     }
-    return booking_event(booking=snapshot, event_type="booking.created", time=NOW)
+    return booking_event(booking=snapshot, event_type="booking.created", time=NOW, traceparent=None)
 
 
 def _sync(**options: Any) -> tuple[DataverseSync, FakeDataverse, FakeState, FakeBookings]:

@@ -28,7 +28,9 @@ def _snapshot(**changes: Any) -> dict[str, Any]:
 
 
 def _event(**changes: Any) -> CloudEvent:
-    return booking_event(booking=_snapshot(), event_type="booking.rescheduled", time=AT, **changes)
+    return booking_event(
+        booking=_snapshot(), event_type="booking.rescheduled", time=AT, **({"traceparent": None} | changes)
+    )
 
 
 def test_booking_event_is_keyed_by_booking_and_version() -> None:
@@ -44,7 +46,7 @@ def test_booking_event_is_keyed_by_booking_and_version() -> None:
 
 def test_booking_event_copies_the_snapshot() -> None:
     snapshot = _snapshot()
-    event = booking_event(booking=snapshot, event_type="booking.created", time=AT)
+    event = booking_event(booking=snapshot, event_type="booking.created", time=AT, traceparent=None)
     snapshot["invitee"]["name"] = "changed"
     assert event.data["booking"]["invitee"]["name"] == "Ada"
 
@@ -82,6 +84,7 @@ def test_time_is_written_in_utc_with_z() -> None:
         booking=_snapshot(),
         event_type="booking.created",
         time=datetime(2026, 12, 1, 2, 0, 0, 250000, chicago),
+        traceparent=None,
     )
     assert json.loads(to_json(event))["time"] == "2026-12-01T08:00:00.250000Z"
     assert from_json(to_json(event)).time == datetime(2026, 12, 1, 8, 0, 0, 250000, UTC)
@@ -101,7 +104,10 @@ def test_other_producers_offsets_and_unknown_extensions_are_accepted() -> None:
     "event_type", ["booking.created", "booking.rescheduled", "booking.cancelled", "booking.reassigned"]
 )
 def test_every_booking_event_type_is_allowed(event_type: str) -> None:
-    assert booking_event(booking=_snapshot(), event_type=event_type, time=AT).type == event_type
+    assert (
+        booking_event(booking=_snapshot(), event_type=event_type, time=AT, traceparent=None).type
+        == event_type
+    )
 
 
 @pytest.mark.parametrize(
@@ -123,7 +129,7 @@ def test_booking_event_rejects_what_breaks_the_contract(
     booking: Any, event_type: str, time: datetime
 ) -> None:
     with pytest.raises(MalformedEvent):
-        booking_event(booking=booking, event_type=event_type, time=time)
+        booking_event(booking=booking, event_type=event_type, time=time, traceparent=None)
 
 
 def _valid() -> dict[str, Any]:

@@ -64,7 +64,10 @@ def test_the_dataverse_subject_and_description_are_inert_and_bounded() -> None:
         "dynamics": {"appointmentId": appointment_id("bk_1"), "syncStatus": "pending"},
     }
     event = booking_event(
-        booking=snapshot, event_type="booking.created", time=datetime(2026, 11, 24, tzinfo=UTC)
+        booking=snapshot,
+        event_type="booking.created",
+        time=datetime(2026, 11, 24, tzinfo=UTC),
+        traceparent=None,
     )
     plan = appointment_plan(source_from_event(event), event_type=EVENT_TYPE, organizer=None, attendees=[])
     assert plan.fields["subject"] == "Intro call with Jo Bcc: all@contoso.com alert(1) Doe"

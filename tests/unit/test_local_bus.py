@@ -22,7 +22,9 @@ AT = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
 def _event(booking_id: str = "bk_1", version: int = 1) -> CloudEvent:
     event_type = "booking.created" if version == 1 else "booking.rescheduled"
-    return booking_event(booking={"id": booking_id, "version": version}, event_type=event_type, time=AT)
+    return booking_event(
+        booking={"id": booking_id, "version": version}, event_type=event_type, time=AT, traceparent=None
+    )
 
 
 @dataclass

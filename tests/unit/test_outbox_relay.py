@@ -16,7 +16,9 @@ AT = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
 def _pending(booking_id: str, version: int) -> PendingEvent:
     event_type = "booking.created" if version == 1 else "booking.rescheduled"
-    event = booking_event(booking={"id": booking_id, "version": version}, event_type=event_type, time=AT)
+    event = booking_event(
+        booking={"id": booking_id, "version": version}, event_type=event_type, time=AT, traceparent=None
+    )
     return PendingEvent(
         event=event, partition_key="host-1", row_key=f"o|{booking_id}|{version:08d}", etag="e1"
     )

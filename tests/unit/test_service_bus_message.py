@@ -22,7 +22,10 @@ AT = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
 def _event() -> CloudEvent:
     return booking_event(
-        booking={"id": "bk_123", "version": 3, "status": "cancelled"}, event_type="booking.cancelled", time=AT
+        booking={"id": "bk_123", "version": 3, "status": "cancelled"},
+        event_type="booking.cancelled",
+        time=AT,
+        traceparent=None,
     )
 
 

@@ -24,7 +24,9 @@ from scheduling_core.services.sync_runner import (
 )
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-EVENT = booking_event(booking={"id": "bk_1", "version": 1}, event_type="booking.created", time=NOW)
+EVENT = booking_event(
+    booking={"id": "bk_1", "version": 1}, event_type="booking.created", time=NOW, traceparent=None
+)
 
 
 class State:

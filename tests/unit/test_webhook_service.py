@@ -133,7 +133,10 @@ class RecordingSender:
 
 def _event() -> tuple[Any, bytes]:
     event = booking_event(
-        booking={"id": "bk_1", "version": 1, "status": "confirmed"}, event_type="booking.created", time=T0
+        booking={"id": "bk_1", "version": 1, "status": "confirmed"},
+        event_type="booking.created",
+        time=T0,
+        traceparent=None,
     )
     return event, to_json(event).encode()
 
