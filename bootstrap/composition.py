@@ -36,8 +36,8 @@ from scheduling_core.adapters.webhook_sender import HttpWebhookSender
 from scheduling_core.adapters.webhook_table import TableWebhookStore
 from scheduling_core.domain.bookings import booking_snapshot
 from scheduling_core.domain.events import BOOKING_CREATED, booking_event
-from scheduling_core.domain.manage_links import ManageLinks, WeakKey
-from scheduling_core.errors import TransientError
+from scheduling_core.domain.manage_links import ManageLinks
+from scheduling_core.errors import TransientError, WeakKey
 from scheduling_core.ports import (
     BusyTimeSource,
     Clock,

@@ -20,11 +20,11 @@ from http_api.endpoint import (
     read_json,
     route_param,
 )
-from http_api.problems import HttpProblem
 from http_api.schemas import EventTypeList, EventTypeOut, HostList, HostOut, Problem
 from http_api.team import ReassignOut, reassign_out, reassign_page
 from scheduling_core.documents.config import HOST_ID_PATTERN, SLUG_PATTERN, EventTypeDoc, HostDoc
 from scheduling_core.domain.values import EventType, Host
+from scheduling_core.errors import InvalidRequest
 
 bp = func.Blueprint()
 
@@ -87,9 +87,7 @@ class HostPutOut(HostOut):
 def _reassign_requested(req: func.HttpRequest) -> bool:
     value = (req.params.get("reassignFutureBookings") or "false").lower()
     if value not in ("true", "false"):
-        raise HttpProblem(
-            422, "validation-failed", "Validation failed", "reassignFutureBookings must be true or false."
-        )
+        raise InvalidRequest("reassignFutureBookings must be true or false.")
     return value == "true"
 
 
@@ -102,9 +100,7 @@ def admin_host(req: func.HttpRequest) -> func.HttpResponse:
         host = read_json(req, HostDoc).to_domain(host_id)
         move = _reassign_requested(req)
         if move and host.active:
-            raise HttpProblem(
-                422, "validation-failed", "Validation failed", "reassignFutureBookings needs active: false."
-            )
+            raise InvalidRequest("reassignFutureBookings needs active: false.")
         created = config.put_host(host)  # saved first: routing no longer offers the host
         out = HostPutOut(id=host.id, **HostDoc.from_domain(host).model_dump())
         if move:

@@ -19,7 +19,7 @@ from enum import StrEnum
 
 import azure.functions as func
 
-from http_api.problems import HttpProblem
+from scheduling_core.errors import Forbidden, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +69,15 @@ def check_access(req: func.HttpRequest, access: Access, api_key: KeySetting, adm
     given = presented_key(req)
     if expected.broken or expected.value is None:
         log.error("the %s key setting is empty or unresolved: refusing every %s request", access, access)
-        raise HttpProblem(403, "forbidden", "Forbidden", "This endpoint is closed: no key is configured.")
+        raise Forbidden("This endpoint is closed: no key is configured.")
     if given is None:
-        raise HttpProblem(401, "unauthorized", "Unauthorized", "A key is required (x-functions-key header).")
+        raise Unauthorized("A key is required (x-functions-key header).")
     if hmac.compare_digest(given.encode(), expected.value.encode()):
         return
     admin = admin_key.value
     if access is Access.API and admin is not None and hmac.compare_digest(given.encode(), admin.encode()):
         return
-    raise HttpProblem(403, "forbidden", "Forbidden", "The key is not valid for this endpoint.")
+    raise Forbidden("The key is not valid for this endpoint.")
 
 
 def require_admin(req: func.HttpRequest, admin_key: KeySetting, what: str) -> None:
@@ -87,4 +87,4 @@ def require_admin(req: func.HttpRequest, admin_key: KeySetting, what: str) -> No
         return
     given = presented_key(req) or ""
     if admin_key.value is None or not hmac.compare_digest(given.encode(), admin_key.value.encode()):
-        raise HttpProblem(403, "forbidden", "Forbidden", f"{what} needs the admin key.")
+        raise Forbidden(f"{what} needs the admin key.")

@@ -15,7 +15,7 @@ from pydantic_core import to_json
 from bootstrap.composition import services
 from http_api.auth import Access
 from http_api.endpoint import Operation, QueryParam, endpoint, query_values
-from http_api.problems import from_validation_error
+from http_api.problems import invalid_request
 from http_api.schemas import ExplainResponse, Problem, SlotsResponse
 from scheduling_core.documents.config import HOST_ID_PATTERN, SLUG_PATTERN
 from scheduling_core.domain.questions import answers_from_query
@@ -96,7 +96,7 @@ def get_slots(req: func.HttpRequest) -> func.HttpResponse:
             {k: v for k, v in raw.items() if v is not None} | {"hostId": query_values(req, "hostId")}
         )
     except ValidationError as exc:
-        raise from_validation_error(exc) from None
+        raise invalid_request(exc) from None
     zone = resolve_time_zone(query.timeZone)
     window = resolve_window(query.start, query.end, zone)
     context = replace(
@@ -210,7 +210,7 @@ def explain_slot(req: func.HttpRequest) -> func.HttpResponse:
             {k: v.replace(" ", "+") if k == "start" else v for k, v in raw.items() if v is not None}
         )
     except ValidationError as exc:
-        raise from_validation_error(exc) from None
+        raise invalid_request(exc) from None
     zone = resolve_time_zone(query.timeZone)
     answer = services().slots.explain(
         event_type_slug=query.eventType, host_id=query.hostId, start=query.start

@@ -30,15 +30,14 @@ from http_api.bookings import ID_PATTERN, InviteeIn
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response, read_json, route_param
 from http_api.idempotency import derived_id, run_idempotently
 from http_api.page_headers import client_address, page_root, security_headers
-from http_api.problems import HttpProblem
 from http_api.schemas import Problem
 from scheduling_core.documents.config import SLUG_PATTERN
 from scheduling_core.domain.bookings import Booking, Invitee
 from scheduling_core.domain.calendar_file import CalendarEntry, calendar_file
 from scheduling_core.domain.questions import answers_from_query
-from scheduling_core.domain.timezones import UnknownTimeZone, iana_name, resolve_time_zone
+from scheduling_core.domain.timezones import iana_name, resolve_time_zone
 from scheduling_core.domain.values import EventType
-from scheduling_core.errors import FieldError, HoldExpired, InvalidRequest
+from scheduling_core.errors import FieldError, HoldExpired, InvalidRequest, PageHoldExpired, UnknownTimeZone
 from scheduling_core.services.booking_page import CHANNEL, BookingPage
 from scheduling_core.services.bookings import BookingRequest
 from scheduling_core.services.slots import resolve_window
@@ -235,13 +234,7 @@ def page_slots(req: func.HttpRequest) -> func.HttpResponse:
     try:
         zone_name = _zone(req.params.get("timeZone") or "UTC")
     except ValueError as exc:
-        raise HttpProblem(
-            422,
-            "validation-failed",
-            "Validation failed",
-            str(exc),
-            [FieldError(field="timeZone", message=str(exc))],
-        ) from None
+        raise InvalidRequest(str(exc), (FieldError(field="timeZone", message=str(exc)),)) from None
     zone = resolve_time_zone(zone_name)
     start, end = req.params.get("start"), req.params.get("end")
     missing = [
@@ -368,7 +361,7 @@ def _create(req: func.HttpRequest, slug: str, page: BookingPage, client: str) ->
     try:
         booking = page.book(request, client)
     except HoldExpired as exc:
-        raise HttpProblem(409, "hold-expired", "Hold expired", exc.detail) from None
+        raise PageHoldExpired(exc.detail) from None
     out = _page_booking(req, event_type, booking)
     return _json(out, 201, {"Location": out.calendarUrl.rsplit("/", 1)[0]})
 

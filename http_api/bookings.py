@@ -13,13 +13,14 @@ from bootstrap.composition import services
 from http_api.auth import Access, key_setting, require_admin
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response, read_json, route_param
 from http_api.idempotency import derived_id, run_idempotently
-from http_api.problems import HttpProblem, from_validation_error
+from http_api.problems import invalid_request
 from http_api.schemas import BookingList, BookingOut, HoldOut, Problem
 from scheduling_core.adapters.booking_table import decode_offset, encode_offset
 from scheduling_core.documents.config import HOST_ID_PATTERN, SLUG_PATTERN
 from scheduling_core.domain.bookings import AttendanceParty, Booking, Invitee, booking_snapshot
 from scheduling_core.domain.override import Override
-from scheduling_core.domain.timezones import UnknownTimeZone, iana_name, resolve_time_zone
+from scheduling_core.domain.timezones import iana_name, resolve_time_zone
+from scheduling_core.errors import InvalidRequest, UnknownTimeZone
 from scheduling_core.services.bookings import BookingRequest
 
 bp = func.Blueprint()
@@ -131,7 +132,7 @@ def _if_match(req: func.HttpRequest) -> int | None:
         return None
     text = value.strip().removeprefix("W/").strip('"')
     if not text.isdigit():
-        raise HttpProblem(422, "validation-failed", "Validation failed", 'If-Match must be "<version>".')
+        raise InvalidRequest('If-Match must be "<version>".')
     return int(text)
 
 
@@ -271,7 +272,7 @@ def _list_bookings(req: func.HttpRequest) -> func.HttpResponse:
     try:
         query = ListQuery.model_validate(dict(req.params))
     except ValidationError as exc:
-        raise from_validation_error(exc) from None
+        raise invalid_request(exc) from None
     start: datetime | None = query.from_
     items, next_offset = services().bookings.list(
         record_id=query.recordId,

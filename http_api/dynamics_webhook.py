@@ -19,11 +19,10 @@ from pydantic import BaseModel
 from bootstrap.composition import services
 from http_api.auth import Access
 from http_api.endpoint import MAX_BODY_BYTES, Operation, QueryParam, endpoint, json_response, read_body_json
-from http_api.problems import HttpProblem
 from http_api.schemas import Problem
-from scheduling_core.errors import TransientError
+from scheduling_core.errors import TransientError, Unauthorized, UpstreamUnavailable
 from scheduling_core.runtime.redaction import add_sensitive
-from scheduling_core.services.dynamics_webhook import ExecutionContext, MalformedContext, queued_change
+from scheduling_core.services.dynamics_webhook import ExecutionContext, queued_change
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -44,9 +43,7 @@ def _check_secret(req: func.HttpRequest) -> None:
     given = req.headers.get(settings.dynamics_webhook_header)
     add_sensitive([given])  # never in a log line or span of this request, even when it is wrong
     if not expected or given is None or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HttpProblem(
-            401, "unauthorized", "Unauthorized", "The webhook secret header is missing or not valid."
-        )
+        raise Unauthorized("The webhook secret header is missing or not valid.")
 
 
 @endpoint(
@@ -70,17 +67,12 @@ def dynamics_webhook(req: func.HttpRequest) -> func.HttpResponse:
     _check_secret(req)
     payload = read_body_json(req, MAX_WEBHOOK_BYTES)
     size_exceeded = (req.headers.get(SIZE_EXCEEDED_HEADER) or "").lower() not in ("", "false")
-    try:
-        context = ExecutionContext.parse(payload)  # refuse what no retry could read, before storing it
-    except MalformedContext as exc:
-        raise HttpProblem(400, "malformed-payload", "Malformed payload", exc.detail) from None
+    context = ExecutionContext.parse(payload)  # refuse what no retry could read (400), before storing it
     try:
         services().dynamics_changes.send([queued_change(payload, size_exceeded=size_exceeded)])
     except TransientError as exc:
         # Not stored: 503 is one of the three answers Dynamics tries once more (use-webhooks).
         log.warning("dynamics webhook %s: the queue did not take it: %s", context.operation_id, exc)
-        raise HttpProblem(
-            503, "upstream-unavailable", "Service unavailable", "The change could not be stored; try again."
-        ) from None
+        raise UpstreamUnavailable("Service Bus", "The change could not be stored.") from None
     log.info("dynamics webhook %s: queued", context.operation_id)
     return json_response(WebhookAccepted(operationId=context.operation_id, outcome="queued"), 202)

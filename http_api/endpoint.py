@@ -29,8 +29,16 @@ from http_api import cors as _cors
 from http_api.auth import Access, KeySetting, check_access, key_setting, presented_key
 from http_api.observe import observed
 from http_api.page_headers import is_page_route, protect
-from http_api.problems import HttpProblem, from_validation_error, problem_response, to_problem
-from scheduling_core.errors import FieldError, InvalidRequest, NotFound, UpstreamUnavailable
+from http_api.problems import invalid_request, problem_response, to_problem
+from scheduling_core.errors import (
+    FieldError,
+    InvalidRequest,
+    MalformedRequest,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    UpstreamUnavailable,
+)
 from scheduling_core.runtime.deadline import DEFAULT_REQUEST_SECONDS, deadline_in
 from scheduling_core.runtime.redaction import add_sensitive
 
@@ -208,24 +216,17 @@ def read_body_json(req: func.HttpRequest, max_bytes: int = MAX_BODY_BYTES) -> An
     """
     body = req.get_body() or b""
     if len(body) > max_bytes:
-        raise HttpProblem(
-            413, "payload-too-large", "Payload too large", f"The body may be at most {max_bytes} bytes."
-        )
+        raise PayloadTooLarge(f"The body may be at most {max_bytes} bytes.")
     if body.strip():
         require_json_media_type(req)
     if json_too_deep(body):
-        raise HttpProblem(
-            400,
-            "invalid-json",
-            "Invalid JSON",
+        raise MalformedRequest(
             f"The request body is nested deeper than {MAX_JSON_DEPTH} levels.",
         )
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise HttpProblem(
-            400, "invalid-json", "Invalid JSON", "The request body is not valid JSON."
-        ) from None
+        raise MalformedRequest("The request body is not valid JSON.") from None
     if isinstance(payload, dict):
         add_sensitive([payload.get("invitee"), payload.get("answers")])
     return payload
@@ -239,10 +240,7 @@ def require_json_media_type(req: func.HttpRequest) -> None:
     """
     declared = (req.headers.get("Content-Type") or "").split(";", 1)[0].strip()
     if not _JSON_MEDIA_TYPE.match(declared):
-        raise HttpProblem(
-            415,
-            "unsupported-media-type",
-            "Unsupported media type",
+        raise UnsupportedMediaType(
             "Send the body as JSON with Content-Type: application/json.",
         )
 
@@ -272,7 +270,7 @@ def read_json(req: func.HttpRequest, model: type[M], max_bytes: int = MAX_BODY_B
     try:
         parsed = model.model_validate(payload)
     except ValidationError as exc:
-        raise from_validation_error(exc) from None
+        raise invalid_request(exc) from None
     far = list(far_dates(parsed))
     if far:
         raise InvalidRequest("A date is out of range.", tuple(far))
@@ -339,12 +337,8 @@ def route_param(req: func.HttpRequest, name: str, pattern: str, *, kind: str | N
     if not re.match(pattern, value):
         if kind is not None:
             raise NotFound(kind, value[:100])
-        raise HttpProblem(
-            422,
-            "validation-failed",
-            "Validation failed",
+        raise InvalidRequest(
             f"'{name}' is not a valid identifier.",
-            [],
         )
     return value
 

@@ -18,10 +18,11 @@ from pydantic import (
 from bootstrap.composition import services
 from http_api.auth import Access
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response
-from http_api.problems import from_validation_error
+from http_api.problems import invalid_request
 from http_api.schemas import Problem
 from scheduling_core.documents.config import SLUG_PATTERN
-from scheduling_core.domain.timezones import UnknownTimeZone, iana_name, resolve_time_zone
+from scheduling_core.domain.timezones import iana_name, resolve_time_zone
+from scheduling_core.errors import UnknownTimeZone
 from scheduling_core.services.fairness_report import FairnessReports
 
 bp = func.Blueprint()
@@ -99,7 +100,7 @@ def routing_fairness(req: func.HttpRequest) -> func.HttpResponse:
     try:
         query = FairnessQuery.model_validate(dict(req.params))
     except ValidationError as exc:
-        raise from_validation_error(exc) from None
+        raise invalid_request(exc) from None
     s = services()
     reports = FairnessReports(bookings=s.booking_store, routing=s.routing, hosts=s.config_repository)
     hosts = reports.report(query.ruleSet, query.from_, query.to)

@@ -16,7 +16,8 @@ from collections.abc import Callable
 import azure.functions as func
 
 from bootstrap.composition import services
-from http_api.problems import HttpProblem, problem_response, to_problem
+from http_api.problems import problem_response, to_problem
+from scheduling_core.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidRequest
 from scheduling_core.ports import IdempotencyOutcome, StoredResponse
 
 MAX_KEY_LENGTH = 255
@@ -58,10 +59,7 @@ def run_idempotently(
     if key is None:
         return handler()
     if not key.strip() or len(key) > MAX_KEY_LENGTH:
-        raise HttpProblem(
-            422,
-            "validation-failed",
-            "Validation failed",
+        raise InvalidRequest(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.",
         )
     store = services().idempotency
@@ -71,19 +69,12 @@ def run_idempotently(
         assert claim.response is not None
         return _to_http(claim.response, replayed=True)
     if claim.outcome is IdempotencyOutcome.KEY_REUSED:
-        raise HttpProblem(
-            422,
-            "idempotency-key-reused",
-            "Idempotency key reused",
+        raise IdempotencyKeyReused(
             "This Idempotency-Key was used with a different request body.",
         )
     if claim.outcome is IdempotencyOutcome.IN_PROGRESS:
-        raise HttpProblem(
-            409,
-            "idempotency-in-progress",
-            "Request in progress",
+        raise IdempotencyInProgress(
             "A request with this Idempotency-Key is still being processed; retry shortly.",
-            headers={"Retry-After": "1"},
         )
     try:
         response = handler()

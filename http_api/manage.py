@@ -31,8 +31,8 @@ from http_api.booking_page import (
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response, read_json
 from http_api.page_headers import page_root, security_headers
 from http_api.schemas import Problem
-from scheduling_core.domain.timezones import UnknownTimeZone, iana_name, resolve_time_zone
-from scheduling_core.errors import FieldError, InvalidRequest, NotFound
+from scheduling_core.domain.timezones import iana_name, resolve_time_zone
+from scheduling_core.errors import FieldError, InvalidRequest, NotFound, UnknownTimeZone
 from scheduling_core.services.manage import ManagedBooking
 from scheduling_core.services.slots import resolve_window
 

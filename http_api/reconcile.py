@@ -15,10 +15,9 @@ from pydantic import BaseModel, Field
 from bootstrap.composition import services
 from http_api.auth import Access
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response
-from http_api.problems import HttpProblem
 from http_api.schemas import Problem
 from scheduling_core.domain.intervals import Interval
-from scheduling_core.errors import FieldError
+from scheduling_core.errors import FieldError, InvalidRequest
 from scheduling_core.services.dataverse_reconcile import ReconcileReport
 
 bp = func.Blueprint()
@@ -76,10 +75,8 @@ def report_out(report: ReconcileReport) -> ReconcileReportOut:
     )
 
 
-def _invalid(name: str, message: str) -> HttpProblem:
-    return HttpProblem(
-        422, "validation-failed", "Validation failed", message, [FieldError(field=name, message=message)]
-    )
+def _invalid(name: str, message: str) -> InvalidRequest:
+    return InvalidRequest(message, (FieldError(field=name, message=message),))
 
 
 def _bound(req: func.HttpRequest, name: str, *, end: bool) -> datetime:

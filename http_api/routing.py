@@ -19,11 +19,10 @@ from http_api.endpoint import (
     read_json,
     route_param,
 )
-from http_api.problems import HttpProblem
 from http_api.schemas import Problem, RoutingDecisionList, RoutingDecisionOut
 from scheduling_core.documents.config import SLUG_PATTERN
 from scheduling_core.documents.rule_sets import RuleSetDoc, unknown_pool_hosts
-from scheduling_core.errors import FieldError
+from scheduling_core.errors import FieldError, InvalidRequest
 
 bp = func.Blueprint()
 DECISION_ID = r"^rd_[a-f0-9]{24}$"
@@ -79,12 +78,9 @@ def admin_rule_set(req: func.HttpRequest) -> func.HttpResponse:
         doc = read_json(req, RuleSetDoc)
         unknown = unknown_pool_hosts(doc, {h.id for h in repository.list_hosts()})
         if unknown:
-            raise HttpProblem(
-                422,
-                "validation-failed",
-                "Validation failed",
+            raise InvalidRequest(
                 "The rule set names unknown hosts.",
-                [FieldError(field=path, message=f"unknown host '{host}'") for path, host in unknown],
+                tuple(FieldError(field=path, message=f"unknown host '{host}'") for path, host in unknown),
             )
         created = repository.put_rule_set_doc(rule_set_id, doc.model_dump_json(by_alias=True))
         return _out(rule_set_id, doc.model_dump(by_alias=True)), created
@@ -115,12 +111,9 @@ def admin_rule_set(req: func.HttpRequest) -> func.HttpResponse:
 def list_routing_decisions(req: func.HttpRequest) -> func.HttpResponse:
     record_id = (req.params.get("recordId") or "").strip()
     if not record_id or len(record_id) > 100:
-        raise HttpProblem(
-            422,
-            "validation-failed",
-            "Validation failed",
+        raise InvalidRequest(
             "recordId is required.",
-            [FieldError(field="recordId", message="required, at most 100 characters")],
+            (FieldError(field="recordId", message="required, at most 100 characters"),),
         )
     items = services().routing.for_record(record_id)
     return json_response(RoutingDecisionList(items=[RoutingDecisionOut.model_validate(i) for i in items]))

@@ -23,7 +23,7 @@ from http_api.endpoint import (
     read_json,
     route_param,
 )
-from http_api.problems import from_validation_error
+from http_api.problems import invalid_request
 from http_api.schemas import Problem
 from scheduling_core.documents.config import SLUG_PATTERN
 from scheduling_core.domain.webhooks import (
@@ -215,6 +215,6 @@ def admin_webhook_deliveries(req: func.HttpRequest) -> func.HttpResponse:
     try:
         query = DeliveriesQuery.model_validate(dict(req.params))
     except ValidationError as exc:
-        raise from_validation_error(exc) from None
+        raise invalid_request(exc) from None
     attempts = services().webhooks.deliveries(webhook_id, event_id=query.eventId, limit=query.limit)
     return json_response(WebhookDeliveryList(items=[_delivery_out(a) for a in attempts]))

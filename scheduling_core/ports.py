@@ -172,3 +172,44 @@ class IdempotencyStore(Protocol):
     def abandon(self, scope: str, key: str) -> None:
         """Forget an in-progress claim (the work failed transiently; a retry may try again)."""
         ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriptionRecord:
+    host_id: str
+    subscription_id: str
+    client_state_hash: str
+    expires_at: datetime | None
+    status: str  # active | failed
+    error: str | None = None
+    etag: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutlookLink:
+    booking_id: str
+    mailbox: str
+    event_id: str | None = None
+    create_attempted_at: datetime | None = None
+    written_version: int = 0
+    written_start: datetime | None = None
+    written_end: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeltaPage:
+    events: list[dict[str, Any]]
+    next_link: str | None
+    delta_link: str | None
+
+
+class LeaseOutcome(StrEnum):
+    TAKEN = "taken"  # apply the version, then `finish` or `release`
+    ALREADY_APPLIED = "already-applied"  # the target has this version or a newer one: acknowledge
+    BUSY = "busy"  # another delivery holds an unexpired lease: try again shortly
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaseResult:
+    outcome: LeaseOutcome
+    applied_version: int

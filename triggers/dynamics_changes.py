@@ -14,7 +14,7 @@ import logging
 import azure.functions as func
 
 from bootstrap.composition import services
-from scheduling_core.services.dynamics_webhook import MalformedContext
+from scheduling_core.errors import MalformedContext
 from triggers.messages import receiving
 
 bp = func.Blueprint()

@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 from starlette.responses import JSONResponse
 
 from devstack.simkit import SimFault
-from scheduling_core.domain.timezones import UnknownTimeZone, resolve_time_zone
+from scheduling_core.domain.timezones import resolve_time_zone
+from scheduling_core.errors import UnknownTimeZone
 
 _LOCAL_DATETIME = re.compile(
     r"^(?P<base>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)(?:\.(?P<fraction>\d{1,7}))?(?P<offset>Z|[+-]\d{2}:\d{2})?$"

@@ -67,7 +67,7 @@ from scheduling_core.domain.bookings import (
 from scheduling_core.domain.events import from_json, to_json
 from scheduling_core.domain.intervals import Interval
 from scheduling_core.domain.values import Commitment
-from scheduling_core.errors import BookingChanged, NotFound, SlotUnavailable
+from scheduling_core.errors import NotFound, RowChanged, SlotUnavailable, StaleBooking
 from scheduling_core.ports import Clock, CloudEvent, PendingEvent
 
 log = logging.getLogger(__name__)
@@ -304,13 +304,15 @@ class TableBookingStore:
         released again by the `expire_holds` timer."""
         extra: list[Op] = [("delete", {"PartitionKey": host_id, "RowKey": key}) for key in extra_rows]
         try:
-            self._commit(host_id, add=None, drop=[owned], extra_ops=extra, now=self._clock.now(), stale=_Gone)
-        except (_Gone, SlotUnavailable, TableTransactionError):
+            self._commit(
+                host_id, add=None, drop=[owned], extra_ops=extra, now=self._clock.now(), stale=_row_changed
+            )
+        except (RowChanged, SlotUnavailable, TableTransactionError):
             if extra:  # the extra rows may be gone already (a concurrent release): release the claim alone
                 try:
-                    self._commit(host_id, add=None, drop=[owned], now=self._clock.now(), stale=_Gone)
+                    self._commit(host_id, add=None, drop=[owned], now=self._clock.now(), stale=_row_changed)
                     return
-                except (_Gone, SlotUnavailable, TableTransactionError):
+                except (RowChanged, SlotUnavailable, TableTransactionError):
                     pass
             log.warning("could not release the claim of %s on %s; expiry will", owned.owner, host_id)
 
@@ -398,7 +400,7 @@ class TableBookingStore:
                     add=pending,
                     extra_ops=[("upsert", secondary_row, {"mode": UpdateMode.REPLACE})],
                     now=now,
-                    stale=_Gone,
+                    stale=_row_changed,
                 )
                 taken.append(host_id)
             extra: list[Op] = [
@@ -460,7 +462,7 @@ class TableBookingStore:
             add=booking.claim(host_id).entry(booking.id, ClaimKind.BOOKING),
             extra_ops=[("upsert", row, {"mode": UpdateMode.REPLACE})],
             now=self._clock.now(),
-            stale=_Gone,
+            stale=_row_changed,
             check=False,
         )
 
@@ -520,7 +522,7 @@ class TableBookingStore:
                 drop=[old.claim(host_id).entry(old.id, ClaimKind.BOOKING)],
                 extra_ops=[("upsert", row, {"mode": UpdateMode.REPLACE})],
                 now=now,
-                stale=_Gone,
+                stale=_row_changed,
             )
         return _pending(event, primary, results)
 
@@ -578,7 +580,7 @@ class TableBookingStore:
                 add=claim,
                 extra_ops=[("upsert", ref, {"mode": UpdateMode.REPLACE})],
                 now=now,
-                stale=_Gone,
+                stale=_row_changed,
             )
             try:
                 results = self._submit_change(self._change_ops(stored, new, event, now), new.id)
@@ -598,7 +600,7 @@ class TableBookingStore:
             add=pending,
             extra_ops=[("upsert", moved, {"mode": UpdateMode.REPLACE})],
             now=now,
-            stale=_Gone,
+            stale=_row_changed,
         )
         pointer = {
             **self._booking_row(new, from_host, primary=False, status="moved"),
@@ -652,16 +654,16 @@ class TableBookingStore:
                 add=claim,
                 extra_ops=[("update", row, {"mode": UpdateMode.REPLACE, **condition})],
                 now=self._clock.now(),
-                stale=_Gone,
+                stale=_row_changed,
                 check=False,
             )
-        except _Gone:
+        except RowChanged:
             # A change that followed the pointer wrote the row first (as the primary row): confirm the
             # claim of the booking as it is now, if it is still this host's and confirmed.
             current = self.get_booking(new.id).booking
             if current.status is BookingStatus.CONFIRMED and current.primary_host == to_host:
                 claim = current.claim(to_host).entry(current.id, ClaimKind.BOOKING)
-                self._commit(to_host, add=claim, now=self._clock.now(), stale=_Gone, check=False)
+                self._commit(to_host, add=claim, now=self._clock.now(), stale=_row_changed, check=False)
         self._repoint(new)
 
     def _repoint(self, booking: Booking) -> None:
@@ -825,7 +827,7 @@ class TableBookingStore:
                 add=hold.claim(host_id).entry(hold.id, ClaimKind.HOLD, hold.expires_at),
                 extra_ops=[("create", row)],
                 now=now,
-                stale=_Gone,
+                stale=_row_changed,
             )
         except Exception:
             self._delete_index(f"hold|{hold.id}")
@@ -1011,12 +1013,8 @@ class TableBookingStore:
             ]
 
 
-class StaleBooking(BookingChanged):
-    """The booking row's ETag no longer matched at write time."""
-
-
-class _Gone(Exception):
-    """A row written beside a claim changed or vanished meanwhile (the caller decides what that means)."""
+def _row_changed() -> RowChanged:
+    return RowChanged("a row written beside the claim changed or vanished meanwhile")
 
 
 def encode_offset(offset: int | None) -> str | None:

@@ -55,10 +55,10 @@ from scheduling_core.adapters.dataverse_models import (
 from scheduling_core.adapters.http_retry import RetryingSender
 from scheduling_core.domain.matching import AccountRow, ContactRow, LeadRow, normalize_email
 from scheduling_core.errors import (
+    DataverseRequestRejected,
     InvalidRequest,
     NotFound,
-    PermanentError,
-    UpstreamRejected,
+    QueryTooLarge,
     UpstreamUnavailable,
 )
 
@@ -84,24 +84,6 @@ _ACCOUNT_LINKS: dict[str, tuple[str, ...]] = {
 }
 #: Records whose own address is their location.
 _ADDRESSED = frozenset({"lead", "account", "contact"})
-
-
-class DataverseRequestRejected(UpstreamRejected):
-    """Dataverse refused a request with a 4xx other than 429: a bug or a configuration error on our side."""
-
-    service = "Dataverse"
-
-    def __init__(self, *, status_code: int, code: str | None, message: str | None, request: str) -> None:
-        super().__init__(
-            f"Dataverse rejected {request}: HTTP {status_code} {code or 'unknown error'}: {message or ''}"
-        )
-        self.status_code = status_code
-        self.code = code
-        self.message = message
-
-
-class QueryTooLarge(PermanentError):
-    """A query still had pages left after `max_pages`: narrow it rather than read without bound."""
 
 
 def dataverse_client_from_settings(settings: Settings) -> DataverseClient:

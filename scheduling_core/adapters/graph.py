@@ -50,7 +50,7 @@ from scheduling_core.adapters.graph_models import (
 from scheduling_core.adapters.http_retry import RetryingSender
 from scheduling_core.domain.intervals import Interval
 from scheduling_core.domain.values import BusyItem
-from scheduling_core.errors import UpstreamRejected, UpstreamUnavailable
+from scheduling_core.errors import GraphRequestRejected, UpstreamUnavailable
 from scheduling_core.ports import Clock, HostFreeBusy, Mailbox
 
 #: Graph answers at most this many schedules per getSchedule call (documented limit).
@@ -63,20 +63,6 @@ SCHEDULE_WINDOW_PIECE = timedelta(days=61)
 AVAILABILITY_VIEW_INTERVAL_MINUTES = 15
 
 _SERVICE = "graph"
-
-
-class GraphRequestRejected(UpstreamRejected):
-    """Graph refused a request with a 4xx other than 429: a bug or a configuration error on our side."""
-
-    service = "Graph"
-
-    def __init__(self, *, status_code: int, code: str | None, message: str | None, request: str) -> None:
-        super().__init__(
-            f"Graph rejected {request}: HTTP {status_code} {code or 'unknown error'}: {message or ''}"
-        )
-        self.status_code = status_code
-        self.code = code
-        self.message = message
 
 
 def is_mailbox_fault(exc: GraphRequestRejected) -> bool:

@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from scheduling_core.domain.timezones import UnknownTimeZone, resolve_time_zone
+from scheduling_core.domain.timezones import resolve_time_zone
 from scheduling_core.domain.values import ShowAs
+from scheduling_core.errors import UnknownTimeZone
 
 #: Graph writes local times with seven fractional digits: 2026-12-01T09:00:00.0000000
 _GRAPH_DATETIME = re.compile(

@@ -20,56 +20,28 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import quote
 
-from scheduling_core.adapters.graph import GraphClient, GraphRequestRejected, is_mailbox_fault
+from scheduling_core.adapters.graph import GraphClient, is_mailbox_fault
 from scheduling_core.domain.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
-from scheduling_core.errors import UpstreamUnavailable
+from scheduling_core.errors import (
+    DeltaTokenExpired,
+    DuplicateTransaction,
+    GraphRequestRejected,
+    MailboxUnavailable,
+    UpstreamUnavailable,
+)
+from scheduling_core.ports import DeltaPage
 
 MAX_CONCURRENT_PER_MAILBOX: Final = 4
 #: Events per delta page we ask for (Graph's `odata.maxpagesize` preference).
 DELTA_PAGE_SIZE: Final = 50
 
 
-class MailboxUnavailable(GraphRequestRejected):
-    """Graph cannot serve the mailbox at all (404 other than `ErrorItemNotFound`, or 403): not a deletion."""
-
-    def __init__(self, mailbox: str, rejected: GraphRequestRejected) -> None:
-        GraphRequestRejected.__init__(
-            self,
-            status_code=rejected.status_code,
-            code=rejected.code,
-            message=rejected.message,
-            request=f"a request for mailbox {mailbox}",
-        )
-        self.mailbox = mailbox
-
-    @property
-    def reason(self) -> str:
-        code = self.code or "unknown error"
-        return f"mailbox unavailable: HTTP {self.status_code} {code}: {self.message or ''}"
-
-
-class DuplicateTransaction(GraphRequestRejected):
-    """Graph refused a create: its `transactionId` already made an event (find it and carry on with it)."""
-
-
 def _event_gone(exc: GraphRequestRejected) -> bool:
     return exc.status_code == 404 and (exc.code or "").lower() == "erroritemnotfound"
-
-
-class DeltaTokenExpired(Exception):
-    """Graph no longer knows the delta token (410 / syncStateNotFound): start a full round again."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeltaPage:
-    events: list[dict[str, Any]]
-    next_link: str | None
-    delta_link: str | None
 
 
 def _user(mailbox: str) -> str:

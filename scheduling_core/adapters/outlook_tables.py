@@ -24,7 +24,6 @@ writer won), so a renewal timer and a lifecycle notification never overwrite eac
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,21 +32,12 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, UpdateMode
 
 from scheduling_core.adapters.tables import Tables, storage_errors
+from scheduling_core.errors import SubscriptionChanged
+from scheduling_core.ports import OutlookLink, SubscriptionRecord
 
 
 def event_key(event_id: str) -> str:
     return hashlib.sha256(event_id.encode()).hexdigest()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OutlookLink:
-    booking_id: str
-    mailbox: str
-    event_id: str | None = None
-    create_attempted_at: datetime | None = None
-    written_version: int = 0
-    written_start: datetime | None = None
-    written_end: datetime | None = None
 
 
 class TableOutlookLinks:
@@ -105,21 +95,6 @@ class TableOutlookLinks:
     def booking_for_event(self, event_id: str) -> str | None:
         row = _read(self._table, "event", event_key(event_id))
         return None if row is None else str(row["bookingId"])
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SubscriptionRecord:
-    host_id: str
-    subscription_id: str
-    client_state_hash: str
-    expires_at: datetime | None
-    status: str  # active | failed
-    error: str | None = None
-    etag: str | None = None
-
-
-class SubscriptionChanged(Exception):
-    """Another writer changed the host's subscription row first: read it again."""
 
 
 class TableSubscriptions:

@@ -12,9 +12,7 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from azure.core import MatchConditions
@@ -23,20 +21,9 @@ from azure.data.tables import TableClient, UpdateMode
 
 from scheduling_core.adapters.tables import Tables, storage_errors
 from scheduling_core.errors import UpstreamUnavailable
+from scheduling_core.ports import LeaseOutcome, LeaseResult
 
 _ATTEMPTS = 20
-
-
-class LeaseOutcome(StrEnum):
-    TAKEN = "taken"  # apply the version, then `finish` or `release`
-    ALREADY_APPLIED = "already-applied"  # the target has this version or a newer one: acknowledge
-    BUSY = "busy"  # another delivery holds an unexpired lease: try again shortly
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LeaseResult:
-    outcome: LeaseOutcome
-    applied_version: int
 
 
 class TableSyncStateStore:

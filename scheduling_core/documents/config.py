@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from scheduling_core.domain.timezones import UnknownTimeZone, iana_name
+from scheduling_core.domain.timezones import iana_name
 from scheduling_core.domain.values import (
     MINUTES_PER_DAY,
     Assignment,
@@ -33,6 +33,7 @@ from scheduling_core.domain.values import (
     Weekday,
     WorkingHoursRule,
 )
+from scheduling_core.errors import UnknownTimeZone
 
 #: Every time a booking can start, last or be buffered by sits on this grid, which bounds how many claims
 #: one day row can hold (see `bookings.MAX_ENTRIES_PER_DAY`).

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from scheduling_core.errors import PermanentError
+from scheduling_core.errors import MalformedEvent
 from scheduling_core.ports import CloudEvent
 
 SPEC_VERSION: Final = "1.0"
@@ -59,10 +59,6 @@ __all__ = [
     "from_json",
     "to_json",
 ]
-
-
-class MalformedEvent(PermanentError):
-    """A message body or event that is not a valid booking CloudEvent; redelivering it cannot help."""
 
 
 def booking_event(

@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Final
 
 from scheduling_core.domain.values import SelfService
+from scheduling_core.errors import WeakKey
 
 _ID: Final = re.compile(r"^bk_([0-9a-f]{24})$")
 _TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]{38}$")
@@ -31,10 +32,6 @@ _MAC_BYTES: Final = 16
 _CONTEXT: Final = b"manage-link:v1:"
 #: A key shorter than this is refused at start-up (it must be as hard to guess as the MAC is long).
 MIN_KEY_BYTES: Final = 32
-
-
-class WeakKey(ValueError):
-    """`MANAGE_LINK_KEY` is too short to make unguessable links."""
 
 
 def _mac(key: bytes, booking_id: str) -> bytes:

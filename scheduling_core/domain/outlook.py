@@ -21,8 +21,9 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scheduling_core.domain.inert_text import inert
-from scheduling_core.domain.timezones import UnknownTimeZone, iana_name
+from scheduling_core.domain.timezones import iana_name
 from scheduling_core.domain.values import EventType, LocationKind, OutlookEditPolicy
+from scheduling_core.errors import UnknownTimeZone, UnreadableEvent
 
 #: A named string property in our own property set (a GUID we chose; the name says what it holds).
 BOOKING_PROPERTY_ID: Final = "String {6f1f1c8e-3c1b-4f4e-9d0a-7b4c2a9e5d10} Name SchedulingBookingId"
@@ -147,10 +148,6 @@ class ObservedEvent:
     booking_id: str | None  # from our extended property, else None
     transaction_id: str | None
     join_url: str | None
-
-
-class UnreadableEvent(ValueError):
-    """Graph returned an event whose times this service cannot read."""
 
 
 def graph_instant(value: Mapping[str, Any] | None) -> datetime:

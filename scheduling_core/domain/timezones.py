@@ -12,20 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tzlocal.windows_tz import win_tz
 
-from scheduling_core.errors import FieldError, InvalidRequest
+from scheduling_core.errors import UnknownTimeZone
 
 UTC = ZoneInfo("UTC")
-
-
-class UnknownTimeZone(InvalidRequest):
-    """The name is neither an IANA zone nor a Windows zone with a CLDR mapping."""
-
-    def __init__(self, name: str, field: str = "timeZone") -> None:
-        super().__init__(
-            f"'{name}' is not a known IANA or Windows time zone.",
-            (FieldError(field=field, message=f"unknown time zone '{name}'"),),
-        )
-        self.name = name
 
 
 @lru_cache(maxsize=512)

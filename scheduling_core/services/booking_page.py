@@ -25,7 +25,7 @@ from typing import Any
 from scheduling_core.domain.bookings import Booking, Hold, new_hold_id
 from scheduling_core.domain.intervals import Interval
 from scheduling_core.domain.values import Assignment, EventType, Slot
-from scheduling_core.errors import NotFound, SchedulingError, SlotUnavailable, TooManyRequests
+from scheduling_core.errors import NotFound, RateLimited, SchedulingError, SlotUnavailable, TooManyHolds
 from scheduling_core.ports import Clock, ConfigRepository
 from scheduling_core.services.bookings import HOLD_LIFETIME, BookingRequest, BookingService
 from scheduling_core.services.page_limits import (
@@ -107,8 +107,7 @@ class BookingPage:
                 return
             until = minute + timedelta(minutes=1)
             refused.add(key, until)
-        raise TooManyRequests(
-            "rate-limited",
+        raise RateLimited(
             f"Too many requests from this address; at most {self._limits.requests_per_minute} a minute.",
             math.ceil((until - now).total_seconds()),
         )
@@ -139,8 +138,7 @@ class BookingPage:
             client_pool(client), self._limits.max_holds_per_client, hold_id, expires, now
         )
         if busy_until is not None:
-            raise TooManyRequests(
-                "too-many-holds",
+            raise TooManyHolds(
                 f"This address already holds {self._limits.max_holds_per_client} times; book or release one.",
                 math.ceil((busy_until - now).total_seconds()),
             )
@@ -148,8 +146,7 @@ class BookingPage:
         busy_until = self._store.claim(share_pool(event_type.slug), capacity, hold_id, expires, now)
         if busy_until is not None:
             self._store.release(client_pool(client), hold_id)
-            raise TooManyRequests(
-                "too-many-holds",
+            raise TooManyHolds(
                 "Too many times of this event type are held on the booking page right now.",
                 math.ceil((busy_until - now).total_seconds()),
             )
@@ -257,8 +254,7 @@ class BookingPage:
         if self._store.count(name, day) > self._limits.max_bookings_per_email_per_day:
             self._store.count(name, day, -1)  # a refused request does not use up the allowance
             midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), now.tzinfo)
-            raise TooManyRequests(
-                "rate-limited",
+            raise RateLimited(
                 f"At most {self._limits.max_bookings_per_email_per_day} bookings a day per email address.",
                 math.ceil((midnight - now).total_seconds()),
             )

@@ -30,10 +30,9 @@ from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 from scheduling_core.domain.bookings import Booking, StoredBooking, appointment_id
-from scheduling_core.domain.events import MalformedEvent
 from scheduling_core.domain.inert_text import inert
 from scheduling_core.domain.values import EventType, Host, LocationKind
-from scheduling_core.errors import NotFound, PermanentError
+from scheduling_core.errors import MalformedEvent, NotFound, UnmappableBooking
 from scheduling_core.ports import CloudEvent
 from scheduling_core.services.sync_runner import LeasedApply, Redelivery, SyncOutcome, SyncStateStore
 
@@ -348,10 +347,6 @@ def appointment_plan(
     else:
         state = {"statecode": STATE_SCHEDULED, "statuscode": STATUS_BUSY}
     return AppointmentPlan(fields=fields, state=state)
-
-
-class UnmappableBooking(PermanentError):
-    """The booking names something Dataverse cannot hold (e.g. a record id that is not a GUID)."""
 
 
 # --- the service -------------------------------------------------------------------------------------

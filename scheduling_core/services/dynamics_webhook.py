@@ -38,7 +38,7 @@ from typing import Any, Final, Protocol
 
 from scheduling_core.domain.bookings import Booking, BookingStatus, StoredBooking
 from scheduling_core.domain.values import EventType, OutlookEditPolicy
-from scheduling_core.errors import InvalidRequest, NotFound, SlotUnavailable
+from scheduling_core.errors import InvalidRequest, MalformedContext, NotFound, SlotUnavailable
 from scheduling_core.ports import Clock
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,6 @@ STATE_CANCELED: Final = 2
 OWNER_ENTITIES: Final = frozenset({"lead", "opportunity"})
 APPOINTMENT_FIELDS: Final = ("activityid", "statecode", "scheduledstart", "scheduledend", "_ownerid_value")
 _MS_DATE = re.compile(r"^/Date\((?P<ms>-?\d+)(?:[+-]\d{4})?\)/$")
-
-
-class MalformedContext(InvalidRequest):
-    """The body is not a RemoteExecutionContext this service can read (the shell answers 400)."""
 
 
 class WebhookOutcome(StrEnum):

@@ -34,13 +34,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
-from scheduling_core.adapters.outlook_calendar import DeltaPage, DeltaTokenExpired, MailboxUnavailable
-from scheduling_core.adapters.outlook_tables import OutlookLink
 from scheduling_core.domain.bookings import Booking, BookingReader, BookingStatus
 from scheduling_core.domain.outlook import (
     BookingTimes,
     ObservedEvent,
-    UnreadableEvent,
     Verdict,
     drift_record,
     event_times,
@@ -48,8 +45,15 @@ from scheduling_core.domain.outlook import (
     observed_event,
 )
 from scheduling_core.domain.values import EventType, OutlookEditPolicy
-from scheduling_core.errors import BookingNotModifiable, NotFound, SlotUnavailable
-from scheduling_core.ports import Clock
+from scheduling_core.errors import (
+    BookingNotModifiable,
+    DeltaTokenExpired,
+    MailboxUnavailable,
+    NotFound,
+    SlotUnavailable,
+    UnreadableEvent,
+)
+from scheduling_core.ports import Clock, DeltaPage, OutlookLink
 
 log = logging.getLogger(__name__)
 

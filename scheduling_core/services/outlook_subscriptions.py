@@ -38,10 +38,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
-from scheduling_core.adapters.outlook_tables import SubscriptionChanged, SubscriptionRecord
 from scheduling_core.domain.values import Host
-from scheduling_core.errors import SchedulingError
-from scheduling_core.ports import Clock
+from scheduling_core.errors import SchedulingError, SubscriptionChanged
+from scheduling_core.ports import Clock, SubscriptionRecord
 
 log = logging.getLogger(__name__)
 

@@ -30,24 +30,24 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final, Protocol
 
-from scheduling_core.adapters.outlook_calendar import DuplicateTransaction, MailboxUnavailable
-from scheduling_core.adapters.outlook_tables import OutlookLink
 from scheduling_core.domain.bookings import Booking
 from scheduling_core.domain.events import BOOKING_DRIFT_DETECTED
 from scheduling_core.domain.outlook import MeetingSource, cancel_comment, event_update, new_event
 from scheduling_core.domain.values import EventType, Host
-from scheduling_core.errors import NotFound, PermanentError, UpstreamUnavailable
-from scheduling_core.ports import Clock, CloudEvent
+from scheduling_core.errors import (
+    DuplicateTransaction,
+    EventGone,
+    MailboxUnavailable,
+    NotFound,
+    UpstreamUnavailable,
+)
+from scheduling_core.ports import Clock, CloudEvent, OutlookLink
 from scheduling_core.services.dataverse_sync import source_from_event
 from scheduling_core.services.sync_runner import LeasedApply, Redelivery, SyncOutcome
 
 log = logging.getLogger(__name__)
 
 TARGET: Final = "outlook"
-
-
-class EventGone(PermanentError):
-    """The booking's Outlook event was deleted in Outlook; it is not created again."""
 
 
 class Calendars(Protocol):

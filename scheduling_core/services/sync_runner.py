@@ -29,9 +29,15 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final, Protocol
 
-from scheduling_core.adapters.sync_state_table import LeaseOutcome, LeaseResult
 from scheduling_core.errors import PermanentError, SchedulingError, Throttled, TransientError
-from scheduling_core.ports import Clock, CloudEvent, RedeliveryScheduler, ScheduledCopy
+from scheduling_core.ports import (
+    Clock,
+    CloudEvent,
+    LeaseOutcome,
+    LeaseResult,
+    RedeliveryScheduler,
+    ScheduledCopy,
+)
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,6 @@ from bootstrap.settings import Settings
 from scheduling_core.adapters.credentials import StaticToken
 from scheduling_core.adapters.dataverse import (
     DataverseClient,
-    DataverseRequestRejected,
-    QueryTooLarge,
     account_team_name,
     dataverse_client_from_settings,
     odata_string,
@@ -29,7 +27,13 @@ from scheduling_core.adapters.dataverse_models import (
     SystemUserRow,
     TeamRow,
 )
-from scheduling_core.errors import InvalidRequest, NotFound, UpstreamUnavailable
+from scheduling_core.errors import (
+    DataverseRequestRejected,
+    InvalidRequest,
+    NotFound,
+    QueryTooLarge,
+    UpstreamUnavailable,
+)
 from tests.fixtures.dataverse import SIM_TOKEN, DataverseSim, new_guid
 
 pytestmark = pytest.mark.integration

@@ -302,7 +302,7 @@ def test_the_trigger_binds_the_dataverse_subscription_with_sessions() -> None:
 
 
 def test_an_unreadable_message_is_raised_so_it_ends_in_the_dead_letter_queue() -> None:
-    from scheduling_core.domain.events import MalformedEvent
+    from scheduling_core.errors import MalformedEvent
 
     message = servicebus.ServiceBusMessage(
         body=b"{not json", delivery_count=1, message_id="x", application_properties={}, user_properties={}
@@ -352,8 +352,9 @@ def test_the_sync_state_lease_excludes_others_until_it_ends_or_expires(azurite: 
 
     from azure.data.tables import TableServiceClient
 
-    from scheduling_core.adapters.sync_state_table import LeaseOutcome, TableSyncStateStore
+    from scheduling_core.adapters.sync_state_table import TableSyncStateStore
     from scheduling_core.adapters.tables import Tables
+    from scheduling_core.ports import LeaseOutcome
 
     tables = Tables(
         TableServiceClient.from_connection_string(azurite.connection_string), "t" + uuid.uuid4().hex[:10]

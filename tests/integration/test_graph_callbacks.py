@@ -30,7 +30,7 @@ storage_proxy = _proxy.storage_proxy
 def _subscribe_mailbox(client_state: str) -> tuple[str, str]:
     """A host's subscription row with a known client state, so the test can sign items (host, sub id)."""
     from bootstrap.composition import services
-    from scheduling_core.adapters.outlook_tables import SubscriptionRecord
+    from scheduling_core.ports import SubscriptionRecord
     from scheduling_core.services.outlook_subscriptions import hash_client_state
 
     host, subscription_id = str(uuid.uuid4()), str(uuid.uuid4())

@@ -17,11 +17,11 @@ from scheduling_core.adapters.credentials import (
     StaticToken,
     token_provider_from_settings,
 )
-from scheduling_core.adapters.graph import CachedBusyTimes, GraphClient, GraphRequestRejected
+from scheduling_core.adapters.graph import CachedBusyTimes, GraphClient
 from scheduling_core.adapters.graph_models import parse_graph_datetime
 from scheduling_core.domain.intervals import Interval
 from scheduling_core.domain.values import ShowAs
-from scheduling_core.errors import UpstreamUnavailable
+from scheduling_core.errors import GraphRequestRejected, UpstreamUnavailable
 from scheduling_core.ports import Mailbox
 from tests.fixtures.graph import SIM_TOKEN, GraphSim
 

@@ -226,7 +226,7 @@ def test_a_forged_client_state_is_dropped_and_never_processed(live: Live) -> Non
 
 def test_a_burst_of_500_notifications_is_answered_202_within_3_seconds(live: Live) -> None:
     from bootstrap.composition import services
-    from scheduling_core.adapters.outlook_tables import SubscriptionRecord
+    from scheduling_core.ports import SubscriptionRecord
     from scheduling_core.services.outlook_subscriptions import hash_client_state
 
     host = str(uuid.uuid4())  # a mailbox with a known client state, so the test can sign items

@@ -132,9 +132,9 @@ def test_a_crash_after_graph_accepted_the_create_is_adopted_on_redelivery(
     app: Any, graph_sim: Any, host: str
 ) -> None:
     from bootstrap.composition import services
-    from scheduling_core.adapters.outlook_tables import OutlookLink
     from scheduling_core.domain.events import booking_event
     from scheduling_core.domain.outlook import new_event
+    from scheduling_core.ports import OutlookLink
     from scheduling_core.services.outlook_sync import meeting_source
 
     slug = new_event_type(app, [host])

@@ -377,7 +377,7 @@ def test_delivery_log_of_an_unknown_subscription_or_with_a_bad_limit_is_a_proble
 
 
 def test_webhook_trigger_subscribes_to_the_booking_topic_and_dead_letters_unreadable_bodies() -> None:
-    from scheduling_core.domain.events import MalformedEvent
+    from scheduling_core.errors import MalformedEvent
 
     with pytest.raises(MalformedEvent):
         _function("deliver_webhooks")(

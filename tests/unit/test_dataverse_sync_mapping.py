@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from scheduling_core.domain.bookings import appointment_id
-from scheduling_core.domain.events import MalformedEvent, booking_event
+from scheduling_core.domain.events import booking_event
 from scheduling_core.domain.values import EventType, Location, LocationKind
+from scheduling_core.errors import MalformedEvent, UnmappableBooking
 from scheduling_core.services.dataverse_sync import (
     ORGANIZER,
     REQUIRED_ATTENDEE,
@@ -21,7 +22,6 @@ from scheduling_core.services.dataverse_sync import (
     STATUS_CANCELED,
     AppointmentSource,
     Party,
-    UnmappableBooking,
     appointment_plan,
     regarding_bind,
     source_from_event,

@@ -10,12 +10,10 @@ from typing import Any
 import pytest
 
 from scheduling_core.adapters.clock import FixedClock
-from scheduling_core.adapters.dataverse import DataverseRequestRejected
-from scheduling_core.adapters.sync_state_table import LeaseOutcome, LeaseResult
 from scheduling_core.domain.bookings import appointment_id
 from scheduling_core.domain.events import booking_event
-from scheduling_core.errors import NotFound, TransientError, UpstreamUnavailable
-from scheduling_core.ports import CloudEvent
+from scheduling_core.errors import DataverseRequestRejected, NotFound, TransientError, UpstreamUnavailable
+from scheduling_core.ports import CloudEvent, LeaseOutcome, LeaseResult
 from scheduling_core.services.dataverse_sync import DataverseSync, SyncOutcome
 from scheduling_core.services.sync_runner import LeasedApply
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import re
 import typing
 from typing import Any
 
 import pytest
 
+import bootstrap
 import http_api
 import scheduling_core
 import triggers
@@ -18,7 +20,7 @@ from scheduling_core.errors import SchedulingError
 
 
 def _import_everything() -> None:
-    for package in (scheduling_core, http_api, triggers):
+    for package in (bootstrap, scheduling_core, http_api, triggers):
         for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
             importlib.import_module(module.name)
 
@@ -84,14 +86,42 @@ def test_the_walk_finds_the_error_tree_and_the_adapters_refusals() -> None:
 @pytest.mark.parametrize("cls", ERRORS, ids=lambda c: c.__qualname__)
 def test_no_error_of_the_service_maps_to_a_500(cls: type[SchedulingError]) -> None:
     problem = to_problem(_instance(cls))
-    assert problem.status != 500 and problem.code != "internal-error", (cls, problem.status)
-    assert 400 <= problem.status < 600
+    assert problem.kind.status != 500 and problem.kind.code != "internal-error", (cls, problem.kind)
+    assert 400 <= problem.kind.status < 600
 
 
 def test_upstream_refusals_are_502_upstream_rejected() -> None:
-    from scheduling_core.adapters.dataverse import DataverseRequestRejected
-    from scheduling_core.adapters.graph import GraphRequestRejected
+    from scheduling_core.errors import DataverseRequestRejected, GraphRequestRejected
 
     for cls in (GraphRequestRejected, DataverseRequestRejected):
         problem = to_problem(cls(status_code=400, code="BadRequest", message="no", request="GET /x"))
-        assert (problem.status, problem.code) == (502, "upstream-rejected")
+        assert (problem.kind.status, problem.kind.code) == (502, "upstream-rejected")
+
+
+def _exception_classes_defined_in_the_service() -> list[type[BaseException]]:
+    found = []
+    for package in (bootstrap, scheduling_core, http_api, triggers):
+        for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            module = importlib.import_module(info.name)
+            found.extend(
+                obj
+                for obj in vars(module).values()
+                if inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__ == info.name
+            )
+    return sorted(set(found), key=lambda c: f"{c.__module__}.{c.__qualname__}")
+
+
+def test_every_exception_the_service_defines_is_in_the_one_tree_of_errors_py() -> None:
+    strays = [
+        f"{c.__module__}.{c.__qualname__}"
+        for c in _exception_classes_defined_in_the_service()
+        if c.__module__ != "scheduling_core.errors" or not issubclass(c, SchedulingError)
+    ]
+    assert strays == []
+
+
+def test_the_tree_in_the_errors_docstring_names_every_error() -> None:
+    import scheduling_core.errors as errors_module
+
+    drawn = set(re.findall(r"[├└]── (\w+)", errors_module.__doc__ or "")) | {"SchedulingError"}
+    assert drawn == {cls.__name__ for cls in ERRORS}

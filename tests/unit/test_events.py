@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from scheduling_core.domain.events import MalformedEvent, booking_event, from_json, to_json
-from scheduling_core.errors import PermanentError
+from scheduling_core.domain.events import booking_event, from_json, to_json
+from scheduling_core.errors import MalformedEvent, PermanentError
 from scheduling_core.ports import CloudEvent
 
 AT = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scheduling_core.domain.manage_links import Action, ManageLinks, WeakKey, allowed
+from scheduling_core.domain.manage_links import Action, ManageLinks, allowed
 from scheduling_core.domain.values import SelfService
+from scheduling_core.errors import WeakKey
 
 KEY = b"k" * 32
 BOOKING = "bk_0123456789abcdef01234567"

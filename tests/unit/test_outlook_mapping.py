@@ -14,7 +14,6 @@ from scheduling_core.domain.outlook import (
     BookingTimes,
     MeetingSource,
     ObservedEvent,
-    UnreadableEvent,
     Verdict,
     cancel_comment,
     graph_instant,
@@ -23,6 +22,7 @@ from scheduling_core.domain.outlook import (
     observed_event,
 )
 from scheduling_core.domain.values import EventType, Location, LocationKind, OutlookEditPolicy
+from scheduling_core.errors import UnreadableEvent
 from scheduling_core.services.outlook_subscriptions import client_state_matches, hash_client_state
 
 START = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)

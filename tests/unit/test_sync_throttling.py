@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from scheduling_core.adapters.clock import FixedClock
-from scheduling_core.adapters.sync_state_table import LeaseOutcome, LeaseResult
 from scheduling_core.domain.events import booking_event
 from scheduling_core.errors import Throttled, TransientError, UpstreamUnavailable
-from scheduling_core.ports import ScheduledCopy
+from scheduling_core.ports import LeaseOutcome, LeaseResult, ScheduledCopy
 from scheduling_core.services.sync_runner import (
     MAX_THROTTLE_DEFERRALS,
     LeasedApply,
