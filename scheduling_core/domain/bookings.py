@@ -348,6 +348,13 @@ class Booking:
             dynamics={**self.dynamics, "syncStatus": "pending"},
         )
 
+    def rerouted(
+        self, start: datetime, to_host: str, at: datetime, reason: str | None, routing: Mapping[str, Any]
+    ) -> Booking:
+        """Moved to `start` and from its (only) host to `to_host` in one change: one version newer."""
+        moved = self.rescheduled(start, at, reason).reassigned(self.primary_host, to_host, at, routing)
+        return replace(moved, version=self.version + 1)
+
     def cancelled(self, at: datetime, reason: str | None, source: str) -> Booking:
         return replace(
             self,

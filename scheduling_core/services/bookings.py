@@ -88,6 +88,60 @@ def without_meeting(answer: HostFreeBusy, meeting: Interval) -> HostFreeBusy:
     return HostFreeBusy(items=items, error=answer.error)
 
 
+def reroutable(booking: Booking, event_type: EventType) -> bool:
+    """Whether routing may give the booking another host: one host, not a collective meeting (a
+    collective booking's hosts are the meeting; docs/decisions.md)."""
+    return len(booking.host_ids) == 1 and event_type.assignment is not Assignment.COLLECTIVE
+
+
+def routing_context(booking: Booking, event_type: EventType) -> ContextIn:
+    """The routing input a booking was made with: its stored context (with the record its invitee
+    email matched, kept there at booking), its invitee email and its answers to the event type's
+    questions (checked when booked)."""
+    asked = {q.id for q in event_type.questions}
+    answers = {k: str(v) for k, v in booking.answers.items() if k in asked and v is not None}
+    return replace(ContextIn.from_mapping(booking.context), email=booking.invitee.email, answers=answers)
+
+
+def _moved_by(booking: Booking, by: str | None) -> Booking:
+    """Who moved it, beside the reason (Dynamics shows both); a later API move clears it."""
+    metadata = {k: v for k, v in booking.metadata.items() if k != "lastRescheduleBy"}
+    return replace(booking, metadata={**metadata, "lastRescheduleBy": by} if by else metadata)
+
+
+def _rerouted_routing(
+    old: Booking,
+    to_host: str,
+    routed: StoredDecision | None,
+    reason: str | None,
+    by: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The routing record of a booking an invitee's reschedule moved to another host: the new decision
+    (if a rule set made one) and the hand-over, as a reassignment records it."""
+    from_host = old.primary_host
+    routing: dict[str, Any] = {"decisionId": None, "rule": None}
+    why = "the event type's hostIds"
+    if routed is not None:
+        decision = routed.decision
+        routing.update(decisionId=routed.id, ruleSet=decision.rule_set, rule=decision.rule)
+        why = decision.reason
+        if routed.match is not None:
+            routing["match"] = routed.match.to_json()
+    routing.update(
+        strategy="rerouted",
+        reason=f"rescheduled by {by}; routing decided again ({why}): {to_host}, free at the new time",
+        reassigned={
+            "from": from_host,
+            "to": to_host,
+            "reason": reason or f"rescheduled by {by}",
+            "by": by,
+            "at": now.isoformat(),
+        },
+    )
+    return routing
+
+
 class BookingStore(BookingReader, Protocol):
     def create_booking(
         self, booking: Booking, event: CloudEvent, now: datetime, *, hold: Hold | None = None
@@ -236,6 +290,7 @@ class BookingService:
         allow: frozenset[OverrideRule] = frozenset(),
         *,
         outlook: bool = True,
+        own_hosts: frozenset[str] | None = None,
     ) -> list[Host]:
         """Hosts for whom `start` is a slot right now: Outlook read fresh, our own claims from storage.
 
@@ -243,7 +298,8 @@ class BookingService:
         that time) does not count as busy, as its claims in `exclude` do not. `outlook=False` skips
         Outlook (booking-page holds: no Graph call per hold; the booking re-checks Outlook fresh).
         `allow`: the rules a manager's override lifts (our own bookings and holds are never among them;
-        `outlookBusy` skips Outlook as well).
+        `outlookBusy` skips Outlook as well). `own_hosts`: the calendars that hold the booking's own event
+        (None: all of them); another host's item at that same time is theirs, and busy.
         """
         hosts = [lifted_host(h, allow) for h in hosts]
         event_type = lifted_event_type(event_type, allow)
@@ -270,7 +326,10 @@ class BookingService:
         )
         if own_meeting is not None:
             free_busy = {
-                host_id: without_meeting(answer, own_meeting) for host_id, answer in free_busy.items()
+                host_id: without_meeting(answer, own_meeting)
+                if own_hosts is None or host_id in own_hosts
+                else answer
+                for host_id, answer in free_busy.items()
             }
         calendars, _ = host_calendars(hosts, free_busy, commitments)
         now = self._clock.now()
@@ -734,9 +793,7 @@ class BookingService:
         new = old.rescheduled(start, now, reason)
         if override is not None:
             new = replace(new, routing={**new.routing, "override": override.to_json()})
-        # Who moved it, beside the reason (Dynamics shows both); a later API move clears it.
-        metadata = {k: v for k, v in new.metadata.items() if k != "lastRescheduleBy"}
-        new = replace(new, metadata={**metadata, "lastRescheduleBy": by} if by else metadata)
+        new = _moved_by(new, by)
         event = booking_event(
             booking=self._snapshot(new),
             event_type="booking.rescheduled",
@@ -746,6 +803,84 @@ class BookingService:
         ensure_time_left("committing the new time")
         self._publish(self._store.reschedule_booking(stored, new, event, now))
         return new
+
+    def reroute(self, booking_id: str, start: datetime, *, reason: str | None, by: str) -> Booking:
+        """Move the booking to `start` with whom its event type's routing picks there now (self-service
+        `reroute`, docs/decisions.md "Self-service reschedule with reroute").
+
+        Its own host, when routing still offers it and it is free then: exactly `reschedule` (same
+        event, `booking.rescheduled`). Otherwise the first free host of routing's pool takes it, time and
+        host in one change through the reassignment's atomic path (same id, version + 1, the new host's
+        claim taken under its locks, `booking.reassigned`). SlotUnavailable when routing offers nobody
+        free then; the booking is untouched. A booking with several hosts is only rescheduled.
+        """
+        return self._retry_unless_pinned(None, lambda: self._reroute(booking_id, start, reason, by))
+
+    def rerouting_pool(
+        self, booking: Booking, event_type: EventType, window: Interval, booking_start: datetime | None
+    ) -> tuple[StoredDecision | None, Sequence[Host]]:
+        """Whom routing offers `booking` over `window` now, best first: the rule set's decision over the
+        booking's stored context and answers (stored, so it can be explained), or, without a rule set,
+        the event type's active hostIds (as `GET /slots` and `POST /bookings`)."""
+        if event_type.routing_rule_set is not None and self._routing is not None:
+            routed = self._routing.decide(
+                rule_set_id=event_type.routing_rule_set,
+                context=routing_context(booking, event_type),
+                window=window,
+                event_type=event_type,
+                booking_start=booking_start,
+            )
+            pool = self._routing.ordered_pool(routed)
+            # The hosts as routing read them (as `create` does): a pool id that is no host is nobody.
+            return routed, [routed.hosts[h] for h in pool if h in routed.hosts and routed.hosts[h].active]
+        return None, [h for h in self._config.get_hosts(list(event_type.host_ids)) if h.active]
+
+    def _reroute(self, booking_id: str, start: datetime, reason: str | None, by: str) -> Booking:
+        stored = self._modifiable(booking_id, None)
+        old = stored.booking
+        if start == old.start:
+            return old
+        event_type = self._config.get_event_type(old.event_type)
+        if not reroutable(old, event_type):
+            return self._reschedule(booking_id, start, reason, None, by=by)
+        slot = Interval(start, start + (old.end - old.start))
+        routed, pool = self.rerouting_pool(old, event_type, slot, start)
+        if not pool:
+            why = routed.decision.reason if routed is not None else "the event type has no active host"
+            raise SlotUnavailable(f"No eligible host: {why}")
+        free = self._free_hosts(
+            event_type,
+            pool,
+            start,
+            frozenset({old.id}),
+            Interval(old.start, old.end),
+            own_hosts=frozenset(old.host_ids),
+        )
+        if any(h.id == old.primary_host for h in free):
+            # Routing still offers its own host, free then: a plain reschedule (the store checks the locks).
+            return self._reschedule(booking_id, start, reason, None, check_availability=False, by=by)
+        now = self._clock.now()
+        last_error: SlotUnavailable | None = None
+        for host in free:
+            routing = _rerouted_routing(old, host.id, routed, reason, by, now)
+            new = _moved_by(old.rerouted(start, host.id, now, reason, routing), by)
+            event = booking_event(
+                booking=self._snapshot(new),
+                event_type=BOOKING_REASSIGNED,
+                time=now,
+                traceparent=current_traceparent(),
+            )
+            ensure_time_left("committing the new time and host")
+            try:
+                pending = self._store.reassign_booking(stored, new, event, now, from_host=old.primary_host)
+            except SlotUnavailable as exc:
+                last_error = exc  # taken meanwhile: the next host routing offers
+                continue
+            if routed is not None:
+                self._record_assignment(routed, host.id)
+            self._publish(pending)
+            return new
+        raise last_error or SlotUnavailable("No host is free at that time.")
 
     def reassign(self, booking_id: str, *, from_host: str, to_host_id: str | None, reason: str) -> Booking:
         """Move a confirmed booking from `from_host` to `to_host_id`, or to the host its event type's

@@ -9,12 +9,15 @@ Invariants:
   started booking or one inside the cutoff is `SelfServiceClosed` (409 `self-service-closed`); a
   reschedule of a cancelled booking is `BookingNotModifiable` (409, as for the keyed API); a second
   cancel answers the cancelled booking again and announces nothing.
-- Slots offered are the booking's own hosts' (policy `sameHost`); the booking's own claim and its own
-  Outlook event do not block the times around it.
+- Slots offered are the booking's own hosts' (policy `sameHost`), or, with `reroute`, those of the hosts
+  its event type's routing offers it now (docs/decisions.md, "Self-service reschedule with reroute"),
+  never anyone else's; the booking's own claim and its own Outlook event do not block the times around
+  it. A `reroute` move to another host is a reassignment and a reschedule in one change.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,7 +25,7 @@ from scheduling_core.domain.availability import PoolMode, host_calendars, pooled
 from scheduling_core.domain.bookings import Booking, BookingStatus
 from scheduling_core.domain.intervals import Interval
 from scheduling_core.domain.manage_links import Action, ManageLinks, allowed, cutoff_at
-from scheduling_core.domain.values import Assignment, EventType, Slot
+from scheduling_core.domain.values import Assignment, EventType, Host, SelfServiceReschedule, Slot
 from scheduling_core.errors import (
     BookingNotModifiable,
     FieldError,
@@ -31,7 +34,12 @@ from scheduling_core.errors import (
     SelfServiceClosed,
 )
 from scheduling_core.ports import BusyTimeSource, Clock, ConfigRepository, Mailbox
-from scheduling_core.services.bookings import BookingService, BookingStore, without_meeting
+from scheduling_core.services.bookings import (
+    BookingService,
+    BookingStore,
+    reroutable,
+    without_meeting,
+)
 from scheduling_core.services.slots import SlotService
 
 #: Recorded as `cancellation.by` and `metadata.lastRescheduleBy` for changes made through a link.
@@ -131,22 +139,35 @@ class ManageService:
         fetch = self._slots.fetch_window(event_type, window)
         if fetch is None:
             return managed, []
-        hosts = [h for h in self._config.get_hosts(list(booking.host_ids)) if h.active]
-        if len(hosts) < len(booking.host_ids):
-            return managed, []
         own = Interval(booking.start, booking.end)
+        hosts: Sequence[Host]
+        if self._rerouting(managed):
+            # Routing decides again, over the booking's own context and answers; each slot needs one
+            # of the hosts it offers (an unknown calendar is skipped, as `GET /slots` skips it).
+            _, hosts = self._bookings.rerouting_pool(booking, event_type, window, None)
+            mode = PoolMode.ANY_OF
+        else:
+            hosts = [h for h in self._config.get_hosts(list(booking.host_ids)) if h.active]
+            if len(hosts) < len(booking.host_ids):
+                return managed, []
+            # The booking moves with all its hosts: every one of them must be free (collective or not).
+            mode = (
+                PoolMode.ALL_OF
+                if len(hosts) > 1 or event_type.assignment is Assignment.COLLECTIVE
+                else PoolMode.ANY_OF
+            )
+        if not hosts:
+            return managed, []
         answers = self._busy.free_busy([Mailbox(host_id=h.id, email=h.email) for h in hosts], fetch)
-        free_busy = {host_id: without_meeting(answer, own) for host_id, answer in answers.items()}
+        # Its own Outlook event is only in its own hosts' calendars; another host's item then is theirs.
+        free_busy = {
+            host_id: without_meeting(answer, own) if host_id in booking.host_ids else answer
+            for host_id, answer in answers.items()
+        }
         commitments = self._store.commitments([h.id for h in hosts], fetch, frozenset({booking.id}))
         calendars, unavailable = host_calendars(hosts, free_busy, commitments)
-        if unavailable:  # an unknown calendar is never a free one
-            return managed, []
-        # The booking moves with all its hosts: every one of them must be free (collective or not).
-        mode = (
-            PoolMode.ALL_OF
-            if len(hosts) > 1 or event_type.assignment is Assignment.COLLECTIVE
-            else (PoolMode.ANY_OF)
-        )
+        if not calendars or (unavailable and mode is PoolMode.ALL_OF):
+            return managed, []  # an unknown calendar is never a free one
         now = self._clock.now()
         cutoff = event_type.self_service.cutoff
         slots = [
@@ -162,8 +183,17 @@ class ManageService:
         text = self._reason(managed, reason)
         if start - managed.event_type.self_service.cutoff <= self._clock.now():
             raise SelfServiceClosed("The new time is inside this event type's self-service cutoff.")
-        moved = self._bookings.reschedule(managed.booking.id, start, reason=text, by=INVITEE)
+        if self._rerouting(managed):
+            moved = self._bookings.reroute(managed.booking.id, start, reason=text, by=INVITEE)
+        else:
+            moved = self._bookings.reschedule(managed.booking.id, start, reason=text, by=INVITEE)
         return self._managed(moved)
+
+    @staticmethod
+    def _rerouting(managed: ManagedBooking) -> bool:
+        """Policy `reroute` on a booking routing may give another host (one host, not collective)."""
+        policy = managed.event_type.self_service.reschedule
+        return policy is SelfServiceReschedule.REROUTE and reroutable(managed.booking, managed.event_type)
 
     def cancel(self, token: str, reason: str | None) -> ManagedBooking:
         managed = self.view(token)

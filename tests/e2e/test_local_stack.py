@@ -387,3 +387,123 @@ def test_an_invitee_follows_the_manage_url_to_reschedule_and_cancel_with_a_reaso
     assert final["statecode"] == 2 and "Cancelled by invitee: Plans changed" in final["description"]
     refused = httpx.post(f"{manage_url}/reschedule", json={"start": free[1]}, timeout=30)
     assert (refused.status_code, refused.json()["code"]) == (409, "booking-not-modifiable")
+
+
+def test_an_invitee_rerouted_to_a_colleague_leaves_one_outlook_event_and_one_appointment(
+    stack: Stack,
+) -> None:
+    """`selfService.reschedule: "reroute"`: the invitee's host is busy at the new time, a colleague is
+    free; the move hands the booking over: one event, on the colleague's calendar only, and one
+    appointment, now organized and owned by the colleague (docs/decisions.md, issue 14)."""
+    import time
+    import uuid
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from devstack.seed import HOSTS, SYSTEMUSERS
+    from scheduling_core.domain.bookings import appointment_id
+    from scheduling_core.domain.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
+
+    ana, chloe = HOSTS[0][0], HOSTS[2][0]  # Berlin and Paris: the same working hours
+    admin = {"x-functions-key": "dev-admin-key"}
+    graph = {"Authorization": "Bearer e2e", "Prefer": 'outlook.timezone="UTC"'}
+    slug = "reroute-" + uuid.uuid4().hex[:8]
+    made = httpx.put(
+        f"{stack.api}/admin/event-types/{slug}",
+        headers=admin,
+        json={
+            "title": "Rerouted call",
+            "durationMinutes": 30,
+            "assignment": "roundRobin",
+            "hostIds": [ana, chloe],
+            "bookingWindowDays": 60,
+            "selfService": {"reschedule": "reroute"},
+        },
+        timeout=10,
+    )
+    assert made.status_code in (200, 201), made.text
+    berlin = ZoneInfo("Europe/Berlin")
+    day = date.today() + timedelta(days=35)  # past the seeded calendars and the other tests' bookings
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    # Ana is busy 13:00-14:00 Berlin time that day; Chloé is free.
+    busy = httpx.post(
+        f"{stack.graph}/users/{ana}/events",
+        headers=graph,
+        json={
+            "subject": "Dentist",
+            "showAs": "busy",
+            "start": {"dateTime": f"{day}T13:00:00", "timeZone": "W. Europe Standard Time"},
+            "end": {"dateTime": f"{day}T14:00:00", "timeZone": "W. Europe Standard Time"},
+        },
+        timeout=10,
+    )
+    assert busy.status_code == 201, busy.text
+    body = {
+        "eventType": slug,
+        "start": datetime(day.year, day.month, day.day, 9, tzinfo=berlin).isoformat(),
+        "hostId": ana,
+        "timeZone": "Europe/Berlin",
+        "invitee": {"name": "Rey Reroute", "email": "rey@fabrikam.example", "phone": None},
+    }
+    created = httpx.post(f"{stack.api}/bookings", headers=KEYS, json=body, timeout=30)
+    assert created.status_code == 201, created.text
+    booking_id, manage_url = created.json()["id"], created.json()["manageUrl"]
+
+    def events(host: str) -> list[dict[str, Any]]:
+        listed = httpx.get(
+            f"{stack.graph}/users/{host}/events",
+            headers=graph,
+            params={
+                "$expand": BOOKING_PROPERTY_EXPAND,
+                "$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq '{BOOKING_PROPERTY_ID}'"
+                f" and ep/value eq '{booking_id}')",
+            },
+            timeout=10,
+        )
+        assert listed.status_code == 200, listed.text
+        return list(listed.json()["value"])
+
+    assert len(events(ana)) == 1 and events(chloe) == []
+    offered = httpx.get(f"{manage_url}/slots", params={"start": str(day), "end": str(day)}, timeout=30)
+    assert offered.status_code == 200, offered.text
+    at_13 = datetime(day.year, day.month, day.day, 13, tzinfo=berlin)
+    new_start, utc = at_13.isoformat(), at_13.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M")
+    assert new_start in [s["start"] for s in offered.json()["slots"]]  # only Chloé can take it
+    moved = httpx.post(f"{manage_url}/reschedule", json={"start": new_start}, timeout=30)
+    assert moved.status_code == 200, moved.text
+    stored = httpx.get(f"{stack.api}/bookings/{booking_id}", headers=KEYS, timeout=10).json()
+    assert (stored["id"], stored["version"], stored["hostIds"]) == (booking_id, 2, [chloe])
+    dataverse = {"Authorization": "Bearer e2e"}
+
+    def appointments() -> list[dict[str, Any]]:
+        """Every appointment that names this booking (one expected: the same id, never a second)."""
+        listed = httpx.get(
+            f"{stack.dataverse}/appointments",
+            headers=dataverse,
+            params={"$select": "activityid,description,scheduledstart,_ownerid_value"},
+            timeout=10,
+        )
+        assert listed.status_code == 200, listed.text
+        return [a for a in listed.json()["value"] if booking_id in (a.get("description") or "")]
+
+    def settled() -> bool:
+        found = appointments()
+        return (
+            events(ana) == []
+            and len(events(chloe)) == 1
+            and len(found) == 1
+            and found[0]["_ownerid_value"] == SYSTEMUSERS[chloe]
+        )
+
+    deadline = time.monotonic() + 30  # the syncs run off the topic: poll until they have
+    while not settled() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert events(ana) == []
+    [event] = events(chloe)
+    assert event["start"]["dateTime"].startswith(utc)
+    assert [a["emailAddress"]["address"] for a in event["attendees"]] == ["rey@fabrikam.example"]
+    [appointment] = appointments()
+    assert appointment["activityid"] == appointment_id(booking_id)
+    assert appointment["_ownerid_value"] == SYSTEMUSERS[chloe]
+    assert appointment["scheduledstart"].startswith(utc)

@@ -4,6 +4,7 @@ API's: one booking, one Outlook event, one Dataverse appointment, with the invit
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,7 +16,7 @@ from scheduling_core.domain.bookings import appointment_id
 from scheduling_core.domain.outlook import BOOKING_PROPERTY_EXPAND
 from tests.fixtures.dataverse import DataverseSim
 
-from .scenario import AT_9, BEARER, MONDAY, book, new_event_type, new_host, outbox_events
+from .scenario import AT_9, BEARER, MONDAY, book, claims, new_event_type, new_host, outbox_events, race
 
 AT_10 = f"{MONDAY}T10:00:00-06:00"
 AT_11 = f"{MONDAY}T11:00:00-06:00"
@@ -284,3 +285,188 @@ def test_the_manage_url_follows_public_base_url(
         "sched.contoso.com",
         "/api/manage",
     )
+
+
+# ---- `selfService.reschedule: "reroute"`: routing decides again (docs/decisions.md, issue 14) ------------
+
+AT_8 = f"{MONDAY}T08:00:00-06:00"
+EVERY_START = ["08:00", "08:30", "09:30", "10:00", "10:30", "11:00", "11:30"]  # all but its own 09:00
+
+
+def _booking_events(events: list[dict[str, Any]], booking_id: str) -> list[dict[str, Any]]:
+    """The Outlook events of one booking (found by the booking id property the sync writes)."""
+    return [
+        e for e in events if any(p["value"] == booking_id for p in e.get("singleValueExtendedProperties", []))
+    ]
+
+
+def _organizer(dataverse: DataverseSim, booking_id: str) -> tuple[str | None, str]:
+    """The appointment's organizer party and owner."""
+    row = dataverse.row(
+        "appointments",
+        appointment_id(booking_id),
+        **{"$expand": "appointment_activity_parties($select=participationtypemask,_partyid_value)"},
+    )
+    organizers = [
+        p["_partyid_value"] for p in row["appointment_activity_parties"] if p["participationtypemask"] == 7
+    ]
+    assert len(organizers) <= 1, organizers
+    return (organizers[0] if organizers else None), row["_ownerid_value"]
+
+
+class Pair:
+    """Ana and Ben, both known to Dynamics; Ana is busy 10:00-11:00 Chicago on Monday, Ben is free."""
+
+    def __init__(self, app: Any, graph_sim: Any, dataverse: DataverseSim) -> None:
+        self.ana, self.ben = new_host(app, graph_sim), new_host(app, graph_sim)
+        self.users = {h: dataverse.create_user(aad_object_id=h) for h in (self.ana, self.ben)}
+        graph_sim.post_event(
+            self.ana,
+            start=datetime(2026, 12, 7, 16, 0, tzinfo=UTC),
+            end=datetime(2026, 12, 7, 17, 0, tzinfo=UTC),
+        )
+
+
+@pytest.fixture
+def pair(app: Any, graph_sim: Any, dataverse: DataverseSim) -> Pair:
+    return Pair(app, graph_sim, dataverse)
+
+
+def _reroute_type(app: Any, pair: Pair, **fields: Any) -> str:
+    return new_event_type(
+        app,
+        [pair.ana, pair.ben],
+        assignment="roundRobin",
+        selfService={"reschedule": "reroute"},
+        **fields,
+    )
+
+
+def _offered(app: Any, token: str) -> list[str]:
+    r = app.get(f"/manage/{token}/slots", params={"start": MONDAY, "end": MONDAY}, key=None)
+    assert r.status == 200, r.body
+    return [s["start"][11:16] for s in r.json()["slots"]]
+
+
+def test_reroute_offers_a_colleagues_time_and_moving_there_reassigns_the_same_booking(
+    app: Any, graph_sim: Any, dataverse: DataverseSim, pair: Pair
+) -> None:
+    slug = _reroute_type(app, pair)
+    created = book(app, slug, AT_9, hostId=pair.ana).json()
+    token = _token(created)
+    assert _offered(app, token) == EVERY_START  # 10:00 and 10:30 only Ben can take
+
+    moved = app.post(f"/manage/{token}/reschedule", json_body={"start": AT_10, "reason": "Clash"}, key=None)
+    assert moved.status == 200, moved.body
+    assert (moved.json()["id"], moved.json()["start"]) == (created["id"], AT_10)
+    stored = app.get(f"/bookings/{created['id']}").json()
+    assert (stored["hostIds"], stored["version"], stored["start"]) == ([pair.ben], 2, AT_10)
+    assert stored["manageUrl"] == created["manageUrl"]
+    assert stored["metadata"] == {"lastRescheduleReason": "Clash", "lastRescheduleBy": "invitee"}
+    reassigned = stored["routing"]["reassigned"]
+    assert (reassigned["from"], reassigned["to"], reassigned["reason"]) == (pair.ana, pair.ben, "Clash")
+    assert stored["routing"]["strategy"] == "rerouted"
+    events = outbox_events(created["id"])
+    assert [e.type for e in events] == ["booking.created", "booking.reassigned"]
+    assert events[-1].data["booking"]["routing"]["reassigned"]["by"] == "invitee"
+    assert events[-1].data["booking"]["start"] == "2026-12-07T16:00:00+00:00"
+    assert events[-1].data["booking"]["manageUrl"] == created["manageUrl"]
+    # One Outlook event, on Ben's calendar at the new time; none left on Ana's.
+    assert _booking_events(_events(graph_sim, pair.ana), created["id"]) == []
+    [event] = _booking_events(_events(graph_sim, pair.ben), created["id"])
+    assert event["start"]["dateTime"].startswith("2026-12-07T16:00:00")
+    assert stored["outlook"]["eventId"] == event["id"] and stored["outlook"]["syncStatus"] == "synced"
+    # One Dataverse appointment, same id, with Ben as organizer and owner, at the new time.
+    appointments = dataverse.call("GET", "appointments", params={"$select": "activityid"}).json()["value"]
+    assert [a["activityid"] for a in appointments] == [appointment_id(created["id"])]
+    assert _organizer(dataverse, created["id"]) == (pair.users[pair.ben], pair.users[pair.ben])
+    appointment = dataverse.row("appointments", appointment_id(created["id"]))
+    assert appointment["scheduledstart"].startswith("2026-12-07T16:00:00")
+    assert {c.owner for c in claims(app, pair.ana)} == set()
+    assert [(c.owner, c.start) for c in claims(app, pair.ben)] == [
+        (created["id"], datetime(2026, 12, 7, 16, 0, tzinfo=UTC))
+    ]
+
+
+def test_reroute_to_a_time_the_own_host_is_free_is_a_plain_reschedule(
+    app: Any, graph_sim: Any, pair: Pair
+) -> None:
+    slug = _reroute_type(app, pair)
+    created = book(app, slug, AT_9, hostId=pair.ana).json()
+    token = _token(created)
+    [first] = _booking_events(_events(graph_sim, pair.ana), created["id"])
+    moved = app.post(f"/manage/{token}/reschedule", json_body={"start": AT_11}, key=None)
+    assert moved.status == 200, moved.body
+    stored = app.get(f"/bookings/{created['id']}").json()
+    assert (stored["hostIds"], stored["version"], stored["start"]) == ([pair.ana], 2, AT_11)
+    assert stored["routing"] == created["routing"]  # no new decision: the booking stays where it was
+    assert [e.type for e in outbox_events(created["id"])] == ["booking.created", "booking.rescheduled"]
+    [now] = _booking_events(_events(graph_sim, pair.ana), created["id"])
+    assert now["id"] == first["id"] and now["start"]["dateTime"].startswith("2026-12-07T17:00:00")
+    assert _booking_events(_events(graph_sim, pair.ben), created["id"]) == []
+
+
+def test_reroute_never_offers_or_takes_a_time_no_host_is_free(app: Any, graph_sim: Any, pair: Pair) -> None:
+    slug = _reroute_type(app, pair)
+    created = book(app, slug, AT_9, hostId=pair.ana).json()
+    assert book(app, slug, AT_10, hostId=pair.ben).status == 201  # Ben's 10:00 is taken too
+    token = _token(created)
+    assert _offered(app, token) == ["08:00", "08:30", "09:30", "10:30", "11:00", "11:30"]
+    refused = app.post(f"/manage/{token}/reschedule", json_body={"start": AT_10}, key=None)
+    assert (refused.status, refused.json()["code"]) == (409, "slot-unavailable")
+    stored = app.get(f"/bookings/{created['id']}").json()
+    assert (stored["hostIds"], stored["version"], stored["start"]) == ([pair.ana], 1, AT_9)
+    assert [e.type for e in outbox_events(created["id"])] == ["booking.created"]
+
+
+def test_two_invitees_rerouting_onto_the_one_free_colleague_at_once_never_double_book_him(
+    app: Any, pair: Pair
+) -> None:
+    slug = _reroute_type(app, pair)
+    first = book(app, slug, AT_8, hostId=pair.ana).json()
+    second = book(app, slug, AT_9, hostId=pair.ana).json()
+    tokens = [_token(first), _token(second)]
+    results = race(
+        2,
+        lambda i: app.post(f"/manage/{tokens[i]}/reschedule", json_body={"start": AT_10}, key=None).status,
+    )
+    assert sorted(results) == [200, 409]
+    moved = [b for b in (first, second) if app.get(f"/bookings/{b['id']}").json()["hostIds"] == [pair.ben]]
+    assert len(moved) == 1
+    assert [c.owner for c in claims(app, pair.ben)] == [moved[0]["id"]]
+    loser = second if moved[0] is first else first
+    assert app.get(f"/bookings/{loser['id']}").json()["version"] == 1
+
+
+def test_reroute_offers_only_the_hosts_the_rule_set_picks_and_stores_the_new_decision(
+    app: Any, graph_sim: Any, pair: Pair
+) -> None:
+    carl = new_host(app, graph_sim)  # free all Monday, but not in the rule set's pool
+    rule_set = "rr-" + uuid.uuid4().hex[:8]
+    rules = [{"name": "rr", "strategy": "roundRobin", "pool": [pair.ana, pair.ben]}]
+    assert app.put(f"/admin/routing/{rule_set}", json_body={"rules": rules}).status in (200, 201)
+    slug = new_event_type(
+        app,
+        [],
+        assignment="roundRobin",
+        routingRuleSet=rule_set,
+        selfService={"reschedule": "reroute"},
+    )
+    created = book(app, slug, AT_9, hostId=carl).json()  # a manager put it on Carl by hand
+    token = _token(created)
+    assert _offered(app, token) == EVERY_START
+    # Carl is free at 08:00, but routing would not pick him: the booking leaves him for a pool host.
+    moved = app.post(f"/manage/{token}/reschedule", json_body={"start": AT_8}, key=None)
+    assert moved.status == 200, moved.body
+    stored = app.get(f"/bookings/{created['id']}").json()
+    assert stored["hostIds"][0] in (pair.ana, pair.ben) and stored["version"] == 2
+    decision = app.get(f"/routing/decisions/{stored['routing']['decisionId']}")
+    assert decision.status == 200, decision.body
+    assert decision.json()["decision"]["ruleSet"] == rule_set
+    assert (stored["routing"]["ruleSet"], stored["routing"]["rule"]) == (rule_set, "rr")
+    # The rule set now yields nobody for this booking (its rule asks for an account): no slots, no move.
+    empty = [{**rules[0], "when": {"recordType": ["account"]}}]
+    assert app.put(f"/admin/routing/{rule_set}", json_body={"rules": empty}).status in (200, 201)
+    assert _offered(app, token) == []
+    refused = app.post(f"/manage/{token}/reschedule", json_body={"start": AT_11}, key=None)
+    assert (refused.status, refused.json()["code"]) == (409, "slot-unavailable")
