@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from bootstrap.settings import current_settings
 from http_api import (
     admin,
     availability,
@@ -75,7 +76,7 @@ from triggers import (
 )
 
 logs.install()  # every log record: trace id, bound booking/host ids, invitee data redacted
-telemetry.configure_from_env()  # Azure Monitor when APPLICATIONINSIGHTS_CONNECTION_STRING is set
+telemetry.configure(current_settings().applicationinsights_connection_string)  # Azure Monitor when set
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 

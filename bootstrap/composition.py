@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from azure.data.tables import TableServiceClient
 
-from bootstrap.settings import Settings
+from bootstrap.settings import Settings, current_settings, forget_settings
 from scheduling_core.adapters.booking_table import TableBookingStore
 from scheduling_core.adapters.clock import SystemClock
 from scheduling_core.adapters.credentials import token_provider_from_settings
@@ -26,6 +26,7 @@ from scheduling_core.adapters.inprocess_bus import InProcessPublisher
 from scheduling_core.adapters.outlook_calendar import OutlookCalendars
 from scheduling_core.adapters.outlook_tables import TableMailboxFaults, TableOutlookLinks, TableSubscriptions
 from scheduling_core.adapters.page_limits_table import TablePageLimits
+from scheduling_core.adapters.reminder_table import TableReminderClaims
 from scheduling_core.adapters.routing_table import TableRoutingStore
 from scheduling_core.adapters.secret_box import SecretBox
 from scheduling_core.adapters.service_bus import ServiceBusPublisher
@@ -53,6 +54,7 @@ from scheduling_core.services.config import ConfigCache, ConfigService, HostDire
 from scheduling_core.services.dataverse_reconcile import Reconciler
 from scheduling_core.services.dataverse_sync import DataverseSync
 from scheduling_core.services.dynamics_webhook import DynamicsWebhook
+from scheduling_core.services.fairness_report import FairnessReports
 from scheduling_core.services.health import CachedProbe, HealthService, reachable
 from scheduling_core.services.manage import ManageService
 from scheduling_core.services.outbox import OutboxRelay
@@ -62,6 +64,7 @@ from scheduling_core.services.outlook_subscriptions import OutlookSubscriptions
 from scheduling_core.services.outlook_sync import OutlookSync
 from scheduling_core.services.page_limits import PageLimits
 from scheduling_core.services.page_sources import NoOutlook, QuietRecords
+from scheduling_core.services.reminders import ReminderService
 from scheduling_core.services.router import RecordDirectory, RoutingService
 from scheduling_core.services.slots import SlotService
 from scheduling_core.services.sync_runner import LeasedApply
@@ -135,6 +138,22 @@ class Services:
             ),
             clock=self.clock,
             scope=settings.table_prefix,
+        )
+
+    def reminders(self) -> ReminderService:
+        return ReminderService(
+            event_types=self.config_repository,
+            bookings=self.booking_store,
+            claims=TableReminderClaims(self.tables),
+            mailer=self.graph,
+            clock=self.clock,
+            sender=self.settings.reminder_sender,
+            manage_url=self.manage.url,  # None while manage links are off (no MANAGE_LINK_KEY)
+        )
+
+    def fairness(self) -> FairnessReports:
+        return FairnessReports(
+            bookings=self.booking_store, routing=self.routing, hosts=self.config_repository
         )
 
     def reconciler(self) -> Reconciler:
@@ -485,7 +504,7 @@ def services() -> Services:
     if _current is None:
         with _lock:
             if _current is None:
-                _current = build_services(Settings.from_env())
+                _current = build_services(current_settings())
     return _current
 
 
@@ -499,4 +518,6 @@ def install_services(value: Services | None) -> None:
 
 
 def reset_services() -> None:
+    """Rebuild everything, the settings too, from the environment on next use."""
+    forget_settings()
     install_services(None)

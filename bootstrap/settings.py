@@ -8,8 +8,11 @@ configuration; in Azure the same names carry the real endpoints.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from scheduling_core.runtime.deadline import DEFAULT_REQUEST_SECONDS
 
 AZURITE_ACCOUNT_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -36,6 +39,49 @@ def _slug_list(value: str | None) -> tuple[str, ...] | None:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+@dataclass(frozen=True, slots=True)
+class KeySetting:
+    """One key setting as configured: `off` (absent), `broken` (present but unusable), or a key."""
+
+    value: str | None
+    broken: bool = False
+
+    @property
+    def off(self) -> bool:
+        return self.value is None and not self.broken
+
+
+KEY_OFF = KeySetting(None)
+
+
+def key_setting(raw: str | None) -> KeySetting:
+    """An API key setting: absent is off; empty or an unresolved Key Vault reference is broken (closed)."""
+    if raw is None:
+        return KEY_OFF
+    value = raw.strip()
+    if not value or value.startswith("@Microsoft.KeyVault("):
+        return KeySetting(None, broken=True)
+    return KeySetting(value)
+
+
+def _origins(raw: str | None) -> frozenset[str]:
+    """`CORS_ALLOWED_ORIGINS`: comma-separated exact origins; `*` and anything without a scheme ignored."""
+    origins = set()
+    for item in (raw or "").split(","):
+        origin = item.strip().rstrip("/")
+        if origin and origin != "*" and "://" in origin:
+            origins.add(origin.lower())
+    return frozenset(origins)
+
+
+def _deadline(raw: str | None) -> float:
+    try:
+        value = float(raw or DEFAULT_REQUEST_SECONDS)
+    except ValueError:
+        return DEFAULT_REQUEST_SECONDS
+    return value if 0 < value <= DEFAULT_REQUEST_SECONDS else DEFAULT_REQUEST_SECONDS
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     tables_connection_string: str | None
@@ -48,8 +94,8 @@ class Settings:
     client_secret: str | None
     busy_cache_ttl_seconds: float
     graph_timeout_seconds: float
-    api_key: str | None
-    admin_api_key: str | None
+    api_key: KeySetting = field(repr=False)
+    admin_api_key: KeySetting = field(repr=False)
     dataverse_url: str
     dataverse_static_token: str | None
     service_bus_connection: str | None
@@ -96,6 +142,12 @@ class Settings:
     webhook_secret_keys: tuple[str, ...] = ()
     #: Signs invitees' manage links (docs/decisions.md, "Self-service manage links"); unset: no links.
     manage_link_key: str | None = field(default=None, repr=False)
+    #: `CORS_ALLOWED_ORIGINS` (http_api/cors.py): the only origins a browser may call the page API from.
+    cors_allowed_origins: frozenset[str] = frozenset()
+    #: `REQUEST_DEADLINE_SECONDS` (default 25): each request answers 503 past it (http_api/endpoint.py).
+    request_deadline_seconds: float = DEFAULT_REQUEST_SECONDS
+    #: `APPLICATIONINSIGHTS_CONNECTION_STRING`: Azure Monitor export when set (runtime/telemetry.py).
+    applicationinsights_connection_string: str | None = None
 
     @property
     def manage_base_url(self) -> str:
@@ -131,8 +183,12 @@ class Settings:
             client_secret=get("AZURE_CLIENT_SECRET"),
             busy_cache_ttl_seconds=float(get("BUSY_CACHE_TTL_SECONDS") or 60),
             graph_timeout_seconds=float(get("GRAPH_TIMEOUT_SECONDS") or 10),
-            api_key=get("API_KEY"),
-            admin_api_key=get("ADMIN_API_KEY"),
+            # Not `get`: an empty value is a broken key (closed), not an absent one (off).
+            api_key=key_setting(values.get("API_KEY")),
+            admin_api_key=key_setting(values.get("ADMIN_API_KEY")),
+            cors_allowed_origins=_origins(get("CORS_ALLOWED_ORIGINS")),
+            request_deadline_seconds=_deadline(get("REQUEST_DEADLINE_SECONDS")),
+            applicationinsights_connection_string=get("APPLICATIONINSIGHTS_CONNECTION_STRING"),
             dataverse_url=(get("DATAVERSE_URL") or "http://127.0.0.1:7082/api/data/v9.2").rstrip("/"),
             dataverse_static_token=get("DATAVERSE_STATIC_TOKEN"),
             dataverse_timeout_seconds=float(get("DATAVERSE_TIMEOUT_SECONDS") or 10),
@@ -175,3 +231,23 @@ class Settings:
             ),
             manage_link_key=get("MANAGE_LINK_KEY"),
         )
+
+
+_lock = threading.Lock()
+_current: Settings | None = None
+
+
+def current_settings() -> Settings:
+    """The process's settings, read from the environment once (the composition root and telemetry)."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = Settings.from_env()
+        return _current
+
+
+def forget_settings() -> None:
+    """Read the environment again on next use (tests that change it; `reset_services` calls this)."""
+    global _current
+    with _lock:
+        _current = None

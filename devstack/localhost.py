@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bootstrap.settings import current_settings
 from devstack.function_host import (
     FunctionRouter,
     LocalTimer,
@@ -40,13 +41,12 @@ from devstack.function_host import (
     route_prefix,
     timer_functions,
 )
-from http_api.auth import key_setting
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _admin_denied(request: Request) -> Response | None:
-    setting = key_setting("ADMIN_API_KEY")  # absent: off; empty or unresolved: closed (http_api/auth.py)
+    setting = current_settings().admin_api_key  # absent: off; empty or unresolved: closed (http_api/auth.py)
     if setting.off:
         return None
     expected = setting.value or ""

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
-from dataclasses import dataclass
 from enum import StrEnum
 
 import azure.functions as func
 
+from bootstrap.settings import KEY_OFF as OFF
+from bootstrap.settings import KeySetting
 from scheduling_core.errors import Forbidden, Unauthorized
 
 log = logging.getLogger(__name__)
@@ -28,31 +28,6 @@ class Access(StrEnum):
     PUBLIC = "public"  # health, openapi, booking page, callbacks (validated otherwise)
     API = "api"
     ADMIN = "admin"
-
-
-@dataclass(frozen=True, slots=True)
-class KeySetting:
-    """One key setting as configured: `off` (absent), `broken` (present but unusable), or a key."""
-
-    value: str | None
-    broken: bool = False
-
-    @property
-    def off(self) -> bool:
-        return self.value is None and not self.broken
-
-
-OFF = KeySetting(None)
-
-
-def key_setting(name: str) -> KeySetting:
-    raw = os.environ.get(name)
-    if raw is None:
-        return OFF
-    value = raw.strip()
-    if not value or value.startswith("@Microsoft.KeyVault("):
-        return KeySetting(None, broken=True)
-    return KeySetting(value)
 
 
 def presented_key(req: func.HttpRequest) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -10,12 +11,11 @@ import azure.functions as func
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bootstrap.composition import services
-from http_api.auth import Access, key_setting, require_admin
+from http_api.auth import Access, require_admin
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response, read_json, route_param
 from http_api.idempotency import derived_id, run_idempotently
 from http_api.problems import invalid_request
 from http_api.schemas import BookingList, BookingOut, HoldOut, Problem
-from scheduling_core.adapters.booking_table import decode_offset, encode_offset
 from scheduling_core.documents.config import HOST_ID_PATTERN, SLUG_PATTERN
 from scheduling_core.domain.bookings import AttendanceParty, Booking, Invitee, booking_snapshot
 from scheduling_core.domain.override import Override
@@ -24,6 +24,21 @@ from scheduling_core.errors import InvalidRequest, UnknownTimeZone
 from scheduling_core.services.bookings import BookingRequest
 
 bp = func.Blueprint()
+
+
+# The continuation token is opaque to callers: the offset of the next page, base64 so nobody builds one.
+def encode_offset(offset: int | None) -> str | None:
+    return None if offset is None else base64.urlsafe_b64encode(str(offset).encode()).decode()
+
+
+def decode_offset(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        return max(0, int(base64.urlsafe_b64decode(token.encode()).decode()))
+    except (ValueError, UnicodeDecodeError):
+        return 0
+
 
 ID_PATTERN = r"^(bk|hd)_[a-f0-9]{24}$"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -71,7 +86,7 @@ class OverrideIn(Strict):
 def _override(req: func.HttpRequest, given: OverrideIn | None) -> Override | None:
     if given is None:
         return None
-    require_admin(req, key_setting("ADMIN_API_KEY"), "A manager override")
+    require_admin(req, services().settings.admin_api_key, "A manager override")
     return given.to_domain()
 
 

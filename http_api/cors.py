@@ -15,11 +15,12 @@ Invariants:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from typing import Final
 
 import azure.functions as func
+
+from bootstrap.composition import services
 
 SETTING: Final = "CORS_ALLOWED_ORIGINS"
 ALLOWED_HEADERS: Final = "Content-Type, Idempotency-Key, If-Match, traceparent"
@@ -27,15 +28,9 @@ EXPOSED_HEADERS: Final = "Location, ETag, Idempotent-Replayed, X-Correlation-Id,
 MAX_AGE_SECONDS: Final = "600"
 
 
-def allowed_origins(env: dict[str, str] | None = None) -> frozenset[str]:
-    values = os.environ if env is None else env
-    raw = values.get(SETTING) or ""
-    origins = set()
-    for item in raw.split(","):
-        origin = item.strip().rstrip("/")
-        if origin and origin != "*" and "://" in origin:
-            origins.add(origin.lower())
-    return frozenset(origins)
+def allowed_origins() -> frozenset[str]:
+    """`CORS_ALLOWED_ORIGINS` as the settings read it (bootstrap/settings.py)."""
+    return services().settings.cors_allowed_origins
 
 
 def request_origin(req: func.HttpRequest) -> str | None:

@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import json
 import logging
-import os
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,8 +24,10 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
+from bootstrap.composition import services
+from bootstrap.settings import KeySetting
 from http_api import cors as _cors
-from http_api.auth import Access, KeySetting, check_access, key_setting, presented_key
+from http_api.auth import Access, check_access, presented_key
 from http_api.observe import observed
 from http_api.page_headers import is_page_route, protect
 from http_api.problems import invalid_request, problem_response, to_problem
@@ -39,7 +40,7 @@ from scheduling_core.errors import (
     UnsupportedMediaType,
     UpstreamUnavailable,
 )
-from scheduling_core.runtime.deadline import DEFAULT_REQUEST_SECONDS, deadline_in
+from scheduling_core.runtime.deadline import deadline_in
 from scheduling_core.runtime.redaction import add_sensitive
 
 MAX_BODY_BYTES = 64 * 1024
@@ -100,7 +101,8 @@ ROUTES: list[RouteDoc] = []
 
 
 def _keys() -> tuple[KeySetting, KeySetting]:
-    return key_setting("API_KEY"), key_setting("ADMIN_API_KEY")
+    settings = services().settings
+    return settings.api_key, settings.admin_api_key
 
 
 def endpoint(
@@ -149,11 +151,7 @@ def endpoint(
 
 def request_deadline_seconds() -> float:
     """App setting `REQUEST_DEADLINE_SECONDS` (default 25: the contract's 30 s less the host's share)."""
-    try:
-        value = float(os.environ.get("REQUEST_DEADLINE_SECONDS") or DEFAULT_REQUEST_SECONDS)
-    except ValueError:
-        return DEFAULT_REQUEST_SECONDS
-    return value if 0 < value <= DEFAULT_REQUEST_SECONDS else DEFAULT_REQUEST_SECONDS
+    return services().settings.request_deadline_seconds
 
 
 def within_deadline(call: Callable[[], func.HttpResponse]) -> func.HttpResponse:

@@ -23,7 +23,6 @@ from http_api.schemas import Problem
 from scheduling_core.documents.config import SLUG_PATTERN
 from scheduling_core.domain.timezones import iana_name, resolve_time_zone
 from scheduling_core.errors import UnknownTimeZone
-from scheduling_core.services.fairness_report import FairnessReports
 
 bp = func.Blueprint()
 #: A report reads every booking of the range; a year bounds that read.
@@ -101,9 +100,7 @@ def routing_fairness(req: func.HttpRequest) -> func.HttpResponse:
         query = FairnessQuery.model_validate(dict(req.params))
     except ValidationError as exc:
         raise invalid_request(exc) from None
-    s = services()
-    reports = FairnessReports(bookings=s.booking_store, routing=s.routing, hosts=s.config_repository)
-    hosts = reports.report(query.ruleSet, query.from_, query.to)
+    hosts = services().fairness().report(query.ruleSet, query.from_, query.to)
     zone = resolve_time_zone(query.timeZone)
     out = FairnessOut(
         ruleSet=query.ruleSet,

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from scheduling_core.domain.intervals import Interval
 from scheduling_core.domain.values import BusyItem, Commitment, EventType, Host
@@ -96,6 +96,10 @@ class EventPublisher(Protocol):
         Publishing the same event twice is harmless: its id is the broker's duplicate-detection key.
         """
         ...
+
+
+#: Application property a scheduled copy carries: how often throttling has put this message back already.
+THROTTLE_COUNT_PROPERTY: Final = "throttleCount"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

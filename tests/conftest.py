@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -129,3 +129,20 @@ def app(app_env: dict[str, str], clock: Any) -> Iterator[AppClient]:
     install_services(build_services(Settings.from_env(os.environ), clock))
     yield AppClient(FunctionRouter(function_app.app))
     reset_services()
+
+
+@pytest.fixture
+def reconfigure(app: AppClient, clock: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Change app settings mid-test: the settings are read once, so the services are built again."""
+    from bootstrap.composition import build_services, install_services
+    from bootstrap.settings import Settings
+
+    def apply(**env: str | None) -> None:
+        for name, value in env.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        install_services(build_services(Settings.from_env(os.environ), clock))
+
+    return apply

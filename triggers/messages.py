@@ -20,10 +20,9 @@ from typing import Any
 import azure.functions as func
 from opentelemetry.trace import SpanKind
 
-from scheduling_core.adapters.service_bus import THROTTLE_COUNT_PROPERTY
 from scheduling_core.domain.events import from_json
 from scheduling_core.errors import MalformedEvent
-from scheduling_core.ports import Clock, CloudEvent
+from scheduling_core.ports import THROTTLE_COUNT_PROPERTY, Clock, CloudEvent
 from scheduling_core.runtime import logs, redaction, telemetry
 
 

@@ -28,7 +28,6 @@ Invariants:
 
 from __future__ import annotations
 
-import base64
 import contextvars
 import json
 import logging
@@ -1015,16 +1014,3 @@ class TableBookingStore:
 
 def _row_changed() -> RowChanged:
     return RowChanged("a row written beside the claim changed or vanished meanwhile")
-
-
-def encode_offset(offset: int | None) -> str | None:
-    return None if offset is None else base64.urlsafe_b64encode(str(offset).encode()).decode()
-
-
-def decode_offset(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        return max(0, int(base64.urlsafe_b64decode(token.encode()).decode()))
-    except (ValueError, UnicodeDecodeError):
-        return 0

@@ -33,7 +33,7 @@ from azure.servicebus.exceptions import MessageSizeExceededError
 
 from scheduling_core.domain.events import to_json
 from scheduling_core.errors import UpstreamUnavailable
-from scheduling_core.ports import CloudEvent, ScheduledCopy
+from scheduling_core.ports import THROTTLE_COUNT_PROPERTY, CloudEvent, ScheduledCopy
 from scheduling_core.runtime.telemetry import current_traceparent
 
 #: The CloudEvents AMQP binding's content type for structured mode.
@@ -52,7 +52,6 @@ DIAGNOSTIC_ID_PROPERTY: Final = "Diagnostic-Id"
 #: On a scheduled copy: the only subscription that should receive it (the subscriptions' SQL filters).
 RETRY_SUBSCRIPTION_PROPERTY: Final = "retrySubscription"
 #: On a scheduled copy: how many throttled deliveries of the event came before it.
-THROTTLE_COUNT_PROPERTY: Final = "throttleCount"
 
 SERVICE: Final = "service-bus"
 

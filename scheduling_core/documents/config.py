@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from scheduling_core.domain.timezones import iana_name
 from scheduling_core.domain.values import (
+    GRID_MINUTES,
     MINUTES_PER_DAY,
     Assignment,
     DateOverride,
@@ -37,7 +38,6 @@ from scheduling_core.errors import UnknownTimeZone
 
 #: Every time a booking can start, last or be buffered by sits on this grid, which bounds how many claims
 #: one day row can hold (see `bookings.MAX_ENTRIES_PER_DAY`).
-GRID_MINUTES = 5
 #: Each buffer (api.md Limits): a claim is then at most 1440 + 2 x 480 minutes, so it touches at most
 #: three UTC day rows (docs/decisions.md, "Long meetings").
 MAX_BUFFER_MINUTES = 480

@@ -21,10 +21,9 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from scheduling_core.documents.config import GRID_MINUTES
 from scheduling_core.domain.availability import HostCalendar, host_slot_starts
 from scheduling_core.domain.intervals import Interval
-from scheduling_core.domain.values import Commitment, EventType
+from scheduling_core.domain.values import GRID_MINUTES, Commitment, EventType
 from scheduling_core.errors import SlotUnavailable
 
 APPOINTMENT_NAMESPACE = uuid.UUID("8f0c3b5e-6a1d-4c7e-9b2a-5d4e3f2a1b0c")

@@ -15,6 +15,8 @@ from typing import Literal
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: Times of day, durations and buffers are whole multiples of this many minutes (event types, hours).
+GRID_MINUTES = 5
 MINUTES_PER_DAY = 24 * 60
 
 

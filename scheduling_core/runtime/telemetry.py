@@ -18,7 +18,6 @@ Invariants:
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -53,7 +52,7 @@ __all__ = [
     "Instruments",
     "RedactingSpanProcessor",
     "booking_changed",
-    "configure_from_env",
+    "configure",
     "current_trace_id",
     "current_traceparent",
     "format_traceparent",
@@ -78,15 +77,13 @@ def use_providers(
         _instruments = None
 
 
-def configure_from_env(env: Mapping[str, str] | None = None) -> bool:
+def configure(connection_string: str | None) -> bool:
     """Configure Azure Monitor once per process when `APPLICATIONINSIGHTS_CONNECTION_STRING` is set.
 
     Returns whether telemetry is exported. `azure-monitor-opentelemetry` is imported only then, so a
     local run without the setting loads nothing beyond the OpenTelemetry API.
     """
     global _configured
-    values = os.environ if env is None else env
-    connection_string = values.get(CONNECTION_STRING_SETTING) or ""
     if not connection_string:
         return False
     with _lock:

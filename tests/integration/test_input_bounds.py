@@ -64,20 +64,20 @@ def test_a_record_id_that_is_not_short_text_is_refused_and_nothing_is_stored(
     "configured", ["", "   ", "@Microsoft.KeyVault(VaultName=kv;SecretName=admin-api-key)"]
 )
 def test_an_empty_or_unresolved_admin_key_closes_the_admin_api(
-    app: Any, monkeypatch: pytest.MonkeyPatch, configured: str
+    app: Any, reconfigure: Any, configured: str
 ) -> None:
-    monkeypatch.setenv("ADMIN_API_KEY", configured)
+    reconfigure(ADMIN_API_KEY=configured)
     for key in (None, "", "anything", configured):
         r = app.get("/admin/hosts", key=key)
         assert (r.status, r.json()["code"]) == (403, "forbidden"), (key, r.body)
 
 
 def test_an_empty_api_key_closes_the_keyed_api_and_only_an_absent_one_opens_it(
-    app: Any, monkeypatch: pytest.MonkeyPatch
+    app: Any, reconfigure: Any
 ) -> None:
-    monkeypatch.setenv("API_KEY", "")
+    reconfigure(API_KEY="")
     assert app.get("/bookings", key=None).status == 403
-    monkeypatch.delenv("API_KEY")
+    reconfigure(API_KEY=None)
     assert app.get("/bookings", key=None).status == 200  # api.md: an unset key disables the check
 
 
@@ -242,14 +242,14 @@ def test_an_unexpected_graph_refusal_is_502_upstream_rejected(app: Any, host: st
 
 
 def test_a_request_past_its_deadline_answers_503_and_commits_nothing_afterwards(
-    app: Any, host: str, graph_sim: Any, monkeypatch: pytest.MonkeyPatch
+    app: Any, host: str, graph_sim: Any, reconfigure: Any
 ) -> None:
     import time
 
     from http_api.endpoint import handlers_in_flight
 
     slug = _event_type(app, [host])
-    monkeypatch.setenv("REQUEST_DEADLINE_SECONDS", "1")
+    reconfigure(REQUEST_DEADLINE_SECONDS="1")
     graph_sim.add_fault(None, count=1, path_contains="getSchedule", delay_seconds=3)
     began = time.monotonic()
     try:
@@ -264,6 +264,6 @@ def test_a_request_past_its_deadline_answers_503_and_commits_nothing_afterwards(
         time.sleep(0.05)  # polling a condition with a deadline: the abandoned handler finishing
     assert handlers_in_flight() == 0
     assert _partition_rows(app, host, "b|") == [] and _partition_rows(app, host, "l|") == []
-    monkeypatch.delenv("REQUEST_DEADLINE_SECONDS")
+    reconfigure(REQUEST_DEADLINE_SECONDS=None)
     retry = _book(app, slug, AT_9, headers={"Idempotency-Key": "slow"})
     assert retry.status == 201, retry.body

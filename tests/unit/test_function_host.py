@@ -81,9 +81,12 @@ def _timer_app(calls: list[str]) -> func.FunctionApp:
 def test_the_local_host_runs_a_timer_function_on_request_and_answers_after_it_returned(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from bootstrap.settings import forget_settings
     from devstack.localhost import create_app
 
     monkeypatch.setenv("ADMIN_API_KEY", "admin")
+    forget_settings()  # read once: read again with this key, and again after the test
+    monkeypatch.setattr("bootstrap.settings._current", None)
     calls: list[str] = []
     app = create_app(FunctionRouter(_timer_app(calls)))
     admin = {"x-functions-key": "admin"}

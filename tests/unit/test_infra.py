@@ -152,7 +152,10 @@ def settings_the_code_reads() -> set[str]:
         n for n in ast.walk(settings_tree) if isinstance(n, ast.FunctionDef) and n.name == "from_env"
     )
     for node in ast.walk(from_env):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "get" and node.args:
+        if not isinstance(node, ast.Call):
+            continue
+        named_get = getattr(node.func, "id", None) == "get" or getattr(node.func, "attr", None) == "get"
+        if named_get and node.args:
             arg = node.args[0]
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                 names.add(arg.value)

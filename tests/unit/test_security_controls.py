@@ -11,6 +11,8 @@ from typing import Any
 import azure.functions as func
 import pytest
 
+from bootstrap.composition import reset_services
+from bootstrap.settings import Settings
 from http_api import cors
 from http_api.auth import Access, KeySetting, check_access
 from http_api.endpoint import MAX_BODY_BYTES, ROUTES, Operation, endpoint, json_response, read_json
@@ -99,6 +101,7 @@ ORIGIN = "https://contoso.crm4.dynamics.com"
 def book_route(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A `book/*` route declared like the booking page's, removed from the OpenAPI registry afterwards."""
     monkeypatch.setenv(cors.SETTING, f" {ORIGIN}/ , https://portal.fabrikam.com, *")
+    reset_services()  # the settings are read once: read them again with this origin list
     bp = func.Blueprint()
 
     @endpoint(
@@ -114,6 +117,8 @@ def book_route(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield probe
     finally:
         ROUTES[:] = [r for r in ROUTES if r.route != "book/cors-probe"]
+        monkeypatch.undo()
+        reset_services()
 
 
 def _call(handler: Any, method: str, headers: dict[str, str]) -> func.HttpResponse:
@@ -165,7 +170,7 @@ def test_actual_responses_name_only_a_listed_origin_never_a_wildcard(book_route:
 
 def test_the_wildcard_is_never_an_allowed_origin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(cors.SETTING, "*, https://a.example/, not-an-origin")
-    assert cors.allowed_origins() == frozenset({"https://a.example"})
+    assert Settings.from_env().cors_allowed_origins == frozenset({"https://a.example"})
 
 
 def test_the_preflight_is_documented_and_keyed_apis_answer_no_cors(book_route: Any) -> None:

@@ -18,8 +18,9 @@ PROBE = """
 import json, sys
 import function_app
 from opentelemetry import trace
+from bootstrap.settings import current_settings
 from scheduling_core.runtime import telemetry
-again = telemetry.configure_from_env()
+again = telemetry.configure(current_settings().applicationinsights_connection_string)
 with telemetry.span("probe") as span:
     recording = span.is_recording()
 provider = trace.get_tracer_provider()
