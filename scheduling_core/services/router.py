@@ -19,6 +19,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from scheduling_core.documents.routing_decisions import decision_to_json, inputs_from_json, inputs_to_json
 from scheduling_core.documents.rule_sets import RuleSetDoc
 from scheduling_core.domain.availability import HostCalendar, host_slot_starts, working_intervals
 from scheduling_core.domain.bookings import DiscountedBooking, FairnessDiscount
@@ -46,9 +47,6 @@ from scheduling_core.domain.routing import (
     RuleSet,
     Strategy,
     choose_host,
-    decision_to_json,
-    inputs_from_json,
-    inputs_to_json,
     parse_skills,
     route,
     shortlist,

@@ -13,6 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scheduling_core.documents.routing_decisions import (
+    decision_from_json,
+    decision_to_json,
+    inputs_from_json,
+    inputs_to_json,
+)
 from scheduling_core.documents.rule_sets import RuleSetDoc
 from scheduling_core.domain.routing import (
     Eligibility,
@@ -27,10 +33,6 @@ from scheduling_core.domain.routing import (
     Strategy,
     TerritoryMatch,
     choose_host,
-    decision_from_json,
-    decision_to_json,
-    inputs_from_json,
-    inputs_to_json,
     parse_skills,
     route,
 )

@@ -7,6 +7,12 @@ from fractions import Fraction
 
 import pytest
 
+from scheduling_core.documents.routing_decisions import (
+    decision_from_json,
+    decision_to_json,
+    inputs_from_json,
+    inputs_to_json,
+)
 from scheduling_core.documents.rule_sets import RuleSetDoc
 from scheduling_core.domain.routing import (
     Fairness,
@@ -17,10 +23,6 @@ from scheduling_core.domain.routing import (
     Rule,
     RuleSet,
     Strategy,
-    decision_from_json,
-    decision_to_json,
-    inputs_from_json,
-    inputs_to_json,
     order_by_fairness,
     route,
 )

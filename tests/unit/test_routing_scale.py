@@ -6,6 +6,7 @@ import json
 import zlib
 from datetime import UTC, datetime, timedelta
 
+from scheduling_core.documents.routing_decisions import decision_to_json, inputs_from_json, inputs_to_json
 from scheduling_core.domain.routing import (
     MAX_CANDIDATES,
     HostProfile,
@@ -15,9 +16,6 @@ from scheduling_core.domain.routing import (
     Rule,
     RuleSet,
     Strategy,
-    decision_to_json,
-    inputs_from_json,
-    inputs_to_json,
     route,
     shortlist,
 )

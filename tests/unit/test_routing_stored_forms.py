@@ -13,6 +13,12 @@ import json
 from datetime import UTC, datetime
 from fractions import Fraction
 
+from scheduling_core.documents.routing_decisions import (
+    decision_from_json,
+    decision_to_json,
+    inputs_from_json,
+    inputs_to_json,
+)
 from scheduling_core.domain.matching import MatchSettings
 from scheduling_core.domain.routing import (
     Eligibility,
@@ -25,10 +31,6 @@ from scheduling_core.domain.routing import (
     RuleSet,
     Strategy,
     TerritoryMatch,
-    decision_from_json,
-    decision_to_json,
-    inputs_from_json,
-    inputs_to_json,
     route,
 )
 
