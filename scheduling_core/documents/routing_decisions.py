@@ -21,17 +21,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scheduling_core.documents.rule_sets import rule_set_from_json, rule_set_to_json
-from scheduling_core.domain.routing import (
-    DEFAULT_NO_SHOW_WEIGHT,
+from scheduling_core.domain.routing.decisions import RoutingDecision, RuleTrace
+from scheduling_core.domain.routing.inputs import (
     DirectoryHost,
     HostProfile,
     HostStats,
     RoutingContext,
-    RoutingDecision,
     RoutingInputs,
-    RuleTrace,
-    weight_fraction,
 )
+from scheduling_core.domain.routing.rules import DEFAULT_NO_SHOW_WEIGHT, weight_fraction
 
 __all__ = ["decision_from_json", "decision_to_json", "inputs_from_json", "inputs_to_json"]
 

@@ -34,7 +34,7 @@ from pydantic_core import InitErrorDetails
 
 from scheduling_core.documents.config import HOST_ID_PATTERN, Document
 from scheduling_core.domain.matching import MatchSettings
-from scheduling_core.domain.routing import (
+from scheduling_core.domain.routing.rules import (
     DEFAULT_NO_SHOW_WEIGHT,
     Eligibility,
     Fairness,

@@ -37,20 +37,12 @@ from scheduling_core.domain.matching import (
     split_name,
 )
 from scheduling_core.domain.matching import match as match_email
-from scheduling_core.domain.routing import (
-    Fairness,
-    HostStats,
-    RoutingContext,
-    RoutingDecision,
-    RoutingInputs,
-    Rule,
-    RuleSet,
-    Strategy,
-    choose_host,
-    parse_skills,
-    route,
-    shortlist,
-)
+from scheduling_core.domain.routing.decisions import RoutingDecision
+from scheduling_core.domain.routing.engine import route, shortlist
+from scheduling_core.domain.routing.fairness import choose_host
+from scheduling_core.domain.routing.inputs import HostStats, RoutingContext, RoutingInputs
+from scheduling_core.domain.routing.rules import Fairness, Rule, RuleSet, Strategy
+from scheduling_core.domain.routing.skills import parse_skills
 from scheduling_core.domain.values import Commitment, EventType, Host, ShowAs
 from scheduling_core.errors import FieldError, InvalidRequest
 from scheduling_core.ports import BusyTimeSource, Clock, HostFreeBusy, Mailbox

@@ -17,12 +17,9 @@ from scheduling_core.documents.routing_decisions import (
 )
 from scheduling_core.documents.rule_sets import RuleSetDoc
 from scheduling_core.domain.questions import answers_from_query, checked_answers
-from scheduling_core.domain.routing import (
-    RoutingContext,
-    RoutingInputs,
-    RuleSet,
-    route,
-)
+from scheduling_core.domain.routing.engine import route
+from scheduling_core.domain.routing.inputs import RoutingContext, RoutingInputs
+from scheduling_core.domain.routing.rules import RuleSet
 from scheduling_core.domain.values import Host, LocalTimeRange, WorkingHoursRule
 from scheduling_core.errors import InvalidRequest
 

@@ -20,18 +20,15 @@ from scheduling_core.documents.routing_decisions import (
     inputs_to_json,
 )
 from scheduling_core.domain.matching import MatchSettings
-from scheduling_core.domain.routing import (
+from scheduling_core.domain.routing.engine import route
+from scheduling_core.domain.routing.inputs import HostProfile, HostStats, RoutingContext, RoutingInputs
+from scheduling_core.domain.routing.rules import (
     Eligibility,
     Fairness,
-    HostProfile,
-    HostStats,
-    RoutingContext,
-    RoutingInputs,
     Rule,
     RuleSet,
     Strategy,
     TerritoryMatch,
-    route,
 )
 
 STORED = """
