@@ -23,17 +23,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from slots import build
 
 from scheduling_core.domain.availability import PoolMode, pooled_slots
-from scheduling_core.domain.routing import (
+from scheduling_core.domain.routing.engine import route
+from scheduling_core.domain.routing.inputs import HostStats, RoutingContext, RoutingInputs
+from scheduling_core.domain.routing.rules import (
     Eligibility,
     Fairness,
-    HostStats,
-    RoutingContext,
-    RoutingInputs,
     Rule,
     RuleSet,
     Strategy,
     TerritoryMatch,
-    route,
 )
 
 

@@ -8,6 +8,9 @@ Validation normalises what carries no order or case: `when.recordType` becomes
 sorted lower-case logical names, `countries` sorted upper-case ISO codes. After
 that, `to_domain` then `from_domain` gives the same document back.
 
+This is the one JSON codec of a rule set: the admin API, the configuration table and the copy stored
+with every routing decision (`rule_set_to_json`, `documents.routing_decisions`) all go through it.
+
 Pool hosts that do not exist are not a schema error (the schema knows no
 directory): `unknown_pool_hosts` lists them for the service to answer 422.
 """
@@ -30,8 +33,9 @@ from pydantic import (
 from pydantic_core import InitErrorDetails
 
 from scheduling_core.documents.config import HOST_ID_PATTERN, Document
-from scheduling_core.domain.matching import MatchSettings, matching_from_json, matching_to_json
-from scheduling_core.domain.routing import (
+from scheduling_core.domain.matching import MatchSettings
+from scheduling_core.domain.routing.rules import (
+    DEFAULT_NO_SHOW_WEIGHT,
     Eligibility,
     Fairness,
     Rule,
@@ -231,24 +235,30 @@ class RuleDoc(Document):
 
     @classmethod
     def from_domain(cls, rule: Rule) -> RuleDoc:
-        return cls(
-            name=rule.name,
-            when=None
-            if rule.when_record_types is None and not rule.when_answers
-            else WhenDoc.model_validate(
-                {
-                    "recordType": None if rule.when_record_types is None else sorted(rule.when_record_types),
-                    **{f"answers.{q}": sorted(v) for q, v in sorted(rule.when_answers.items())},
-                }
-            ),
-            strategy=rule.strategy.value,
-            role=rule.role,
-            territories={name: TerritoryDoc.from_domain(match) for name, match in rule.territories.items()},
-            require=dict(rule.require),
-            pool=list(rule.pool),
-            fairness=rule.fairness.value,
-            noShowWeight=float(rule.no_show_weight),
-        )
+        """Sets only what the rule holds (and sorts what carries no order), so that `model_dump` with
+        `exclude_unset` is the canonical stored form (`rule_set_to_json`)."""
+        fields: dict[str, Any] = {"name": rule.name}
+        if rule.when_record_types is not None or rule.when_answers:
+            when: dict[str, Any] = {}
+            if rule.when_record_types is not None:
+                when["recordType"] = sorted(rule.when_record_types)
+            when |= {f"answers.{q}": sorted(rule.when_answers[q]) for q in sorted(rule.when_answers)}
+            fields["when"] = WhenDoc.model_validate(when)
+        fields["strategy"] = rule.strategy.value
+        if rule.role is not None:
+            fields["role"] = rule.role
+        if rule.territories:
+            fields["territories"] = {
+                name: TerritoryDoc.from_domain(rule.territories[name]) for name in sorted(rule.territories)
+            }
+        if rule.require:
+            fields["require"] = {skill: rule.require[skill] for skill in sorted(rule.require)}
+        if rule.pool:
+            fields["pool"] = list(rule.pool)
+        fields["fairness"] = rule.fairness.value
+        if rule.no_show_weight != DEFAULT_NO_SHOW_WEIGHT:
+            fields["noShowWeight"] = float(rule.no_show_weight)
+        return cls(**fields)
 
 
 class EligibilityDoc(Document):
@@ -281,11 +291,21 @@ class MatchingDoc(Document):
     createLead: bool = Field(default=False, description="bookings that matched nothing create a lead")
 
     def to_domain(self) -> MatchSettings:
-        return matching_from_json(self.model_dump())
+        return MatchSettings(
+            by_contact_email=self.byContactEmail,
+            by_lead_email=self.byLeadEmail,
+            by_account_domain=self.byAccountDomain,
+            create_lead=self.createLead,
+        )
 
     @classmethod
     def from_domain(cls, settings: MatchSettings) -> MatchingDoc:
-        return cls.model_validate(matching_to_json(settings))
+        return cls(
+            byContactEmail=settings.by_contact_email,
+            byLeadEmail=settings.by_lead_email,
+            byAccountDomain=settings.by_account_domain,
+            createLead=settings.create_lead,
+        )
 
 
 class RuleSetDoc(Document):
@@ -318,11 +338,15 @@ class RuleSetDoc(Document):
 
     @classmethod
     def from_domain(cls, rule_set: RuleSet) -> RuleSetDoc:
-        return cls(
-            rules=[RuleDoc.from_domain(rule) for rule in rule_set.rules],
-            eligibility=EligibilityDoc.from_domain(rule_set.eligibility),
-            matching=None if rule_set.matching is None else MatchingDoc.from_domain(rule_set.matching),
-        )
+        """The document without the id (it is the key it is stored under); sets only what the rule set
+        holds, as `RuleDoc.from_domain`."""
+        fields: dict[str, Any] = {
+            "rules": [RuleDoc.from_domain(rule) for rule in rule_set.rules],
+            "eligibility": EligibilityDoc.from_domain(rule_set.eligibility),
+        }
+        if rule_set.matching is not None:
+            fields["matching"] = MatchingDoc.from_domain(rule_set.matching)
+        return cls(**fields)
 
 
 def unknown_pool_hosts(doc: RuleSetDoc, known_host_ids: Collection[str]) -> list[tuple[str, str]]:
@@ -337,5 +361,15 @@ def unknown_pool_hosts(doc: RuleSetDoc, known_host_ids: Collection[str]) -> list
 
 
 def rule_set_from_json(rule_set_id: str, payload: Any) -> RuleSet:
-    """Validate an admin payload and return the domain value (raises `pydantic.ValidationError`)."""
+    """Validate an admin payload, or a rule set stored with a routing decision, and return the domain
+    value (raises `pydantic.ValidationError`)."""
     return RuleSetDoc.model_validate(payload).to_domain(rule_set_id)
+
+
+def rule_set_to_json(rule_set: RuleSet) -> dict[str, Any]:
+    """The rule set as stored with each routing decision (`inputs.ruleSet`) and returned by
+    `GET /routing/decisions/{id}`: its admin document without the id, holding only what the rule set sets
+    (no `role: null`, no empty `pool`; `fairness` always, `noShowWeight` when not the default), with
+    territories, skills and `when` values sorted. `rule_set_from_json` reads it back equal.
+    """
+    return RuleSetDoc.from_domain(rule_set).model_dump(exclude_unset=True)

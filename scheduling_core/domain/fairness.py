@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from scheduling_core.domain.bookings import Booking, BookingStatus
-from scheduling_core.domain.routing import DEFAULT_NO_SHOW_WEIGHT, RuleSet
+from scheduling_core.domain.routing.rules import DEFAULT_NO_SHOW_WEIGHT, RuleSet
 
 SHARE_DIGITS = 4
 

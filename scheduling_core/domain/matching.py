@@ -102,26 +102,6 @@ class Match:
         return doc
 
 
-def matching_to_json(settings: MatchSettings) -> dict[str, bool]:
-    """The rule set's `matching` block, as admins write it."""
-    return {
-        "byContactEmail": settings.by_contact_email,
-        "byLeadEmail": settings.by_lead_email,
-        "byAccountDomain": settings.by_account_domain,
-        "createLead": settings.create_lead,
-    }
-
-
-def matching_from_json(doc: Any) -> MatchSettings:
-    """Inverse of `matching_to_json` (trusted, stored JSON)."""
-    return MatchSettings(
-        by_contact_email=bool(doc.get("byContactEmail", True)),
-        by_lead_email=bool(doc.get("byLeadEmail", True)),
-        by_account_domain=bool(doc.get("byAccountDomain", True)),
-        create_lead=bool(doc.get("createLead", False)),
-    )
-
-
 NO_MATCH = Match(by=MatchedBy.NONE, note="nothing matched")
 
 

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from scheduling_core.domain.bookings import Booking, BookingReader
 from scheduling_core.domain.fairness import HostFairness, fairness_report
-from scheduling_core.domain.routing import RuleSet
+from scheduling_core.domain.routing.rules import RuleSet
 from scheduling_core.domain.values import Host
 from scheduling_core.errors import NotFound
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from scheduling_core.documents.routing_decisions import decision_to_json, inputs_from_json, inputs_to_json
 from scheduling_core.documents.rule_sets import RuleSetDoc
 from scheduling_core.domain.availability import HostCalendar, host_slot_starts, working_intervals
 from scheduling_core.domain.bookings import DiscountedBooking, FairnessDiscount
@@ -36,23 +37,12 @@ from scheduling_core.domain.matching import (
     split_name,
 )
 from scheduling_core.domain.matching import match as match_email
-from scheduling_core.domain.routing import (
-    Fairness,
-    HostStats,
-    RoutingContext,
-    RoutingDecision,
-    RoutingInputs,
-    Rule,
-    RuleSet,
-    Strategy,
-    choose_host,
-    decision_to_json,
-    inputs_from_json,
-    inputs_to_json,
-    parse_skills,
-    route,
-    shortlist,
-)
+from scheduling_core.domain.routing.decisions import RoutingDecision
+from scheduling_core.domain.routing.engine import route, shortlist
+from scheduling_core.domain.routing.fairness import choose_host
+from scheduling_core.domain.routing.inputs import HostStats, RoutingContext, RoutingInputs
+from scheduling_core.domain.routing.rules import Fairness, Rule, RuleSet, Strategy
+from scheduling_core.domain.routing.skills import parse_skills
 from scheduling_core.domain.values import Commitment, EventType, Host, ShowAs
 from scheduling_core.errors import FieldError, InvalidRequest
 from scheduling_core.ports import BusyTimeSource, Clock, HostFreeBusy, Mailbox

@@ -129,7 +129,7 @@ def test_territory_routing_pools_slots_and_explains_itself(app: Any, graph_sim: 
 
 def test_a_stored_decision_replays_to_the_same_pick(app: Any, graph_sim: Any) -> None:
     from bootstrap.composition import services
-    from scheduling_core.domain.routing import decision_to_json
+    from scheduling_core.documents.routing_decisions import decision_to_json
 
     hosts = [_host(app, graph_sim) for _ in range(3)]
     rule_set_id = _rule_set(

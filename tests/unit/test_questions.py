@@ -9,18 +9,17 @@ import pytest
 from pydantic import ValidationError
 
 from scheduling_core.documents.config import EventTypeDoc
-from scheduling_core.documents.rule_sets import RuleSetDoc
-from scheduling_core.domain.questions import answers_from_query, checked_answers
-from scheduling_core.domain.routing import (
-    RoutingContext,
-    RoutingInputs,
-    RuleSet,
+from scheduling_core.documents.routing_decisions import (
     decision_from_json,
     decision_to_json,
     inputs_from_json,
     inputs_to_json,
-    route,
 )
+from scheduling_core.documents.rule_sets import RuleSetDoc
+from scheduling_core.domain.questions import answers_from_query, checked_answers
+from scheduling_core.domain.routing.engine import route
+from scheduling_core.domain.routing.inputs import RoutingContext, RoutingInputs
+from scheduling_core.domain.routing.rules import RuleSet
 from scheduling_core.domain.values import Host, LocalTimeRange, WorkingHoursRule
 from scheduling_core.errors import InvalidRequest
 

@@ -13,27 +13,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduling_core.documents.rule_sets import RuleSetDoc
-from scheduling_core.domain.routing import (
-    Eligibility,
-    Fairness,
-    HostProfile,
-    HostStats,
-    RoutingContext,
-    RoutingDecision,
-    RoutingInputs,
-    Rule,
-    RuleSet,
-    Strategy,
-    TerritoryMatch,
-    choose_host,
+from scheduling_core.documents.routing_decisions import (
     decision_from_json,
     decision_to_json,
     inputs_from_json,
     inputs_to_json,
-    parse_skills,
-    route,
 )
+from scheduling_core.documents.rule_sets import RuleSetDoc
+from scheduling_core.domain.routing.decisions import RoutingDecision
+from scheduling_core.domain.routing.engine import route
+from scheduling_core.domain.routing.fairness import choose_host
+from scheduling_core.domain.routing.inputs import HostProfile, HostStats, RoutingContext, RoutingInputs
+from scheduling_core.domain.routing.rules import (
+    Eligibility,
+    Fairness,
+    Rule,
+    RuleSet,
+    Strategy,
+    TerritoryMatch,
+)
+from scheduling_core.domain.routing.skills import parse_skills
 from scheduling_core.domain.values import Host, LocalTimeRange, WorkingHoursRule
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -7,23 +7,17 @@ from fractions import Fraction
 
 import pytest
 
-from scheduling_core.documents.rule_sets import RuleSetDoc
-from scheduling_core.domain.routing import (
-    Fairness,
-    HostProfile,
-    HostStats,
-    RoutingContext,
-    RoutingInputs,
-    Rule,
-    RuleSet,
-    Strategy,
+from scheduling_core.documents.routing_decisions import (
     decision_from_json,
     decision_to_json,
     inputs_from_json,
     inputs_to_json,
-    order_by_fairness,
-    route,
 )
+from scheduling_core.documents.rule_sets import RuleSetDoc
+from scheduling_core.domain.routing.engine import route
+from scheduling_core.domain.routing.fairness import order_by_fairness
+from scheduling_core.domain.routing.inputs import HostProfile, HostStats, RoutingContext, RoutingInputs
+from scheduling_core.domain.routing.rules import Fairness, Rule, RuleSet, Strategy
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 HOSTS = {h: HostProfile(id=h, weight=100) for h in ("a", "b")}

@@ -15,7 +15,7 @@ from scheduling_core.documents.rule_sets import (
     rule_set_from_json,
     unknown_pool_hosts,
 )
-from scheduling_core.domain.routing import Eligibility, Fairness, Rule, Strategy, TerritoryMatch
+from scheduling_core.domain.routing.rules import Eligibility, Fairness, Rule, Strategy, TerritoryMatch
 
 EXAMPLE: dict[str, Any] = {
     "rules": [

@@ -8,19 +8,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from scheduling_core.domain.routing import (
-    Fairness,
-    HostProfile,
-    HostStats,
-    RoutingContext,
-    RoutingInputs,
-    Rule,
-    RuleSet,
-    Strategy,
-    order_by_fairness,
-    pick,
-    route,
-)
+from scheduling_core.domain.routing.engine import route
+from scheduling_core.domain.routing.fairness import order_by_fairness, pick
+from scheduling_core.domain.routing.inputs import HostProfile, HostStats, RoutingContext, RoutingInputs
+from scheduling_core.domain.routing.rules import Fairness, Rule, RuleSet, Strategy
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

@@ -6,21 +6,16 @@ import json
 import zlib
 from datetime import UTC, datetime, timedelta
 
-from scheduling_core.domain.routing import (
+from scheduling_core.documents.routing_decisions import decision_to_json, inputs_from_json, inputs_to_json
+from scheduling_core.domain.routing.engine import route, shortlist
+from scheduling_core.domain.routing.inputs import (
     MAX_CANDIDATES,
     HostProfile,
     HostStats,
     RoutingContext,
     RoutingInputs,
-    Rule,
-    RuleSet,
-    Strategy,
-    decision_to_json,
-    inputs_from_json,
-    inputs_to_json,
-    route,
-    shortlist,
 )
+from scheduling_core.domain.routing.rules import Rule, RuleSet, Strategy
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 TENANT = 5_000
