@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scheduling_core.bookings import appointment_id
+from scheduling_core.bookings import ClaimKind, appointment_id
 from scheduling_core.outlook import BOOKING_PROPERTY_EXPAND
 from tests.conftest import ADMIN_KEY, API_KEY
 from tests.fixtures.dataverse import DataverseSim
@@ -416,3 +416,69 @@ def test_a_move_interrupted_before_the_index_was_repointed_is_found_and_finished
     assert slots.get_entity(team.rep, f"b|{b['id']}")["status"] == "moved-settled"
     assert {c.owner for c in claims(app, team.single_mate)} == {b["id"]}
     assert claims(app, team.rep) == []
+
+
+# --- co-hosts of collective bookings (issue 16) ----------------------------------------------------------
+
+
+def test_reassigning_a_collective_co_host_moves_their_seat_and_keeps_the_first_host(
+    app: Any, graph_sim: Any, dataverse: DataverseSim, team: Team
+) -> None:
+    first, co_host = sorted([team.rep, team.single_mate])  # a collective booking's hosts are in id order
+    slug = new_event_type(app, [first, co_host], assignment="collective")
+    b = book(app, slug, AT_9).json()
+    assert b["hostIds"] == [first, co_host]
+    assert [x["id"] for x in app.get("/bookings", params={"hostId": co_host}).json()["items"]] == [b["id"]]
+
+    r = _reassign(app, co_host, toHostId=team.rr_mate)
+    assert r.status == 200, r.body
+    assert r.json() == {
+        "moved": [{"bookingId": b["id"], "toHostId": team.rr_mate}],
+        "unplaced": [],
+        "continuationToken": None,
+    }
+    now = app.get(f"/bookings/{b['id']}").json()
+    assert (now["hostIds"], now["version"], now["status"]) == (
+        [first, team.rr_mate],
+        b["version"] + 1,
+        "confirmed",
+    )
+    # Claims: the new co-host holds the time, the old co-host no longer does, the first host is untouched.
+    assert [(c.owner, c.kind) for c in claims(app, team.rr_mate)] == [(b["id"], ClaimKind.BOOKING)]
+    assert claims(app, co_host) == []
+    assert {c.owner for c in claims(app, first)} == {b["id"]}
+    # Outlook: one event, on the first host's calendar, the new co-host attending instead of the old one.
+    events = _events(graph_sim, first)
+    assert _booking_ids(events) == [b["id"]]
+    co_host_email = app.get(f"/admin/hosts/{co_host}").json()["email"]
+    mate_email = app.get(f"/admin/hosts/{team.rr_mate}").json()["email"]
+    assert sorted(a["emailAddress"]["address"] for a in events[0]["attendees"]) == sorted(
+        [mate_email, "jo@fabrikam.com"]
+    )
+    assert co_host_email not in [a["emailAddress"]["address"] for a in events[0]["attendees"]]
+    assert _events(graph_sim, team.rr_mate) == [] and _events(graph_sim, co_host) == []
+    assert _organizer(_appointment(dataverse, b["id"])) == team.users[first]
+    # Listings by host follow the seat.
+    assert app.get("/bookings", params={"hostId": co_host}).json()["items"] == []
+    listed = app.get("/bookings", params={"hostId": team.rr_mate}).json()["items"]
+    assert [(x["id"], x["hostIds"]) for x in listed] == [(b["id"], [first, team.rr_mate])]
+    again = _reassign(app, co_host, toHostId=team.rr_mate)
+    assert again.json() == {"moved": [], "unplaced": [], "continuationToken": None}
+
+
+def test_deactivating_a_collective_co_host_lists_their_booking_nobody_can_take(
+    app: Any, graph_sim: Any, team: Team
+) -> None:
+    first, co_host = sorted([team.rep, team.single_mate])
+    slug = new_event_type(app, [first, co_host], assignment="collective")
+    b = book(app, slug, AT_9).json()
+    assert b["hostIds"] == [first, co_host]
+    host = app.get(f"/admin/hosts/{co_host}").json()
+    doc = {k: v for k, v in host.items() if k != "id"} | {"active": False}
+    r = app.put(f"/admin/hosts/{co_host}", json_body=doc, params={"reassignFutureBookings": "true"})
+    assert r.status == 200, r.body
+    # Every other host of a collective event type is in the booking already: nobody can take the seat,
+    # and the booking is listed, not passed over.
+    assert r.json()["reassignment"]["moved"] == []
+    assert [u["bookingId"] for u in r.json()["reassignment"]["unplaced"]] == [b["id"]]
+    assert app.get(f"/bookings/{b['id']}").json()["hostIds"] == [first, co_host]
