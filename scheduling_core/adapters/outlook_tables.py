@@ -48,6 +48,9 @@ class OutlookLink:
     written_version: int = 0
     written_start: datetime | None = None
     written_end: datetime | None = None
+    #: The booking version whose move put the booking in `mailbox` (0: its first mailbox); names the
+    #: create's `transactionId` (`scheduling_core.outlook.transaction_id`).
+    placement: int = 0
 
 
 class TableOutlookLinks:
@@ -70,6 +73,7 @@ class TableOutlookLinks:
             written_version=int(row.get("writtenVersion") or 0),
             written_start=row.get("writtenStart"),
             written_end=row.get("writtenEnd"),
+            placement=int(row.get("placement") or 0),
         )
 
     def put(self, link: OutlookLink) -> None:
@@ -79,6 +83,7 @@ class TableOutlookLinks:
             "mailbox": link.mailbox,
             "eventId": link.event_id or "",
             "writtenVersion": link.written_version,
+            "placement": link.placement,
         }
         for name, value in (
             ("createAttemptedAt", link.create_attempted_at),

@@ -45,6 +45,7 @@ from scheduling_core.outlook import (
     ObservedEvent,
     UnreadableEvent,
     Verdict,
+    booking_of_transaction,
     drift_record,
     event_times,
     judge,
@@ -239,7 +240,7 @@ class OutlookReconciler:
             and observed.transaction_id
             and observed.transaction_id.startswith(_BOOKING_PREFIX)
         ):
-            return observed.transaction_id
+            return booking_of_transaction(observed.transaction_id)
         return self._links.booking_for_event(event_id)
 
     def _apply(

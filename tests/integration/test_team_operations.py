@@ -482,3 +482,38 @@ def test_deactivating_a_collective_co_host_lists_their_booking_nobody_can_take(
     assert r.json()["reassignment"]["moved"] == []
     assert [u["bookingId"] for u in r.json()["reassignment"]["unplaced"]] == [b["id"]]
     assert app.get(f"/bookings/{b['id']}").json()["hostIds"] == [first, co_host]
+
+
+# --- moving a booking back to a host it had (issue 16) ---------------------------------------------------
+
+
+def test_a_booking_moved_back_to_its_earlier_host_has_one_live_event_there_and_one_appointment(
+    app: Any, graph_sim: Any, dataverse: DataverseSim, team: Team
+) -> None:
+    slug = new_event_type(app, [team.rep, team.single_mate])
+    b = book(app, slug, AT_9, hostId=team.rep).json()
+    first_event = app.get(f"/bookings/{b['id']}").json()["outlook"]["eventId"]
+    assert _booking_ids(_events(graph_sim, team.rep)) == [b["id"]]
+
+    away = _reassign(app, team.rep, toHostId=team.single_mate)
+    assert away.json()["moved"] == [{"bookingId": b["id"], "toHostId": team.single_mate}], away.body
+    back = _reassign(app, team.single_mate, toHostId=team.rep)
+    assert back.json()["moved"] == [{"bookingId": b["id"], "toHostId": team.rep}], back.body
+
+    now = app.get(f"/bookings/{b['id']}").json()
+    assert (now["hostIds"], now["version"], now["status"]) == ([team.rep], b["version"] + 2, "confirmed")
+    # Outlook: one live event on the rep's calendar (a new one: the first was cancelled on the way out),
+    # with the invitee; none on the colleague's.
+    events = _events(graph_sim, team.rep)
+    assert _booking_ids(events) == [b["id"]]
+    assert events[0]["id"] != first_event and events[0]["isCancelled"] is False
+    assert [a["emailAddress"]["address"] for a in events[0]["attendees"]] == ["jo@fabrikam.com"]
+    assert (now["outlook"]["eventId"], now["outlook"]["syncStatus"]) == (events[0]["id"], "synced")
+    assert _events(graph_sim, team.single_mate) == []
+    # Dataverse: still one appointment, the rep its organizer and owner again.
+    appointment = _appointment(dataverse, b["id"])
+    assert (_organizer(appointment), appointment["_ownerid_value"]) == (team.users[team.rep],) * 2
+    assert now["dynamics"]["syncStatus"] == "synced"
+    appointments = dataverse.call("GET", "appointments", params={"$select": "activityid"}).json()["value"]
+    assert [a["activityid"] for a in appointments] == [appointment_id(b["id"])]
+    assert {c.owner for c in claims(app, team.rep)} == {b["id"]} and claims(app, team.single_mate) == []
