@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from scheduling_core.bookings import ClaimKind, appointment_id
-from scheduling_core.outlook import BOOKING_PROPERTY_EXPAND
+from scheduling_core.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
 from tests.conftest import ADMIN_KEY, API_KEY
 from tests.fixtures.dataverse import DataverseSim
 
@@ -517,3 +517,32 @@ def test_a_booking_moved_back_to_its_earlier_host_has_one_live_event_there_and_o
     appointments = dataverse.call("GET", "appointments", params={"$select": "activityid"}).json()["value"]
     assert [a["activityid"] for a in appointments] == [appointment_id(b["id"])]
     assert {c.owner for c in claims(app, team.rep)} == {b["id"]} and claims(app, team.single_mate) == []
+
+
+def test_a_move_back_whose_create_answer_was_lost_adopts_the_live_event_not_a_cancelled_one(
+    app: Any, graph_sim: Any, team: Team
+) -> None:
+    slug = new_event_type(app, [team.rep, team.single_mate])
+    b = book(app, slug, AT_9, hostId=team.rep).json()
+    assert _reassign(app, team.rep, toHostId=team.single_mate).json()["moved"] != []
+    # The rep's calendar shows a cancelled event stamped with the booking (as Outlook shows a cancelled
+    # meeting until it is removed), made before the move back.
+    r = httpx.post(
+        f"{graph_sim.v1}/users/{team.rep}/events",
+        headers=BEARER,
+        json={
+            "subject": "Canceled: Call",
+            "isCancelled": True,
+            "start": {"dateTime": f"{MONDAY}T15:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": f"{MONDAY}T15:30:00", "timeZone": "UTC"},
+            "singleValueExtendedProperties": [{"id": BOOKING_PROPERTY_ID, "value": b["id"]}],
+        },
+    )
+    assert r.status_code == 201, r.text
+    cancelled = r.json()["id"]
+    graph_sim.lose_answers(method="POST", path_contains=f"/users/{team.rep}/events")
+    assert _reassign(app, team.single_mate, toHostId=team.rep).json()["moved"] != []
+    live = [e for e in _events(graph_sim, team.rep) if not e["isCancelled"]]
+    assert _booking_ids(live) == [b["id"]] and live[0]["id"] != cancelled
+    outlook = app.get(f"/bookings/{b['id']}").json()["outlook"]
+    assert (outlook["eventId"], outlook["syncStatus"]) == (live[0]["id"], "synced")
