@@ -457,7 +457,14 @@ def test_reassigning_a_collective_co_host_moves_their_seat_and_keeps_the_first_h
     )
     assert co_host_email not in [a["emailAddress"]["address"] for a in events[0]["attendees"]]
     assert _events(graph_sim, team.rr_mate) == [] and _events(graph_sim, co_host) == []
-    assert _organizer(_appointment(dataverse, b["id"])) == team.users[first]
+    appointment = _appointment(dataverse, b["id"])
+    assert _organizer(appointment) == team.users[first]
+    required = [
+        p["_partyid_value"]
+        for p in appointment["appointment_activity_parties"]
+        if p["participationtypemask"] == 5 and p["_partyid_value"] in team.users.values()
+    ]
+    assert required == [team.users[team.rr_mate]]  # the new co-host attends, the old one no longer
     # Listings by host follow the seat.
     assert app.get("/bookings", params={"hostId": co_host}).json()["items"] == []
     listed = app.get("/bookings", params={"hostId": team.rr_mate}).json()["items"]
