@@ -198,6 +198,9 @@ class OutlookLink:
     written_version: int = 0
     written_start: datetime | None = None
     written_end: datetime | None = None
+    #: The booking version whose move put the booking in `mailbox` (0: its first mailbox); names the
+    #: create's `transactionId` (`scheduling_core.domain.outlook.transaction_id`).
+    placement: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -427,8 +427,9 @@ class _GraphApi(simkit.SimApi):
             user = self.state.mailbox(key)
             calendar = self.state.calendar(user)
             transaction_id = accepted.get("transactionId")
-            if transaction_id and any(
-                e.props.get("transactionId") == transaction_id for e in calendar.values()
+            if transaction_id and (
+                transaction_id in self.state.spent_transactions.get(user.id, set())
+                or any(e.props.get("transactionId") == transaction_id for e in calendar.values())
             ):
                 # Graph refuses a create whose transactionId an earlier create used (it does not hand back
                 # the first event): the client has to find the event it made and carry on with that one.
@@ -493,6 +494,9 @@ class _GraphApi(simkit.SimApi):
             event = _find_event(calendar, event_id)
             del calendar[event.id]
             self.state.bury(user, event)
+            transaction_id = event.props.get("transactionId")
+            if transaction_id:  # the event lives on in Deleted Items, its transactionId with it
+                self.state.spent_transactions.setdefault(user.id, set()).add(str(transaction_id))
             self.state.save()
             changes = self._changes(user, event, "deleted")
         self.poster.post_changes(changes)

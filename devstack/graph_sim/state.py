@@ -192,6 +192,10 @@ class SimState(simkit.SimState):
         self.mailbox_faults: dict[str, str] = {}
         #: Per mailbox: the messages it sent (Sent Items), newest last, e.g. an organizer's cancellations.
         self.sent_items: dict[str, list[dict[str, Any]]] = {}
+        #: Per mailbox: the `transactionId`s of events removed from its calendar. Graph's cancel and
+        #: delete move the event to Deleted Items, where it keeps its transactionId, and Graph documents
+        #: no end to the de-duplication: a create repeating one is refused as long as the mailbox lives.
+        self.spent_transactions: dict[str, set[str]] = {}
         super().__init__(state_file)
 
     # -- time and history ---------------------------------------------------------------------------
@@ -303,6 +307,7 @@ class SimState(simkit.SimState):
         self.fixed_now = None
         self.mailbox_faults.clear()
         self.sent_items.clear()
+        self.spent_transactions.clear()
 
     def _snapshot(self) -> dict[str, Any]:
         return {
@@ -313,6 +318,7 @@ class SimState(simkit.SimState):
             },
             "subscriptions": [subscription.to_json() for subscription in self.subscriptions.values()],
             "sentItems": self.sent_items,
+            "spentTransactions": {user: sorted(ids) for user, ids in self.spent_transactions.items()},
             "history": {
                 "seq": self.seq,
                 "deltaGeneration": self.delta_generation,
@@ -344,6 +350,9 @@ class SimState(simkit.SimState):
             subscription = Subscription.from_json(raw_subscription)
             self.subscriptions[subscription.id] = subscription
         self.sent_items = {user_id: list(items) for user_id, items in data.get("sentItems", {}).items()}
+        self.spent_transactions = {
+            user_id: set(ids) for user_id, ids in data.get("spentTransactions", {}).items()
+        }
         history = data.get("history", {})
         self.seq = int(history.get("seq", 0))
         self.delta_generation = int(history.get("deltaGeneration", 1))

@@ -572,11 +572,15 @@ class TableBookingStore:
         primary = old.primary_host
         stale = lambda: StaleBooking(f"'{old.id}' changed meanwhile; read it again.")  # noqa: E731
         if from_host != primary:  # a co-host of a collective booking: the row stays where it is
-            claim = new.claim(to_host).entry(new.id, ClaimKind.BOOKING)
-            ref = self._booking_row(new, to_host, primary=False)
+            # As a collective booking is made: the new co-host's time is taken as a `pending` claim that
+            # expires unless the booking commits with that host (a crash before the commit leaves nothing
+            # that blocks for good), the booking's own transaction commits the move, the old co-host's
+            # claim and reference row go, and the pending claim is confirmed (repaired when found if not).
+            pending = new.claim(to_host).entry(new.id, ClaimKind.PENDING, now + PENDING_LOCK_LIFETIME)
+            ref = self._booking_row(new, to_host, primary=False, status="pending")
             self._commit(
                 to_host,
-                add=claim,
+                add=pending,
                 extra_ops=[("upsert", ref, {"mode": UpdateMode.REPLACE})],
                 now=now,
                 stale=_row_changed,
@@ -584,11 +588,12 @@ class TableBookingStore:
             try:
                 results = self._submit_change(self._change_ops(stored, new, event, now), new.id)
             except Exception:
-                self._release(to_host, claim, extra_rows=[f"b|{new.id}"])
+                self._release(to_host, pending, extra_rows=[f"b|{new.id}"])
                 raise
             self._release(
                 from_host, old.claim(from_host).entry(old.id, ClaimKind.BOOKING), extra_rows=[f"b|{old.id}"]
             )
+            self._after_commit(new, [to_host], None)
             self._repoint(new)
             return _pending(event, primary, results)
         pending = new.claim(to_host).entry(new.id, ClaimKind.PENDING, now + PENDING_LOCK_LIFETIME)
@@ -746,21 +751,11 @@ class TableBookingStore:
         limit: int,
         offset: int,
     ) -> tuple[list[Booking], int | None]:
-        """Bookings matching every given filter, ordered by start; the next offset if more remain."""
-        filters = ["RowKey ge 'b|'", "RowKey lt 'b}'", "primary eq true"]
-        params: dict[str, Any] = {}
-        if host_id:
-            filters.append("PartitionKey eq @host")
-            params["host"] = host_id
-        if start:
-            filters.append("end gt @start")
-            params["start"] = start
-        if end:
-            filters.append("start lt @end")
-            params["end"] = end
-        if status:
-            filters.append("status eq @status")
-            params["status"] = status
+        """Bookings matching every given filter, ordered by start; the next offset if more remain.
+
+        `host_id` means every booking the host takes part in, as first host or as a collective
+        booking's co-host (issue 16: a reassignment or a deactivation must find the co-host's seats too).
+        """
         with storage_errors():
             if record_id:
                 ids = [
@@ -770,12 +765,38 @@ class TableBookingStore:
                     )
                 ]
                 rows = [row for row in (self._committed_row(i) for i in ids) if row is not None]
-                rows = [r for r in rows if self._matches(r, host_id, start, end, status)]
+            elif host_id:
+                rows = self._host_rows(host_id, start, end)
             else:
-                rows = list(self._slots.query_entities(" and ".join(filters), parameters=params))
-        bookings = sorted((self._parse_booking(r) for r in rows), key=lambda b: (b.start, b.id))
+                query, params = _booking_filter(start, end, status)
+                rows = list(self._slots.query_entities(query, parameters=params))
+        found = {b.id: b for b in (self._parse_booking(r) for r in rows)}
+        bookings = sorted(
+            (b for b in found.values() if _booking_matches(b, host_id, start, end, status)),
+            key=lambda b: (b.start, b.id),
+        )
         page = bookings[offset : offset + limit]
         return page, (offset + limit if offset + limit < len(bookings) else None)
+
+    def _host_rows(
+        self, host_id: str, start: datetime | None, end: datetime | None
+    ) -> list[Mapping[str, Any]]:
+        """The rows of every booking in the host's partition: its own (primary) rows as they are, and the
+        booking behind each co-host reference row. Not filtered by status here: a co-host's reference row
+        may still say `pending` for a booking that committed (its confirm is repaired when found); a
+        `movedTo` pointer is a booking that left this host (its new row is read where it lives now)."""
+        query, params = _booking_filter(start, end, None)
+        query = query.replace("primary eq true", "PartitionKey eq @host")
+        rows = list(self._slots.query_entities(query, parameters={**params, "host": host_id}))
+        found: list[Mapping[str, Any]] = []
+        for row in rows:
+            if row.get("primary") and "doc" in row:
+                found.append(row)
+            elif not row.get("movedTo"):
+                booking_row = self._committed_row(str(row["RowKey"])[2:])
+                if booking_row is not None:
+                    found.append(booking_row)
+        return found
 
     def _committed_row(self, booking_id: str) -> Mapping[str, Any] | None:
         """The booking's row, or None when its index rows outlived a booking that never committed."""
@@ -784,21 +805,6 @@ class TableBookingStore:
         except NotFound:
             return None
         return dict(row) if "doc" in row else None
-
-    @staticmethod
-    def _matches(
-        row: Mapping[str, Any],
-        host_id: str | None,
-        start: datetime | None,
-        end: datetime | None,
-        status: str | None,
-    ) -> bool:
-        return (
-            (host_id is None or row["PartitionKey"] == host_id)
-            and (start is None or row["end"] > start)
-            and (end is None or row["start"] < end)
-            and (status is None or row["status"] == status)
-        )
 
     # ---- holds -----------------------------------------------------------------------------------
 
@@ -1010,6 +1016,36 @@ class TableBookingStore:
                     parameters={"lo": f"o|{booking_id}|", "hi": f"o|{booking_id}}}"},
                 )
             ]
+
+
+def _booking_filter(
+    start: datetime | None, end: datetime | None, status: str | None
+) -> tuple[str, dict[str, Any]]:
+    """The booking-row query (primary rows only) with the time and status filters storage can apply."""
+    filters = ["RowKey ge 'b|'", "RowKey lt 'b}'", "primary eq true"]
+    params: dict[str, Any] = {}
+    if start:
+        filters.append("end gt @start")
+        params["start"] = start
+    if end:
+        filters.append("start lt @end")
+        params["end"] = end
+    if status:
+        filters.append("status eq @status")
+        params["status"] = status
+    return " and ".join(filters), params
+
+
+def _booking_matches(
+    booking: Booking, host_id: str | None, start: datetime | None, end: datetime | None, status: str | None
+) -> bool:
+    """Every filter checked on the booking itself (a reference row's copy of times or status may lag)."""
+    return (
+        (host_id is None or host_id in booking.host_ids)
+        and (start is None or booking.end > start)
+        and (end is None or booking.start < end)
+        and (status is None or booking.status.value == status)
+    )
 
 
 def _row_changed() -> RowChanged:

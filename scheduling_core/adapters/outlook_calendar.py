@@ -116,7 +116,10 @@ class OutlookCalendars:
         return found if isinstance(found, dict) else None
 
     def find_booking_event(self, mailbox: str, booking_id: str) -> dict[str, Any] | None:
-        """The event stamped with `booking_id` in our extended property (the earliest if several)."""
+        """The live event stamped with `booking_id` in our extended property (the earliest if several).
+
+        A cancelled one is never adopted: a mailbox the booking left and came back to may show the event
+        cancelled on the way out, and adopting it would leave the booking without a live meeting."""
         literal = booking_id.replace("'", "''")
         found = self._call(
             mailbox,
@@ -134,7 +137,7 @@ class OutlookCalendars:
         events = [
             e
             for e in (found or {}).get("value", [])
-            if isinstance(e, dict) and e.get("id") and _stamped(e, booking_id)
+            if isinstance(e, dict) and e.get("id") and _stamped(e, booking_id) and not e.get("isCancelled")
         ]
         if not events:
             return None

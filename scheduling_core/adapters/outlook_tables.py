@@ -60,6 +60,7 @@ class TableOutlookLinks:
             written_version=int(row.get("writtenVersion") or 0),
             written_start=row.get("writtenStart"),
             written_end=row.get("writtenEnd"),
+            placement=int(row.get("placement") or 0),
         )
 
     def put(self, link: OutlookLink) -> None:
@@ -69,6 +70,7 @@ class TableOutlookLinks:
             "mailbox": link.mailbox,
             "eventId": link.event_id or "",
             "writtenVersion": link.written_version,
+            "placement": link.placement,
         }
         for name, value in (
             ("createAttemptedAt", link.create_attempted_at),

@@ -4,7 +4,10 @@ Invariants:
 - An event this service writes carries the booking id in one single-value extended property
   (`BOOKING_PROPERTY_ID`) and `transactionId` = booking id, so an event maps back to its booking
   without any stored state, and a retried create is recognised (Graph de-duplicates on
-  `transactionId`; the property finds it when that de-duplication has lapsed).
+  `transactionId`; the property finds it when that de-duplication has lapsed). A booking moved into a
+  mailbox again (reassigned A to B and back) creates with `{bookingId}~{version of the move}`: the
+  event cancelled on the way out sits in Deleted Items with the earlier transactionId, and Graph would
+  refuse to create the live one (`transaction_id`, `booking_of_transaction`).
 - Times are sent in UTC (`dateTime` without offset, `timeZone: "UTC"`), and read back in whatever
   zone Graph states; comparisons are between aware UTC instants only.
 - `judge` decides from values alone what an observed Outlook event means for its booking; every
@@ -101,8 +104,25 @@ def event_times(start: datetime, end: datetime) -> dict[str, Any]:
     return {"start": _utc_wire(start), "end": _utc_wire(end)}
 
 
-def new_event(source: MeetingSource, event_type: EventType | None) -> dict[str, Any]:
-    """The `POST /users/{host}/events` body for a booking (the first host's calendar; co-hosts attend)."""
+#: Between a booking id and the version of the move that placed it in a mailbox, in a `transactionId`.
+PLACEMENT_SEPARATOR: Final = "~"
+
+
+def transaction_id(booking_id: str, placement: int = 0) -> str:
+    """The `transactionId` of the create of a booking's event in one mailbox placement: the booking id
+    for its first mailbox (0), `{bookingId}~{version}` once a move (at that version) put it in one; a
+    retry of the same create repeats it, a later placement in a mailbox used before never does."""
+    return booking_id if placement == 0 else f"{booking_id}{PLACEMENT_SEPARATOR}{placement}"
+
+
+def booking_of_transaction(value: str) -> str:
+    """The booking id a `transactionId` of ours names (`transaction_id` inverted)."""
+    return value.partition(PLACEMENT_SEPARATOR)[0]
+
+
+def new_event(source: MeetingSource, event_type: EventType | None, *, placement: int = 0) -> dict[str, Any]:
+    """The `POST /users/{host}/events` body for a booking (the first host's calendar; co-hosts attend);
+    `placement` as in `transaction_id`."""
     attendees = [
         _attendee(source.host_emails[host_id])
         for host_id in source.host_ids[1:]
@@ -117,7 +137,7 @@ def new_event(source: MeetingSource, event_type: EventType | None) -> dict[str, 
         **event_times(source.start, source.end),
         "attendees": attendees,
         "showAs": "busy",
-        "transactionId": source.booking_id,
+        "transactionId": transaction_id(source.booking_id, placement),
         "singleValueExtendedProperties": [{"id": BOOKING_PROPERTY_ID, "value": source.booking_id}],
     }
     if teams:

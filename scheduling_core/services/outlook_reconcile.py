@@ -39,6 +39,7 @@ from scheduling_core.domain.outlook import (
     BookingTimes,
     ObservedEvent,
     Verdict,
+    booking_of_transaction,
     drift_record,
     event_times,
     judge,
@@ -243,7 +244,7 @@ class OutlookReconciler:
             and observed.transaction_id
             and observed.transaction_id.startswith(_BOOKING_PREFIX)
         ):
-            return observed.transaction_id
+            return booking_of_transaction(observed.transaction_id)
         return self._links.booking_for_event(event_id)
 
     def _apply(

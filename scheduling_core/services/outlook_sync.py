@@ -2,9 +2,11 @@
 
 Invariants:
 - One event per booking, ever. Creates carry `transactionId` = booking id (Graph de-duplicates a
-  retried create). Graph documents no retention for that, so once a create has been attempted
-  (`createAttemptedAt` in the link row, written before the request), a later attempt first looks the
-  event up by our extended property and adopts it instead of creating.
+  retried create), or booking id and the move's version once a reassignment placed the booking in a
+  mailbox (`outlook.transaction_id`: moved back to a host, it must not repeat the cancelled event's).
+  Graph documents no retention for that, so once a create has been attempted (`createAttemptedAt` in
+  the link row, written before the request), a later attempt first looks the event up by our extended
+  property and adopts it (never a cancelled one) instead of creating.
 - The event lives in the first host's calendar; co-hosts of a collective booking and the invitee are
   required attendees (one meeting, one Teams link, one set of responses).
 - Graph may refuse a create with 400 `ErrorDuplicateTransactionId` (an earlier attempt made the event and
@@ -206,7 +208,8 @@ class OutlookSync:
         if event_id is None:
             self._links.put(replace(link, create_attempted_at=self._clock.now()))
             try:
-                written = self._calendars.create_event(mailbox, new_event(meeting, event_type))
+                body = new_event(meeting, event_type, placement=link.placement)
+                written = self._calendars.create_event(mailbox, body)
                 event_id = str(written["id"])
             except DuplicateTransaction:
                 found = self._calendars.find_booking_event(mailbox, meeting.booking_id)
@@ -262,7 +265,9 @@ class OutlookSync:
             log.info("outlook sync: %s left the calendar of %s", meeting.booking_id, link.mailbox)
         if self._cache is not None:
             self._cache.invalidate(link.mailbox)
-        moved = OutlookLink(booking_id=meeting.booking_id, mailbox=mailbox)
+        # A new placement, a new transactionId: the mailbox may hold (in Deleted Items) the event an
+        # earlier placement there made and a move cancelled, and Graph refuses a repeated transactionId.
+        moved = OutlookLink(booking_id=meeting.booking_id, mailbox=mailbox, placement=meeting.version)
         self._links.put(moved)
         return moved
 

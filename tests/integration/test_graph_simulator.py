@@ -201,6 +201,29 @@ def test_a_repeated_transaction_id_is_refused_as_a_duplicate(graph: GraphSim) ->
     assert [e["id"] for e in get(graph, "/users/ana/events").json()["value"]] == [first["id"]]
 
 
+def test_a_transaction_id_stays_spent_after_its_event_was_cancelled_or_deleted(graph: GraphSim) -> None:
+    # Cancel and delete move the event to Deleted Items, where it keeps its transactionId.
+    body = {
+        "subject": "Call",
+        "start": {"dateTime": "2026-12-01T09:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-12-01T10:00:00", "timeZone": "UTC"},
+        "attendees": [{"emailAddress": {"address": "jo@fabrikam.com"}, "type": "required"}],
+    }
+    cancelled = post(graph, "/users/ana/events", {**body, "transactionId": "bk_1"}).json()
+    assert post(graph, f"/users/ana/events/{cancelled['id']}/cancel", {"comment": "moved"}).status_code == 202
+    deleted = post(graph, "/users/ana/events", {**body, "transactionId": "bk_2"}).json()
+    assert (
+        graph.http.delete(f"{graph.v1}/users/ana/events/{deleted['id']}", headers=graph.auth).status_code
+        == 204
+    )
+    assert get(graph, "/users/ana/events").json()["value"] == []
+    for spent in ("bk_1", "bk_2"):
+        again = post(graph, "/users/ana/events", {**body, "transactionId": spent})
+        assert again.status_code == 400 and error_code(again) == "ErrorDuplicateTransactionId"
+    # Spent in ana's mailbox only: another mailbox may use it.
+    assert post(graph, "/users/bob/events", {**body, "transactionId": "bk_1"}).status_code == 201
+
+
 def test_a_lost_answer_still_takes_effect(graph: GraphSim) -> None:
     graph.lose_answers(method="POST", path_contains="/events")
     r = post(

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from scheduling_core.domain.bookings import appointment_id
-from scheduling_core.domain.outlook import BOOKING_PROPERTY_EXPAND
+from scheduling_core.domain.bookings import ClaimKind, appointment_id
+from scheduling_core.domain.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
 from tests.conftest import ADMIN_KEY, API_KEY
 from tests.fixtures.dataverse import DataverseSim
 
@@ -416,3 +416,140 @@ def test_a_move_interrupted_before_the_index_was_repointed_is_found_and_finished
     assert slots.get_entity(team.rep, f"b|{b['id']}")["status"] == "moved-settled"
     assert {c.owner for c in claims(app, team.single_mate)} == {b["id"]}
     assert claims(app, team.rep) == []
+
+
+# --- co-hosts of collective bookings (issue 16) ----------------------------------------------------------
+
+
+def test_reassigning_a_collective_co_host_moves_their_seat_and_keeps_the_first_host(
+    app: Any, graph_sim: Any, dataverse: DataverseSim, team: Team
+) -> None:
+    first, co_host = sorted([team.rep, team.single_mate])  # a collective booking's hosts are in id order
+    slug = new_event_type(app, [first, co_host], assignment="collective")
+    b = book(app, slug, AT_9).json()
+    assert b["hostIds"] == [first, co_host]
+    assert [x["id"] for x in app.get("/bookings", params={"hostId": co_host}).json()["items"]] == [b["id"]]
+
+    r = _reassign(app, co_host, toHostId=team.rr_mate)
+    assert r.status == 200, r.body
+    assert r.json() == {
+        "moved": [{"bookingId": b["id"], "toHostId": team.rr_mate}],
+        "unplaced": [],
+        "continuationToken": None,
+    }
+    now = app.get(f"/bookings/{b['id']}").json()
+    assert (now["hostIds"], now["version"], now["status"]) == (
+        [first, team.rr_mate],
+        b["version"] + 1,
+        "confirmed",
+    )
+    # Claims: the new co-host holds the time, the old co-host no longer does, the first host is untouched.
+    assert [(c.owner, c.kind) for c in claims(app, team.rr_mate)] == [(b["id"], ClaimKind.BOOKING)]
+    assert claims(app, co_host) == []
+    assert {c.owner for c in claims(app, first)} == {b["id"]}
+    # Outlook: one event, on the first host's calendar, the new co-host attending instead of the old one.
+    events = _events(graph_sim, first)
+    assert _booking_ids(events) == [b["id"]]
+    co_host_email = app.get(f"/admin/hosts/{co_host}").json()["email"]
+    mate_email = app.get(f"/admin/hosts/{team.rr_mate}").json()["email"]
+    assert sorted(a["emailAddress"]["address"] for a in events[0]["attendees"]) == sorted(
+        [mate_email, "jo@fabrikam.com"]
+    )
+    assert co_host_email not in [a["emailAddress"]["address"] for a in events[0]["attendees"]]
+    assert _events(graph_sim, team.rr_mate) == [] and _events(graph_sim, co_host) == []
+    appointment = _appointment(dataverse, b["id"])
+    assert _organizer(appointment) == team.users[first]
+    required = [
+        p["_partyid_value"]
+        for p in appointment["appointment_activity_parties"]
+        if p["participationtypemask"] == 5 and p["_partyid_value"] in team.users.values()
+    ]
+    assert required == [team.users[team.rr_mate]]  # the new co-host attends, the old one no longer
+    # Listings by host follow the seat.
+    assert app.get("/bookings", params={"hostId": co_host}).json()["items"] == []
+    listed = app.get("/bookings", params={"hostId": team.rr_mate}).json()["items"]
+    assert [(x["id"], x["hostIds"]) for x in listed] == [(b["id"], [first, team.rr_mate])]
+    again = _reassign(app, co_host, toHostId=team.rr_mate)
+    assert again.json() == {"moved": [], "unplaced": [], "continuationToken": None}
+
+
+def test_deactivating_a_collective_co_host_lists_their_booking_nobody_can_take(
+    app: Any, graph_sim: Any, team: Team
+) -> None:
+    first, co_host = sorted([team.rep, team.single_mate])
+    slug = new_event_type(app, [first, co_host], assignment="collective")
+    b = book(app, slug, AT_9).json()
+    assert b["hostIds"] == [first, co_host]
+    host = app.get(f"/admin/hosts/{co_host}").json()
+    doc = {k: v for k, v in host.items() if k != "id"} | {"active": False}
+    r = app.put(f"/admin/hosts/{co_host}", json_body=doc, params={"reassignFutureBookings": "true"})
+    assert r.status == 200, r.body
+    # Every other host of a collective event type is in the booking already: nobody can take the seat,
+    # and the booking is listed, not passed over.
+    assert r.json()["reassignment"]["moved"] == []
+    assert [u["bookingId"] for u in r.json()["reassignment"]["unplaced"]] == [b["id"]]
+    assert app.get(f"/bookings/{b['id']}").json()["hostIds"] == [first, co_host]
+
+
+# --- moving a booking back to a host it had (issue 16) ---------------------------------------------------
+
+
+def test_a_booking_moved_back_to_its_earlier_host_has_one_live_event_there_and_one_appointment(
+    app: Any, graph_sim: Any, dataverse: DataverseSim, team: Team
+) -> None:
+    slug = new_event_type(app, [team.rep, team.single_mate])
+    b = book(app, slug, AT_9, hostId=team.rep).json()
+    first_event = app.get(f"/bookings/{b['id']}").json()["outlook"]["eventId"]
+    assert _booking_ids(_events(graph_sim, team.rep)) == [b["id"]]
+
+    away = _reassign(app, team.rep, toHostId=team.single_mate)
+    assert away.json()["moved"] == [{"bookingId": b["id"], "toHostId": team.single_mate}], away.body
+    back = _reassign(app, team.single_mate, toHostId=team.rep)
+    assert back.json()["moved"] == [{"bookingId": b["id"], "toHostId": team.rep}], back.body
+
+    now = app.get(f"/bookings/{b['id']}").json()
+    assert (now["hostIds"], now["version"], now["status"]) == ([team.rep], b["version"] + 2, "confirmed")
+    # Outlook: one live event on the rep's calendar (a new one: the first was cancelled on the way out),
+    # with the invitee; none on the colleague's.
+    events = _events(graph_sim, team.rep)
+    assert _booking_ids(events) == [b["id"]]
+    assert events[0]["id"] != first_event and events[0]["isCancelled"] is False
+    assert [a["emailAddress"]["address"] for a in events[0]["attendees"]] == ["jo@fabrikam.com"]
+    assert (now["outlook"]["eventId"], now["outlook"]["syncStatus"]) == (events[0]["id"], "synced")
+    assert _events(graph_sim, team.single_mate) == []
+    # Dataverse: still one appointment, the rep its organizer and owner again.
+    appointment = _appointment(dataverse, b["id"])
+    assert (_organizer(appointment), appointment["_ownerid_value"]) == (team.users[team.rep],) * 2
+    assert now["dynamics"]["syncStatus"] == "synced"
+    appointments = dataverse.call("GET", "appointments", params={"$select": "activityid"}).json()["value"]
+    assert [a["activityid"] for a in appointments] == [appointment_id(b["id"])]
+    assert {c.owner for c in claims(app, team.rep)} == {b["id"]} and claims(app, team.single_mate) == []
+
+
+def test_a_move_back_whose_create_answer_was_lost_adopts_the_live_event_not_a_cancelled_one(
+    app: Any, graph_sim: Any, team: Team
+) -> None:
+    slug = new_event_type(app, [team.rep, team.single_mate])
+    b = book(app, slug, AT_9, hostId=team.rep).json()
+    assert _reassign(app, team.rep, toHostId=team.single_mate).json()["moved"] != []
+    # The rep's calendar shows a cancelled event stamped with the booking (as Outlook shows a cancelled
+    # meeting until it is removed), made before the move back.
+    r = httpx.post(
+        f"{graph_sim.v1}/users/{team.rep}/events",
+        headers=BEARER,
+        json={
+            "subject": "Canceled: Call",
+            "isCancelled": True,
+            "start": {"dateTime": f"{MONDAY}T15:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": f"{MONDAY}T15:30:00", "timeZone": "UTC"},
+            "singleValueExtendedProperties": [{"id": BOOKING_PROPERTY_ID, "value": b["id"]}],
+        },
+    )
+    assert r.status_code == 201, r.text
+    cancelled = r.json()["id"]
+    graph_sim.lose_answers(method="POST", path_contains=f"/users/{team.rep}/events")
+    assert _reassign(app, team.single_mate, toHostId=team.rep).json()["moved"] != []
+    live = [e for e in _events(graph_sim, team.rep) if not e["isCancelled"]]
+    assert _booking_ids(live) == [b["id"]] and live[0]["id"] != cancelled
+    outlook = app.get(f"/bookings/{b['id']}").json()["outlook"]
+    assert (outlook["eventId"], outlook["syncStatus"]) == (live[0]["id"], "synced")
