@@ -739,7 +739,7 @@ class BookingService:
                 )
             new = old.marked_no_show(party, note, now)
             event = booking_event(
-                booking=booking_snapshot(new),
+                booking=self._snapshot(new),
                 event_type=BOOKING_NO_SHOW,
                 time=now,
                 traceparent=current_traceparent(),
@@ -916,7 +916,7 @@ class BookingService:
                     self._reassigned_routing(old, host.id, from_host, reason, routed, now),
                 )
                 event = booking_event(
-                    booking=booking_snapshot(new),
+                    booking=self._snapshot(new),
                     event_type=BOOKING_REASSIGNED,
                     time=now,
                     traceparent=current_traceparent(),

@@ -360,6 +360,8 @@ def test_a_move_whose_create_failed_after_the_cancel_ends_with_one_event_on_the_
     # A repeat of the message (Service Bus delivers at least once) changes nothing.
     reassigned = outbox_events(b["id"])[-1]
     assert reassigned.type == "booking.reassigned"
+    # Subscribers hand the invitee's manage link on (api.md): the reassignment's snapshot carries it too.
+    assert reassigned.data["booking"]["manageUrl"] == b["manageUrl"]
     registered_function("sync_outlook")(trigger_message(reassigned, delivery_count=3))
     assert (
         _booking_ids(_events(graph_sim, team.single_mate)) == [b["id"]] and _events(graph_sim, team.rep) == []
