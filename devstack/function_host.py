@@ -80,7 +80,7 @@ class FunctionRouter:
     ) -> None:
         from bootstrap.composition import set_local_change_queue, set_local_delivery, set_local_queue
         from bootstrap.settings import Settings
-        from triggers.local_bus import deliver_queue_to_functions, deliver_to_functions
+        from devstack.local_bus import deliver_queue_to_functions, deliver_to_functions
 
         self.app = app
         self.routes = http_routes(app)

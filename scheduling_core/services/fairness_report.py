@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from scheduling_core.domain.bookings import Booking, BookingReader
-from scheduling_core.domain.fairness import HostFairness, fairness_report
+from scheduling_core.domain.fairness_report import HostFairness, fairness_report
 from scheduling_core.domain.routing.rules import RuleSet
 from scheduling_core.domain.values import Host
 from scheduling_core.errors import NotFound

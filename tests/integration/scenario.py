@@ -128,7 +128,7 @@ def race(n: int, action: Callable[[int], Any]) -> list[Any]:
 
 def trigger_message(event: Any, delivery_count: int = 1) -> Any:
     """The message as the Functions worker hands it to a topic trigger (as the local bus builds it)."""
-    from triggers.local_bus import trigger_message as build
+    from devstack.local_bus import trigger_message as build
 
     return build(event, delivery_count=delivery_count)
 

@@ -12,10 +12,10 @@ from typing import Any
 import azure.functions as func
 import pytest
 
+from devstack.local_bus import deliver_to_functions
 from scheduling_core.adapters.inprocess_bus import InProcessPublisher
 from scheduling_core.domain.events import booking_event, from_json
 from scheduling_core.ports import CloudEvent, ScheduledCopy
-from triggers.local_bus import deliver_to_functions
 
 AT = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
@@ -310,7 +310,7 @@ def test_functions_needing_other_bindings_are_refused_up_front() -> None:
 
 
 def test_an_abandoned_queue_message_is_redelivered_at_once_ahead_of_later_ones() -> None:
-    from triggers.local_bus import LocalQueue, _Subscriber
+    from devstack.local_bus import LocalQueue, _Subscriber
 
     handled: list[tuple[int, int]] = []
     failures = {1: 1}  # message value -> how many more times its handler raises

@@ -237,7 +237,7 @@ def test_health_is_ok_degraded_or_unavailable_by_storage_and_upstreams() -> None
 
 
 def test_a_queued_message_carries_the_sender_trace_to_its_handler() -> None:
-    from triggers.local_bus import LocalQueue, _Subscriber
+    from devstack.local_bus import LocalQueue, _Subscriber
     from triggers.messages import receiving
 
     seen: list[str | None] = []
@@ -256,7 +256,7 @@ def test_a_queued_message_carries_the_sender_trace_to_its_handler() -> None:
 
 
 def test_the_last_failed_delivery_of_a_queued_message_counts_a_dead_letter(otel: Recorded) -> None:
-    from triggers.local_bus import LocalQueue, _Subscriber
+    from devstack.local_bus import LocalQueue, _Subscriber
     from triggers.messages import receiving
 
     def handler(msg: Any) -> None:

@@ -2,7 +2,7 @@
 
 `route` ranks each rule's eligible hosts with `rank`; at booking time `choose_host` picks the best host of
 a stored decision's pool that is free at the chosen slot, ranked the same way with the stats of then.
-(The fairness *report* of a rule set is `domain.fairness`.)
+(The fairness *report* of a rule set is `domain.fairness_report`.)
 """
 
 from __future__ import annotations
