@@ -44,11 +44,13 @@ from datetime import UTC as STDLIB_UTC
 from datetime import date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from functools import lru_cache
-from itertools import pairwise, repeat
+from itertools import compress, islice, pairwise, repeat
+from operator import ge, sub
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from scheduling_core.domain import (
+    BLOCKING_SHOW_AS,
     WEEKDAYS,
     BusyItem,
     Commitment,
@@ -134,6 +136,35 @@ def _local_ticks(day: date, minute: int, zone: ZoneInfo, latest: bool) -> int:
     return _transition(zone, wall_ticks - second, wall_ticks - first)  # in the gap: none shows it
 
 
+#: UTC days sampled either side of a local date: wall times of that date lie within a day of it
+#: (|UTC offset| < 24 h), and the margin covers the offsets of both neighbouring samples.
+_STEADY_MARGIN = (2, 3)
+
+
+@lru_cache(maxsize=1 << 10)  # pure; hosts share zones and date ranges
+def _steady_offsets(zone: ZoneInfo, first_day: date, last_day: date) -> dict[date, int]:
+    """The UTC offset (ticks) of each local date in `[first_day, last_day]` on which `zone` keeps one
+    offset all day; dates near an offset change are absent (`_local_ticks` maps those exactly).
+
+    One `utcoffset` per UTC day instead of two per working-hours bound: a cold pool asks ~10^3
+    bounds. The offset is sampled at every UTC midnight from two days before a date to three days
+    after; equal samples mean no change in between because no zone changes its offset twice within
+    48 hours (`tests/unit/test_availability_fast_engine.py` checks this of every zone in tzdata).
+    """
+    before, after = _STEADY_MARGIN
+    origin = (first_day.toordinal() - before - _EPOCH_ORDINAL) * _TICKS_PER_DAY
+    count = (last_day - first_day).days + before + after + 1
+    samples = [_offset(_instant(origin + k * _TICKS_PER_DAY).astimezone(zone)) for k in range(count)]
+    steady: dict[date, int] = {}
+    day = first_day
+    for k in range(count - before - after):
+        window = samples[k : k + before + after + 1]
+        if window.count(window[0]) == len(window):
+            steady[day] = window[0]
+        day += _ONE_DAY
+    return steady
+
+
 def local_to_utc(day: date, minute: int, zone: ZoneInfo, *, prefer: Prefer) -> datetime:
     """The instant a wall time `minute` minutes after `day`'s midnight denotes in `zone` (module doc)."""
     return _instant(_local_ticks(day, minute, zone, prefer == "latest"))
@@ -180,13 +211,20 @@ def _hours(
 ) -> _Hours:
     """Working-hours intervals of every local date in `[first_day, last_day]`."""
     weekly, overrides = _ranges_by_date(working_hours, date_overrides)
+    steady = _steady_offsets(zone, first_day, last_day)
     found: set[_WorkingSpan] = set()
     day = first_day
     while day <= last_day:
         ranges = overrides.get(day)
+        offset = steady.get(day)
+        midnight = (day.toordinal() - _EPOCH_ORDINAL) * _TICKS_PER_DAY
         for hours in weekly[WEEKDAYS[day.weekday()]] if ranges is None else ranges:
-            start = _local_ticks(day, hours.start_minute, zone, False)
-            end = _local_ticks(day, hours.end_minute, zone, True)
+            if offset is not None:  # one instant shows each wall time: `_local_ticks`'s first case
+                start = midnight + hours.start_minute * _TICKS_PER_MINUTE - offset
+                end = midnight + hours.end_minute * _TICKS_PER_MINUTE - offset
+            else:
+                start = _local_ticks(day, hours.start_minute, zone, False)
+                end = _local_ticks(day, hours.end_minute, zone, True)
             if start < end:
                 found.add(_WorkingSpan(start, end, day))
         day += _ONE_DAY
@@ -345,57 +383,67 @@ def _grid(hours: _Hours, forbidden: tuple[list[int], list[int]], ask: _Ask) -> _
 
 
 class _OutlookBusy:
-    """One host's blocking Outlook items as merged integer spans, and what they forbid.
+    """One host's blocking Outlook items as sorted integer bounds, and what they forbid.
 
-    Compiling costs one datetime subtraction per item, and cutting the grid a loop per working
+    Compiling costs one datetime subtraction per bound, and cutting the grid a loop per working
     span: most of a host's work. The free/busy cache hands the same `BusyItem` objects to every
     request, so `_outlook_busy` memoises this object per item set, and it memoises the forbidden
     ranges per event type shape and the grid per working hours too.
     """
 
-    __slots__ = ("_degenerate", "_forbidden", "_grids", "_spans", "items")
+    __slots__ = ("_degenerate", "_ends", "_forbidden", "_gaps", "_grids", "_starts", "items")
 
     def __init__(self, items: tuple[BusyItem, ...]) -> None:
         self.items = items  # pins the items: their ids are the memo key
-        epochs, epoch, tick = _UTC_EPOCHS, _EPOCH, _TICK  # `_ticks` inlined: this runs per item
-        raw = [
-            (
-                (item.start - epochs.get(item.start.tzinfo, epoch)) // tick,
-                (item.end - epochs.get(item.end.tzinfo, epoch)) // tick,
-            )
-            for item in items
-            if item.blocks
-        ]
-        self._spans = merge_spans(raw)
-        # An empty item (start >= end) still forbids the starts whose widened meeting straddles it.
-        self._degenerate = [span for span in raw if span[0] >= span[1]]
+        # `BusyItem.blocks` inlined (a property call per item is a fifth of the cost of compiling).
+        blocking = [item for item in items if not item.is_cancelled and item.show_as in BLOCKING_SHOW_AS]
+        # Any epoch of `_UTC_EPOCHS` is exact for every item (items in another zone subtract through
+        # their offsets); the one sharing the items' tzinfo makes the subtraction skip `utcoffset`.
+        epoch, tick = _UTC_EPOCHS.get(blocking[0].start.tzinfo, _EPOCH) if blocking else _EPOCH, _TICK
+        starts = [(item.start - epoch) // tick for item in blocking]
+        ends = [(item.end - epoch) // tick for item in blocking]
         self._forbidden: dict[tuple[int, int], tuple[list[int], list[int]]] = {}
         self._grids: dict[tuple[_Hours, int, int, int, int], _Grid] = {}
+        if any(map(ge, starts, ends)):  # an empty or reversed item: rare, the general path
+            raw = list(zip(starts, ends, strict=True))
+            spans = merge_spans(raw)
+            # An empty item (start >= end) still forbids the starts whose widened meeting straddles it.
+            self._degenerate = spans + [span for span in raw if span[0] >= span[1]]
+            starts, ends = [s for s, _ in spans], [e for _, e in spans]
+        else:
+            self._degenerate = []
+        # Sorting the starts and the ends each on its own keeps the union of non-empty intervals:
+        # there is a gap after the i-th smallest end exactly when the next start lies beyond it
+        # (at most i starts precede such a point, and at least i + 1 ends do). Sorting two lists
+        # of ints is several times faster than sorting pairs.
+        starts.sort()
+        ends.sort()
+        self._starts, self._ends = starts, ends
+        self._gaps = list(map(sub, islice(starts, 1, None), ends))  # gap after the i-th end
 
     def forbidden(self, lead: int, lag: int) -> tuple[list[int], list[int]]:
         """Starts and ends of the merged ranges `[b0 - lead, b1 + lag)` of forbidden starts.
 
-        Widening is monotone, so widening the merged items and joining neighbours that now
-        touch gives the same canonical spans as merging the widened items.
+        Widening shifts every start and end alike, so the sorted bounds stay sorted and a gap
+        after the i-th end survives exactly when it exceeds `lead + lag` (neighbours that touch join).
         """
         found = self._forbidden.get((lead, lag))
         if found is not None:
             return found
         if self._degenerate:
-            merged = merge_spans(_widen(b0, b1, lead, lag) for b0, b1 in self._spans + self._degenerate)
-            starts, ends = [s for s, _ in merged], [e for _, e in merged]
+            merged = merge_spans(_widen(b0, b1, lead, lag) for b0, b1 in self._degenerate)
+            found = [s for s, _ in merged], [e for _, e in merged]
+        elif not self._starts:
+            found = [], []
         else:
-            starts, ends = [], []
-            for b0, b1 in self._spans:
-                low, high = _widen(b0, b1, lead, lag)
-                if ends and ends[-1] >= low:
-                    ends[-1] = high
-                else:
-                    starts.append(low)
-                    ends.append(high)
+            starts, ends = self._starts, self._ends
+            apart = list(map((lead + lag).__lt__, self._gaps))  # True where a gap stays open
+            kept_starts = [starts[0], *compress(islice(starts, 1, None), apart)]
+            kept_ends = [*compress(ends, apart), ends[-1]]
+            found = [s - lead for s in kept_starts], [e + lag for e in kept_ends]
         if len(self._forbidden) >= _SHAPES_PER_HOST:
             self._forbidden.clear()
-        found = self._forbidden[(lead, lag)] = (starts, ends)
+        self._forbidden[(lead, lag)] = found
         return found
 
     def grid(self, hours: _Hours, ask: _Ask) -> _Grid:
@@ -441,6 +489,7 @@ def clear_memos() -> None:
         _pool_memo_hosts = 0
     _hours.cache_clear()
     _local_ticks.cache_clear()
+    _steady_offsets.cache_clear()
     _instant.cache_clear()
     _slot.cache_clear()
 
