@@ -136,9 +136,9 @@ def _local_ticks(day: date, minute: int, zone: ZoneInfo, latest: bool) -> int:
     return _transition(zone, wall_ticks - second, wall_ticks - first)  # in the gap: none shows it
 
 
-#: UTC days sampled either side of a local date: wall times of that date lie within a day of it
-#: (|UTC offset| < 24 h), and the margin covers the offsets of both neighbouring samples.
-_STEADY_MARGIN = (2, 3)
+#: UTC midnights sampled before and after a local date's own: its wall times (00:00 to 24:00) are
+#: instants within a day of them (|UTC offset| < 24 h), so from the day before to two days after.
+_STEADY_MARGIN = (1, 2)
 
 
 @lru_cache(maxsize=1 << 10)  # pure; hosts share zones and date ranges
@@ -147,9 +147,9 @@ def _steady_offsets(zone: ZoneInfo, first_day: date, last_day: date) -> dict[dat
     offset all day; dates near an offset change are absent (`_local_ticks` maps those exactly).
 
     One `utcoffset` per UTC day instead of two per working-hours bound: a cold pool asks ~10^3
-    bounds. The offset is sampled at every UTC midnight from two days before a date to three days
-    after; equal samples mean no change in between because no zone changes its offset twice within
-    48 hours (`tests/unit/test_availability_fast_engine.py` checks this of every zone in tzdata).
+    bounds. The offset is sampled at every UTC midnight from the day before a date to two days
+    after; equal neighbouring samples mean no change in between because no zone changes its offset
+    twice within 48 hours (`tests/unit/test_availability_fast_engine.py` checks every zone in tzdata).
     """
     before, after = _STEADY_MARGIN
     origin = (first_day.toordinal() - before - _EPOCH_ORDINAL) * _TICKS_PER_DAY
@@ -185,6 +185,7 @@ class _Hours:
 
     spans: tuple[_WorkingSpan, ...]  # sorted, not merged
     stretch_ends: tuple[int, ...]  # ends of the merged spans: where a meeting must have ended
+    span_stretch_ends: tuple[int, ...]  # the stretch end of each span (`_last_start` without the bisect)
     disjoint: bool  # no two spans overlap, so their grids come out sorted and unique
 
 
@@ -231,7 +232,10 @@ def _hours(
     spans = tuple(sorted(found))
     disjoint = all(a.end <= b.start for a, b in pairwise(spans))
     stretch_ends = tuple(end for _, end in merge_spans((span.start, span.end) for span in spans))
-    return _Hours(spans=spans, stretch_ends=stretch_ends, disjoint=disjoint)
+    span_stretch_ends = tuple(stretch_ends[bisect_right(stretch_ends, span.start)] for span in spans)
+    return _Hours(
+        spans=spans, stretch_ends=stretch_ends, span_stretch_ends=span_stretch_ends, disjoint=disjoint
+    )
 
 
 def _host_hours(host: Host, zone: ZoneInfo, days: tuple[date, date]) -> _Hours:
@@ -374,21 +378,70 @@ class _Grid:
 
 
 def _grid(hours: _Hours, forbidden: tuple[list[int], list[int]], ask: _Ask) -> _Grid:
+    """`_scan` over all of `hours` (disjoint spans, no bounds, no full days), on the cold path of
+    every host: spans come sorted, so the forbidden ranges are searched from where the last span left
+    them, and each span's last start comes from its stored stretch end."""
+    forbidden_starts, forbidden_ends = forbidden
+    step, duration, count = ask.step, ask.duration, len(forbidden_starts)
+    starts: list[int] = []
     runs_by_day: dict[date, list[tuple[int, int]]] = {}
-    lower, upper = hours.spans[0].start, hours.stretch_ends[-1]  # no narrowing
-    return _Grid(_scan(hours, forbidden, ask, lower, upper, set(), runs_by_day), runs_by_day)
+    extend = starts.extend
+    i = 0
+    for (origin, end, day), stretch_end in zip(hours.spans, hours.span_stretch_ends, strict=True):
+        last = stretch_end - duration  # rule 2, as `_last_start`
+        if last >= end:
+            last = end - 1
+        if last < origin:
+            continue
+        first = len(starts)
+        cursor = origin
+        # Merged ranges are disjoint: of those the last span went through, only its last one can reach here.
+        i = bisect_right(forbidden_ends, cursor, i - 1 if i else 0)
+        while i < count and forbidden_starts[i] <= last:
+            if cursor < forbidden_starts[i]:
+                extend(range(cursor, forbidden_starts[i], step))
+            if cursor < forbidden_ends[i]:
+                cursor = forbidden_ends[i] + (origin - forbidden_ends[i]) % step  # next grid point
+            i += 1
+        extend(range(cursor, last + 1, step))
+        if len(starts) > first:
+            runs = runs_by_day.get(day)
+            if runs is None:
+                runs_by_day[day] = [(starts[first], starts[-1])]
+            else:
+                runs.append((starts[first], starts[-1]))
+    return _Grid(starts, runs_by_day)
 
 
 # --- Outlook items, compiled once ----------------------------------------------------------------
 
 
+#: The shared origin of Outlook items' whole seconds: near today, so the seconds are small ints.
+_BASE = datetime(2020, 1, 1, tzinfo=UTC)
+_BASE_SECONDS = (_BASE - _EPOCH) // timedelta(seconds=1)
+_BASES: dict[tzinfo | None, datetime] = {tz: _BASE.replace(tzinfo=tz) for tz in (UTC, STDLIB_UTC)}
+_TICKS_PER_SECOND = 1_000_000
+
+
+def _base_ticks(start: int, end: int) -> tuple[int, int]:
+    """Whole seconds since `_BASE` as ticks."""
+    return (start + _BASE_SECONDS) * _TICKS_PER_SECOND, (end + _BASE_SECONDS) * _TICKS_PER_SECOND
+
+
 class _OutlookBusy:
-    """One host's blocking Outlook items as sorted integer bounds, and what they forbid.
+    """One host's blocking Outlook items as sorted whole seconds, and the starts they forbid.
 
     Compiling costs one datetime subtraction per bound, and cutting the grid a loop per working
-    span: most of a host's work. The free/busy cache hands the same `BusyItem` objects to every
-    request, so `_outlook_busy` memoises this object per item set, and it memoises the forbidden
-    ranges per event type shape and the grid per working hours too.
+    span: most of a host's cold work. The free/busy cache hands the same `BusyItem` objects to
+    every request, so `_outlook_busy` memoises this object per item set, and it memoises the
+    forbidden ranges per event type shape and the grid per working hours too.
+
+    Bounds are rounded outward to whole seconds since `_BASE` (a start down, an end up): small
+    ints that convert, sort and compare faster than microseconds since 1970. That changes no
+    answer because every candidate start is a whole second (a working-hours bound is a wall
+    minute less a zone offset or at a zone transition, both whole seconds in tzdata, plus whole
+    minutes of slot interval), and widening by whole minutes (`_widen`) keeps an item's forbidden
+    whole seconds whichever of its original or rounded bounds it starts from.
     """
 
     __slots__ = ("_degenerate", "_ends", "_forbidden", "_gaps", "_grids", "_starts", "items")
@@ -397,18 +450,20 @@ class _OutlookBusy:
         self.items = items  # pins the items: their ids are the memo key
         # `BusyItem.blocks` inlined (a property call per item is a fifth of the cost of compiling).
         blocking = [item for item in items if not item.is_cancelled and item.show_as in BLOCKING_SHOW_AS]
-        # Any epoch of `_UTC_EPOCHS` is exact for every item (items in another zone subtract through
-        # their offsets); the one sharing the items' tzinfo makes the subtraction skip `utcoffset`.
-        epoch, tick = _UTC_EPOCHS.get(blocking[0].start.tzinfo, _EPOCH) if blocking else _EPOCH, _TICK
-        starts = [(item.start - epoch) // tick for item in blocking]
-        ends = [(item.end - epoch) // tick for item in blocking]
+        # Any base of `_BASES` is exact for every item (items in another zone subtract through their
+        # offsets); the one sharing the items' tzinfo makes the subtraction skip `utcoffset`.
+        base = _BASES.get(blocking[0].start.tzinfo, _BASE) if blocking else _BASE
+        # A normalised timedelta's `days * 86400 + seconds` is its floor in seconds: half the cost of
+        # `// timedelta(microseconds=1)`. An end's ceiling is minus the floor of the negated delta.
+        starts = [d.days * 86400 + d.seconds for d in [item.start - base for item in blocking]]
+        ends = [-(d.days * 86400 + d.seconds) for d in [base - item.end for item in blocking]]
         self._forbidden: dict[tuple[int, int], tuple[list[int], list[int]]] = {}
         self._grids: dict[tuple[_Hours, int, int, int, int], _Grid] = {}
         if any(map(ge, starts, ends)):  # an empty or reversed item: rare, the general path
             raw = list(zip(starts, ends, strict=True))
             spans = merge_spans(raw)
             # An empty item (start >= end) still forbids the starts whose widened meeting straddles it.
-            self._degenerate = spans + [span for span in raw if span[0] >= span[1]]
+            self._degenerate = [_base_ticks(b0, b1) for b0, b1 in spans + [r for r in raw if r[0] >= r[1]]]
             starts, ends = [s for s, _ in spans], [e for _, e in spans]
         else:
             self._degenerate = []
@@ -422,7 +477,7 @@ class _OutlookBusy:
         self._gaps = list(map(sub, islice(starts, 1, None), ends))  # gap after the i-th end
 
     def forbidden(self, lead: int, lag: int) -> tuple[list[int], list[int]]:
-        """Starts and ends of the merged ranges `[b0 - lead, b1 + lag)` of forbidden starts.
+        """Starts and ends (ticks) of the merged ranges `[b0 - lead, b1 + lag)` of forbidden starts.
 
         Widening shifts every start and end alike, so the sorted bounds stay sorted and a gap
         after the i-th end survives exactly when it exceeds `lead + lag` (neighbours that touch join).
@@ -437,10 +492,15 @@ class _OutlookBusy:
             found = [], []
         else:
             starts, ends = self._starts, self._ends
-            apart = list(map((lead + lag).__lt__, self._gaps))  # True where a gap stays open
+            # g seconds exceed w ticks exactly when g > w // 10**6 (g whole, w >= 0).
+            apart = list(map(((lead + lag) // _TICKS_PER_SECOND).__lt__, self._gaps))  # True: gap stays
             kept_starts = [starts[0], *compress(islice(starts, 1, None), apart)]
             kept_ends = [*compress(ends, apart), ends[-1]]
-            found = [s - lead for s in kept_starts], [e + lag for e in kept_ends]
+            low, high = _BASE_SECONDS * _TICKS_PER_SECOND - lead, _BASE_SECONDS * _TICKS_PER_SECOND + lag
+            found = (
+                [s * _TICKS_PER_SECOND + low for s in kept_starts],
+                [e * _TICKS_PER_SECOND + high for e in kept_ends],
+            )
         if len(self._forbidden) >= _SHAPES_PER_HOST:
             self._forbidden.clear()
         self._forbidden[(lead, lag)] = found
@@ -491,7 +551,6 @@ def clear_memos() -> None:
     _local_ticks.cache_clear()
     _steady_offsets.cache_clear()
     _instant.cache_clear()
-    _slot.cache_clear()
 
 
 # --- one host ------------------------------------------------------------------------------------
@@ -511,27 +570,47 @@ def _commitment_ranges(calendar: HostCalendar, ask: _Ask) -> list[tuple[int, int
     return [(low, high) for low, high in (_claim(c, lead, lag) for c in calendar.commitments) if low < high]
 
 
+def _local_date(instant: datetime, zone: ZoneInfo, steady: Mapping[date, int]) -> date:
+    """`instant.astimezone(zone).date()`, by arithmetic where `steady` (`_steady_offsets`) knows it."""
+    ticks = _ticks(instant)
+    guess = steady.get(date.fromordinal(_EPOCH_ORDINAL + ticks // _TICKS_PER_DAY))  # its UTC date's offset
+    if guess is not None:
+        local = date.fromordinal(_EPOCH_ORDINAL + (ticks + guess) // _TICKS_PER_DAY)
+        offset = steady.get(local)
+        # Date `local` keeps `offset` all day, so an instant showing a wall time of it under that
+        # offset does show it: the check makes the guess exact.
+        if offset is not None and _EPOCH_ORDINAL + (ticks + offset) // _TICKS_PER_DAY == local.toordinal():
+            return local
+    return instant.astimezone(zone).date()
+
+
 def _cap_counts(
-    calendar: HostCalendar, event_type: EventType, zone: ZoneInfo
+    calendar: HostCalendar, event_type: EventType, zone: ZoneInfo, steady: Mapping[date, int] | None = None
 ) -> tuple[dict[date, int], dict[date, int]]:
     """Confirmed bookings per local date: all of them, and those of `event_type` (rule 5)."""
     total: dict[date, int] = {}
     of_type: dict[date, int] = {}
     for commitment in calendar.commitments:
         if commitment.counts_toward_caps:
-            day = commitment.start.astimezone(zone).date()
+            day = (
+                commitment.start.astimezone(zone).date()
+                if steady is None
+                else _local_date(commitment.start, zone, steady)
+            )
             total[day] = total.get(day, 0) + 1
             if commitment.event_type == event_type.slug:
                 of_type[day] = of_type.get(day, 0) + 1
     return total, of_type
 
 
-def _full_days(calendar: HostCalendar, event_type: EventType, zone: ZoneInfo) -> set[date]:
+def _full_days(
+    calendar: HostCalendar, event_type: EventType, zone: ZoneInfo, steady: Mapping[date, int] | None = None
+) -> set[date]:
     """Local dates on which the host has reached a daily cap (rule 5)."""
     host_cap, type_cap = calendar.host.max_meetings_per_day, event_type.max_bookings_per_host_per_day
     if (host_cap is None and type_cap is None) or not calendar.commitments:
         return set()
-    total, of_type = _cap_counts(calendar, event_type, zone)
+    total, of_type = _cap_counts(calendar, event_type, zone, steady)
     return _at_cap(total, host_cap) | _at_cap(of_type, type_cap)
 
 
@@ -539,8 +618,14 @@ def _at_cap(counts: Mapping[date, int], cap: int | None) -> set[date]:
     return set() if cap is None else {day for day, count in counts.items() if count >= cap}
 
 
-def _host_starts(calendar: HostCalendar, ask: _Ask, days: dict[ZoneInfo, tuple[date, date]]) -> list[int]:
-    """The host's valid starts, sorted and unique; `days` memoises `_local_days` per zone."""
+def _host_starts(
+    calendar: HostCalendar,
+    ask: _Ask,
+    days: dict[ZoneInfo, tuple[date, date]],
+    outlook: _OutlookBusy | None = None,
+) -> list[int]:
+    """The host's valid starts, sorted and unique; `days` memoises `_local_days` per zone, and
+    `outlook` is `_outlook_busy(calendar.busy)` if the caller has it."""
     zone = resolve_time_zone(calendar.host.time_zone)
     local_days = days.get(zone)
     if local_days is None:
@@ -548,8 +633,9 @@ def _host_starts(calendar: HostCalendar, ask: _Ask, days: dict[ZoneInfo, tuple[d
     hours = _host_hours(calendar.host, zone, local_days)
     if not hours.spans:
         return []
-    outlook = _outlook_busy(calendar.busy)
-    full_days = _full_days(calendar, ask.event_type, zone)
+    if outlook is None:
+        outlook = _outlook_busy(calendar.busy)
+    full_days = _full_days(calendar, ask.event_type, zone, _steady_offsets(zone, *local_days))
     if not hours.disjoint:  # overlapping working hours: one scan with everything, then sort
         forbidden = merge_spans(
             [*zip(*outlook.forbidden(ask.lead, ask.lag), strict=True), *_commitment_ranges(calendar, ask)]
@@ -612,7 +698,7 @@ def pooled_slots(
         # `now` only narrows the starts (notice, booking window): the answer over the whole window, cut
         # below, serves every request until commitments, items or configuration change.
         whole = replace(ask, lower=_ticks(window.start), upper=_ticks(window.end))
-        starts, slots = _pool(ordered, whole, mode)
+        starts, slots = _pool(ordered, whole, mode, compiled)
         found = _PoolAnswer(pins=(*(c.host for c in ordered), *compiled), starts=starts, slots=slots)
         with _outlook_memo_lock:
             global _pool_memo_hosts
@@ -640,26 +726,50 @@ _pool_memo: dict[object, _PoolAnswer] = {}
 _pool_memo_hosts = 0
 
 
-def _pool(calendars: Sequence[HostCalendar], ask: _Ask, mode: PoolMode) -> tuple[list[int], list[Slot]]:
-    """Starts and slots of `calendars` (sorted by host id) over `ask`'s bounds."""
+def _pool(
+    calendars: Sequence[HostCalendar], ask: _Ask, mode: PoolMode, compiled: Sequence[_OutlookBusy]
+) -> tuple[list[int], list[Slot]]:
+    """Starts and slots of `calendars` (sorted by host id, with their compiled items) over `ask`'s bounds."""
     days: dict[ZoneInfo, tuple[date, date]] = {}
     free_at: defaultdict[int, list[str]] = defaultdict(list)
-    for calendar in calendars:
+    for calendar, outlook in zip(calendars, compiled, strict=True):
         # `free_at[start].append(host_id)` for every start, looped in C: a pool has ~10^4 host-slots.
-        lists = map(free_at.__getitem__, _host_starts(calendar, ask, days))
+        lists = map(free_at.__getitem__, _host_starts(calendar, ask, days, outlook))
         deque(map(list.append, lists, repeat(calendar.host.id)), maxlen=0)
     needed = len(calendars) if mode == PoolMode.ALL_OF else 1
     repeated = len({c.host.id for c in calendars}) < len(calendars)  # the same host passed twice
-    duration, slot = ask.duration, _slot
     chosen = [(start, ids) for start, ids in sorted(free_at.items()) if len(ids) >= needed]
-    return [start for start, _ in chosen], [
-        slot(start, start + duration, tuple(dict.fromkeys(ids) if repeated else ids)) for start, ids in chosen
-    ]
+    starts = [start for start, _ in chosen]
+    host_ids = [tuple(dict.fromkeys(ids) if repeated else ids) for _, ids in chosen]
+    return starts, _slots(starts, host_ids, ask.duration)
 
 
-@lru_cache(maxsize=1 << 15)  # pure: a warm request finds most of its slots as the last one left them
-def _slot(start: int, end: int, host_ids: tuple[str, ...]) -> Slot:
-    return Slot(start=_instant(start), end=_instant(end), host_ids=host_ids)
+#: `Slot`'s fields as the slot descriptors a frozen dataclass's `__init__` sets them through.
+_SET_START, _SET_END, _SET_HOST_IDS = (vars(Slot)[name].__set__ for name in ("start", "end", "host_ids"))
+
+
+def _slots(starts: list[int], host_ids: list[tuple[str, ...]], duration: int) -> list[Slot]:
+    """One `Slot` per start (sorted, unique), ending `duration` later.
+
+    A cold pool builds ~2,000 slots: the instants are made once per distinct value (a slot's end is
+    usually a later slot's start), and each slot is filled through its slot descriptors, what
+    `Slot.__init__` does but without its per-field `object.__setattr__` calls (`Slot` has no
+    `__post_init__`: nothing is skipped; `test_slots_are_built_like_slot_init` holds this).
+    """
+    epoch = _EPOCH
+    begins = [epoch + timedelta(0, 0, start) for start in starts]
+    instants = dict(zip(starts, begins, strict=True))
+    ends = [instants.get(start + duration) or epoch + timedelta(0, 0, start + duration) for start in starts]
+    new, set_start, set_end, set_host_ids = object.__new__, _SET_START, _SET_END, _SET_HOST_IDS
+    slots: list[Slot] = []
+    append = slots.append
+    for begin, end, ids in zip(begins, ends, host_ids, strict=True):
+        slot = new(Slot)
+        set_start(slot, begin)
+        set_end(slot, end)
+        set_host_ids(slot, ids)
+        append(slot)
+    return slots
 
 
 def host_calendars(
