@@ -331,11 +331,10 @@ def _scan(
     lower: int,
     upper: int,
     full_days: set[date],
-    runs: dict[date, list[tuple[int, int]]] | None = None,
 ) -> list[int]:
     """Grid points of each working span in `[lower, upper)` whose meeting fits (rule 2) and that no
     forbidden range holds (rule 3); spans of `full_days` are skipped (rule 5). Sorted and unique
-    only if the spans are disjoint. `runs` collects each span's first and last start per date.
+    only if the spans are disjoint.
 
     Each span's grid is cut by the forbidden ranges (`bisect`, `range`), so the work grows with
     busy items and working spans, not with minutes or candidates.
@@ -350,7 +349,6 @@ def _scan(
             continue
         last = min(upper - 1, _last_start(span, stretch_ends, duration))
         cursor = origin if lower <= origin else lower + (origin - lower) % step  # first grid point >= lower
-        first = len(starts)
         i = bisect_right(forbidden_ends, cursor)
         while i < count and forbidden_starts[i] <= last:
             if cursor < forbidden_starts[i]:
@@ -359,8 +357,6 @@ def _scan(
                 cursor = forbidden_ends[i] + (origin - forbidden_ends[i]) % step  # next grid point
             i += 1
         starts.extend(range(cursor, last + 1, step))
-        if runs is not None and len(starts) > first:
-            runs.setdefault(day, []).append((starts[first], starts[-1]))
     return starts
 
 
@@ -369,12 +365,11 @@ class _Grid:
     """A host's starts allowed by its working hours and Outlook alone, over all of `hours`.
 
     Notice, booking window, commitments and caps are applied per request by cutting this sorted
-    list (`bisect`, `del`), which is C work; only disjoint working spans get one, so each span's
-    starts are one run of consecutive values.
+    list (`bisect`, `del`), which is C work; only disjoint working spans get one, so the starts
+    within a span's `[start, end)` are that span's own (a full day's spans are cut out that way).
     """
 
     starts: list[int]
-    runs_by_day: dict[date, list[tuple[int, int]]]  # first and last start of each span, per local date
 
 
 def _grid(hours: _Hours, forbidden: tuple[list[int], list[int]], ask: _Ask) -> _Grid:
@@ -384,16 +379,14 @@ def _grid(hours: _Hours, forbidden: tuple[list[int], list[int]], ask: _Ask) -> _
     forbidden_starts, forbidden_ends = forbidden
     step, duration, count = ask.step, ask.duration, len(forbidden_starts)
     starts: list[int] = []
-    runs_by_day: dict[date, list[tuple[int, int]]] = {}
     extend = starts.extend
     i = 0
-    for (origin, end, day), stretch_end in zip(hours.spans, hours.span_stretch_ends, strict=True):
+    for (origin, end, _), stretch_end in zip(hours.spans, hours.span_stretch_ends, strict=True):
         last = stretch_end - duration  # rule 2, as `_last_start`
         if last >= end:
             last = end - 1
         if last < origin:
             continue
-        first = len(starts)
         cursor = origin
         # Merged ranges are disjoint: of those the last span went through, only its last one can reach here.
         i = bisect_right(forbidden_ends, cursor, i - 1 if i else 0)
@@ -404,13 +397,7 @@ def _grid(hours: _Hours, forbidden: tuple[list[int], list[int]], ask: _Ask) -> _
                 cursor = forbidden_ends[i] + (origin - forbidden_ends[i]) % step  # next grid point
             i += 1
         extend(range(cursor, last + 1, step))
-        if len(starts) > first:
-            runs = runs_by_day.get(day)
-            if runs is None:
-                runs_by_day[day] = [(starts[first], starts[-1])]
-            else:
-                runs.append((starts[first], starts[-1]))
-    return _Grid(starts, runs_by_day)
+    return _Grid(starts)
 
 
 # --- Outlook items, compiled once ----------------------------------------------------------------
@@ -570,47 +557,27 @@ def _commitment_ranges(calendar: HostCalendar, ask: _Ask) -> list[tuple[int, int
     return [(low, high) for low, high in (_claim(c, lead, lag) for c in calendar.commitments) if low < high]
 
 
-def _local_date(instant: datetime, zone: ZoneInfo, steady: Mapping[date, int]) -> date:
-    """`instant.astimezone(zone).date()`, by arithmetic where `steady` (`_steady_offsets`) knows it."""
-    ticks = _ticks(instant)
-    guess = steady.get(date.fromordinal(_EPOCH_ORDINAL + ticks // _TICKS_PER_DAY))  # its UTC date's offset
-    if guess is not None:
-        local = date.fromordinal(_EPOCH_ORDINAL + (ticks + guess) // _TICKS_PER_DAY)
-        offset = steady.get(local)
-        # Date `local` keeps `offset` all day, so an instant showing a wall time of it under that
-        # offset does show it: the check makes the guess exact.
-        if offset is not None and _EPOCH_ORDINAL + (ticks + offset) // _TICKS_PER_DAY == local.toordinal():
-            return local
-    return instant.astimezone(zone).date()
-
-
 def _cap_counts(
-    calendar: HostCalendar, event_type: EventType, zone: ZoneInfo, steady: Mapping[date, int] | None = None
+    calendar: HostCalendar, event_type: EventType, zone: ZoneInfo
 ) -> tuple[dict[date, int], dict[date, int]]:
     """Confirmed bookings per local date: all of them, and those of `event_type` (rule 5)."""
     total: dict[date, int] = {}
     of_type: dict[date, int] = {}
     for commitment in calendar.commitments:
         if commitment.counts_toward_caps:
-            day = (
-                commitment.start.astimezone(zone).date()
-                if steady is None
-                else _local_date(commitment.start, zone, steady)
-            )
+            day = commitment.start.astimezone(zone).date()
             total[day] = total.get(day, 0) + 1
             if commitment.event_type == event_type.slug:
                 of_type[day] = of_type.get(day, 0) + 1
     return total, of_type
 
 
-def _full_days(
-    calendar: HostCalendar, event_type: EventType, zone: ZoneInfo, steady: Mapping[date, int] | None = None
-) -> set[date]:
+def _full_days(calendar: HostCalendar, event_type: EventType, zone: ZoneInfo) -> set[date]:
     """Local dates on which the host has reached a daily cap (rule 5)."""
     host_cap, type_cap = calendar.host.max_meetings_per_day, event_type.max_bookings_per_host_per_day
     if (host_cap is None and type_cap is None) or not calendar.commitments:
         return set()
-    total, of_type = _cap_counts(calendar, event_type, zone, steady)
+    total, of_type = _cap_counts(calendar, event_type, zone)
     return _at_cap(total, host_cap) | _at_cap(of_type, type_cap)
 
 
@@ -635,7 +602,7 @@ def _host_starts(
         return []
     if outlook is None:
         outlook = _outlook_busy(calendar.busy)
-    full_days = _full_days(calendar, ask.event_type, zone, _steady_offsets(zone, *local_days))
+    full_days = _full_days(calendar, ask.event_type, zone)
     if not hours.disjoint:  # overlapping working hours: one scan with everything, then sort
         forbidden = merge_spans(
             [*zip(*outlook.forbidden(ask.lead, ask.lag), strict=True), *_commitment_ranges(calendar, ask)]
@@ -647,9 +614,10 @@ def _host_starts(
     starts = grid.starts[bisect_left(grid.starts, ask.lower) : bisect_left(grid.starts, ask.upper)]
     for low, high in _commitment_ranges(calendar, ask):
         del starts[bisect_left(starts, low) : bisect_left(starts, high)]
-    for day in full_days:
-        for first, last in grid.runs_by_day.get(day, ()):
-            del starts[bisect_left(starts, first) : bisect_right(starts, last)]
+    if full_days:
+        for span in hours.spans:
+            if span.day in full_days:
+                del starts[bisect_left(starts, span.start) : bisect_left(starts, span.end)]
     return starts
 
 
