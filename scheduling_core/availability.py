@@ -442,8 +442,8 @@ class _OutlookBusy:
         base = _BASES.get(blocking[0].start.tzinfo, _BASE) if blocking else _BASE
         # A normalised timedelta's `days * 86400 + seconds` is its floor in seconds: half the cost of
         # `// timedelta(microseconds=1)`. An end's ceiling is minus the floor of the negated delta.
-        starts = [d.days * 86400 + d.seconds for d in [item.start - base for item in blocking]]
-        ends = [-(d.days * 86400 + d.seconds) for d in [base - item.end for item in blocking]]
+        starts = [(d := item.start - base).days * 86400 + d.seconds for item in blocking]
+        ends = [-((d := base - item.end).days * 86400 + d.seconds) for item in blocking]
         self._forbidden: dict[tuple[int, int], tuple[list[int], list[int]]] = {}
         self._grids: dict[tuple[_Hours, int, int, int, int], _Grid] = {}
         if any(map(ge, starts, ends)):  # an empty or reversed item: rare, the general path
