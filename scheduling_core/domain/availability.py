@@ -44,13 +44,15 @@ from datetime import UTC as STDLIB_UTC
 from datetime import date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from functools import lru_cache
-from itertools import pairwise, repeat
+from itertools import compress, islice, pairwise, repeat
+from operator import ge, sub
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from scheduling_core.domain.intervals import Interval, merge_spans
 from scheduling_core.domain.timezones import UTC, resolve_time_zone
 from scheduling_core.domain.values import (
+    BLOCKING_SHOW_AS,
     WEEKDAYS,
     BusyItem,
     Commitment,
@@ -134,6 +136,35 @@ def _local_ticks(day: date, minute: int, zone: ZoneInfo, latest: bool) -> int:
     return _transition(zone, wall_ticks - second, wall_ticks - first)  # in the gap: none shows it
 
 
+#: UTC midnights sampled before and after a local date's own: its wall times (00:00 to 24:00) are
+#: instants within a day of them (|UTC offset| < 24 h), so from the day before to two days after.
+_STEADY_MARGIN = (1, 2)
+
+
+@lru_cache(maxsize=1 << 10)  # pure; hosts share zones and date ranges
+def _steady_offsets(zone: ZoneInfo, first_day: date, last_day: date) -> dict[date, int]:
+    """The UTC offset (ticks) of each local date in `[first_day, last_day]` on which `zone` keeps one
+    offset all day; dates near an offset change are absent (`_local_ticks` maps those exactly).
+
+    One `utcoffset` per UTC day instead of two per working-hours bound: a cold pool asks ~10^3
+    bounds. The offset is sampled at every UTC midnight from the day before a date to two days
+    after; equal neighbouring samples mean no change in between because no zone changes its offset
+    twice within 48 hours (`tests/unit/test_availability_fast_engine.py` checks every zone in tzdata).
+    """
+    before, after = _STEADY_MARGIN
+    origin = (first_day.toordinal() - before - _EPOCH_ORDINAL) * _TICKS_PER_DAY
+    count = (last_day - first_day).days + before + after + 1
+    samples = [_offset(_instant(origin + k * _TICKS_PER_DAY).astimezone(zone)) for k in range(count)]
+    steady: dict[date, int] = {}
+    day = first_day
+    for k in range(count - before - after):
+        window = samples[k : k + before + after + 1]
+        if window.count(window[0]) == len(window):
+            steady[day] = window[0]
+        day += _ONE_DAY
+    return steady
+
+
 def local_to_utc(day: date, minute: int, zone: ZoneInfo, *, prefer: Prefer) -> datetime:
     """The instant a wall time `minute` minutes after `day`'s midnight denotes in `zone` (module doc)."""
     return _instant(_local_ticks(day, minute, zone, prefer == "latest"))
@@ -154,6 +185,7 @@ class _Hours:
 
     spans: tuple[_WorkingSpan, ...]  # sorted, not merged
     stretch_ends: tuple[int, ...]  # ends of the merged spans: where a meeting must have ended
+    span_stretch_ends: tuple[int, ...]  # the stretch end of each span (`_last_start` without the bisect)
     disjoint: bool  # no two spans overlap, so their grids come out sorted and unique
 
 
@@ -180,20 +212,30 @@ def _hours(
 ) -> _Hours:
     """Working-hours intervals of every local date in `[first_day, last_day]`."""
     weekly, overrides = _ranges_by_date(working_hours, date_overrides)
+    steady = _steady_offsets(zone, first_day, last_day)
     found: set[_WorkingSpan] = set()
     day = first_day
     while day <= last_day:
         ranges = overrides.get(day)
+        offset = steady.get(day)
+        midnight = (day.toordinal() - _EPOCH_ORDINAL) * _TICKS_PER_DAY
         for hours in weekly[WEEKDAYS[day.weekday()]] if ranges is None else ranges:
-            start = _local_ticks(day, hours.start_minute, zone, False)
-            end = _local_ticks(day, hours.end_minute, zone, True)
+            if offset is not None:  # one instant shows each wall time: `_local_ticks`'s first case
+                start = midnight + hours.start_minute * _TICKS_PER_MINUTE - offset
+                end = midnight + hours.end_minute * _TICKS_PER_MINUTE - offset
+            else:
+                start = _local_ticks(day, hours.start_minute, zone, False)
+                end = _local_ticks(day, hours.end_minute, zone, True)
             if start < end:
                 found.add(_WorkingSpan(start, end, day))
         day += _ONE_DAY
     spans = tuple(sorted(found))
     disjoint = all(a.end <= b.start for a, b in pairwise(spans))
     stretch_ends = tuple(end for _, end in merge_spans((span.start, span.end) for span in spans))
-    return _Hours(spans=spans, stretch_ends=stretch_ends, disjoint=disjoint)
+    span_stretch_ends = tuple(stretch_ends[bisect_right(stretch_ends, span.start)] for span in spans)
+    return _Hours(
+        spans=spans, stretch_ends=stretch_ends, span_stretch_ends=span_stretch_ends, disjoint=disjoint
+    )
 
 
 def _host_hours(host: Host, zone: ZoneInfo, days: tuple[date, date]) -> _Hours:
@@ -289,11 +331,10 @@ def _scan(
     lower: int,
     upper: int,
     full_days: set[date],
-    runs: dict[date, list[tuple[int, int]]] | None = None,
 ) -> list[int]:
     """Grid points of each working span in `[lower, upper)` whose meeting fits (rule 2) and that no
     forbidden range holds (rule 3); spans of `full_days` are skipped (rule 5). Sorted and unique
-    only if the spans are disjoint. `runs` collects each span's first and last start per date.
+    only if the spans are disjoint.
 
     Each span's grid is cut by the forbidden ranges (`bisect`, `range`), so the work grows with
     busy items and working spans, not with minutes or candidates.
@@ -308,7 +349,6 @@ def _scan(
             continue
         last = min(upper - 1, _last_start(span, stretch_ends, duration))
         cursor = origin if lower <= origin else lower + (origin - lower) % step  # first grid point >= lower
-        first = len(starts)
         i = bisect_right(forbidden_ends, cursor)
         while i < count and forbidden_starts[i] <= last:
             if cursor < forbidden_starts[i]:
@@ -317,8 +357,6 @@ def _scan(
                 cursor = forbidden_ends[i] + (origin - forbidden_ends[i]) % step  # next grid point
             i += 1
         starts.extend(range(cursor, last + 1, step))
-        if runs is not None and len(starts) > first:
-            runs.setdefault(day, []).append((starts[first], starts[-1]))
     return starts
 
 
@@ -327,75 +365,132 @@ class _Grid:
     """A host's starts allowed by its working hours and Outlook alone, over all of `hours`.
 
     Notice, booking window, commitments and caps are applied per request by cutting this sorted
-    list (`bisect`, `del`), which is C work; only disjoint working spans get one, so each span's
-    starts are one run of consecutive values.
+    list (`bisect`, `del`), which is C work; only disjoint working spans get one, so the starts
+    within a span's `[start, end)` are that span's own (a full day's spans are cut out that way).
     """
 
     starts: list[int]
-    runs_by_day: dict[date, list[tuple[int, int]]]  # first and last start of each span, per local date
 
 
 def _grid(hours: _Hours, forbidden: tuple[list[int], list[int]], ask: _Ask) -> _Grid:
-    runs_by_day: dict[date, list[tuple[int, int]]] = {}
-    lower, upper = hours.spans[0].start, hours.stretch_ends[-1]  # no narrowing
-    return _Grid(_scan(hours, forbidden, ask, lower, upper, set(), runs_by_day), runs_by_day)
+    """`_scan` over all of `hours` (disjoint spans, no bounds, no full days), on the cold path of
+    every host: spans come sorted, so the forbidden ranges are searched from where the last span left
+    them, and each span's last start comes from its stored stretch end."""
+    forbidden_starts, forbidden_ends = forbidden
+    step, duration, count = ask.step, ask.duration, len(forbidden_starts)
+    starts: list[int] = []
+    extend = starts.extend
+    i = 0
+    for (origin, end, _), stretch_end in zip(hours.spans, hours.span_stretch_ends, strict=True):
+        last = stretch_end - duration  # rule 2, as `_last_start`
+        if last >= end:
+            last = end - 1
+        if last < origin:
+            continue
+        cursor = origin
+        # Merged ranges are disjoint: of those the last span went through, only its last one can reach here.
+        i = bisect_right(forbidden_ends, cursor, i - 1 if i else 0)
+        while i < count and forbidden_starts[i] <= last:
+            if cursor < forbidden_starts[i]:
+                extend(range(cursor, forbidden_starts[i], step))
+            if cursor < forbidden_ends[i]:
+                cursor = forbidden_ends[i] + (origin - forbidden_ends[i]) % step  # next grid point
+            i += 1
+        extend(range(cursor, last + 1, step))
+    return _Grid(starts)
 
 
 # --- Outlook items, compiled once ----------------------------------------------------------------
 
 
-class _OutlookBusy:
-    """One host's blocking Outlook items as merged integer spans, and what they forbid.
+#: The shared origin of Outlook items' whole seconds: near today, so the seconds are small ints.
+_BASE = datetime(2020, 1, 1, tzinfo=UTC)
+_BASE_SECONDS = (_BASE - _EPOCH) // timedelta(seconds=1)
+_BASES: dict[tzinfo | None, datetime] = {tz: _BASE.replace(tzinfo=tz) for tz in (UTC, STDLIB_UTC)}
+_TICKS_PER_SECOND = 1_000_000
 
-    Compiling costs one datetime subtraction per item, and cutting the grid a loop per working
-    span: most of a host's work. The free/busy cache hands the same `BusyItem` objects to every
-    request, so `_outlook_busy` memoises this object per item set, and it memoises the forbidden
-    ranges per event type shape and the grid per working hours too.
+
+def _base_ticks(start: int, end: int) -> tuple[int, int]:
+    """Whole seconds since `_BASE` as ticks."""
+    return (start + _BASE_SECONDS) * _TICKS_PER_SECOND, (end + _BASE_SECONDS) * _TICKS_PER_SECOND
+
+
+class _OutlookBusy:
+    """One host's blocking Outlook items as sorted whole seconds, and the starts they forbid.
+
+    Compiling costs one datetime subtraction per bound, and cutting the grid a loop per working
+    span: most of a host's cold work. The free/busy cache hands the same `BusyItem` objects to
+    every request, so `_outlook_busy` memoises this object per item set, and it memoises the
+    forbidden ranges per event type shape and the grid per working hours too.
+
+    Bounds are rounded outward to whole seconds since `_BASE` (a start down, an end up): small
+    ints that convert, sort and compare faster than microseconds since 1970. That changes no
+    answer because every candidate start is a whole second (a working-hours bound is a wall
+    minute less a zone offset or at a zone transition, both whole seconds in tzdata, plus whole
+    minutes of slot interval), and widening by whole minutes (`_widen`) keeps an item's forbidden
+    whole seconds whichever of its original or rounded bounds it starts from.
     """
 
-    __slots__ = ("_degenerate", "_forbidden", "_grids", "_spans", "items")
+    __slots__ = ("_degenerate", "_ends", "_forbidden", "_gaps", "_grids", "_starts", "items")
 
     def __init__(self, items: tuple[BusyItem, ...]) -> None:
         self.items = items  # pins the items: their ids are the memo key
-        epochs, epoch, tick = _UTC_EPOCHS, _EPOCH, _TICK  # `_ticks` inlined: this runs per item
-        raw = [
-            (
-                (item.start - epochs.get(item.start.tzinfo, epoch)) // tick,
-                (item.end - epochs.get(item.end.tzinfo, epoch)) // tick,
-            )
-            for item in items
-            if item.blocks
-        ]
-        self._spans = merge_spans(raw)
-        # An empty item (start >= end) still forbids the starts whose widened meeting straddles it.
-        self._degenerate = [span for span in raw if span[0] >= span[1]]
+        # `BusyItem.blocks` inlined (a property call per item is a fifth of the cost of compiling).
+        blocking = [item for item in items if not item.is_cancelled and item.show_as in BLOCKING_SHOW_AS]
+        # Any base of `_BASES` is exact for every item (items in another zone subtract through their
+        # offsets); the one sharing the items' tzinfo makes the subtraction skip `utcoffset`.
+        base = _BASES.get(blocking[0].start.tzinfo, _BASE) if blocking else _BASE
+        # A normalised timedelta's `days * 86400 + seconds` is its floor in seconds: half the cost of
+        # `// timedelta(microseconds=1)`. An end's ceiling is minus the floor of the negated delta.
+        starts = [(d := item.start - base).days * 86400 + d.seconds for item in blocking]
+        ends = [-((d := base - item.end).days * 86400 + d.seconds) for item in blocking]
         self._forbidden: dict[tuple[int, int], tuple[list[int], list[int]]] = {}
         self._grids: dict[tuple[_Hours, int, int, int, int], _Grid] = {}
+        if any(map(ge, starts, ends)):  # an empty or reversed item: rare, the general path
+            raw = list(zip(starts, ends, strict=True))
+            spans = merge_spans(raw)
+            # An empty item (start >= end) still forbids the starts whose widened meeting straddles it.
+            self._degenerate = [_base_ticks(b0, b1) for b0, b1 in spans + [r for r in raw if r[0] >= r[1]]]
+            starts, ends = [s for s, _ in spans], [e for _, e in spans]
+        else:
+            self._degenerate = []
+        # Sorting the starts and the ends each on its own keeps the union of non-empty intervals:
+        # there is a gap after the i-th smallest end exactly when the next start lies beyond it
+        # (at most i starts precede such a point, and at least i + 1 ends do). Sorting two lists
+        # of ints is several times faster than sorting pairs.
+        starts.sort()
+        ends.sort()
+        self._starts, self._ends = starts, ends
+        self._gaps = list(map(sub, islice(starts, 1, None), ends))  # gap after the i-th end
 
     def forbidden(self, lead: int, lag: int) -> tuple[list[int], list[int]]:
-        """Starts and ends of the merged ranges `[b0 - lead, b1 + lag)` of forbidden starts.
+        """Starts and ends (ticks) of the merged ranges `[b0 - lead, b1 + lag)` of forbidden starts.
 
-        Widening is monotone, so widening the merged items and joining neighbours that now
-        touch gives the same canonical spans as merging the widened items.
+        Widening shifts every start and end alike, so the sorted bounds stay sorted and a gap
+        after the i-th end survives exactly when it exceeds `lead + lag` (neighbours that touch join).
         """
         found = self._forbidden.get((lead, lag))
         if found is not None:
             return found
         if self._degenerate:
-            merged = merge_spans(_widen(b0, b1, lead, lag) for b0, b1 in self._spans + self._degenerate)
-            starts, ends = [s for s, _ in merged], [e for _, e in merged]
+            merged = merge_spans(_widen(b0, b1, lead, lag) for b0, b1 in self._degenerate)
+            found = [s for s, _ in merged], [e for _, e in merged]
+        elif not self._starts:
+            found = [], []
         else:
-            starts, ends = [], []
-            for b0, b1 in self._spans:
-                low, high = _widen(b0, b1, lead, lag)
-                if ends and ends[-1] >= low:
-                    ends[-1] = high
-                else:
-                    starts.append(low)
-                    ends.append(high)
+            starts, ends = self._starts, self._ends
+            # g seconds exceed w ticks exactly when g > w // 10**6 (g whole, w >= 0).
+            apart = list(map(((lead + lag) // _TICKS_PER_SECOND).__lt__, self._gaps))  # True: gap stays
+            kept_starts = [starts[0], *compress(islice(starts, 1, None), apart)]
+            kept_ends = [*compress(ends, apart), ends[-1]]
+            low, high = _BASE_SECONDS * _TICKS_PER_SECOND - lead, _BASE_SECONDS * _TICKS_PER_SECOND + lag
+            found = (
+                [s * _TICKS_PER_SECOND + low for s in kept_starts],
+                [e * _TICKS_PER_SECOND + high for e in kept_ends],
+            )
         if len(self._forbidden) >= _SHAPES_PER_HOST:
             self._forbidden.clear()
-        found = self._forbidden[(lead, lag)] = (starts, ends)
+        self._forbidden[(lead, lag)] = found
         return found
 
     def grid(self, hours: _Hours, ask: _Ask) -> _Grid:
@@ -441,8 +536,8 @@ def clear_memos() -> None:
         _pool_memo_hosts = 0
     _hours.cache_clear()
     _local_ticks.cache_clear()
+    _steady_offsets.cache_clear()
     _instant.cache_clear()
-    _slot.cache_clear()
 
 
 # --- one host ------------------------------------------------------------------------------------
@@ -490,8 +585,14 @@ def _at_cap(counts: Mapping[date, int], cap: int | None) -> set[date]:
     return set() if cap is None else {day for day, count in counts.items() if count >= cap}
 
 
-def _host_starts(calendar: HostCalendar, ask: _Ask, days: dict[ZoneInfo, tuple[date, date]]) -> list[int]:
-    """The host's valid starts, sorted and unique; `days` memoises `_local_days` per zone."""
+def _host_starts(
+    calendar: HostCalendar,
+    ask: _Ask,
+    days: dict[ZoneInfo, tuple[date, date]],
+    outlook: _OutlookBusy | None = None,
+) -> list[int]:
+    """The host's valid starts, sorted and unique; `days` memoises `_local_days` per zone, and
+    `outlook` is `_outlook_busy(calendar.busy)` if the caller has it."""
     zone = resolve_time_zone(calendar.host.time_zone)
     local_days = days.get(zone)
     if local_days is None:
@@ -499,7 +600,8 @@ def _host_starts(calendar: HostCalendar, ask: _Ask, days: dict[ZoneInfo, tuple[d
     hours = _host_hours(calendar.host, zone, local_days)
     if not hours.spans:
         return []
-    outlook = _outlook_busy(calendar.busy)
+    if outlook is None:
+        outlook = _outlook_busy(calendar.busy)
     full_days = _full_days(calendar, ask.event_type, zone)
     if not hours.disjoint:  # overlapping working hours: one scan with everything, then sort
         forbidden = merge_spans(
@@ -512,9 +614,10 @@ def _host_starts(calendar: HostCalendar, ask: _Ask, days: dict[ZoneInfo, tuple[d
     starts = grid.starts[bisect_left(grid.starts, ask.lower) : bisect_left(grid.starts, ask.upper)]
     for low, high in _commitment_ranges(calendar, ask):
         del starts[bisect_left(starts, low) : bisect_left(starts, high)]
-    for day in full_days:
-        for first, last in grid.runs_by_day.get(day, ()):
-            del starts[bisect_left(starts, first) : bisect_right(starts, last)]
+    if full_days:
+        for span in hours.spans:
+            if span.day in full_days:
+                del starts[bisect_left(starts, span.start) : bisect_left(starts, span.end)]
     return starts
 
 
@@ -563,7 +666,7 @@ def pooled_slots(
         # `now` only narrows the starts (notice, booking window): the answer over the whole window, cut
         # below, serves every request until commitments, items or configuration change.
         whole = replace(ask, lower=_ticks(window.start), upper=_ticks(window.end))
-        starts, slots = _pool(ordered, whole, mode)
+        starts, slots = _pool(ordered, whole, mode, compiled)
         found = _PoolAnswer(pins=(*(c.host for c in ordered), *compiled), starts=starts, slots=slots)
         with _outlook_memo_lock:
             global _pool_memo_hosts
@@ -591,26 +694,50 @@ _pool_memo: dict[object, _PoolAnswer] = {}
 _pool_memo_hosts = 0
 
 
-def _pool(calendars: Sequence[HostCalendar], ask: _Ask, mode: PoolMode) -> tuple[list[int], list[Slot]]:
-    """Starts and slots of `calendars` (sorted by host id) over `ask`'s bounds."""
+def _pool(
+    calendars: Sequence[HostCalendar], ask: _Ask, mode: PoolMode, compiled: Sequence[_OutlookBusy]
+) -> tuple[list[int], list[Slot]]:
+    """Starts and slots of `calendars` (sorted by host id, with their compiled items) over `ask`'s bounds."""
     days: dict[ZoneInfo, tuple[date, date]] = {}
     free_at: defaultdict[int, list[str]] = defaultdict(list)
-    for calendar in calendars:
+    for calendar, outlook in zip(calendars, compiled, strict=True):
         # `free_at[start].append(host_id)` for every start, looped in C: a pool has ~10^4 host-slots.
-        lists = map(free_at.__getitem__, _host_starts(calendar, ask, days))
+        lists = map(free_at.__getitem__, _host_starts(calendar, ask, days, outlook))
         deque(map(list.append, lists, repeat(calendar.host.id)), maxlen=0)
     needed = len(calendars) if mode == PoolMode.ALL_OF else 1
     repeated = len({c.host.id for c in calendars}) < len(calendars)  # the same host passed twice
-    duration, slot = ask.duration, _slot
     chosen = [(start, ids) for start, ids in sorted(free_at.items()) if len(ids) >= needed]
-    return [start for start, _ in chosen], [
-        slot(start, start + duration, tuple(dict.fromkeys(ids) if repeated else ids)) for start, ids in chosen
-    ]
+    starts = [start for start, _ in chosen]
+    host_ids = [tuple(dict.fromkeys(ids) if repeated else ids) for _, ids in chosen]
+    return starts, _slots(starts, host_ids, ask.duration)
 
 
-@lru_cache(maxsize=1 << 15)  # pure: a warm request finds most of its slots as the last one left them
-def _slot(start: int, end: int, host_ids: tuple[str, ...]) -> Slot:
-    return Slot(start=_instant(start), end=_instant(end), host_ids=host_ids)
+#: `Slot`'s fields as the slot descriptors a frozen dataclass's `__init__` sets them through.
+_SET_START, _SET_END, _SET_HOST_IDS = (vars(Slot)[name].__set__ for name in ("start", "end", "host_ids"))
+
+
+def _slots(starts: list[int], host_ids: list[tuple[str, ...]], duration: int) -> list[Slot]:
+    """One `Slot` per start (sorted, unique), ending `duration` later.
+
+    A cold pool builds ~2,000 slots: the instants are made once per distinct value (a slot's end is
+    usually a later slot's start), and each slot is filled through its slot descriptors, what
+    `Slot.__init__` does but without its per-field `object.__setattr__` calls (`Slot` has no
+    `__post_init__`: nothing is skipped; `test_slots_are_built_like_slot_init` holds this).
+    """
+    epoch = _EPOCH
+    begins = [epoch + timedelta(0, 0, start) for start in starts]
+    instants = dict(zip(starts, begins, strict=True))
+    ends = [instants.get(start + duration) or epoch + timedelta(0, 0, start + duration) for start in starts]
+    new, set_start, set_end, set_host_ids = object.__new__, _SET_START, _SET_END, _SET_HOST_IDS
+    slots: list[Slot] = []
+    append = slots.append
+    for begin, end, ids in zip(begins, ends, host_ids, strict=True):
+        slot = new(Slot)
+        set_start(slot, begin)
+        set_end(slot, end)
+        set_host_ids(slot, ids)
+        append(slot)
+    return slots
 
 
 def host_calendars(

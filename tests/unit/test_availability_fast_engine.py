@@ -8,9 +8,11 @@ type, which is what the fast engine's memos see on a warm `GET /slots`.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import importlib
+from dataclasses import FrozenInstanceError, replace
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from itertools import pairwise
+from zoneinfo import ZoneInfo, available_timezones
 
 import pytest
 from hypothesis import given, settings
@@ -29,6 +31,7 @@ from scheduling_core.domain.values import (
     Host,
     LocalTimeRange,
     ShowAs,
+    Slot,
     WorkingHoursRule,
 )
 
@@ -283,3 +286,93 @@ def test_kept_pool_answers_pin_no_more_hosts_than_their_bound(monkeypatch: pytes
     assert [len(entry.pins) // 2 for entry in kept] == [2, 2]  # the two newest; 4 hosts <= 5
     assert availability._pool_memo_hosts == 4
     availability.clear_memos()
+
+
+@FAST
+@given(scenarios())
+def test_the_engine_from_empty_memos_gives_the_previous_engines_slots(scenario: Scenario) -> None:
+    """The cold path (a fresh process, new Outlook items): no memo of an earlier example helps."""
+    pool, event_type, window, now, mode = scenario
+    availability.clear_memos()
+    assert pooled_slots(pool, event_type, window, now, mode) == previous_engine.pooled_slots(
+        pool, event_type, window, now, mode
+    )
+
+
+def _one_host_slots(busy: list[BusyItem], buffer_after_minutes: int = 0) -> list[int]:
+    """Minutes after 09:00Z of the 30-minute slots of a 09:00-11:00 UTC host, from empty memos."""
+    host = Host(
+        id="h",
+        email="h@contoso.com",
+        display_name="h",
+        time_zone="UTC",
+        working_hours=(
+            WorkingHoursRule(days=frozenset({"mon"}), hours=LocalTimeRange(start_minute=540, end_minute=660)),
+        ),
+    )
+    event_type = EventType(
+        slug="call", title="Call", duration_minutes=30, buffer_after_minutes=buffer_after_minutes
+    )
+    window = Interval(datetime(2027, 3, 29, tzinfo=UTC), datetime(2027, 3, 30, tzinfo=UTC))
+    now = datetime(2027, 3, 28, tzinfo=UTC)
+    calendar = HostCalendar(host=host, busy=tuple(busy))
+    availability.clear_memos()
+    slots = pooled_slots([calendar], event_type, window, now, PoolMode.ANY_OF)
+    assert slots == previous_engine.pooled_slots([calendar], event_type, window, now, PoolMode.ANY_OF)
+    nine = datetime(2027, 3, 29, 9, tzinfo=UTC)
+    return [int((slot.start - nine) / MINUTE) for slot in slots]
+
+
+@pytest.mark.parametrize("zone", UTC_ZONES)
+def test_outlook_bounds_off_the_second_block_exactly_the_slots_they_touch(zone: ZoneInfo) -> None:
+    """Items are compiled to whole seconds rounded outward; a microsecond either way still decides."""
+    nine = datetime(2027, 3, 29, 9, tzinfo=UTC).astimezone(zone)
+    micro = timedelta(microseconds=1)
+
+    def item(start: datetime, end: datetime) -> BusyItem:
+        return BusyItem(start=start, end=end, show_as=ShowAs.BUSY)
+
+    assert _one_host_slots([]) == [0, 30, 60, 90]
+    # Ends as the 09:30 meeting begins: no overlap; one microsecond later it overlaps.
+    assert _one_host_slots([item(nine, nine + 30 * MINUTE)]) == [30, 60, 90]
+    assert _one_host_slots([item(nine, nine + 30 * MINUTE + micro)]) == [60, 90]
+    # Begins one microsecond before the 09:30 meeting ends: it overlaps; at its end, not.
+    assert _one_host_slots([item(nine + 60 * MINUTE - micro, nine + 61 * MINUTE)]) == [0, 90]
+    assert _one_host_slots([item(nine + 60 * MINUTE, nine + 61 * MINUTE)]) == [0, 30, 90]
+    # A 10-minute buffer after: an item from 10:39:59.999999 holds the 10:00 meeting's buffer.
+    assert _one_host_slots([item(nine + 100 * MINUTE - micro, nine + 101 * MINUTE)], 10) == [0, 30]
+    assert _one_host_slots([item(nine + 100 * MINUTE, nine + 101 * MINUTE)], 10) == [0, 30, 60]
+    # An empty item strictly inside a meeting still blocks it (the previous engine's rule 3).
+    inside = nine + 45 * MINUTE + 500_000 * micro
+    assert _one_host_slots([item(inside, inside)]) == [0, 60, 90]
+
+
+def test_slots_are_built_like_slot_init() -> None:
+    """`_slots` fills slots through their descriptors, skipping nothing `Slot.__init__` does."""
+    assert "__post_init__" not in vars(Slot)
+    start = datetime(2027, 3, 29, 9, tzinfo=UTC)
+    ticks = availability._ticks(start)
+    step = 15 * 60_000_000
+    built = availability._slots([ticks, ticks + step], [("a",), ("a", "b")], 2 * step)
+    expected = [
+        Slot(start=start, end=start + 30 * MINUTE, host_ids=("a",)),
+        Slot(start=start + 15 * MINUTE, end=start + 45 * MINUTE, host_ids=("a", "b")),
+    ]
+    assert built == expected
+    assert [hash(slot) for slot in built] == [hash(slot) for slot in expected]
+    with pytest.raises(FrozenInstanceError):
+        built[0].host_ids = ()  # type: ignore[misc]
+
+
+def test_no_zone_changes_its_offset_twice_within_48_hours() -> None:
+    """`availability._steady_offsets` samples each zone's offset once a day and takes equal samples
+    for no change in between: that holds only while no zone changes twice within a day (we check 48
+    hours) in tzdata's explicit transitions, read here through the pure-Python `zoneinfo`."""
+    pure_zone_info = importlib.import_module("zoneinfo._zoneinfo").ZoneInfo
+    since_1900 = -2_208_988_800
+    close = []
+    for name in sorted(available_timezones()):
+        transitions: list[int] = pure_zone_info.no_cache(name)._trans_utc
+        close += [(name, a) for a, b in pairwise(transitions) if a >= since_1900 and b - a < 2 * 86_400]
+    assert len(available_timezones()) > 400
+    assert close == []
