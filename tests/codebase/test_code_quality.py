@@ -25,6 +25,7 @@ def test_code_is_ruff_formatted() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_mypy_strict_passes_on_the_core() -> None:
+def test_mypy_strict_passes_on_every_layer_and_the_shell() -> None:
+    """scheduling_core, bootstrap, http_api and triggers (pyproject `[tool.mypy] files`)."""
     result = _run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
