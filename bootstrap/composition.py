@@ -66,6 +66,7 @@ from scheduling_core.services.page_limits import PageLimits
 from scheduling_core.services.page_sources import NoOutlook, QuietRecords
 from scheduling_core.services.reminders import ReminderService
 from scheduling_core.services.router import RecordDirectory, RoutingService
+from scheduling_core.services.rule_sets import RuleSetAdmin
 from scheduling_core.services.slots import SlotService
 from scheduling_core.services.sync_runner import LeasedApply
 
@@ -83,6 +84,7 @@ class Services:
     busy_times: CachedBusyTimes
     dataverse: DataverseClient
     config: ConfigService
+    rule_sets: RuleSetAdmin
     slots: SlotService
     health: HealthService
     booking_store: TableBookingStore
@@ -406,6 +408,7 @@ def build_services(
             directory=host_directory,
             cache=config_cache,
         ),
+        rule_sets=RuleSetAdmin(repository),
         slots=slots,
         health=HealthService(
             ping_storage=tables.ping,

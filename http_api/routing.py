@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import azure.functions as func
 from pydantic import BaseModel
 
@@ -21,7 +19,7 @@ from http_api.endpoint import (
 )
 from http_api.schemas import Problem, RoutingDecisionList, RoutingDecisionOut
 from scheduling_core.documents.config import SLUG_PATTERN
-from scheduling_core.documents.rule_sets import RuleSetDoc, unknown_pool_hosts
+from scheduling_core.documents.rule_sets import RuleSetDoc
 from scheduling_core.errors import FieldError, InvalidRequest
 
 bp = func.Blueprint()
@@ -39,8 +37,8 @@ class RuleSetList(BaseModel):
 _ERRORS: dict[int, type[Problem] | None] = {401: Problem, 403: Problem, 404: Problem, 422: Problem}
 
 
-def _out(rule_set_id: str, doc: Any) -> RuleSetOut:
-    return RuleSetOut(id=rule_set_id, **RuleSetDoc.model_validate(doc).model_dump(by_alias=True))
+def _out(rule_set_id: str, doc: RuleSetDoc) -> RuleSetOut:
+    return RuleSetOut(id=rule_set_id, **doc.model_dump(by_alias=True))
 
 
 @endpoint(
@@ -58,8 +56,8 @@ def _out(rule_set_id: str, doc: Any) -> RuleSetOut:
     ),
 )
 def admin_list_rule_sets(req: func.HttpRequest) -> func.HttpResponse:
-    docs = services().config_repository.list_rule_set_docs()
-    return json_response(RuleSetList(items=[_out(k, d) for k, d in sorted(docs, key=lambda kv: kv[0])]))
+    docs = services().rule_sets.list()
+    return json_response(RuleSetList(items=[_out(k, d) for k, d in docs]))
 
 
 @endpoint(
@@ -72,24 +70,18 @@ def admin_list_rule_sets(req: func.HttpRequest) -> func.HttpResponse:
 )
 def admin_rule_set(req: func.HttpRequest) -> func.HttpResponse:
     rule_set_id = route_param(req, "ruleSetId", SLUG_PATTERN)
-    repository = services().config_repository
+    rule_sets = services().rule_sets
 
     def put() -> tuple[RuleSetOut, bool]:
         doc = read_json(req, RuleSetDoc)
-        unknown = unknown_pool_hosts(doc, {h.id for h in repository.list_hosts()})
-        if unknown:
-            raise InvalidRequest(
-                "The rule set names unknown hosts.",
-                tuple(FieldError(field=path, message=f"unknown host '{host}'") for path, host in unknown),
-            )
-        created = repository.put_rule_set_doc(rule_set_id, doc.model_dump_json(by_alias=True))
-        return _out(rule_set_id, doc.model_dump(by_alias=True)), created
+        created = rule_sets.put(rule_set_id, doc)
+        return _out(rule_set_id, doc), created
 
     return document_methods(
         req,
-        get=lambda: _out(rule_set_id, repository.get_rule_set_doc(rule_set_id)),
+        get=lambda: _out(rule_set_id, rule_sets.get(rule_set_id)),
         put=put,
-        delete=lambda: repository.delete_rule_set(rule_set_id),
+        delete=lambda: rule_sets.delete(rule_set_id),
     )
 
 
