@@ -63,12 +63,12 @@ def main() -> None:
     for name in ("API_KEY", "ADMIN_API_KEY"):  # absent = check off; an empty value fails closed
         os.environ.pop(name, None)
     import function_app
-    from bootstrap.composition import set_local_delivery
     from devstack.function_host import FunctionRouter
+    from scheduling_core.adapters.inprocess_bus import LOCAL_NAMESPACE
 
     router = FunctionRouter(function_app.app)
     # In Azure, Outlook/Dataverse sync runs later off Service Bus; the booking path ends at publish.
-    set_local_delivery(lambda event: None)
+    LOCAL_NAMESPACE.listen_topic(lambda event: None)
 
     def call(method: str, path: str, body: Any) -> Any:
         import json

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -22,7 +22,7 @@ from scheduling_core.adapters.credentials import token_provider_from_settings
 from scheduling_core.adapters.dataverse import DataverseClient, dataverse_client_from_settings
 from scheduling_core.adapters.graph import CachedBusyTimes, GraphClient
 from scheduling_core.adapters.idempotency_table import TableIdempotencyStore
-from scheduling_core.adapters.inprocess_bus import InProcessPublisher
+from scheduling_core.adapters.inprocess_bus import LOCAL_NAMESPACE, InProcessPublisher
 from scheduling_core.adapters.outlook_calendar import OutlookCalendars
 from scheduling_core.adapters.outlook_tables import TableMailboxFaults, TableOutlookLinks, TableSubscriptions
 from scheduling_core.adapters.page_limits_table import TablePageLimits
@@ -38,14 +38,12 @@ from scheduling_core.adapters.webhook_table import TableWebhookStore
 from scheduling_core.domain.bookings import booking_snapshot
 from scheduling_core.domain.events import BOOKING_CREATED, booking_event
 from scheduling_core.domain.manage_links import ManageLinks
-from scheduling_core.errors import TransientError, WeakKey
+from scheduling_core.errors import WeakKey
 from scheduling_core.ports import (
     BusyTimeSource,
     Clock,
-    CloudEvent,
     EventPublisher,
     RedeliveryScheduler,
-    ScheduledCopy,
 )
 from scheduling_core.runtime.telemetry import current_traceparent
 from scheduling_core.services.booking_page import BookingPage
@@ -178,34 +176,14 @@ class ChangeQueue(Protocol):
     def send(self, bodies: Sequence[Mapping[str, Any]]) -> None: ...
 
 
-Delivery = Callable[[CloudEvent], None]
-_local_delivery: Delivery | None = None
-#: Queue name -> where its messages go when no Service Bus is configured (the shell's queue triggers).
-_local_queues: dict[str, ChangeQueue] = {}
-
-
-def set_local_queue(name: str, queue: ChangeQueue | None) -> None:
-    """Where the messages of queue `name` go when no Service Bus is configured."""
-    if queue is None:
-        _local_queues.pop(name, None)
-    else:
-        _local_queues[name] = queue
-
-
-def set_local_change_queue(queue: ChangeQueue | None) -> None:
-    """Where `graph-changes` messages go when no Service Bus is configured (the shell's queue trigger)."""
-    set_local_queue("graph-changes", queue)
-
-
 class _LocalQueue:
+    """A queue of the local namespace (no Service Bus configured)."""
+
     def __init__(self, name: str) -> None:
         self._name = name
 
     def send(self, bodies: Sequence[Mapping[str, Any]]) -> None:
-        queue = _local_queues.get(self._name)
-        if queue is None:
-            raise TransientError(f"no local delivery installed for queue {self._name}")
-        queue.send(bodies)
+        LOCAL_NAMESPACE.send(self._name, bodies)
 
 
 def change_queue_from_settings(settings: Settings, queue: str | None = None) -> ChangeQueue:
@@ -225,26 +203,6 @@ def change_queue_from_settings(settings: Settings, queue: str | None = None) -> 
         settings.dynamics_changes_queue: "dynamics-changes",
     }
     return _LocalQueue(local.get(name, name))
-
-
-def set_local_delivery(deliver: Delivery | None) -> None:
-    """Where events go when no Service Bus is configured: the shell hands in its registered triggers."""
-    global _local_delivery
-    _local_delivery = deliver
-
-
-def _deliver_locally(event: CloudEvent) -> None:
-    if _local_delivery is None:
-        # Nobody has wired the local topic yet: keep the event pending rather than drop it.
-        raise TransientError("no local delivery installed for booking events")
-    _local_delivery(event)
-
-
-def _deliver_copy_locally(copy: ScheduledCopy) -> None:
-    deliver_copy = getattr(_local_delivery, "deliver_copy", None)
-    if deliver_copy is None:
-        raise TransientError("no local delivery installed for scheduled booking events")
-    deliver_copy(copy)
 
 
 def redelivery_scheduler(publisher: EventPublisher) -> RedeliveryScheduler | None:
@@ -267,7 +225,7 @@ def publisher_from_settings(settings: Settings) -> EventPublisher:
             retry_total=1,
             send_timeout_seconds=5,
         )
-    return InProcessPublisher(_deliver_locally, deliver_copy=_deliver_copy_locally)
+    return InProcessPublisher(LOCAL_NAMESPACE.deliver, deliver_copy=LOCAL_NAMESPACE.deliver_copy)
 
 
 def manage_links_from_settings(settings: Settings) -> ManageLinks | None:

@@ -78,9 +78,9 @@ class FunctionRouter:
     def __init__(
         self, app: func.FunctionApp, route_prefix: str = "api", topic: str = "booking-events"
     ) -> None:
-        from bootstrap.composition import set_local_change_queue, set_local_delivery, set_local_queue
         from bootstrap.settings import Settings
         from devstack.local_bus import deliver_queue_to_functions, deliver_to_functions
+        from scheduling_core.adapters.inprocess_bus import LOCAL_NAMESPACE
 
         self.app = app
         self.routes = http_routes(app)
@@ -88,11 +88,12 @@ class FunctionRouter:
         # maxDeliveryCount = the delivery the sync handlers give up on (SYNC_MAX_DELIVERY_COUNT).
         max_deliveries = Settings.from_env().sync_max_delivery_count
         self.topic = deliver_to_functions(indexed_functions(app), topic, max_delivery_count=max_deliveries)
-        set_local_delivery(self.topic)
         self.graph_changes = deliver_queue_to_functions(indexed_functions(app), "graph-changes")
-        set_local_change_queue(self.graph_changes)
         self.dynamics_changes = deliver_queue_to_functions(indexed_functions(app), "dynamics-changes")
-        set_local_queue("dynamics-changes", self.dynamics_changes)
+        # Listen on the process's local Service Bus namespace, as the Functions host listens on Azure's.
+        LOCAL_NAMESPACE.listen_topic(self.topic)
+        LOCAL_NAMESPACE.listen_queue("graph-changes", self.graph_changes)
+        LOCAL_NAMESPACE.listen_queue("dynamics-changes", self.dynamics_changes)
 
     def handle(
         self, method: str, url: str, headers: Mapping[str, str] | None = None, body: bytes = b""

@@ -20,14 +20,75 @@ import heapq
 import itertools
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any, Final, Protocol
 
 from scheduling_core.errors import TransientError
 from scheduling_core.ports import CloudEvent, ScheduledCopy
 
 log = logging.getLogger(__name__)
+
+Delivery = Callable[[CloudEvent], None]
+
+
+class QueueReceiver(Protocol):
+    def send(self, bodies: Sequence[Mapping[str, Any]]) -> None: ...
+
+
+class LocalNamespace:
+    """The process's local Service Bus namespace, when no real one is configured: the local publisher
+    and queues send here, and the local host's receivers (devstack/function_host.py, which feeds the
+    registered triggers) listen here. Like a namespace, it is shared infrastructure both sides talk to;
+    neither sets the other's state. Nothing listening is an unreachable broker: `TransientError`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._topic: Delivery | None = None
+        self._queues: dict[str, QueueReceiver] = {}
+
+    @property
+    def topic(self) -> Delivery | None:
+        return self._topic
+
+    def listen_topic(self, deliver: Delivery | None) -> None:
+        """`deliver` receives every published event (None: the topic is unreachable)."""
+        with self._lock:
+            self._topic = deliver
+
+    def listen_queue(self, name: str, receiver: QueueReceiver | None) -> None:
+        """`receiver` gets the messages of queue `name` (None: the queue is unreachable)."""
+        with self._lock:
+            if receiver is None:
+                self._queues.pop(name, None)
+            else:
+                self._queues[name] = receiver
+
+    def queue(self, name: str) -> QueueReceiver | None:
+        return self._queues.get(name)
+
+    def deliver(self, event: CloudEvent) -> None:
+        topic = self._topic
+        if topic is None:  # nobody listens yet: keep the event pending rather than drop it
+            raise TransientError("no local delivery installed for booking events")
+        topic(event)
+
+    def deliver_copy(self, copy: ScheduledCopy) -> None:
+        deliver_copy = getattr(self._topic, "deliver_copy", None)
+        if deliver_copy is None:
+            raise TransientError("no local delivery installed for scheduled booking events")
+        deliver_copy(copy)
+
+    def send(self, name: str, bodies: Sequence[Mapping[str, Any]]) -> None:
+        receiver = self._queues.get(name)
+        if receiver is None:
+            raise TransientError(f"no local delivery installed for queue {name}")
+        receiver.send(bodies)
+
+
+#: The one local namespace of this process.
+LOCAL_NAMESPACE: Final = LocalNamespace()
 
 
 class InProcessPublisher:

@@ -156,6 +156,6 @@ def outbox_events(booking_id: str) -> list[Any]:
 
 def local_topic() -> Any:
     """The in-process `booking-events` topic the app fixture's router installed."""
-    from bootstrap import composition
+    from scheduling_core.adapters.inprocess_bus import LOCAL_NAMESPACE
 
-    return composition._local_delivery
+    return LOCAL_NAMESPACE.topic

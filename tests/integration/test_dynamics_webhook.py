@@ -191,14 +191,14 @@ def test_a_change_whose_processing_fails_is_stored_and_applied_by_our_own_retrie
 
 
 def test_the_webhook_answers_503_when_the_change_cannot_be_stored(world: World) -> None:
-    from bootstrap.composition import set_local_queue
+    from scheduling_core.adapters.inprocess_bus import LOCAL_NAMESPACE
 
     b = world.book()
-    set_local_queue("dynamics-changes", None)  # the queue is unreachable
+    LOCAL_NAMESPACE.listen_queue("dynamics-changes", None)  # the queue is unreachable
     try:
         r = _post(world, _context(b["id"], target={"statecode": 2, "statuscode": 4}))
     finally:
-        set_local_queue("dynamics-changes", world.app._router.dynamics_changes)
+        LOCAL_NAMESPACE.listen_queue("dynamics-changes", world.app._router.dynamics_changes)
     assert r.status == 503, r.body  # the one kind of failure Dynamics tries again
     assert world.booking(b["id"])["status"] == "confirmed"
 

@@ -112,17 +112,17 @@ def test_one_trace_runs_from_the_request_through_outbox_and_message_to_the_sync_
 def test_an_event_relayed_later_still_continues_the_request_trace(
     app: Any, otel: Recorded, lead: tuple[str, str], dataverse: DataverseSim
 ) -> None:
-    from bootstrap import composition
     from bootstrap.composition import services
+    from scheduling_core.adapters.inprocess_bus import LOCAL_NAMESPACE
 
     host, lead_id = lead
     slug = new_event_type(app, [host])
-    topic = composition._local_delivery
-    composition.set_local_delivery(None)  # the broker is unreachable: the event stays in the outbox
+    topic = LOCAL_NAMESPACE.topic
+    LOCAL_NAMESPACE.listen_topic(None)  # the broker is unreachable: the event stays in the outbox
     try:
         r = app.post("/bookings", json_body=_booking_body(slug, lead_id), headers={"traceparent": INCOMING})
     finally:
-        composition.set_local_delivery(topic)
+        LOCAL_NAMESPACE.listen_topic(topic)
     assert r.status == 201, r.body
     assert otel.spans("sync-dataverse") == []
     otel.exporter.clear()
