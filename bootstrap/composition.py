@@ -43,6 +43,7 @@ from scheduling_core.ports import (
     BusyTimeSource,
     Clock,
     EventPublisher,
+    IdempotencyStore,
     RedeliveryScheduler,
 )
 from scheduling_core.runtime.telemetry import current_traceparent
@@ -87,7 +88,7 @@ class Services:
     health: HealthService
     booking_store: TableBookingStore
     bookings: BookingService
-    idempotency: TableIdempotencyStore
+    idempotency: IdempotencyStore
     publisher: EventPublisher
     relay: OutboxRelay
     config_repository: TableConfigRepository

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -96,3 +97,25 @@ def test_the_probe_sees_a_framework_when_one_is_imported() -> None:
         check=False,
     )
     assert "httpx" in json.loads(done.stdout)
+
+
+def test_the_shell_is_handed_services_and_ports_never_adapters() -> None:
+    """Every `Services` attribute http_api and triggers read is typed as a service, a port or a value."""
+    import typing
+
+    from bootstrap.composition import Services
+
+    hints = typing.get_type_hints(Services)
+    read = set()
+    for shell in ("http_api", "triggers"):
+        for path in (ROOT / shell).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            read |= set(re.findall(r"(?:services\(\)|\bsvc|\bs)\.([a-z_]+)\b", text))
+    typed = {name: hints[name] for name in read if name in hints}
+    adapters = {
+        name: f"{kind.__module__}.{kind.__qualname__}"
+        for name, kind in typed.items()
+        if getattr(kind, "__module__", "").startswith("scheduling_core.adapters")
+    }
+    assert adapters == {}
+    assert {"bookings", "settings", "idempotency", "rule_sets"} <= set(typed)  # the scan finds what it reads
