@@ -134,6 +134,20 @@ def test_a_sync_meeting_a_mailbox_fault_fails_with_the_reason_and_a_later_run_re
     assert host not in _degraded_hosts(app)
 
 
+def test_an_event_the_resync_creates_after_a_mailbox_fault_carries_the_invitees_manage_link(
+    app: Any, graph_sim: Any
+) -> None:
+    host = new_host(app, graph_sim)
+    slug = new_event_type(app, [host])
+    graph_sim.add_fault(403, count=None, path_contains=f"/users/{host}/events", method="POST")
+    b = book(app, slug, AT_9).json()
+    assert _booking(app, b["id"])["outlook"]["syncStatus"] == "failed"
+    graph_sim.clear_faults()
+    registered_function("resync_outlook")(None)  # the retry creates the invitation Exchange sends
+    [event] = _events(graph_sim, host)
+    assert b["manageUrl"] in event["body"]["content"]
+
+
 @pytest.mark.parametrize("faulted", [0, 1])
 def test_a_mailbox_fault_of_one_pool_host_leaves_the_others_bookable(
     app: Any, graph_sim: Any, faulted: int
