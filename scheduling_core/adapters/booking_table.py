@@ -4,7 +4,7 @@ Layout (architecture.md, Storage; docs/decisions.md "Long meetings and one round
 Table `hostslots`, one partition per host:
     b|{bookingId}            the booking (full document on the primary host; a reference row on other hosts)
     d|{YYYY-MM-DD}           the host's claims touching that UTC day: every booking, hold and pending claim
-                             (meeting, buffers, owner, expiry), compact JSON (`bookings.encode_day`)
+                             (meeting, buffers, owner, expiry), compact JSON (`encode_day` below)
     h|{holdId}               a hold
     o|{bookingId}|{version}  an outbox event (CloudEvents JSON) and whether it was published
 Table `bookingindex`: `id|{bookingId}` and `hold|{holdId}` → hosts; `rec|{recordId}` / bookingId → host;
@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
@@ -46,7 +46,6 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from scheduling_core.adapters.tables import Tables, key_text, storage_errors
 from scheduling_core.domain.bookings import (
-    DAY_ROW_PREFIX,
     Booking,
     BookingStatus,
     ClaimKind,
@@ -59,9 +58,6 @@ from scheduling_core.domain.bookings import (
     booking_from_snapshot,
     booking_snapshot,
     claim_days,
-    day_key,
-    decode_day,
-    encode_day,
 )
 from scheduling_core.domain.events import from_json, to_json
 from scheduling_core.domain.intervals import Interval
@@ -84,6 +80,60 @@ MOVED_SETTLED = "moved-settled"
 #: index was repointed adds one hop; more means a broken chain).
 _MAX_HOPS = 4
 Op = tuple[Any, ...]
+
+
+#: Day rows are keyed by their UTC date: `d|2026-12-07` (domain/bookings.py says what a day row holds).
+DAY_ROW_PREFIX = "d|"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def day_key(day: date) -> str:
+    return DAY_ROW_PREFIX + day.isoformat()
+
+
+def _epoch_minutes(at: datetime) -> int:
+    return int((at - _EPOCH).total_seconds()) // 60
+
+
+def encode_day(entries: list[DayEntry]) -> tuple[str, str]:
+    """A day row's two string properties: the entries, and the event types they name (by index).
+
+    Compact on purpose (worst case in docs/decisions.md): a property holds at most 64 KiB (32 K UTF-16
+    characters); 288 entries take about 21 K characters, 288 distinct 64-character slugs about 19 K.
+    """
+    types: dict[str, int] = {}
+    rows = [
+        [
+            e.owner,
+            e.kind.value,
+            _epoch_minutes(e.start),
+            _epoch_minutes(e.end) - _epoch_minutes(e.start),
+            int(e.buffer_before.total_seconds()) // 60,
+            int(e.buffer_after.total_seconds()) // 60,
+            types.setdefault(e.event_type, len(types)),
+            0 if e.expires_at is None else int((e.expires_at - _EPOCH).total_seconds()),
+        ]
+        for e in sorted(entries, key=lambda e: (e.start, e.owner))
+    ]
+    separators = (",", ":")
+    return json.dumps(rows, separators=separators), json.dumps(list(types), separators=separators)
+
+
+def decode_day(entries: str, types: str) -> list[DayEntry]:
+    names: list[str] = json.loads(types)
+    return [
+        DayEntry(
+            owner=owner,
+            kind=ClaimKind(kind),
+            event_type=names[type_index],
+            start=_EPOCH + timedelta(minutes=start),
+            end=_EPOCH + timedelta(minutes=start + length),
+            buffer_before=timedelta(minutes=before),
+            buffer_after=timedelta(minutes=after),
+            expires_at=_EPOCH + timedelta(seconds=expires) if expires else None,
+        )
+        for owner, kind, start, length, before, after, type_index, expires in json.loads(entries)
+    ]
 
 
 def _minutes(delta: timedelta) -> int:

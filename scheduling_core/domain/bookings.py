@@ -13,7 +13,6 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -27,7 +26,6 @@ from scheduling_core.domain.values import GRID_MINUTES, Commitment, EventType
 from scheduling_core.errors import SlotUnavailable
 
 APPOINTMENT_NAMESPACE = uuid.UUID("8f0c3b5e-6a1d-4c7e-9b2a-5d4e3f2a1b0c")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: The `outlook` section's public keys (api.md), shown even before the first sync writes them.
 OUTLOOK_DEFAULTS: Mapping[str, Any] = {
     "eventId": None,
@@ -73,7 +71,6 @@ def claim_interval(start: datetime, end: datetime, before: timedelta, after: tim
     return Interval(start - before, end + after)
 
 
-DAY_ROW_PREFIX = "d|"
 #: Live claims in one day row: pairwise disjoint, each at least one grid step long.
 MAX_ENTRIES_PER_DAY = 24 * 60 // GRID_MINUTES
 
@@ -83,10 +80,6 @@ def claim_days(claim: Interval) -> list[date]:
     first = claim.start.astimezone(UTC).date()
     last = (claim.end.astimezone(UTC) - timedelta(microseconds=1)).date()
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
-
-
-def day_key(day: date) -> str:
-    return DAY_ROW_PREFIX + day.isoformat()
 
 
 class ClaimKind(StrEnum):
@@ -129,51 +122,6 @@ class DayEntry:
             buffer_after=self.buffer_after,
             counts_toward_caps=self.kind is ClaimKind.BOOKING,
         )
-
-
-def _epoch_minutes(at: datetime) -> int:
-    return int((at - _EPOCH).total_seconds()) // 60
-
-
-def encode_day(entries: list[DayEntry]) -> tuple[str, str]:
-    """A day row's two string properties: the entries, and the event types they name (by index).
-
-    Compact on purpose (worst case in docs/decisions.md): a property holds at most 64 KiB (32 K UTF-16
-    characters); 288 entries take about 21 K characters, 288 distinct 64-character slugs about 19 K.
-    """
-    types: dict[str, int] = {}
-    rows = [
-        [
-            e.owner,
-            e.kind.value,
-            _epoch_minutes(e.start),
-            _epoch_minutes(e.end) - _epoch_minutes(e.start),
-            int(e.buffer_before.total_seconds()) // 60,
-            int(e.buffer_after.total_seconds()) // 60,
-            types.setdefault(e.event_type, len(types)),
-            0 if e.expires_at is None else int((e.expires_at - _EPOCH).total_seconds()),
-        ]
-        for e in sorted(entries, key=lambda e: (e.start, e.owner))
-    ]
-    separators = (",", ":")
-    return json.dumps(rows, separators=separators), json.dumps(list(types), separators=separators)
-
-
-def decode_day(entries: str, types: str) -> list[DayEntry]:
-    names: list[str] = json.loads(types)
-    return [
-        DayEntry(
-            owner=owner,
-            kind=ClaimKind(kind),
-            event_type=names[type_index],
-            start=_EPOCH + timedelta(minutes=start),
-            end=_EPOCH + timedelta(minutes=start + length),
-            buffer_before=timedelta(minutes=before),
-            buffer_after=timedelta(minutes=after),
-            expires_at=_EPOCH + timedelta(seconds=expires) if expires else None,
-        )
-        for owner, kind, start, length, before, after, type_index, expires in json.loads(entries)
-    ]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

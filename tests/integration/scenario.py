@@ -101,7 +101,7 @@ def partition_rows(app: Any, host_id: str, prefix: str) -> list[dict[str, Any]]:
 
 def claims(app: Any, host_id: str) -> list[Any]:
     """Every claim in the host's day rows (`d|...`), one per owner: what storage says blocks its time."""
-    from scheduling_core.domain.bookings import decode_day
+    from scheduling_core.adapters.booking_table import decode_day
 
     found = {}
     for row in partition_rows(app, host_id, "d|"):

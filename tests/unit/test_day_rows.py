@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from scheduling_core.domain.bookings import (
-    MAX_ENTRIES_PER_DAY,
-    ClaimKind,
-    DayEntry,
-    claim_days,
-    decode_day,
-    encode_day,
-)
+from scheduling_core.adapters.booking_table import decode_day, encode_day
+from scheduling_core.domain.bookings import MAX_ENTRIES_PER_DAY, ClaimKind, DayEntry, claim_days
 from scheduling_core.domain.intervals import Interval
 
 #: Azure Table storage: a string property holds at most 64 KiB, stored as UTF-16 (2 bytes a character).
