@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from scheduling_core.domain.availability import HostCalendar, host_slot_starts
+from scheduling_core.domain.booking_sections import Attendance, AttendanceParty, Cancellation
 from scheduling_core.domain.intervals import Interval
 from scheduling_core.domain.values import GRID_MINUTES, Commitment, EventType
 from scheduling_core.errors import SlotUnavailable
@@ -40,13 +41,6 @@ OUTLOOK_DEFAULTS: Mapping[str, Any] = {
 class BookingStatus(StrEnum):
     CONFIRMED = "confirmed"
     CANCELLED = "cancelled"
-
-
-class AttendanceParty(StrEnum):
-    """Who did not attend a booked meeting (api.md, Attendance)."""
-
-    INVITEE = "invitee"
-    HOST = "host"
 
 
 class FairnessDiscount(StrEnum):
@@ -284,8 +278,8 @@ class Booking:
     routing: Mapping[str, Any] = field(default_factory=dict)
     outlook: Mapping[str, Any] = field(default_factory=dict)
     dynamics: Mapping[str, Any] = field(default_factory=dict)
-    cancellation: Mapping[str, Any] | None = None
-    attendance: Mapping[str, Any] | None = None
+    cancellation: Cancellation | None = None
+    attendance: Attendance | None = None
 
     @property
     def primary_host(self) -> str:
@@ -293,7 +287,7 @@ class Booking:
 
     @property
     def no_show(self) -> bool:
-        return self.attendance is not None and self.attendance.get("status") == "noShow"
+        return self.attendance is not None
 
     @property
     def fairness_discount(self) -> FairnessDiscount | None:
@@ -302,17 +296,15 @@ class Booking:
         The invitee's absence or cancel is not the host's doing, so the host is not charged a whole
         booking for it. A host's own no-show counts whole: skipping meetings must not earn a rep more.
         """
-        if self.attendance is not None and self.attendance.get("party") == AttendanceParty.INVITEE:
+        if self.attendance is not None and self.attendance.party is AttendanceParty.INVITEE:
             return FairnessDiscount.NO_SHOW if self.no_show else None
-        cancel = self.cancellation or {}
-        if self.status is BookingStatus.CANCELLED and "invitee" in (cancel.get("by"), cancel.get("source")):
+        cancel = self.cancellation
+        if self.status is BookingStatus.CANCELLED and cancel is not None and cancel.by_invitee:
             return FairnessDiscount.INVITEE_CANCEL
         return None
 
     def marked_no_show(self, party: AttendanceParty, note: str | None, at: datetime) -> Booking:
-        attendance: dict[str, Any] = {"status": "noShow", "party": party.value, "at": at.isoformat()}
-        if note:
-            attendance["note"] = note
+        attendance = Attendance(party=party, at=at, note=note or None)
         return replace(self, version=self.version + 1, updated_at=at, attendance=attendance)
 
     def claim(self, host_id: str) -> Claim:
@@ -361,7 +353,7 @@ class Booking:
             version=self.version + 1,
             updated_at=at,
             # `by` is api.md's name for who cancelled (`invitee` through a manage link); `source` stays.
-            cancellation={"reason": reason, "source": source, "by": source, "at": at.isoformat()},
+            cancellation=Cancellation(reason=reason, source=source, by=source, at=at),
         )
 
 
@@ -450,11 +442,9 @@ def booking_snapshot(booking: Booking, zone: Any = UTC) -> dict[str, Any]:
         "updatedAt": _iso(booking.updated_at, zone),
     }
     if booking.cancellation is not None:
-        snapshot["cancellation"] = dict(booking.cancellation)
+        snapshot["cancellation"] = booking.cancellation.to_json()
     if booking.attendance is not None:
-        attendance = dict(booking.attendance)
-        attendance["at"] = _iso(datetime.fromisoformat(attendance["at"]), zone)
-        snapshot["attendance"] = attendance
+        snapshot["attendance"] = booking.attendance.to_json(zone)
     return snapshot
 
 
@@ -482,6 +472,6 @@ def booking_from_snapshot(
         routing=doc.get("routing") or {},
         outlook=doc.get("outlook") or {},
         dynamics=doc.get("dynamics") or {},
-        cancellation=doc.get("cancellation"),
-        attendance=doc.get("attendance"),
+        cancellation=Cancellation.from_json(doc["cancellation"]) if doc.get("cancellation") else None,
+        attendance=Attendance.from_json(doc["attendance"]) if doc.get("attendance") else None,
     )

@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from scheduling_core.domain.availability import host_calendars
+from scheduling_core.domain.booking_sections import AttendanceParty
 from scheduling_core.domain.bookings import (
-    AttendanceParty,
     Booking,
     BookingReader,
     BookingStatus,
