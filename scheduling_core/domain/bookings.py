@@ -17,25 +17,26 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any, Protocol
 
 from scheduling_core.domain.availability import HostCalendar, host_slot_starts
-from scheduling_core.domain.booking_sections import Attendance, AttendanceParty, Cancellation
+from scheduling_core.domain.booking_sections import (
+    Attendance,
+    AttendanceParty,
+    Cancellation,
+    DynamicsState,
+    OutlookState,
+    RoutingRecord,
+    SyncStatus,
+)
 from scheduling_core.domain.intervals import Interval
 from scheduling_core.domain.values import GRID_MINUTES, Commitment, EventType
 from scheduling_core.errors import SlotUnavailable
 
 APPOINTMENT_NAMESPACE = uuid.UUID("8f0c3b5e-6a1d-4c7e-9b2a-5d4e3f2a1b0c")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-#: The `outlook` section's public keys (api.md), shown even before the first sync writes them.
-OUTLOOK_DEFAULTS: Mapping[str, Any] = {
-    "eventId": None,
-    "joinUrl": None,
-    "syncStatus": "pending",
-    "drift": None,
-}
 
 
 class BookingStatus(StrEnum):
@@ -275,9 +276,9 @@ class Booking:
     context: Mapping[str, Any] = field(default_factory=dict)
     answers: Mapping[str, Any] = field(default_factory=dict)
     metadata: Mapping[str, Any] = field(default_factory=dict)
-    routing: Mapping[str, Any] = field(default_factory=dict)
-    outlook: Mapping[str, Any] = field(default_factory=dict)
-    dynamics: Mapping[str, Any] = field(default_factory=dict)
+    routing: RoutingRecord
+    outlook: OutlookState = field(default_factory=OutlookState)
+    dynamics: DynamicsState
     cancellation: Cancellation | None = None
     attendance: Attendance | None = None
 
@@ -324,7 +325,7 @@ class Booking:
             metadata=metadata,
         )
 
-    def reassigned(self, from_host: str, to_host: str, at: datetime, routing: Mapping[str, Any]) -> Booking:
+    def reassigned(self, from_host: str, to_host: str, at: datetime, routing: RoutingRecord) -> Booking:
         """The same booking with `to_host` in `from_host`'s place (same position: the first host stays
         the organizer), one version newer."""
         hosts = tuple(to_host if h == from_host else h for h in self.host_ids)
@@ -335,12 +336,12 @@ class Booking:
             version=self.version + 1,
             updated_at=at,
             routing=routing,
-            outlook={**self.outlook, "syncStatus": "pending"},
-            dynamics={**self.dynamics, "syncStatus": "pending"},
+            outlook=replace(self.outlook, sync_status=SyncStatus.PENDING),
+            dynamics=replace(self.dynamics, sync_status=SyncStatus.PENDING),
         )
 
     def rerouted(
-        self, start: datetime, to_host: str, at: datetime, reason: str | None, routing: Mapping[str, Any]
+        self, start: datetime, to_host: str, at: datetime, reason: str | None, routing: RoutingRecord
     ) -> Booking:
         """Moved to `start` and from its (only) host to `to_host` in one change: one version newer."""
         moved = self.rescheduled(start, at, reason).reassigned(self.primary_host, to_host, at, routing)
@@ -412,11 +413,11 @@ class Hold:
         return now >= self.expires_at
 
 
-def _iso(at: datetime, zone: Any) -> str:
+def _iso(at: datetime, zone: tzinfo) -> str:
     return at.astimezone(zone).isoformat()
 
 
-def booking_snapshot(booking: Booking, zone: Any = UTC) -> dict[str, Any]:
+def booking_snapshot(booking: Booking, zone: tzinfo = UTC) -> dict[str, Any]:
     """The booking as `GET /bookings/{id}` shows it, instants rendered in `zone`."""
     snapshot: dict[str, Any] = {
         "id": booking.id,
@@ -435,9 +436,9 @@ def booking_snapshot(booking: Booking, zone: Any = UTC) -> dict[str, Any]:
         "context": dict(booking.context),
         "answers": dict(booking.answers),
         "metadata": dict(booking.metadata),
-        "routing": dict(booking.routing),
-        "outlook": {**OUTLOOK_DEFAULTS, **booking.outlook},
-        "dynamics": dict(booking.dynamics),
+        "routing": booking.routing.to_json(),
+        "outlook": booking.outlook.to_json(),
+        "dynamics": booking.dynamics.to_json(),
         "createdAt": _iso(booking.created_at, zone),
         "updatedAt": _iso(booking.updated_at, zone),
     }
@@ -469,9 +470,9 @@ def booking_from_snapshot(
         context=doc.get("context") or {},
         answers=doc.get("answers") or {},
         metadata=doc.get("metadata") or {},
-        routing=doc.get("routing") or {},
-        outlook=doc.get("outlook") or {},
-        dynamics=doc.get("dynamics") or {},
+        routing=RoutingRecord.from_json(doc["routing"]),
+        outlook=OutlookState.from_json(doc.get("outlook") or {}),
+        dynamics=DynamicsState.from_json(doc["dynamics"]),
         cancellation=Cancellation.from_json(doc["cancellation"]) if doc.get("cancellation") else None,
         attendance=Attendance.from_json(doc["attendance"]) if doc.get("attendance") else None,
     )

@@ -12,12 +12,36 @@ time zone) must not change by a byte.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduling_core.domain.bookings import Booking, booking_from_snapshot, booking_snapshot
+from scheduling_core.domain.booking_sections import (
+    AttendanceParty,
+    DriftSeenBy,
+    DynamicsDrift,
+    DynamicsState,
+    OutlookState,
+    RoutingRecord,
+)
+from scheduling_core.domain.bookings import (
+    Booking,
+    BookingStatus,
+    Invitee,
+    appointment_id,
+    booking_from_snapshot,
+    booking_snapshot,
+)
+from scheduling_core.domain.matching import Match, MatchedBy
+from scheduling_core.domain.override import Override
+from scheduling_core.domain.routing.decisions import RoutingDecision
+from scheduling_core.domain.routing.inputs import RoutingContext, RoutingInputs
+from scheduling_core.domain.routing.rules import RuleSet
+from scheduling_core.services.bookings import BookingService, _rerouted_routing
+from scheduling_core.services.router import StoredDecision
 
 # fmt: off
 STORED: dict[str, str] = {
@@ -291,6 +315,56 @@ STORED: dict[str, str] = {
         '"reason": "moved in Dynamics; policy flag: the booking keeps its time"}}, '
         '"createdAt": "2026-11-20T08:30:00+00:00", "updatedAt": "2026-11-20T08:30:00+00:00"}'
     ),
+    'rerouted_by_rule_set': (
+        '{"id": "bk_rerouted", "status": "confirmed", "version": 2, "eventType": "discovery-call", '
+        '"start": "2026-12-03T08:00:00+00:00", "end": "2026-12-03T08:30:00+00:00", '
+        '"timeZone": "Europe/Berlin", "hostIds": ["h3"], "invitee": {"name": "Jo Doe", '
+        '"email": "jo@fabrikam.com", "phone": null}, "context": {"recordType": "lead", '
+        '"recordId": "6f1c2d3e-0000-4000-8000-000000000001"}, "answers": {"company": "Fabrikam"}, '
+        '"metadata": {"utmSource": "web", "lastRescheduleReason": "new time", '
+        '"lastRescheduleBy": "invitee"}, "routing": {"decisionId": "rd_0003", "rule": "territory", '
+        '"ruleSet": "default", "match": {"by": "contactEmail", "recordType": "account", '
+        '"recordId": "acc-1", "contactId": "c-1"}, "strategy": "rerouted", '
+        '"reason": "rescheduled by invitee; routing decided again (territory EMEA): h3, '
+        'free at the new time", "reassigned": {"from": "h1", "to": "h3", "reason": "new time", '
+        '"by": "invitee", "at": "2026-11-20T13:30:00+00:00"}}, "outlook": {"eventId": "AAMkAGI8", '
+        '"joinUrl": "https://teams.microsoft.com/l/meetup-join/x", "syncStatus": "pending", '
+        '"drift": null}, "dynamics": {"appointmentId": "e5248e2e-2a43-51b0-b460-e094180bc1fd", '
+        '"syncStatus": "pending"}, "createdAt": "2026-11-20T08:30:00+00:00", '
+        '"updatedAt": "2026-11-20T13:30:00+00:00"}'
+    ),
+    'rerouted_fixed': (
+        '{"id": "bk_rerouted_fixed", "status": "confirmed", "version": 2, '
+        '"eventType": "discovery-call", "start": "2026-12-03T08:00:00+00:00", '
+        '"end": "2026-12-03T08:30:00+00:00", "timeZone": "Europe/Berlin", "hostIds": ["h3"], '
+        '"invitee": {"name": "Jo Doe", "email": "jo@fabrikam.com", "phone": null}, '
+        '"context": {"recordType": "lead", "recordId": "6f1c2d3e-0000-4000-8000-000000000001"}, '
+        '"answers": {"company": "Fabrikam"}, "metadata": {"utmSource": "web"}, '
+        '"routing": {"decisionId": null, "rule": null, "strategy": "rerouted", '
+        '"reason": "rescheduled by invitee; routing decided again (the event type\'s hostIds): h3, '
+        'free at the new time", "reassigned": {"from": "h1", "to": "h3", '
+        '"reason": "rescheduled by invitee", "by": "invitee", "at": "2026-11-20T13:30:00+00:00"}}, '
+        '"outlook": {"eventId": null, "joinUrl": null, "syncStatus": "pending", "drift": null}, '
+        '"dynamics": {"appointmentId": "1244f0c0-fb9e-5bb1-ba42-7cfb50cc40ff", '
+        '"syncStatus": "pending"}, "createdAt": "2026-11-20T08:30:00+00:00", '
+        '"updatedAt": "2026-11-20T13:30:00+00:00"}'
+    ),
+    'reassigned_by_rule_set_after_override': (
+        '{"id": "bk_reassigned_svc", "status": "confirmed", "version": 2, '
+        '"eventType": "discovery-call", "start": "2026-12-01T08:00:00+00:00", '
+        '"end": "2026-12-01T08:30:00+00:00", "timeZone": "Europe/Berlin", "hostIds": ["h2"], '
+        '"invitee": {"name": "Jo Doe", "email": "jo@fabrikam.com", "phone": null}, '
+        '"context": {"recordType": "lead", "recordId": "6f1c2d3e-0000-4000-8000-000000000001"}, '
+        '"answers": {"company": "Fabrikam"}, "metadata": {"utmSource": "web"}, '
+        '"routing": {"decisionId": "rd_0003", "rule": "territory", "strategy": "reassigned", '
+        '"reason": "reassigned from h1 to h2: leaving", "override": {"reason": "VIP", '
+        '"allow": ["caps"]}, "reassigned": {"from": "h1", "to": "h2", "reason": "leaving", '
+        '"at": "2026-11-20T13:30:00+00:00"}}, "outlook": {"eventId": null, "joinUrl": null, '
+        '"syncStatus": "pending", "drift": null}, '
+        '"dynamics": {"appointmentId": "c5230d1b-451a-557b-8f85-54cea9a7cba3", '
+        '"syncStatus": "pending"}, "createdAt": "2026-11-20T08:30:00+00:00", '
+        '"updatedAt": "2026-11-20T13:30:00+00:00"}'
+    ),
 }
 LOCAL: dict[str, str] = {
     'confirmed_synced': (
@@ -563,6 +637,56 @@ LOCAL: dict[str, str] = {
         '"reason": "moved in Dynamics; policy flag: the booking keeps its time"}}, '
         '"createdAt": "2026-11-20T09:30:00+01:00", "updatedAt": "2026-11-20T09:30:00+01:00"}'
     ),
+    'rerouted_by_rule_set': (
+        '{"id": "bk_rerouted", "status": "confirmed", "version": 2, "eventType": "discovery-call", '
+        '"start": "2026-12-03T09:00:00+01:00", "end": "2026-12-03T09:30:00+01:00", '
+        '"timeZone": "Europe/Berlin", "hostIds": ["h3"], "invitee": {"name": "Jo Doe", '
+        '"email": "jo@fabrikam.com", "phone": null}, "context": {"recordType": "lead", '
+        '"recordId": "6f1c2d3e-0000-4000-8000-000000000001"}, "answers": {"company": "Fabrikam"}, '
+        '"metadata": {"utmSource": "web", "lastRescheduleReason": "new time", '
+        '"lastRescheduleBy": "invitee"}, "routing": {"decisionId": "rd_0003", "rule": "territory", '
+        '"ruleSet": "default", "match": {"by": "contactEmail", "recordType": "account", '
+        '"recordId": "acc-1", "contactId": "c-1"}, "strategy": "rerouted", '
+        '"reason": "rescheduled by invitee; routing decided again (territory EMEA): h3, '
+        'free at the new time", "reassigned": {"from": "h1", "to": "h3", "reason": "new time", '
+        '"by": "invitee", "at": "2026-11-20T13:30:00+00:00"}}, "outlook": {"eventId": "AAMkAGI8", '
+        '"joinUrl": "https://teams.microsoft.com/l/meetup-join/x", "syncStatus": "pending", '
+        '"drift": null}, "dynamics": {"appointmentId": "e5248e2e-2a43-51b0-b460-e094180bc1fd", '
+        '"syncStatus": "pending"}, "createdAt": "2026-11-20T09:30:00+01:00", '
+        '"updatedAt": "2026-11-20T14:30:00+01:00"}'
+    ),
+    'rerouted_fixed': (
+        '{"id": "bk_rerouted_fixed", "status": "confirmed", "version": 2, '
+        '"eventType": "discovery-call", "start": "2026-12-03T09:00:00+01:00", '
+        '"end": "2026-12-03T09:30:00+01:00", "timeZone": "Europe/Berlin", "hostIds": ["h3"], '
+        '"invitee": {"name": "Jo Doe", "email": "jo@fabrikam.com", "phone": null}, '
+        '"context": {"recordType": "lead", "recordId": "6f1c2d3e-0000-4000-8000-000000000001"}, '
+        '"answers": {"company": "Fabrikam"}, "metadata": {"utmSource": "web"}, '
+        '"routing": {"decisionId": null, "rule": null, "strategy": "rerouted", '
+        '"reason": "rescheduled by invitee; routing decided again (the event type\'s hostIds): h3, '
+        'free at the new time", "reassigned": {"from": "h1", "to": "h3", '
+        '"reason": "rescheduled by invitee", "by": "invitee", "at": "2026-11-20T13:30:00+00:00"}}, '
+        '"outlook": {"eventId": null, "joinUrl": null, "syncStatus": "pending", "drift": null}, '
+        '"dynamics": {"appointmentId": "1244f0c0-fb9e-5bb1-ba42-7cfb50cc40ff", '
+        '"syncStatus": "pending"}, "createdAt": "2026-11-20T09:30:00+01:00", '
+        '"updatedAt": "2026-11-20T14:30:00+01:00"}'
+    ),
+    'reassigned_by_rule_set_after_override': (
+        '{"id": "bk_reassigned_svc", "status": "confirmed", "version": 2, '
+        '"eventType": "discovery-call", "start": "2026-12-01T09:00:00+01:00", '
+        '"end": "2026-12-01T09:30:00+01:00", "timeZone": "Europe/Berlin", "hostIds": ["h2"], '
+        '"invitee": {"name": "Jo Doe", "email": "jo@fabrikam.com", "phone": null}, '
+        '"context": {"recordType": "lead", "recordId": "6f1c2d3e-0000-4000-8000-000000000001"}, '
+        '"answers": {"company": "Fabrikam"}, "metadata": {"utmSource": "web"}, '
+        '"routing": {"decisionId": "rd_0003", "rule": "territory", "strategy": "reassigned", '
+        '"reason": "reassigned from h1 to h2: leaving", "override": {"reason": "VIP", '
+        '"allow": ["caps"]}, "reassigned": {"from": "h1", "to": "h2", "reason": "leaving", '
+        '"at": "2026-11-20T13:30:00+00:00"}}, "outlook": {"eventId": null, "joinUrl": null, '
+        '"syncStatus": "pending", "drift": null}, '
+        '"dynamics": {"appointmentId": "c5230d1b-451a-557b-8f85-54cea9a7cba3", '
+        '"syncStatus": "pending"}, "createdAt": "2026-11-20T09:30:00+01:00", '
+        '"updatedAt": "2026-11-20T14:30:00+01:00"}'
+    ),
 }
 # fmt: on
 
@@ -581,3 +705,142 @@ def test_a_stored_booking_reads_back_and_is_written_again_byte_for_byte(name: st
 @pytest.mark.parametrize("name", sorted(LOCAL))
 def test_a_stored_booking_renders_in_its_time_zone_as_before(name: str) -> None:
     assert json.dumps(booking_snapshot(_read(name), ZoneInfo("Europe/Berlin"))) == LOCAL[name]
+
+
+# The same changes the documents above record, made by today's code: what it writes now is what the
+# dict-based code wrote (stored rows and event snapshots alike).
+T0 = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
+START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+FIXED = RoutingRecord(strategy="fixed", reason="first free host of the event type's hostIds")
+LEAD = "6f1c2d3e-0000-4000-8000-000000000001"
+ROUTED = RoutingRecord(
+    decision_id="rd_0001",
+    rule_set="default",
+    rule="lead owner",
+    strategy="owner",
+    reason="record owner; picked h1, the first free host by fairness",
+    match=Match(
+        by=MatchedBy.LEAD_EMAIL, record_type="lead", record_id=LEAD, others=("lead-2",), note="two leads"
+    ),
+)
+DECISION = StoredDecision(
+    id="rd_0003",
+    decision=RoutingDecision(
+        rule_set="default",
+        rule="territory",
+        strategy="round-robin",
+        host_ids=(),
+        reason="territory EMEA",
+        trace=(),
+    ),
+    inputs=RoutingInputs(
+        rule_set=RuleSet(id="default", rules=()), context=RoutingContext(), hosts={}, now=T0
+    ),
+    match=Match(by=MatchedBy.CONTACT_EMAIL, record_type="account", record_id="acc-1", contact_id="c-1"),
+)
+
+
+def _new(booking_id: str, routing: RoutingRecord) -> Booking:
+    return Booking(
+        id=booking_id,
+        status=BookingStatus.CONFIRMED,
+        version=1,
+        event_type="discovery-call",
+        start=START,
+        end=START + timedelta(minutes=30),
+        time_zone="Europe/Berlin",
+        host_ids=("h1",),
+        invitee=Invitee(name="Jo Doe", email="jo@fabrikam.com"),
+        buffer_before=timedelta(minutes=5),
+        buffer_after=timedelta(minutes=10),
+        created_at=T0,
+        updated_at=T0,
+        context={"recordType": "lead", "recordId": LEAD},
+        answers={"company": "Fabrikam"},
+        metadata={"utmSource": "web"},
+        routing=routing,
+        outlook=OutlookState(),
+        dynamics=DynamicsState(appointment_id=appointment_id(booking_id)),
+    )
+
+
+def _synced(booking: Booking, event_id: str) -> Booking:
+    """Both syncs report success as sync_runner does (`record_sync` with their reports)."""
+    join = "https://teams.microsoft.com/l/meetup-join/x"
+    outlook = {"eventId": event_id, "joinUrl": join, "drift": None, "error": None, "syncStatus": "synced"}
+    dynamics: dict[str, Any] = {"appointmentId": appointment_id(booking.id), "syncStatus": "synced"}
+    if booking.dynamics.error is not None:
+        dynamics["error"] = None
+    return replace(
+        booking, outlook=booking.outlook.merged(outlook), dynamics=booking.dynamics.merged(dynamics)
+    )
+
+
+def _written(booking: Booking) -> str:
+    return json.dumps(booking_snapshot(booking))
+
+
+def test_a_cancel_and_a_no_show_are_written_as_before() -> None:
+    cancelled = _synced(_new("bk_cancel", FIXED), "AAMkAGI3").cancelled(
+        T0 + timedelta(hours=2), "Cannot make it", "invitee"
+    )
+    assert _written(cancelled) == STORED["cancelled_by_invitee"]
+    late = START + timedelta(minutes=40)
+    no_show = _synced(_new("bk_noshow", FIXED), "AAMkAGI5").marked_no_show(
+        AttendanceParty.INVITEE, "did not dial in", late
+    )
+    assert _written(no_show) == STORED["no_show_invitee"]
+
+
+def test_sync_reports_and_drift_are_written_as_before() -> None:
+    failed = _new("bk_failed", FIXED)
+    failed = replace(
+        failed,
+        outlook=failed.outlook.merged(
+            {"syncStatus": "failed", "error": "MailboxUnavailable: mailbox h1 is not enabled"}
+        ),
+        dynamics=failed.dynamics.merged(
+            {
+                "appointmentId": appointment_id("bk_failed"),
+                "syncStatus": "failed",
+                "error": "PermanentError: 403",
+            }
+        ),
+    )
+    assert _written(failed) == STORED["failed"]
+    assert _written(_synced(failed, "AAMkAGI7")) == STORED["recovered"]
+    moved = DynamicsDrift(
+        scheduled_start=datetime(2026, 12, 1, 10, 0, tzinfo=UTC),
+        scheduled_end=datetime(2026, 12, 1, 10, 30, tzinfo=UTC),
+        seen_by=DriftSeenBy.RECONCILE,
+        modified_by="user-7",
+        at=datetime(2026, 11, 20, 11, 0, tzinfo=UTC),
+        reason="moved in Dynamics; policy flag: the booking keeps its time",
+    )
+    drifted = replace(failed, dynamics=failed.dynamics.merged({"drift": moved.to_json()}))
+    assert _written(drifted) == STORED["dynamics_error_then_drift"]
+
+
+def test_a_reroute_and_a_reassignment_write_their_routing_as_before() -> None:
+    at = T0 + timedelta(hours=5)
+    old = _synced(_new("bk_rerouted", ROUTED), "AAMkAGI8")
+    rerouted = old.rerouted(
+        START + timedelta(days=2),
+        "h3",
+        at,
+        "new time",
+        _rerouted_routing(old, "h3", DECISION, "new time", "invitee", at),
+    )
+    rerouted = replace(rerouted, metadata={**rerouted.metadata, "lastRescheduleBy": "invitee"})
+    assert _written(rerouted) == STORED["rerouted_by_rule_set"]
+    fixed = _new("bk_rerouted_fixed", FIXED)
+    rerouted = fixed.rerouted(
+        START + timedelta(days=2), "h3", at, None, _rerouted_routing(fixed, "h3", None, None, "invitee", at)
+    )
+    assert _written(rerouted) == STORED["rerouted_fixed"]
+    overridden = _new("bk_reassigned_svc", FIXED.changed(override=Override.of("VIP", ["caps"])))
+    routing = BookingService._reassigned_routing(overridden, "h2", "h1", "leaving", DECISION, at)
+    assert (
+        _written(overridden.reassigned("h1", "h2", at, routing))
+        == STORED["reassigned_by_rule_set_after_override"]
+    )
