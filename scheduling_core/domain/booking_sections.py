@@ -14,10 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeAlias
 
 from scheduling_core.domain.matching import Match
 from scheduling_core.domain.override import Override
+
+#: A JSON value as `json.loads` returns it. A booking's `context`, `answers` and `metadata` are JSON objects
+#: the caller chose (api.md: any keys, up to 100; `context` also feeds routing), echoed back unchanged.
+JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
+JsonObject: TypeAlias = Mapping[str, JsonValue]
 
 
 class AttendanceParty(StrEnum):

@@ -27,6 +27,7 @@ from scheduling_core.domain.booking_sections import (
     AttendanceParty,
     Cancellation,
     DynamicsState,
+    JsonObject,
     OutlookState,
     RoutingRecord,
     SyncStatus,
@@ -273,9 +274,9 @@ class Booking:
     buffer_after: timedelta
     created_at: datetime
     updated_at: datetime
-    context: Mapping[str, Any] = field(default_factory=dict)
-    answers: Mapping[str, Any] = field(default_factory=dict)
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    context: JsonObject = field(default_factory=dict)
+    answers: JsonObject = field(default_factory=dict)
+    metadata: JsonObject = field(default_factory=dict)
     routing: RoutingRecord
     outlook: OutlookState = field(default_factory=OutlookState)
     dynamics: DynamicsState
@@ -404,7 +405,7 @@ class Hold:
     buffer_before: timedelta
     buffer_after: timedelta
     expires_at: datetime
-    context: Mapping[str, Any] = field(default_factory=dict)
+    context: JsonObject = field(default_factory=dict)
 
     def claim(self, host_id: str) -> Claim:
         return _claim(self, host_id)
