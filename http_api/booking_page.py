@@ -75,8 +75,8 @@ def public_location(event_type: EventType) -> dict[str, Any]:
 
 def public_join_url(booking: Booking) -> str | None:
     """The Teams link a key-less page may show: only an https link, as the Outlook sync wrote it back."""
-    join_url = booking.outlook.get("joinUrl")
-    return join_url if isinstance(join_url, str) and join_url.startswith("https://") else None
+    join_url = booking.outlook.join_url
+    return join_url if join_url is not None and join_url.startswith("https://") else None
 
 
 def local_iso(at: datetime, zone: tzinfo) -> str:

@@ -17,7 +17,8 @@ from http_api.idempotency import derived_id, run_idempotently
 from http_api.problems import invalid_request
 from http_api.schemas import BookingList, BookingOut, HoldOut, Problem
 from scheduling_core.documents.config import HOST_ID_PATTERN, SLUG_PATTERN
-from scheduling_core.domain.bookings import AttendanceParty, Booking, Invitee, booking_snapshot
+from scheduling_core.domain.booking_sections import AttendanceParty
+from scheduling_core.domain.bookings import Booking, Invitee, booking_snapshot
 from scheduling_core.domain.override import Override
 from scheduling_core.domain.timezones import iana_name, resolve_time_zone
 from scheduling_core.errors import InvalidRequest, UnknownTimeZone

@@ -140,11 +140,6 @@ def _minutes(delta: timedelta) -> int:
     return int(delta.total_seconds() // 60)
 
 
-def _merged(section: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
-    merged = {**section, **values}
-    return {k: v for k, v in merged.items() if not (k in values and v is None)}
-
-
 def _etag(entity: Any) -> str:
     return str(entity.metadata["etag"])
 
@@ -210,7 +205,7 @@ class TableBookingStore:
         if discount is not None:
             # Queried by routing's fairness stats (`fairness_discounts`) without reading every booking.
             row["discount"] = discount.value
-            row["ruleSet"] = str(booking.routing.get("ruleSet") or "")
+            row["ruleSet"] = booking.routing.rule_set or ""
         return row
 
     @staticmethod
@@ -773,9 +768,9 @@ class TableBookingStore:
             stored = self.get_booking(booking_id)
             current = stored.booking
             if section == "outlook":
-                updated = replace(current, outlook=_merged(current.outlook, values))
+                updated = replace(current, outlook=current.outlook.merged(values))
             else:
-                updated = replace(current, dynamics=_merged(current.dynamics, values))
+                updated = replace(current, dynamics=current.dynamics.merged(values))
             primary = current.primary_host
             try:
                 with storage_errors():

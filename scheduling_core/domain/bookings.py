@@ -16,35 +16,31 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any, Protocol
 
 from scheduling_core.domain.availability import HostCalendar, host_slot_starts
+from scheduling_core.domain.booking_sections import (
+    Attendance,
+    AttendanceParty,
+    Cancellation,
+    DynamicsState,
+    JsonObject,
+    OutlookState,
+    RoutingRecord,
+    SyncStatus,
+)
 from scheduling_core.domain.intervals import Interval
 from scheduling_core.domain.values import GRID_MINUTES, Commitment, EventType
 from scheduling_core.errors import SlotUnavailable
 
 APPOINTMENT_NAMESPACE = uuid.UUID("8f0c3b5e-6a1d-4c7e-9b2a-5d4e3f2a1b0c")
-#: The `outlook` section's public keys (api.md), shown even before the first sync writes them.
-OUTLOOK_DEFAULTS: Mapping[str, Any] = {
-    "eventId": None,
-    "joinUrl": None,
-    "syncStatus": "pending",
-    "drift": None,
-}
 
 
 class BookingStatus(StrEnum):
     CONFIRMED = "confirmed"
     CANCELLED = "cancelled"
-
-
-class AttendanceParty(StrEnum):
-    """Who did not attend a booked meeting (api.md, Attendance)."""
-
-    INVITEE = "invitee"
-    HOST = "host"
 
 
 class FairnessDiscount(StrEnum):
@@ -226,14 +222,14 @@ class Booking:
     buffer_after: timedelta
     created_at: datetime
     updated_at: datetime
-    context: Mapping[str, Any] = field(default_factory=dict)
-    answers: Mapping[str, Any] = field(default_factory=dict)
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-    routing: Mapping[str, Any] = field(default_factory=dict)
-    outlook: Mapping[str, Any] = field(default_factory=dict)
-    dynamics: Mapping[str, Any] = field(default_factory=dict)
-    cancellation: Mapping[str, Any] | None = None
-    attendance: Mapping[str, Any] | None = None
+    context: JsonObject = field(default_factory=dict)
+    answers: JsonObject = field(default_factory=dict)
+    metadata: JsonObject = field(default_factory=dict)
+    routing: RoutingRecord
+    outlook: OutlookState = field(default_factory=OutlookState)
+    dynamics: DynamicsState
+    cancellation: Cancellation | None = None
+    attendance: Attendance | None = None
 
     @property
     def primary_host(self) -> str:
@@ -241,7 +237,7 @@ class Booking:
 
     @property
     def no_show(self) -> bool:
-        return self.attendance is not None and self.attendance.get("status") == "noShow"
+        return self.attendance is not None
 
     @property
     def fairness_discount(self) -> FairnessDiscount | None:
@@ -250,17 +246,15 @@ class Booking:
         The invitee's absence or cancel is not the host's doing, so the host is not charged a whole
         booking for it. A host's own no-show counts whole: skipping meetings must not earn a rep more.
         """
-        if self.attendance is not None and self.attendance.get("party") == AttendanceParty.INVITEE:
+        if self.attendance is not None and self.attendance.party is AttendanceParty.INVITEE:
             return FairnessDiscount.NO_SHOW if self.no_show else None
-        cancel = self.cancellation or {}
-        if self.status is BookingStatus.CANCELLED and "invitee" in (cancel.get("by"), cancel.get("source")):
+        cancel = self.cancellation
+        if self.status is BookingStatus.CANCELLED and cancel is not None and cancel.by_invitee:
             return FairnessDiscount.INVITEE_CANCEL
         return None
 
     def marked_no_show(self, party: AttendanceParty, note: str | None, at: datetime) -> Booking:
-        attendance: dict[str, Any] = {"status": "noShow", "party": party.value, "at": at.isoformat()}
-        if note:
-            attendance["note"] = note
+        attendance = Attendance(party=party, at=at, note=note or None)
         return replace(self, version=self.version + 1, updated_at=at, attendance=attendance)
 
     def claim(self, host_id: str) -> Claim:
@@ -280,7 +274,7 @@ class Booking:
             metadata=metadata,
         )
 
-    def reassigned(self, from_host: str, to_host: str, at: datetime, routing: Mapping[str, Any]) -> Booking:
+    def reassigned(self, from_host: str, to_host: str, at: datetime, routing: RoutingRecord) -> Booking:
         """The same booking with `to_host` in `from_host`'s place (same position: the first host stays
         the organizer), one version newer."""
         hosts = tuple(to_host if h == from_host else h for h in self.host_ids)
@@ -291,12 +285,12 @@ class Booking:
             version=self.version + 1,
             updated_at=at,
             routing=routing,
-            outlook={**self.outlook, "syncStatus": "pending"},
-            dynamics={**self.dynamics, "syncStatus": "pending"},
+            outlook=replace(self.outlook, sync_status=SyncStatus.PENDING),
+            dynamics=replace(self.dynamics, sync_status=SyncStatus.PENDING),
         )
 
     def rerouted(
-        self, start: datetime, to_host: str, at: datetime, reason: str | None, routing: Mapping[str, Any]
+        self, start: datetime, to_host: str, at: datetime, reason: str | None, routing: RoutingRecord
     ) -> Booking:
         """Moved to `start` and from its (only) host to `to_host` in one change: one version newer."""
         moved = self.rescheduled(start, at, reason).reassigned(self.primary_host, to_host, at, routing)
@@ -309,7 +303,7 @@ class Booking:
             version=self.version + 1,
             updated_at=at,
             # `by` is api.md's name for who cancelled (`invitee` through a manage link); `source` stays.
-            cancellation={"reason": reason, "source": source, "by": source, "at": at.isoformat()},
+            cancellation=Cancellation(reason=reason, source=source, by=source, at=at),
         )
 
 
@@ -359,7 +353,7 @@ class Hold:
     buffer_before: timedelta
     buffer_after: timedelta
     expires_at: datetime
-    context: Mapping[str, Any] = field(default_factory=dict)
+    context: JsonObject = field(default_factory=dict)
 
     def claim(self, host_id: str) -> Claim:
         return _claim(self, host_id)
@@ -368,11 +362,11 @@ class Hold:
         return now >= self.expires_at
 
 
-def _iso(at: datetime, zone: Any) -> str:
+def _iso(at: datetime, zone: tzinfo) -> str:
     return at.astimezone(zone).isoformat()
 
 
-def booking_snapshot(booking: Booking, zone: Any = UTC) -> dict[str, Any]:
+def booking_snapshot(booking: Booking, zone: tzinfo = UTC) -> dict[str, Any]:
     """The booking as `GET /bookings/{id}` shows it, instants rendered in `zone`."""
     snapshot: dict[str, Any] = {
         "id": booking.id,
@@ -391,18 +385,16 @@ def booking_snapshot(booking: Booking, zone: Any = UTC) -> dict[str, Any]:
         "context": dict(booking.context),
         "answers": dict(booking.answers),
         "metadata": dict(booking.metadata),
-        "routing": dict(booking.routing),
-        "outlook": {**OUTLOOK_DEFAULTS, **booking.outlook},
-        "dynamics": dict(booking.dynamics),
+        "routing": booking.routing.to_json(),
+        "outlook": booking.outlook.to_json(),
+        "dynamics": booking.dynamics.to_json(),
         "createdAt": _iso(booking.created_at, zone),
         "updatedAt": _iso(booking.updated_at, zone),
     }
     if booking.cancellation is not None:
-        snapshot["cancellation"] = dict(booking.cancellation)
+        snapshot["cancellation"] = booking.cancellation.to_json()
     if booking.attendance is not None:
-        attendance = dict(booking.attendance)
-        attendance["at"] = _iso(datetime.fromisoformat(attendance["at"]), zone)
-        snapshot["attendance"] = attendance
+        snapshot["attendance"] = booking.attendance.to_json(zone)
     return snapshot
 
 
@@ -427,9 +419,9 @@ def booking_from_snapshot(
         context=doc.get("context") or {},
         answers=doc.get("answers") or {},
         metadata=doc.get("metadata") or {},
-        routing=doc.get("routing") or {},
-        outlook=doc.get("outlook") or {},
-        dynamics=doc.get("dynamics") or {},
-        cancellation=doc.get("cancellation"),
-        attendance=doc.get("attendance"),
+        routing=RoutingRecord.from_json(doc["routing"]),
+        outlook=OutlookState.from_json(doc.get("outlook") or {}),
+        dynamics=DynamicsState.from_json(doc["dynamics"]),
+        cancellation=Cancellation.from_json(doc["cancellation"]) if doc.get("cancellation") else None,
+        attendance=Attendance.from_json(doc["attendance"]) if doc.get("attendance") else None,
     )

@@ -63,7 +63,7 @@ def fairness_report(
     charged = {
         host_id: sum(
             (
-                counted(b, rule_weights.get(str(b.routing.get("rule")), DEFAULT_NO_SHOW_WEIGHT))
+                counted(b, rule_weights.get(str(b.routing.rule), DEFAULT_NO_SHOW_WEIGHT))
                 for b in tallies.get(host_id, ())
             ),
             Fraction(0),

@@ -15,7 +15,7 @@ Every other candidate of the winning step is recorded as `others`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -100,6 +100,19 @@ class Match:
         if self.note:
             doc["note"] = self.note
         return doc
+
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> Match:
+        """The match `to_json` wrote (a booking's `routing.match`)."""
+        return Match(
+            by=MatchedBy(doc["by"]),
+            record_type=doc.get("recordType"),
+            record_id=doc.get("recordId"),
+            contact_id=doc.get("contactId"),
+            others=tuple(doc.get("others") or ()),
+            created=bool(doc.get("created")),
+            note=str(doc.get("note") or ""),
+        )
 
 
 NO_MATCH = Match(by=MatchedBy.NONE, note="nothing matched")

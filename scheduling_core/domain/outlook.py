@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from scheduling_core.domain.booking_sections import OutlookDrift
 from scheduling_core.domain.inert_text import inert
 from scheduling_core.domain.timezones import iana_name
 from scheduling_core.domain.values import EventType, LocationKind, OutlookEditPolicy
@@ -234,24 +235,24 @@ class BookingTimes:
     end: datetime
     written_start: datetime | None = None  # the times of our last successful write, if any
     written_end: datetime | None = None
-    drift: Mapping[str, Any] | None = None
+    drift: OutlookDrift | None = None
 
 
-def drift_record(event: ObservedEvent, booking: BookingTimes, detected_at: datetime) -> dict[str, Any]:
+def drift_record(event: ObservedEvent, booking: BookingTimes, detected_at: datetime) -> OutlookDrift:
     """The `outlook.drift` value: what Outlook shows now against what the booking says."""
     changes = []
     if event.start != booking.start:
         changes.append("start")
     if event.end != booking.end:
         changes.append("end")
-    return {
-        "eventStart": event.start.isoformat(),
-        "eventEnd": event.end.isoformat(),
-        "bookingStart": booking.start.isoformat(),
-        "bookingEnd": booking.end.isoformat(),
-        "changed": changes,
-        "detectedAt": detected_at.astimezone(UTC).isoformat(),
-    }
+    return OutlookDrift(
+        event_start=event.start,
+        event_end=event.end,
+        booking_start=booking.start,
+        booking_end=booking.end,
+        changed=tuple(changes),
+        detected_at=detected_at.astimezone(UTC),
+    )
 
 
 def judge(event: ObservedEvent | None, booking: BookingTimes, policy: OutlookEditPolicy) -> Judgement:
@@ -271,10 +272,9 @@ def judge(event: ObservedEvent | None, booking: BookingTimes, policy: OutlookEdi
         return Judgement(
             verdict=Verdict.SYNC_PENDING, reason="Outlook shows our last write; the newer version is pending"
         )
-    if (
-        booking.drift
-        and booking.drift.get("eventStart") == event.start.isoformat()
-        and booking.drift.get("eventEnd") == event.end.isoformat()
+    if booking.drift is not None and (booking.drift.event_start, booking.drift.event_end) == (
+        event.start,
+        event.end,
     ):
         return Judgement(verdict=Verdict.ALREADY_FLAGGED, reason="this change is recorded as drift already")
     moved = f"moved in Outlook to {event.start.isoformat()} to {event.end.isoformat()}"

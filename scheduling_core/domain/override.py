@@ -35,6 +35,11 @@ class Override:
     def to_json(self) -> dict[str, Any]:
         return {"reason": self.reason, "allow": sorted(rule.value for rule in self.allow)}
 
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> Override:
+        """The override `to_json` wrote (a booking's `routing.override`)."""
+        return Override.of(str(doc["reason"]), doc["allow"])
+
 
 _ALL_DAY = (
     WorkingHoursRule(days=frozenset(WEEKDAYS), hours=LocalTimeRange(start_minute=0, end_minute=1440)),

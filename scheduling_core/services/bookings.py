@@ -19,8 +19,15 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from scheduling_core.domain.availability import host_calendars
-from scheduling_core.domain.bookings import (
+from scheduling_core.domain.booking_sections import (
     AttendanceParty,
+    DynamicsState,
+    OutlookDrift,
+    OutlookState,
+    Reassignment,
+    RoutingRecord,
+)
+from scheduling_core.domain.bookings import (
     Booking,
     BookingReader,
     BookingStatus,
@@ -116,30 +123,25 @@ def _rerouted_routing(
     reason: str | None,
     by: str,
     now: datetime,
-) -> dict[str, Any]:
+) -> RoutingRecord:
     """The routing record of a booking an invitee's reschedule moved to another host: the new decision
     (if a rule set made one) and the hand-over, as a reassignment records it."""
-    from_host = old.primary_host
-    routing: dict[str, Any] = {"decisionId": None, "rule": None}
-    why = "the event type's hostIds"
-    if routed is not None:
-        decision = routed.decision
-        routing.update(decisionId=routed.id, ruleSet=decision.rule_set, rule=decision.rule)
-        why = decision.reason
-        if routed.match is not None:
-            routing["match"] = routed.match.to_json()
-    routing.update(
+    handover = Reassignment(
+        from_host=old.primary_host, to_host=to_host, reason=reason or f"rescheduled by {by}", by=by, at=now
+    )
+    why = routed.decision.reason if routed is not None else "the event type's hostIds"
+    # Its keys were written in this order (`ruleSet` after `rule`); kept for byte-identical snapshots.
+    order = ("decisionId", "rule", "ruleSet", "match", "strategy", "reason", "reassigned")
+    return RoutingRecord(
+        decision_id=routed.id if routed is not None else None,
+        rule_set=routed.decision.rule_set if routed is not None else None,
+        rule=routed.decision.rule if routed is not None else None,
+        match=routed.match if routed is not None else None,
         strategy="rerouted",
         reason=f"rescheduled by {by}; routing decided again ({why}): {to_host}, free at the new time",
-        reassigned={
-            "from": from_host,
-            "to": to_host,
-            "reason": reason or f"rescheduled by {by}",
-            "by": by,
-            "at": now.isoformat(),
-        },
+        reassigned=handover,
+        key_order=order if routed is not None else (),
     )
-    return routing
 
 
 class BookingStore(BookingReader, Protocol):
@@ -572,36 +574,25 @@ class BookingService:
     ) -> Booking:
         now = self._clock.now()
         booking_id = request.booking_id or new_booking_id()
-        routing: dict[str, Any]
+        routing: RoutingRecord
         if routed is not None:
             decision = routed.decision
-            routing = {
-                "decisionId": routed.id,
-                "ruleSet": decision.rule_set,
-                "rule": decision.rule,
-                "strategy": decision.strategy,
-                "reason": f"{decision.reason}; picked {host_ids[0]}, the first free host by fairness",
-            }
-            if routed.match is not None:
-                routing["match"] = routed.match.to_json()
+            routing = RoutingRecord(
+                decision_id=routed.id,
+                rule_set=decision.rule_set,
+                rule=decision.rule,
+                strategy=decision.strategy,
+                reason=f"{decision.reason}; picked {host_ids[0]}, the first free host by fairness",
+                match=routed.match,
+            )
         elif hold is not None:
-            routing = {"decisionId": None, "rule": None, "strategy": "hold", "reason": f"held by {hold.id}"}
+            routing = RoutingRecord(strategy="hold", reason=f"held by {hold.id}")
         elif request.host_id:
-            routing = {
-                "decisionId": None,
-                "rule": None,
-                "strategy": "explicit",
-                "reason": "hostId in the request",
-            }
+            routing = RoutingRecord(strategy="explicit", reason="hostId in the request")
         else:
-            routing = {
-                "decisionId": None,
-                "rule": None,
-                "strategy": "fixed",
-                "reason": "first free host of the event type's hostIds",
-            }
+            routing = RoutingRecord(strategy="fixed", reason="first free host of the event type's hostIds")
         if request.override is not None:
-            routing["override"] = request.override.to_json()
+            routing = routing.changed(override=request.override)
         return Booking(
             id=booking_id,
             status=BookingStatus.CONFIRMED,
@@ -620,8 +611,8 @@ class BookingService:
             answers=asked_answers(event_type, request.answers) | dict(answers or {}),
             metadata=dict(request.metadata),
             routing=routing,
-            outlook={"eventId": None, "joinUrl": None, "syncStatus": "pending", "drift": None},
-            dynamics={"appointmentId": appointment_id(booking_id), "syncStatus": "pending"},
+            outlook=OutlookState(),
+            dynamics=DynamicsState(appointment_id=appointment_id(booking_id)),
         )
 
     def get(self, booking_id: str) -> Booking:
@@ -689,7 +680,7 @@ class BookingService:
             None, lambda: self._reschedule(booking_id, start, reason, None, check_availability=False)
         )
 
-    def record_outlook_drift(self, booking_id: str, drift: Mapping[str, Any] | None) -> Booking:
+    def record_outlook_drift(self, booking_id: str, drift: OutlookDrift | None) -> Booking:
         """Note (or, with None, clear) that Outlook shows another time than the booking (policy `flag`).
 
         A new version with a `booking.drift-detected` event, so Dynamics can show the drift; the
@@ -703,7 +694,7 @@ class BookingService:
                 return self._store.record_sync(booking_id, "outlook", {"drift": None})
             now = self._clock.now()
             new = replace(
-                old, version=old.version + 1, updated_at=now, outlook={**old.outlook, "drift": dict(drift)}
+                old, version=old.version + 1, updated_at=now, outlook=replace(old.outlook, drift=drift)
             )
             event = booking_event(
                 booking=self._snapshot(new),
@@ -792,7 +783,7 @@ class BookingService:
         now = self._clock.now()
         new = old.rescheduled(start, now, reason)
         if override is not None:
-            new = replace(new, routing={**new.routing, "override": override.to_json()})
+            new = replace(new, routing=new.routing.changed(override=override))
         new = _moved_by(new, by)
         event = booking_event(
             booking=self._snapshot(new),
@@ -958,16 +949,15 @@ class BookingService:
     @staticmethod
     def _reassigned_routing(
         old: Booking, to_host: str, from_host: str, reason: str, routed: StoredDecision | None, now: datetime
-    ) -> dict[str, Any]:
-        routing: dict[str, Any] = {**old.routing}
+    ) -> RoutingRecord:
+        routing = old.routing
         if routed is not None:
-            routing.update(decisionId=routed.id, rule=routed.decision.rule)
-        routing.update(
+            routing = routing.changed(decision_id=routed.id, rule=routed.decision.rule)
+        return routing.changed(
             strategy="reassigned",
             reason=f"reassigned from {from_host} to {to_host}: {reason}",
-            reassigned={"from": from_host, "to": to_host, "reason": reason, "at": now.isoformat()},
+            reassigned=Reassignment(from_host=from_host, to_host=to_host, reason=reason, at=now),
         )
-        return routing
 
     def _cancel(self, booking_id: str, reason: str | None, source: str, if_match: int | None) -> Booking:
         stored = self._store.get_booking(booking_id)

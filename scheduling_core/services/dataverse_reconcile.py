@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final, Protocol
 
+from scheduling_core.domain.booking_sections import DriftSeenBy, DynamicsDrift
 from scheduling_core.domain.bookings import Booking, BookingReader, appointment_id, booking_snapshot
 from scheduling_core.domain.events import BOOKING_CREATED, booking_event
 from scheduling_core.domain.intervals import Interval
@@ -292,25 +293,18 @@ class Reconciler:
                     return Action.FOLLOWED
                 except (SlotUnavailable, InvalidRequest) as exc:
                     problem = f"policy accept, but the time cannot be booked: {exc}"
-        drift = booking.dynamics.get("drift")
-        if isinstance(drift, dict) and (drift.get("scheduledstart"), drift.get("scheduledend")) == (
-            start.isoformat(),
-            end.isoformat(),
-        ):
+        drift = booking.dynamics.drift
+        if drift is not None and (drift.scheduled_start, drift.scheduled_end) == (start, end):
             return Action.FLAGGED  # recorded already: nothing to write
-        self._drift.record_sync(
-            booking.id,
-            SOURCE,
-            {
-                "drift": {
-                    "scheduledstart": start.isoformat(),
-                    "scheduledend": end.isoformat(),
-                    "modifiedBy": current.get("_modifiedby_value"),
-                    "at": self._clock.now().isoformat(),
-                    "reason": f"moved in Dynamics; {problem}",
-                }
-            },
+        moved = DynamicsDrift(
+            scheduled_start=start,
+            scheduled_end=end,
+            seen_by=DriftSeenBy.RECONCILE,
+            modified_by=current.get("_modifiedby_value"),
+            at=self._clock.now(),
+            reason=f"moved in Dynamics; {problem}",
         )
+        self._drift.record_sync(booking.id, SOURCE, {"drift": moved.to_json()})
         return Action.FLAGGED
 
     def _policy(self, slug: str) -> OutlookEditPolicy:

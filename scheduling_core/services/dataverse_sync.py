@@ -475,7 +475,7 @@ class DataverseSync:
         try:
             if (
                 "error" not in update
-                and "error" in self._bookings.get_booking(source.booking_id).booking.dynamics
+                and self._bookings.get_booking(source.booking_id).booking.dynamics.error is not None
             ):
                 update["error"] = None
             self._bookings.record_sync(source.booking_id, "dynamics", update)

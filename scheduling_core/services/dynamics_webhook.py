@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final, Protocol
 
+from scheduling_core.domain.booking_sections import DriftSeenBy, DynamicsDrift
 from scheduling_core.domain.bookings import Booking, BookingStatus, StoredBooking
 from scheduling_core.domain.values import EventType, OutlookEditPolicy
 from scheduling_core.errors import InvalidRequest, MalformedContext, NotFound, SlotUnavailable
@@ -307,13 +308,14 @@ class DynamicsWebhook:
             except (SlotUnavailable, InvalidRequest) as exc:  # busy, or not a bookable time
                 problem = str(exc)
         if problem is not None:
-            drift = {
-                "scheduledstart": start.isoformat(),
-                "scheduledend": end.isoformat() if end else None,
-                "operationId": context.operation_id,
-                "at": self._clock.now().isoformat(),
-                "reason": problem,
-            }
+            drift = DynamicsDrift(
+                scheduled_start=start,
+                scheduled_end=end,
+                seen_by=DriftSeenBy.WEBHOOK,
+                operation_id=context.operation_id,
+                at=self._clock.now(),
+                reason=problem,
+            ).to_json()
             self._bookings.record_sync(booking_id, SOURCE, {"drift": drift})
             log.warning("dynamics webhook: booking %s drifted from its appointment: %s", booking_id, drift)
             return WebhookOutcome.DRIFT

@@ -51,14 +51,14 @@ class FairnessReports:
             yield from (b for b in page if start <= b.start < end)
 
     def _rule_set_of(self, booking: Booking, decisions: dict[str, str | None]) -> str | None:
-        named = booking.routing.get("ruleSet")
+        named = booking.routing.rule_set
         if named:
-            return str(named)
-        decision_id = booking.routing.get("decisionId")
+            return named
+        decision_id = booking.routing.decision_id
         if not decision_id:
             return None
         if decision_id not in decisions:
-            decisions[decision_id] = self._decision_rule_set(str(decision_id))
+            decisions[decision_id] = self._decision_rule_set(decision_id)
         return decisions[decision_id]
 
     def _decision_rule_set(self, decision_id: str) -> str | None:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
+from scheduling_core.domain.booking_sections import OutlookDrift, SyncStatus
 from scheduling_core.domain.bookings import Booking, BookingReader, BookingStatus
 from scheduling_core.domain.outlook import (
     BookingTimes,
@@ -87,7 +88,7 @@ class BookingChanges(Protocol):
         self, booking_id: str, *, reason: str | None = None, source: str = "api", if_match: int | None = None
     ) -> Booking: ...
     def accept_outlook_move(self, booking_id: str, start: datetime, *, reason: str) -> Booking: ...
-    def record_outlook_drift(self, booking_id: str, drift: Mapping[str, Any] | None) -> Booking: ...
+    def record_outlook_drift(self, booking_id: str, drift: OutlookDrift | None) -> Booking: ...
 
 
 class EventTypes(Protocol):
@@ -262,7 +263,7 @@ class OutlookReconciler:
             end=booking.end,
             written_start=link.written_start if link is not None else None,
             written_end=link.written_end if link is not None else None,
-            drift=booking.outlook.get("drift") or None,
+            drift=booking.outlook.drift,
         )
         judgement = judge(observed, times, self._policy(booking.event_type))
         verdict, reason = judgement.verdict, judgement.reason
@@ -440,10 +441,10 @@ class OutlookReconciler:
     def _retry_failed_sync(self, booking: Booking) -> None:
         """A booking whose Outlook sync failed on a mailbox fault is written again once the mailbox answers
         a whole round (the sync settled its message: nothing else would retry it)."""
-        outlook = booking.outlook or {}
-        if self._retry_sync is None or outlook.get("syncStatus") != "failed":
+        outlook = booking.outlook
+        if self._retry_sync is None or outlook.sync_status is not SyncStatus.FAILED:
             return
-        if not str(outlook.get("error") or "").startswith(f"{MailboxUnavailable.__name__}:"):
+        if not (outlook.error or "").startswith(f"{MailboxUnavailable.__name__}:"):
             return
         log.info("outlook resync: retrying the failed sync of %s", booking.id)
         try:

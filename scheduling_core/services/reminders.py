@@ -127,7 +127,7 @@ class ReminderService:
         content = ReminderContent(
             title=event_type.title,
             location=_location(event_type),
-            join_url=booking.outlook.get("joinUrl") or None,
+            join_url=booking.outlook.join_url or None,
             manage_url=self._manage_url(booking.id),
         )
         try:

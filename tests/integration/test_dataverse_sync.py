@@ -14,6 +14,7 @@ import azure.functions as func
 import pytest
 from azure.functions import servicebus
 
+from scheduling_core.domain.booking_sections import SyncStatus
 from scheduling_core.domain.bookings import appointment_id
 from scheduling_core.domain.events import booking_event, to_json
 from scheduling_core.ports import CloudEvent
@@ -146,7 +147,8 @@ def test_a_missing_regarding_record_marks_the_booking_failed_and_settles(world: 
     b = world.book(context={"recordType": "opportunity", "recordId": missing})
     assert world.booking(b["id"])["dynamics"]["syncStatus"] == "failed"
     stored = services().bookings.get(b["id"])
-    assert "404" in stored.dynamics["error"] and missing in stored.dynamics["error"]
+    error = stored.dynamics.error or ""
+    assert "404" in error and missing in error
     # Settled, not left for redelivery: the outbox has nothing pending for it.
     assert all(e.data["bookingId"] != b["id"] for e in (p.event for p in services().booking_store.pending()))
     assert world.appointment_count() == 0
@@ -330,8 +332,9 @@ def test_server_errors_are_redelivered_then_marked_failed_and_dead_lettered(worl
     b = world.book()  # every delivery fails, and Service Bus redelivers each at once
     max_count = services().dataverse_sync.max_delivery_count
     dynamics = services().bookings.get(b["id"]).dynamics
-    assert dynamics["syncStatus"] == "failed"
-    assert "500" in dynamics["error"] and f"after {max_count} deliveries" in dynamics["error"]
+    assert dynamics.sync_status is SyncStatus.FAILED
+    error = dynamics.error or ""
+    assert "500" in error and f"after {max_count} deliveries" in error
     assert world.booking(b["id"])["dynamics"]["syncStatus"] == "failed"
     topic = local_topic()
     assert [(d.function, d.message_id, d.reason) for d in topic.dead_letters] == [

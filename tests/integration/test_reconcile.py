@@ -276,6 +276,6 @@ def test_a_move_made_by_a_person_follows_the_event_types_edit_policy_at_reconcil
     if policy == "flag":
         from bootstrap.composition import services
 
-        drift = services().bookings.get(b["id"]).dynamics["drift"]
+        drift = services().bookings.get(b["id"]).dynamics.to_json()["drift"]
         assert (drift["scheduledstart"], drift["modifiedBy"]) == ("2026-12-07T16:00:00+00:00", PERSON)
         assert [i["action"] for i in _reconcile(world)["items"]] == ["flagged"]  # recorded once, kept

@@ -74,7 +74,8 @@ class FakeBookings:
         self.dynamics: dict[str, dict[str, Any]] = {}
 
     def get_booking(self, booking_id: str) -> Any:
-        return SimpleNamespace(booking=SimpleNamespace(dynamics=self.dynamics.get(booking_id, {})))
+        error = self.dynamics.get(booking_id, {}).get("error")
+        return SimpleNamespace(booking=SimpleNamespace(dynamics=SimpleNamespace(error=error)))
 
     def record_sync(self, booking_id: str, section: str, values: Mapping[str, Any]) -> Any:
         assert section == "dynamics"

@@ -16,6 +16,7 @@ from scheduling_core.domain.outlook import (
     ObservedEvent,
     Verdict,
     cancel_comment,
+    drift_record,
     graph_instant,
     judge,
     new_event,
@@ -183,7 +184,7 @@ def test_accept_cannot_take_a_changed_duration_so_it_flags() -> None:
 
 def test_the_same_drift_is_flagged_once() -> None:
     moved = _observed(START + timedelta(hours=2), END + timedelta(hours=2))
-    drift = {"eventStart": moved.start.isoformat(), "eventEnd": moved.end.isoformat()}
+    drift = drift_record(moved, _booking(), START)
     assert judge(moved, _booking(drift=drift), OutlookEditPolicy.FLAG).verdict is Verdict.ALREADY_FLAGGED
 
 

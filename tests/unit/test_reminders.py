@@ -10,7 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from scheduling_core.documents.config import EventTypeDoc
-from scheduling_core.domain.bookings import Booking, BookingStatus, Invitee
+from scheduling_core.domain.booking_sections import DynamicsState, RoutingRecord
+from scheduling_core.domain.bookings import Booking, BookingStatus, Invitee, appointment_id
 from scheduling_core.domain.reminders import (
     ReminderContent,
     ReminderPlan,
@@ -34,6 +35,8 @@ BOOKING = Booking(
     buffer_after=timedelta(0),
     created_at=START - timedelta(days=9),
     updated_at=START - timedelta(days=9),
+    routing=RoutingRecord(strategy="fixed", reason="first free host of the event type's hostIds"),
+    dynamics=DynamicsState(appointment_id=appointment_id("bk_" + "a" * 24)),
 )
 
 
