@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any, Final, Protocol
 
 from scheduling_core.domain.intervals import Interval
+from scheduling_core.domain.outlook import OutlookEvent
 from scheduling_core.domain.values import BusyItem, Commitment, EventType, Host
 
 
@@ -205,7 +206,9 @@ class OutlookLink:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeltaPage:
-    events: list[dict[str, Any]]
+    """One page of a host's `calendarView/delta`: its events read (`OutlookEvent`), and where to go on."""
+
+    events: tuple[OutlookEvent, ...]
     next_link: str | None
     delta_link: str | None
 
