@@ -10,10 +10,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from scheduling_core.domain.intervals import Interval
 from scheduling_core.domain.values import BusyItem, Commitment, EventType, Host
+
+if TYPE_CHECKING:  # the domain's Outlook module reaches ports through booking sections: no import cycle
+    from scheduling_core.domain.outlook import OutlookEvent
 
 
 class Clock(Protocol):
@@ -205,7 +208,9 @@ class OutlookLink:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeltaPage:
-    events: list[dict[str, Any]]
+    """One page of a host's `calendarView/delta`: its events read (`OutlookEvent`), and where to go on."""
+
+    events: tuple[OutlookEvent, ...]
     next_link: str | None
     delta_link: str | None
 

@@ -212,8 +212,24 @@ class GetScheduleResponse(GraphModel):
     value: list[ScheduleInformation] = Field(default_factory=list)
 
 
+class SingleValueExtendedProperty(GraphModel):
+    """`graph.singleValueLegacyExtendedProperty`: one named value on an item (our booking id stamp)."""
+
+    id: str | None = None
+    value: str | None = None
+
+
+class Removed(GraphModel):
+    """Delta's `@removed` annotation: the item was deleted or left the window (`reason`)."""
+
+    reason: str | None = None
+
+
 class Event(GraphModel):
-    """The subset of `graph.event` this service reads and writes."""
+    """The subset of `graph.event` this service reads and writes.
+
+    Every property is optional: a delta page's removals carry only `id` and `@removed`, and Graph
+    answers occurrences of a series in a delta page with only id, type, start and end."""
 
     id: str | None = None
     created_date_time: str | None = None
@@ -238,6 +254,9 @@ class Event(GraphModel):
     online_meeting_provider: OnlineMeetingProviderType | None = None
     online_meeting: OnlineMeetingInfo | None = None
     web_link: str | None = None
+    single_value_extended_properties: list[SingleValueExtendedProperty] | None = None
+    #: An instance annotation, not a property: present only on a delta page's removals.
+    removed: Removed | None = Field(default=None, alias="@removed")
 
     @field_validator("show_as", mode="before")
     @classmethod
@@ -250,6 +269,15 @@ class EventPage(GraphModel):
 
     value: list[Event] = Field(default_factory=list)
     next_link: str | None = Field(default=None, alias="@odata.nextLink")
+
+
+class EventListing(GraphModel):
+    """One page of `calendarView/delta` or of an `/events` query. Its items stay unparsed here: each is
+    read on its own (`outlook_calendar.read_event`), so one item Graph wrote oddly cannot cost the page."""
+
+    value: list[Any] = Field(default_factory=list)
+    next_link: str | None = Field(default=None, alias="@odata.nextLink")
+    delta_link: str | None = Field(default=None, alias="@odata.deltaLink")
 
 
 class GraphErrorDetail(GraphModel):

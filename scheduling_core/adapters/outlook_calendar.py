@@ -13,6 +13,10 @@ Invariants:
   an earlier attempt made the event, e.g. its answer was lost) raises `DuplicateTransaction`.
 - Every other refusal surfaces as the client raised it: `GraphRequestRejected` (4xx, permanent)
   or `UpstreamUnavailable` (throttling or outage past the retry budget).
+- Graph's event JSON stops here: every event read (GET, the booking lookup, create and update answers,
+  delta items) is validated once against `graph_models.Event` and handed on as the domain's
+  `OutlookEvent`. An event we cannot read comes back with its id and `unreadable` set, never raised: one
+  odd item must not cost a delta page its other items, nor a sync its answer.
 """
 
 from __future__ import annotations
@@ -24,8 +28,11 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import quote
 
+from pydantic import ValidationError
+
 from scheduling_core.adapters.graph import GraphClient, is_mailbox_fault
-from scheduling_core.domain.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
+from scheduling_core.adapters.graph_models import Event, EventListing
+from scheduling_core.domain.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID, OutlookEvent
 from scheduling_core.errors import (
     DeltaTokenExpired,
     DuplicateTransaction,
@@ -52,13 +59,73 @@ def _event_path(mailbox: str, event_id: str) -> str:
     return f"{_user(mailbox)}/events/{quote(event_id, safe='')}"
 
 
-def _stamped(event: Mapping[str, Any], booking_id: str) -> bool:
-    return any(
-        isinstance(prop, Mapping)
-        and str(prop.get("id", "")).lower() == BOOKING_PROPERTY_ID.lower()
-        and prop.get("value") == booking_id
-        for prop in event.get("singleValueExtendedProperties") or ()
+def read_event(payload: object) -> OutlookEvent | None:
+    """One event of a Graph answer as this service reads it; None when it names no event (no id).
+
+    Graph writes an event we cannot read (times in a zone we do not know, a property of the wrong
+    shape) rarely, but one such item must not fail the others: it is returned with its id (and delta's
+    `removed`) and the reason in `unreadable`, and the reconciler leaves it alone."""
+    if not isinstance(payload, Mapping):
+        return None
+    try:
+        event = Event.model_validate(payload)
+    except ValidationError as exc:
+        event_id = payload.get("id")
+        if not isinstance(event_id, str) or not event_id:
+            return None
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        return OutlookEvent(
+            id=event_id, removed="@removed" in payload, unreadable=f"{where}: {problem['msg']}"
+        )
+    return _outlook_event(event) if event.id else None
+
+
+def _outlook_event(event: Event) -> OutlookEvent:
+    """A validated event that has an id, as the domain reads it."""
+    assert event.id is not None
+    start = end = None
+    unreadable = None
+    try:
+        start = event.start.to_utc() if event.start is not None else None
+        end = event.end.to_utc() if event.end is not None else None
+    except ValueError as exc:  # a malformed stamp or a zone we do not know: never guessed
+        start = end = None
+        unreadable = str(exc)
+    booking_id = None
+    for prop in event.single_value_extended_properties or ():
+        if (prop.id or "").lower() == BOOKING_PROPERTY_ID.lower():
+            booking_id = prop.value or None
+    return OutlookEvent(
+        id=event.id,
+        start=start,
+        end=end,
+        cancelled=bool(event.is_cancelled),
+        removed=event.removed is not None,
+        booking_id=booking_id,
+        transaction_id=event.transaction_id or None,
+        online_meeting=bool(event.is_online_meeting),
+        join_url=(event.online_meeting.join_url or None) if event.online_meeting is not None else None,
+        unreadable=unreadable,
     )
+
+
+def read_delta_page(payload: object) -> DeltaPage:
+    """A `calendarView/delta` page: each item read on its own (`read_event`); items naming no event
+    are dropped, unreadable ones kept (their id still says what changed)."""
+    listing = _listing(payload)
+    return DeltaPage(
+        events=tuple(event for event in map(read_event, listing.value) if event is not None),
+        next_link=listing.next_link,
+        delta_link=listing.delta_link,
+    )
+
+
+def _listing(payload: object) -> EventListing:
+    try:
+        return EventListing.model_validate(payload or {})
+    except ValidationError as exc:
+        raise UpstreamUnavailable("graph", f"Graph answered a list of events that is not one: {exc}") from exc
 
 
 def _graph_time(at: datetime) -> str:
@@ -91,7 +158,7 @@ class OutlookCalendars:
 
     # -- events ----------------------------------------------------------------------------------------
 
-    def create_event(self, mailbox: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    def create_event(self, mailbox: str, body: Mapping[str, Any]) -> OutlookEvent:
         try:
             created = self._call(mailbox, "POST", f"{_user(mailbox)}/events", json=dict(body))
         except GraphRequestRejected as exc:
@@ -100,11 +167,13 @@ class OutlookCalendars:
                     status_code=exc.status_code, code=exc.code, message=exc.message, request="POST events"
                 ) from exc
             raise
-        if not isinstance(created, dict) or not created.get("id"):
+        event = read_event(created)
+        if event is None:
             raise UpstreamUnavailable("graph", "Graph answered an event create without the event")
-        return created
+        return event
 
-    def get_event(self, mailbox: str, event_id: str) -> dict[str, Any] | None:
+    def get_event(self, mailbox: str, event_id: str) -> OutlookEvent | None:
+        """The event, or None when Graph says it is gone (404 `ErrorItemNotFound`, and nothing else)."""
         try:
             found = self._call(
                 mailbox, "GET", _event_path(mailbox, event_id), params={"$expand": BOOKING_PROPERTY_EXPAND}
@@ -113,9 +182,9 @@ class OutlookCalendars:
             if _event_gone(exc):
                 return None
             raise
-        return found if isinstance(found, dict) else None
+        return read_event(found) or OutlookEvent(id=event_id, unreadable="Graph answered without the event")
 
-    def find_booking_event(self, mailbox: str, booking_id: str) -> dict[str, Any] | None:
+    def find_booking_event(self, mailbox: str, booking_id: str) -> OutlookEvent | None:
         """The live event stamped with `booking_id` in our extended property (the earliest if several).
 
         A cancelled one is never adopted: a mailbox the booking left and came back to may show the event
@@ -133,24 +202,32 @@ class OutlookCalendars:
                 "$expand": BOOKING_PROPERTY_EXPAND,
             },
         )
-        # Only events that show the stamp: a filter Graph applied loosely must not adopt a stranger.
-        events = [
-            e
-            for e in (found or {}).get("value", [])
-            if isinstance(e, dict) and e.get("id") and _stamped(e, booking_id) and not e.get("isCancelled")
-        ]
-        if not events:
+        # Only events that show the stamp: a filter Graph applied loosely must not adopt a stranger (nor
+        # an event we cannot read, whose stamp we cannot see).
+        stamped: list[tuple[str, OutlookEvent]] = []
+        for item in _listing(found).value:
+            try:
+                event = Event.model_validate(item)
+            except ValidationError:
+                continue
+            if not event.id:
+                continue
+            read = _outlook_event(event)
+            if read.booking_id == booking_id and not read.cancelled:
+                stamped.append((event.created_date_time or "", read))
+        if not stamped:
             return None
-        return min(events, key=lambda e: str(e.get("createdDateTime") or ""))
+        return min(stamped, key=lambda pair: pair[0])[1]
 
-    def update_event(self, mailbox: str, event_id: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
+    def update_event(self, mailbox: str, event_id: str, body: Mapping[str, Any]) -> OutlookEvent | None:
+        """The event as updated, or None when it is gone."""
         try:
             updated = self._call(mailbox, "PATCH", _event_path(mailbox, event_id), json=dict(body))
         except GraphRequestRejected as exc:
             if _event_gone(exc):
                 return None
             raise
-        return updated if isinstance(updated, dict) else {}
+        return read_event(updated) or OutlookEvent(id=event_id)
 
     def cancel_event(self, mailbox: str, event_id: str, comment: str) -> bool:
         """Cancel as organizer (attendees get the cancellation); False when the event is gone already."""
@@ -188,12 +265,7 @@ class OutlookCalendars:
             ):
                 raise DeltaTokenExpired(str(exc)) from exc
             raise
-        payload = payload or {}
-        return DeltaPage(
-            events=[e for e in payload.get("value", []) if isinstance(e, dict)],
-            next_link=payload.get("@odata.nextLink"),
-            delta_link=payload.get("@odata.deltaLink"),
-        )
+        return read_delta_page(payload)
 
     def _relative(self, link: str) -> str:
         """A next/delta link as a path relative to the client's base URL (Graph returns absolute ones)."""

@@ -21,13 +21,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scheduling_core.domain.booking_sections import OutlookDrift
 from scheduling_core.domain.inert_text import inert
-from scheduling_core.domain.timezones import iana_name
 from scheduling_core.domain.values import EventType, LocationKind, OutlookEditPolicy
-from scheduling_core.errors import UnknownTimeZone, UnreadableEvent
+from scheduling_core.errors import UnreadableEvent
 
 #: A named string property in our own property set (a GUID we chose; the name says what it holds).
 BOOKING_PROPERTY_ID: Final = "String {6f1f1c8e-3c1b-4f4e-9d0a-7b4c2a9e5d10} Name SchedulingBookingId"
@@ -159,8 +157,31 @@ def event_update(source: MeetingSource, event_type: EventType | None) -> dict[st
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OutlookEvent:
+    """An Outlook event as Graph returned it, read once at the adapter edge
+    (`adapters.outlook_calendar.read_event`) and reduced to what this service uses.
+
+    Only `id` is certain: a delta page's removals carry nothing else, and Graph sends occurrences of a
+    series in a delta page with only id, type, start and end. Times come as aware UTC instants; when
+    Graph sent an event this service cannot read (an unknown zone, a malformed value), `unreadable`
+    says why and the rest is what could be read without guessing (the id; `removed` of a delta item).
+    """
+
+    id: str
+    start: datetime | None = None
+    end: datetime | None = None
+    cancelled: bool = False
+    removed: bool = False  # a delta item: deleted, cancelled, or moved out of the round's window
+    booking_id: str | None = None  # from our extended property (`BOOKING_PROPERTY_ID`)
+    transaction_id: str | None = None
+    online_meeting: bool = False  # Graph was asked for an online meeting (`isOnlineMeeting`)
+    join_url: str | None = None
+    unreadable: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ObservedEvent:
-    """An Outlook event as Graph returned it, reduced to what reconciliation compares."""
+    """An Outlook event whose times were read (`observed`), reduced to what reconciliation compares."""
 
     id: str
     start: datetime
@@ -171,40 +192,20 @@ class ObservedEvent:
     join_url: str | None
 
 
-def graph_instant(value: Mapping[str, Any] | None) -> datetime:
-    """A Graph `dateTimeTimeZone` as an aware UTC instant (zones may be IANA or Windows names)."""
-    if not isinstance(value, Mapping) or not isinstance(value.get("dateTime"), str):
+def observed(event: OutlookEvent) -> ObservedEvent:
+    """The event as reconciliation compares it; `UnreadableEvent` when Graph gave no readable times."""
+    if event.unreadable is not None:
+        raise UnreadableEvent(event.unreadable)
+    if event.start is None or event.end is None:
         raise UnreadableEvent("missing dateTime")
-    text = value["dateTime"]
-    zone_name = str(value.get("timeZone") or "UTC")
-    try:
-        local = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise UnreadableEvent(f"unreadable dateTime {text!r}") from exc
-    if local.tzinfo is not None:
-        return local.astimezone(UTC)
-    try:
-        zone = ZoneInfo(iana_name(zone_name))
-    except (UnknownTimeZone, ZoneInfoNotFoundError, ValueError) as exc:
-        raise UnreadableEvent(f"unknown time zone {zone_name!r}") from exc
-    return local.replace(tzinfo=zone).astimezone(UTC)
-
-
-def observed_event(payload: Mapping[str, Any]) -> ObservedEvent:
-    booking_id = None
-    for prop in payload.get("singleValueExtendedProperties") or ():
-        if isinstance(prop, Mapping) and str(prop.get("id", "")).lower() == BOOKING_PROPERTY_ID.lower():
-            booking_id = str(prop.get("value") or "") or None
-    meeting = payload.get("onlineMeeting")
-    join_url = meeting.get("joinUrl") if isinstance(meeting, Mapping) else None
     return ObservedEvent(
-        id=str(payload["id"]),
-        start=graph_instant(payload.get("start")),
-        end=graph_instant(payload.get("end")),
-        cancelled=bool(payload.get("isCancelled")),
-        booking_id=booking_id,
-        transaction_id=payload.get("transactionId") or None,
-        join_url=str(join_url) if join_url else None,
+        id=event.id,
+        start=event.start,
+        end=event.end,
+        cancelled=event.cancelled,
+        booking_id=event.booking_id,
+        transaction_id=event.transaction_id,
+        join_url=event.join_url,
     )
 
 

@@ -39,12 +39,13 @@ from scheduling_core.domain.bookings import Booking, BookingReader, BookingStatu
 from scheduling_core.domain.outlook import (
     BookingTimes,
     ObservedEvent,
+    OutlookEvent,
     Verdict,
     booking_of_transaction,
     drift_record,
     event_times,
     judge,
-    observed_event,
+    observed,
 )
 from scheduling_core.domain.values import EventType, OutlookEditPolicy
 from scheduling_core.errors import (
@@ -71,8 +72,8 @@ _UNAVAILABLE: Final = "(mailbox unavailable)"
 
 
 class Calendars(Protocol):
-    def get_event(self, mailbox: str, event_id: str) -> dict[str, Any] | None: ...
-    def update_event(self, mailbox: str, event_id: str, body: Mapping[str, Any]) -> dict[str, Any] | None: ...
+    def get_event(self, mailbox: str, event_id: str) -> OutlookEvent | None: ...
+    def update_event(self, mailbox: str, event_id: str, body: Mapping[str, Any]) -> OutlookEvent | None: ...
     def delta_page(
         self, mailbox: str, *, link: str | None = None, window: tuple[datetime, datetime] | None = None
     ) -> DeltaPage: ...
@@ -214,14 +215,14 @@ class OutlookReconciler:
             self._faults.mark(host_id, exc.reason, self._clock.now())
 
     def _on_change(self, host_id: str, event_id: str, change_type: str) -> Decision:
-        payload = self._calendars.get_event(host_id, event_id)
-        observed: ObservedEvent | None = None
-        if payload is not None:
+        event = self._calendars.get_event(host_id, event_id)
+        seen: ObservedEvent | None = None
+        if event is not None:
             try:
-                observed = observed_event(payload)
-            except (UnreadableEvent, KeyError) as exc:
+                seen = observed(event)
+            except UnreadableEvent as exc:
                 return self._decided(host_id, event_id, None, "ignore", f"unreadable event: {exc}")
-        booking_id = self._booking_id(observed, event_id)
+        booking_id = self._booking_id(seen, event_id)
         if booking_id is None:
             return self._decided(host_id, event_id, None, "not-ours", f"{change_type}: no booking maps to it")
         try:
@@ -235,7 +236,7 @@ class OutlookReconciler:
         link = self._links.get(booking_id)
         if link is not None and link.event_id and link.event_id != event_id:
             return self._decided(host_id, event_id, booking_id, "ignore", "another event is the booking's")
-        return self._apply(host_id, event_id, booking, observed, link)
+        return self._apply(host_id, event_id, booking, seen, link)
 
     def _booking_id(self, observed: ObservedEvent | None, event_id: str) -> str | None:
         if observed is not None and observed.booking_id:
@@ -366,16 +367,12 @@ class OutlookReconciler:
         )
         while True:
             for item in page.events:
-                event_id = str(item.get("id") or "")
-                if not event_id:
-                    continue
-                seen.add(event_id)
-                removed = "@removed" in item
-                if not removed and not self._maybe_ours(item, event_id):
+                seen.add(item.id)
+                if not item.removed and not self._maybe_ours(item):
                     continue
                 report.changes += 1
                 report.decisions.append(
-                    self.on_change(host_id, event_id, "deleted" if removed else "updated")
+                    self.on_change(host_id, item.id, "deleted" if item.removed else "updated")
                 )
             if page.next_link:
                 page = self._calendars.delta_page(host_id, link=page.next_link)
@@ -387,11 +384,10 @@ class OutlookReconciler:
         self._delta.save_delta_link(host_id, page.delta_link)  # a fresh round's link retires the old one
         return report
 
-    def _maybe_ours(self, item: Mapping[str, Any], event_id: str) -> bool:
-        transaction = item.get("transactionId")
-        if isinstance(transaction, str) and transaction.startswith(_BOOKING_PREFIX):
+    def _maybe_ours(self, item: OutlookEvent) -> bool:
+        if item.transaction_id is not None and item.transaction_id.startswith(_BOOKING_PREFIX):
             return True
-        return self._links.booking_for_event(event_id) is not None
+        return self._links.booking_for_event(item.id) is not None
 
     def _missing_events(
         self, host_id: str, seen: set[str], window: tuple[datetime, datetime]

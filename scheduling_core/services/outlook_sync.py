@@ -34,7 +34,13 @@ from typing import Any, Final, Protocol
 
 from scheduling_core.domain.bookings import Booking
 from scheduling_core.domain.events import BOOKING_DRIFT_DETECTED
-from scheduling_core.domain.outlook import MeetingSource, cancel_comment, event_update, new_event
+from scheduling_core.domain.outlook import (
+    MeetingSource,
+    OutlookEvent,
+    cancel_comment,
+    event_update,
+    new_event,
+)
 from scheduling_core.domain.values import EventType, Host
 from scheduling_core.errors import (
     DuplicateTransaction,
@@ -53,10 +59,10 @@ TARGET: Final = "outlook"
 
 
 class Calendars(Protocol):
-    def create_event(self, mailbox: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
-    def get_event(self, mailbox: str, event_id: str) -> dict[str, Any] | None: ...
-    def find_booking_event(self, mailbox: str, booking_id: str) -> dict[str, Any] | None: ...
-    def update_event(self, mailbox: str, event_id: str, body: Mapping[str, Any]) -> dict[str, Any] | None: ...
+    def create_event(self, mailbox: str, body: Mapping[str, Any]) -> OutlookEvent: ...
+    def get_event(self, mailbox: str, event_id: str) -> OutlookEvent | None: ...
+    def find_booking_event(self, mailbox: str, booking_id: str) -> OutlookEvent | None: ...
+    def update_event(self, mailbox: str, event_id: str, body: Mapping[str, Any]) -> OutlookEvent | None: ...
     def cancel_event(self, mailbox: str, event_id: str, comment: str) -> bool: ...
 
 
@@ -103,12 +109,6 @@ def meeting_source(event: CloudEvent, emails: Mapping[str, str]) -> MeetingSourc
         cancel_reason=str(reason) if reason else None,
         drift_recorded=event.type == BOOKING_DRIFT_DETECTED,
     )
-
-
-def _join_url(event: Mapping[str, Any] | None) -> str | None:
-    meeting = (event or {}).get("onlineMeeting")
-    url = meeting.get("joinUrl") if isinstance(meeting, Mapping) else None
-    return str(url) if url else None
 
 
 class OutlookSync:
@@ -197,20 +197,20 @@ class OutlookSync:
         if event_id is None and (link.create_attempted_at is not None or delivery_count > 1):
             found = self._calendars.find_booking_event(mailbox, meeting.booking_id)
             if found is not None:
-                event_id = str(found["id"])
+                event_id = found.id
                 log.info("outlook sync: adopted event of %s found by its booking id", meeting.booking_id)
         if meeting.cancelled:
             return self._cancel(meeting, link, mailbox, event_id)
         if meeting.drift_recorded:
             return {"error": None}  # policy flag: Outlook stays as the host left it
         event_type = self._event_type(meeting.event_type)
-        written: Mapping[str, Any] | None = None
+        written: OutlookEvent | None = None
         if event_id is None:
             self._links.put(replace(link, create_attempted_at=self._clock.now()))
             try:
                 body = new_event(meeting, event_type, placement=link.placement)
                 written = self._calendars.create_event(mailbox, body)
-                event_id = str(written["id"])
+                event_id = written.id
             except DuplicateTransaction:
                 found = self._calendars.find_booking_event(mailbox, meeting.booking_id)
                 if found is None:  # made, but not yet findable by its property: a later delivery adopts it
@@ -218,7 +218,7 @@ class OutlookSync:
                         "graph",
                         f"the Outlook event of booking '{meeting.booking_id}' exists but was not found",
                     ) from None
-                event_id = str(found["id"])
+                event_id = found.id
                 log.info(
                     "outlook sync: adopted event of %s after a duplicate transactionId", meeting.booking_id
                 )
@@ -230,10 +230,11 @@ class OutlookSync:
                     f"The Outlook event of booking '{meeting.booking_id}' was deleted in Outlook."
                 )
             written = updated
-        join_url = _join_url(written)
-        if join_url is None and written.get("isOnlineMeeting"):
+        join_url = written.join_url
+        if join_url is None and written.online_meeting:
             # Graph may answer before the Teams meeting exists: read it once more, only then.
-            join_url = _join_url(self._calendars.get_event(mailbox, event_id))
+            reread = self._calendars.get_event(mailbox, event_id)
+            join_url = reread.join_url if reread is not None else None
         self._links.put(
             replace(
                 link,
@@ -257,7 +258,7 @@ class OutlookSync:
         old_event = link.event_id
         if old_event is None and link.create_attempted_at is not None:
             found = self._calendars.find_booking_event(link.mailbox, meeting.booking_id)
-            old_event = str(found["id"]) if found is not None else None
+            old_event = found.id if found is not None else None
         if old_event is not None:
             new_organizer = meeting.host_emails.get(mailbox, "another colleague")
             comment = f"This meeting was handed over to {new_organizer}, who sends you a new invitation."

@@ -368,6 +368,26 @@ def test_missed_notifications_are_caught_up_by_delta_resync(live: Live) -> None:
     assert live.booking(booking["id"])["outlook"]["drift"]["eventStart"] == "2026-12-07T17:00:00+00:00"
 
 
+def test_a_missed_deletion_arrives_in_the_next_delta_round_as_a_bare_removal_and_cancels(live: Live) -> None:
+    from bootstrap.composition import services
+
+    host, booking, _ = _booked(live)
+    event_id = booking["outlook"]["eventId"]
+    services().outlook_reconciler.resync(host)  # the first round stores a delta link
+    live.graph.pause_notifications()
+    try:
+        r = httpx.delete(f"{live.graph.v1}/users/{host}/events/{event_id}", headers=BEARER)
+        assert r.status_code == 204
+        live.settle()
+    finally:
+        live.graph.resume_notifications()
+    assert live.booking(booking["id"])["status"] == "confirmed"  # the notification was lost
+    report = services().outlook_reconciler.resync(host)  # from the link: a removal, no times
+    assert not report.full
+    assert [(d.event_id, d.verdict) for d in report.decisions] == [(event_id, "cancel")]
+    assert live.booking(booking["id"])["status"] == "cancelled"
+
+
 def test_an_expired_delta_token_falls_back_to_a_full_round(live: Live) -> None:
     from bootstrap.composition import services
 

@@ -158,7 +158,7 @@ def test_a_crash_after_graph_accepted_the_create_is_adopted_on_redelivery(
     assert outcome == "synced"  # (that booking has no row here: its status is only logged)
     assert len(_events(graph_sim, host)) == 2
     assert graph_sim.requests(path_contains=f"/users/{host}/events", method="POST") == []
-    assert svc.outlook_links.get(meeting.booking_id).event_id == accepted["id"]  # type: ignore[union-attr]
+    assert svc.outlook_links.get(meeting.booking_id).event_id == accepted.id  # type: ignore[union-attr]
 
 
 def test_throttling_and_unavailability_during_sync_are_retried(app: Any, graph_sim: Any, host: str) -> None:

@@ -14,13 +14,13 @@ from scheduling_core.domain.outlook import (
     BookingTimes,
     MeetingSource,
     ObservedEvent,
+    OutlookEvent,
     Verdict,
     cancel_comment,
     drift_record,
-    graph_instant,
     judge,
     new_event,
-    observed_event,
+    observed,
 )
 from scheduling_core.domain.values import EventType, Location, LocationKind, OutlookEditPolicy
 from scheduling_core.errors import UnreadableEvent
@@ -76,40 +76,29 @@ def test_an_in_person_event_gets_its_location_and_no_online_meeting() -> None:
     assert body["location"] == {"displayName": "HQ, Room 4"}
 
 
+def test_an_outlook_event_is_observed_with_its_times_and_booking() -> None:
+    event = OutlookEvent(id="AAMk1", start=START, end=END, booking_id="bk_9", join_url="https://t.example/j")
+    assert observed(event) == ObservedEvent(
+        id="AAMk1",
+        start=START,
+        end=END,
+        cancelled=False,
+        booking_id="bk_9",
+        transaction_id=None,
+        join_url="https://t.example/j",
+    )
+
+
 @pytest.mark.parametrize(
-    ("value", "expected"),
+    ("event", "reason"),
     [
-        ({"dateTime": "2026-12-07T15:00:00.0000000", "timeZone": "UTC"}, START),
-        ({"dateTime": "2026-12-07T09:00:00.0000000", "timeZone": "Central Standard Time"}, START),
-        ({"dateTime": "2026-12-07T09:00:00", "timeZone": "America/Chicago"}, START),
+        (OutlookEvent(id="AAMk1", end=END), "missing dateTime"),
+        (OutlookEvent(id="AAMk1", unreadable="Graph named an unknown time zone 'Mars'"), "unknown time zone"),
     ],
 )
-def test_graph_times_are_read_in_the_zone_graph_names(value: dict[str, str], expected: datetime) -> None:
-    assert graph_instant(value) == expected
-
-
-def test_an_unknown_zone_is_unreadable_not_guessed() -> None:
-    with pytest.raises(UnreadableEvent):
-        graph_instant({"dateTime": "2026-12-07T09:00:00", "timeZone": "Mars Standard Time"})
-
-
-def test_an_observed_event_maps_back_through_the_extended_property() -> None:
-    event = observed_event(
-        {
-            "id": "AAMk1",
-            "start": {"dateTime": "2026-12-07T15:00:00.0000000", "timeZone": "UTC"},
-            "end": {"dateTime": "2026-12-07T15:30:00.0000000", "timeZone": "UTC"},
-            "isCancelled": False,
-            "singleValueExtendedProperties": [{"id": BOOKING_PROPERTY_ID.lower(), "value": "bk_9"}],
-            "onlineMeeting": {"joinUrl": "https://teams.example/join"},
-        }
-    )
-    assert (event.booking_id, event.start, event.end, event.join_url) == (
-        "bk_9",
-        START,
-        END,
-        "https://teams.example/join",
-    )
+def test_an_event_without_readable_times_is_unreadable_not_guessed(event: OutlookEvent, reason: str) -> None:
+    with pytest.raises(UnreadableEvent, match=reason):
+        observed(event)
 
 
 def _observed(start: datetime, end: datetime, cancelled: bool = False) -> ObservedEvent:
