@@ -45,14 +45,13 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from functools import lru_cache
 from itertools import compress, islice, pairwise, repeat
-from operator import ge, sub
+from operator import attrgetter, ge, sub
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from scheduling_core.domain.intervals import Interval, merge_spans
 from scheduling_core.domain.timezones import UTC, resolve_time_zone
 from scheduling_core.domain.values import (
-    BLOCKING_SHOW_AS,
     WEEKDAYS,
     BusyItem,
     Commitment,
@@ -403,54 +402,33 @@ def _grid(hours: _Hours, forbidden: tuple[list[int], list[int]], ask: _Ask) -> _
 # --- Outlook items, compiled once ----------------------------------------------------------------
 
 
-#: The shared origin of Outlook items' whole seconds: near today, so the seconds are small ints.
-_BASE = datetime(2020, 1, 1, tzinfo=UTC)
-_BASE_SECONDS = (_BASE - _EPOCH) // timedelta(seconds=1)
-_BASES: dict[tzinfo | None, datetime] = {tz: _BASE.replace(tzinfo=tz) for tz in (UTC, STDLIB_UTC)}
-_TICKS_PER_SECOND = 1_000_000
-
-
-def _base_ticks(start: int, end: int) -> tuple[int, int]:
-    """Whole seconds since `_BASE` as ticks."""
-    return (start + _BASE_SECONDS) * _TICKS_PER_SECOND, (end + _BASE_SECONDS) * _TICKS_PER_SECOND
+_BLOCKS, _START_US, _END_US = attrgetter("blocks"), attrgetter("start_us"), attrgetter("end_us")
 
 
 class _OutlookBusy:
-    """One host's blocking Outlook items as sorted whole seconds, and the starts they forbid.
+    """One host's blocking Outlook items as sorted ticks, and the starts they forbid.
 
-    Compiling costs one datetime subtraction per bound, and cutting the grid a loop per working
-    span: most of a host's cold work. The free/busy cache hands the same `BusyItem` objects to
-    every request, so `_outlook_busy` memoises this object per item set, and it memoises the
+    `BusyItem` holds its bounds as integer microseconds since 1970, which are ticks: compiling
+    reads two ints per item (no datetime arithmetic) and sorts them. Cutting the grid is a loop per
+    working span: most of a host's cold work. The free/busy cache hands the same `BusyItem` objects
+    to every request, so `_outlook_busy` memoises this object per item set, and it memoises the
     forbidden ranges per event type shape and the grid per working hours too.
-
-    Bounds are rounded outward to whole seconds since `_BASE` (a start down, an end up): small
-    ints that convert, sort and compare faster than microseconds since 1970. That changes no
-    answer because every candidate start is a whole second (a working-hours bound is a wall
-    minute less a zone offset or at a zone transition, both whole seconds in tzdata, plus whole
-    minutes of slot interval), and widening by whole minutes (`_widen`) keeps an item's forbidden
-    whole seconds whichever of its original or rounded bounds it starts from.
     """
 
     __slots__ = ("_degenerate", "_ends", "_forbidden", "_gaps", "_grids", "_starts", "items")
 
     def __init__(self, items: tuple[BusyItem, ...]) -> None:
         self.items = items  # pins the items: their ids are the memo key
-        # `BusyItem.blocks` inlined (a property call per item is a fifth of the cost of compiling).
-        blocking = [item for item in items if not item.is_cancelled and item.show_as in BLOCKING_SHOW_AS]
-        # Any base of `_BASES` is exact for every item (items in another zone subtract through their
-        # offsets); the one sharing the items' tzinfo makes the subtraction skip `utcoffset`.
-        base = _BASES.get(blocking[0].start.tzinfo, _BASE) if blocking else _BASE
-        # A normalised timedelta's `days * 86400 + seconds` is its floor in seconds: half the cost of
-        # `// timedelta(microseconds=1)`. An end's ceiling is minus the floor of the negated delta.
-        starts = [(d := item.start - base).days * 86400 + d.seconds for item in blocking]
-        ends = [-((d := base - item.end).days * 86400 + d.seconds) for item in blocking]
+        blocking = list(compress(items, map(_BLOCKS, items)))
+        starts = list(map(_START_US, blocking))
+        ends = list(map(_END_US, blocking))
         self._forbidden: dict[tuple[int, int], tuple[list[int], list[int]]] = {}
         self._grids: dict[tuple[_Hours, int, int, int, int], _Grid] = {}
         if any(map(ge, starts, ends)):  # an empty or reversed item: rare, the general path
             raw = list(zip(starts, ends, strict=True))
             spans = merge_spans(raw)
             # An empty item (start >= end) still forbids the starts whose widened meeting straddles it.
-            self._degenerate = [_base_ticks(b0, b1) for b0, b1 in spans + [r for r in raw if r[0] >= r[1]]]
+            self._degenerate = spans + [r for r in raw if r[0] >= r[1]]
             starts, ends = [s for s, _ in spans], [e for _, e in spans]
         else:
             self._degenerate = []
@@ -479,15 +457,10 @@ class _OutlookBusy:
             found = [], []
         else:
             starts, ends = self._starts, self._ends
-            # g seconds exceed w ticks exactly when g > w // 10**6 (g whole, w >= 0).
-            apart = list(map(((lead + lag) // _TICKS_PER_SECOND).__lt__, self._gaps))  # True: gap stays
+            apart = list(map((lead + lag).__lt__, self._gaps))  # True: the gap stays
             kept_starts = [starts[0], *compress(islice(starts, 1, None), apart)]
             kept_ends = [*compress(ends, apart), ends[-1]]
-            low, high = _BASE_SECONDS * _TICKS_PER_SECOND - lead, _BASE_SECONDS * _TICKS_PER_SECOND + lag
-            found = (
-                [s * _TICKS_PER_SECOND + low for s in kept_starts],
-                [e * _TICKS_PER_SECOND + high for e in kept_ends],
-            )
+            found = ([s - lead for s in kept_starts], [e + lag for e in kept_ends])
         if len(self._forbidden) >= _SHAPES_PER_HOST:
             self._forbidden.clear()
         self._forbidden[(lead, lag)] = found
