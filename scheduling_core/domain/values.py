@@ -8,7 +8,7 @@ working day is tied to a zone only when `availability` expands it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -234,7 +234,12 @@ class BusyItem:
     ) -> BusyItem:
         """An item from bounds already in microseconds since `EPOCH` (the Graph adapter's parse)."""
         item = object.__new__(cls)
-        _init_busy_item(item, start_us, end_us, show_as, is_cancelled)
+        # `_init_busy_item` inlined: the adapter builds ~10^4 items per cold pool.
+        _SET_START_US(item, start_us)
+        _SET_END_US(item, end_us)
+        _SET_SHOW_AS(item, show_as)
+        _SET_IS_CANCELLED(item, is_cancelled)
+        _SET_BLOCKS(item, not is_cancelled and id(show_as) in _BLOCKING_IDS)
         return item
 
     @property
@@ -258,6 +263,10 @@ _SET_START_US, _SET_END_US, _SET_SHOW_AS, _SET_IS_CANCELLED, _SET_BLOCKS = (
 )
 
 
+#: `BLOCKING_SHOW_AS` by identity: an enum member hashes through a Python-level `__hash__`, an id in C.
+_BLOCKING_IDS = frozenset(map(id, BLOCKING_SHOW_AS))
+
+
 def _init_busy_item(item: BusyItem, start_us: int, end_us: int, show_as: ShowAs, is_cancelled: bool) -> None:
     """What a frozen dataclass's `__init__` does, through the slot descriptors (a third of the cost
     of its `object.__setattr__` per field; the adapter builds ~10^4 items per cold pool), plus `blocks`."""
@@ -265,7 +274,31 @@ def _init_busy_item(item: BusyItem, start_us: int, end_us: int, show_as: ShowAs,
     _SET_END_US(item, end_us)
     _SET_SHOW_AS(item, show_as)
     _SET_IS_CANCELLED(item, is_cancelled)
-    _SET_BLOCKS(item, not is_cancelled and show_as in BLOCKING_SHOW_AS)
+    _SET_BLOCKS(item, not is_cancelled and id(show_as) in _BLOCKING_IDS)
+
+
+def busy_items_of_microseconds(bounds: Iterable[tuple[int, int, ShowAs]]) -> list[BusyItem]:
+    """`BusyItem.of_microseconds(start, end, show_as)` of each of `bounds`, in one loop (the Graph
+    adapter builds ~10^4 items per cold pool; a call per item costs a fifth of building it)."""
+    new, blocking = object.__new__, _BLOCKING_IDS
+    set_start, set_end, set_show_as, set_is_cancelled, set_blocks = (
+        _SET_START_US,
+        _SET_END_US,
+        _SET_SHOW_AS,
+        _SET_IS_CANCELLED,
+        _SET_BLOCKS,
+    )
+    items: list[BusyItem] = []
+    append = items.append
+    for start_us, end_us, show_as in bounds:
+        item = new(BusyItem)
+        set_start(item, start_us)
+        set_end(item, end_us)
+        set_show_as(item, show_as)
+        set_is_cancelled(item, False)
+        set_blocks(item, id(show_as) in blocking)
+        append(item)
+    return items
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
