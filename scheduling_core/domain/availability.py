@@ -460,7 +460,8 @@ class _OutlookBusy:
             apart = list(map((lead + lag).__lt__, self._gaps))  # True: the gap stays
             kept_starts = [starts[0], *compress(islice(starts, 1, None), apart)]
             kept_ends = [*compress(ends, apart), ends[-1]]
-            found = ([s - lead for s in kept_starts], [e + lag for e in kept_ends])
+            # `s - lead` and `e + lag` of each, looped in C
+            found = list(map(lead.__rsub__, kept_starts)), list(map(lag.__add__, kept_ends))
         if len(self._forbidden) >= _SHAPES_PER_HOST:
             self._forbidden.clear()
         self._forbidden[(lead, lag)] = found
