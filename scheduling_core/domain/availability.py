@@ -525,10 +525,37 @@ def _claim(c: Commitment, lead: int, lag: int) -> tuple[int, int]:
     return _widen(b0, b1, lead, lag)
 
 
-def _commitment_ranges(calendar: HostCalendar, ask: _Ask) -> list[tuple[int, int]]:
-    """Ranges of starts the host's commitments forbid (rule 3), each widened by its own buffers."""
+#: A commitment in ticks: the span it blocks (`start - buffer_before`, `end + buffer_after`), its start,
+#: event type and whether it counts toward caps: all the answer depends on, hashable in C.
+_Held = tuple[int, int, int, str, bool]
+
+
+def _held(commitments: Sequence[Commitment]) -> tuple[_Held, ...]:
+    """The commitments in ticks, once per host and computation: they key the pool memo (hashing the
+    dataclasses runs a Python `__hash__` per commitment) and give the ranges they forbid."""
+    epochs, epoch, tick = _UTC_EPOCHS, _EPOCH, _TICK
+    held = []
+    for c in commitments:
+        start, end = c.start, c.end
+        at = (start - epochs.get(start.tzinfo, epoch)) // tick
+        until = (end - epochs.get(end.tzinfo, epoch)) // tick
+        held.append(
+            (
+                at - c.buffer_before // tick,
+                until + c.buffer_after // tick,
+                at,
+                c.event_type,
+                c.counts_toward_caps,
+            )
+        )
+    return tuple(held)
+
+
+def _commitment_ranges(held: Sequence[_Held], ask: _Ask) -> list[tuple[int, int]]:
+    """Ranges of starts the host's commitments forbid (rule 3), each widened by its own buffers
+    (`_claim` of each)."""
     lead, lag = ask.lead, ask.lag
-    return [(low, high) for low, high in (_claim(c, lead, lag) for c in calendar.commitments) if low < high]
+    return [(b0 - lead, b1 + lag) for b0, b1, *_ in held if b0 - lead < b1 + lag]
 
 
 def _cap_counts(
@@ -564,9 +591,11 @@ def _host_starts(
     ask: _Ask,
     days: dict[ZoneInfo, tuple[date, date]],
     outlook: _OutlookBusy | None = None,
+    held: Sequence[_Held] | None = None,
 ) -> list[int]:
     """The host's valid starts, sorted and unique; `days` memoises `_local_days` per zone, and
-    `outlook` is `_outlook_busy(calendar.busy)` if the caller has it."""
+    `outlook` is `_outlook_busy(calendar.busy)` and `held` is `_held(calendar.commitments)` if the
+    caller has them."""
     zone = resolve_time_zone(calendar.host.time_zone)
     local_days = days.get(zone)
     if local_days is None:
@@ -576,17 +605,19 @@ def _host_starts(
         return []
     if outlook is None:
         outlook = _outlook_busy(calendar.busy)
+    if held is None:
+        held = _held(calendar.commitments)
     full_days = _full_days(calendar, ask.event_type, zone)
     if not hours.disjoint:  # overlapping working hours: one scan with everything, then sort
         forbidden = merge_spans(
-            [*zip(*outlook.forbidden(ask.lead, ask.lag), strict=True), *_commitment_ranges(calendar, ask)]
+            [*zip(*outlook.forbidden(ask.lead, ask.lag), strict=True), *_commitment_ranges(held, ask)]
         )
         cut = ([s for s, _ in forbidden], [e for _, e in forbidden])
         return sorted(set(_scan(hours, cut, ask, ask.lower, ask.upper, full_days)))
 
     grid = outlook.grid(hours, ask)
     starts = grid.starts[bisect_left(grid.starts, ask.lower) : bisect_left(grid.starts, ask.upper)]
-    for low, high in _commitment_ranges(calendar, ask):
+    for low, high in _commitment_ranges(held, ask):
         del starts[bisect_left(starts, low) : bisect_left(starts, high)]
     if full_days:
         for span in hours.spans:
@@ -623,16 +654,18 @@ def pooled_slots(
         return []
     ordered = sorted(calendars, key=lambda c: c.host.id)
     compiled = [_outlook_busy(calendar.busy) for calendar in ordered]
+    held = [_held(calendar.commitments) for calendar in ordered]
     # Everything the answer depends on but `now`: hosts and compiled items by identity (the entry pins
-    # them, so an id in a stored key still names the very object), commitments and the rest by value.
+    # them, so an id in a stored key still names the very object), commitments (in ticks: `_Held` holds
+    # all an answer depends on) and the rest by value.
     key = (
         event_type,
         window.start,
         window.end,
         mode,
         tuple(
-            (id(calendar.host), id(outlook), tuple(calendar.commitments))
-            for calendar, outlook in zip(ordered, compiled, strict=True)
+            (id(calendar.host), id(outlook), commitments)
+            for calendar, outlook, commitments in zip(ordered, compiled, held, strict=True)
         ),
     )
     found = _pool_memo.get(key)
@@ -640,7 +673,7 @@ def pooled_slots(
         # `now` only narrows the starts (notice, booking window): the answer over the whole window, cut
         # below, serves every request until commitments, items or configuration change.
         whole = replace(ask, lower=_ticks(window.start), upper=_ticks(window.end))
-        starts, slots = _pool(ordered, whole, mode, compiled)
+        starts, slots = _pool(ordered, whole, mode, compiled, held)
         found = _PoolAnswer(pins=(*(c.host for c in ordered), *compiled), starts=starts, slots=slots)
         with _outlook_memo_lock:
             global _pool_memo_hosts
@@ -669,20 +702,28 @@ _pool_memo_hosts = 0
 
 
 def _pool(
-    calendars: Sequence[HostCalendar], ask: _Ask, mode: PoolMode, compiled: Sequence[_OutlookBusy]
+    calendars: Sequence[HostCalendar],
+    ask: _Ask,
+    mode: PoolMode,
+    compiled: Sequence[_OutlookBusy],
+    held: Sequence[Sequence[_Held]],
 ) -> tuple[list[int], list[Slot]]:
-    """Starts and slots of `calendars` (sorted by host id, with their compiled items) over `ask`'s bounds."""
+    """Starts and slots of `calendars` (sorted by host id, with their compiled items and commitments in
+    ticks) over `ask`'s bounds."""
     days: dict[ZoneInfo, tuple[date, date]] = {}
     free_at: defaultdict[int, list[str]] = defaultdict(list)
-    for calendar, outlook in zip(calendars, compiled, strict=True):
+    for calendar, outlook, commitments in zip(calendars, compiled, held, strict=True):
         # `free_at[start].append(host_id)` for every start, looped in C: a pool has ~10^4 host-slots.
-        lists = map(free_at.__getitem__, _host_starts(calendar, ask, days, outlook))
+        lists = map(free_at.__getitem__, _host_starts(calendar, ask, days, outlook, commitments))
         deque(map(list.append, lists, repeat(calendar.host.id)), maxlen=0)
     needed = len(calendars) if mode == PoolMode.ALL_OF else 1
     repeated = len({c.host.id for c in calendars}) < len(calendars)  # the same host passed twice
-    chosen = [(start, ids) for start, ids in sorted(free_at.items()) if len(ids) >= needed]
-    starts = [start for start, _ in chosen]
-    host_ids = [tuple(dict.fromkeys(ids) if repeated else ids) for _, ids in chosen]
+    starts = sorted(free_at)
+    if needed > 1:
+        starts = [start for start in starts if len(free_at[start]) >= needed]
+    # Looped in C: a pool has ~2,000 starts.
+    lists = map(free_at.__getitem__, starts)
+    host_ids = list(map(tuple, map(dict.fromkeys, lists) if repeated else lists))
     return starts, _slots(starts, host_ids, ask.duration)
 
 
