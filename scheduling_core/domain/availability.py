@@ -525,37 +525,28 @@ def _claim(c: Commitment, lead: int, lag: int) -> tuple[int, int]:
     return _widen(b0, b1, lead, lag)
 
 
-#: A commitment in ticks: the span it blocks (`start - buffer_before`, `end + buffer_after`), its start,
-#: event type and whether it counts toward caps: all the answer depends on, hashable in C.
-_Held = tuple[int, int, int, str, bool]
+#: A commitment in ticks: the span it blocks, `[start - buffer_before, end + buffer_after)`.
+_Held = tuple[int, int]
 
 
-def _held(commitments: Sequence[Commitment]) -> tuple[_Held, ...]:
-    """The commitments in ticks, once per host and computation: they key the pool memo (hashing the
-    dataclasses runs a Python `__hash__` per commitment) and give the ranges they forbid."""
+def _held(commitments: Sequence[Commitment]) -> list[_Held]:
+    """The commitments' blocked spans in ticks, once per host and computation (the claims of every
+    event type shape come from these, as `_claim` gives them one by one)."""
     epochs, epoch, tick = _UTC_EPOCHS, _EPOCH, _TICK
-    held = []
-    for c in commitments:
-        start, end = c.start, c.end
-        at = (start - epochs.get(start.tzinfo, epoch)) // tick
-        until = (end - epochs.get(end.tzinfo, epoch)) // tick
-        held.append(
-            (
-                at - c.buffer_before // tick,
-                until + c.buffer_after // tick,
-                at,
-                c.event_type,
-                c.counts_toward_caps,
-            )
+    return [
+        (
+            (c.start - c.buffer_before - epochs.get(c.start.tzinfo, epoch)) // tick,
+            (c.end + c.buffer_after - epochs.get(c.end.tzinfo, epoch)) // tick,
         )
-    return tuple(held)
+        for c in commitments
+    ]
 
 
 def _commitment_ranges(held: Sequence[_Held], ask: _Ask) -> list[tuple[int, int]]:
     """Ranges of starts the host's commitments forbid (rule 3), each widened by its own buffers
     (`_claim` of each)."""
     lead, lag = ask.lead, ask.lag
-    return [(b0 - lead, b1 + lag) for b0, b1, *_ in held if b0 - lead < b1 + lag]
+    return [(b0 - lead, b1 + lag) for b0, b1 in held if b0 - lead < b1 + lag]
 
 
 def _cap_counts(
@@ -654,18 +645,16 @@ def pooled_slots(
         return []
     ordered = sorted(calendars, key=lambda c: c.host.id)
     compiled = [_outlook_busy(calendar.busy) for calendar in ordered]
-    held = [_held(calendar.commitments) for calendar in ordered]
     # Everything the answer depends on but `now`: hosts and compiled items by identity (the entry pins
-    # them, so an id in a stored key still names the very object), commitments (in ticks: `_Held` holds
-    # all an answer depends on) and the rest by value.
+    # them, so an id in a stored key still names the very object), commitments and the rest by value.
     key = (
         event_type,
         window.start,
         window.end,
         mode,
         tuple(
-            (id(calendar.host), id(outlook), commitments)
-            for calendar, outlook, commitments in zip(ordered, compiled, held, strict=True)
+            (id(calendar.host), id(outlook), tuple(calendar.commitments))
+            for calendar, outlook in zip(ordered, compiled, strict=True)
         ),
     )
     found = _pool_memo.get(key)
@@ -673,6 +662,7 @@ def pooled_slots(
         # `now` only narrows the starts (notice, booking window): the answer over the whole window, cut
         # below, serves every request until commitments, items or configuration change.
         whole = replace(ask, lower=_ticks(window.start), upper=_ticks(window.end))
+        held = [_held(calendar.commitments) for calendar in ordered]
         starts, slots = _pool(ordered, whole, mode, compiled, held)
         found = _PoolAnswer(pins=(*(c.host for c in ordered), *compiled), starts=starts, slots=slots)
         with _outlook_memo_lock:
