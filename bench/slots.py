@@ -9,6 +9,13 @@ bookings and holds. The naive scan marks every minute of the window as working
 or blocked and tests every minute as a start; its slots must equal the engine's.
 The previous engine (`bench/previous_engine.py`, before issue 17) runs interleaved
 with the current one in the same process, so their ratio is fair on a busy machine.
+
+Cold runs empty every memo first. The engine-only cold run hands each engine its own freshly built
+items (the previous engine the datetime-based `PreviousBusyItem`). The cold run "from Graph's answers"
+starts both sides from the same getSchedule `scheduleInformation` JSON, validated into pydantic models
+before the clock starts (that validation is identical for both and printed apart), and times the
+adapter's conversion plus the engine: `graph.free_busy_of` + `pooled_slots` against the conversion
+before round 2 (`previous_engine.PreviousMerged`, `parse_graph_datetime`) + the previous engine.
 """
 
 from __future__ import annotations

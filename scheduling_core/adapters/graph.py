@@ -6,8 +6,9 @@ Invariants:
   `MAX_SCHEDULE_WINDOW` (62 days) ("Limits and error conditions" in Graph's
   "Get free/busy schedule of Outlook calendar users and resources"). Larger
   asks are split and the pieces merged, so callers never see the limits.
-- Every instant leaving this module is an aware UTC `datetime`; responses are
-  requested in UTC (`Prefer: outlook.timezone="UTC"`) and parsed zone-aware anyway.
+- Every instant leaving this module is UTC: an aware `datetime`, or a `BusyItem`'s integer
+  microseconds since 1970 (parsed straight from the `dateTime` strings, no datetime per stamp).
+  Responses are requested in UTC (`Prefer: outlook.timezone="UTC"`) and parsed zone-aware anyway.
 - A mailbox Graph cannot serve (`is_mailbox_fault`) never fails a getSchedule call for the others: the
   chunk is asked again as another of its mailboxes, and a schedule nobody could read is an error
   (unknown, never free). Only a 403 from every mailbox tried still raises (likely our permissions).
