@@ -4,7 +4,8 @@ Not used by the service. `bench/slots.py` times it against `scheduling_core.doma
 same process, and `tests/unit/test_availability_fast_engine.py` checks on random inputs that the
 fast engine gives exactly its answers. Only the imports changed: `HostCalendar` and `PoolMode` are
 the engine's own (so both take the same inputs), and `merge_spans` is copied here so later edits of
-`scheduling_core.domain.intervals` cannot change this reference.
+`scheduling_core.domain.intervals` cannot change this reference. At the end, the Graph adapter's
+conversion of getSchedule items and `BusyItem` as they were before issue 17 round 2 (datetime bounds).
 
 Original module docstring:
     The availability engine: when can an event type be booked, with which hosts.
@@ -43,16 +44,27 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC as STDLIB_UTC
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
+from scheduling_core.adapters.graph_models import ScheduleInformation
 from scheduling_core.domain.availability import HostCalendar, PoolMode
 from scheduling_core.domain.intervals import Interval
 from scheduling_core.domain.timezones import UTC, resolve_time_zone
-from scheduling_core.domain.values import WEEKDAYS, Commitment, EventType, Host, LocalTimeRange, Slot
+from scheduling_core.domain.values import (
+    BLOCKING_SHOW_AS,
+    WEEKDAYS,
+    Commitment,
+    EventType,
+    Host,
+    LocalTimeRange,
+    ShowAs,
+    Slot,
+)
 from scheduling_core.ports import HostFreeBusy
 
 
@@ -331,3 +343,48 @@ def host_calendars(
             host=host, busy=answer.items, commitments=tuple(commitments.get(host.id, ()))
         )
     return calendars, unanswered
+
+
+# --- the Graph adapter's conversion before issue 17 round 2 (commit 3247b71) ---------------------------
+#
+# Kept so that `bench/slots.py` can time the previous engine from the same Graph answers as the current
+# one: `BusyItem` then held its bounds as aware datetimes, and `graph._Merged` built them through
+# `DateTimeTimeZone.to_utc()` (`parse_graph_datetime`, memoised) and sorted them by datetime.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreviousBusyItem:
+    """`scheduling_core.domain.values.BusyItem` before round 2, verbatim but for its name."""
+
+    start: datetime
+    end: datetime
+    show_as: ShowAs
+    is_cancelled: bool = False
+
+    @property
+    def blocks(self) -> bool:
+        return not self.is_cancelled and self.show_as in BLOCKING_SHOW_AS
+
+
+class PreviousMerged:
+    """`scheduling_core.adapters.graph._Merged` before round 2, verbatim but for the item class."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[datetime, datetime, str], PreviousBusyItem] = {}
+        self.error: str | None = None
+        self.answered = False
+
+    def add(self, info: ScheduleInformation) -> None:
+        self.answered = True
+        if info.error is not None:
+            self.error = self.error or info.error.describe()
+            return
+        for item in info.schedule_items or ():
+            start, end = item.start.to_utc(), item.end.to_utc()
+            if start >= end:
+                continue
+            busy = PreviousBusyItem(start=start, end=end, show_as=item.status)
+            self.items[(start, end, busy.show_as.value)] = busy
+
+    def result(self) -> tuple[PreviousBusyItem, ...]:
+        return tuple(sorted(self.items.values(), key=lambda item: (item.start, item.end)))

@@ -9,6 +9,13 @@ bookings and holds. The naive scan marks every minute of the window as working
 or blocked and tests every minute as a start; its slots must equal the engine's.
 The previous engine (`bench/previous_engine.py`, before issue 17) runs interleaved
 with the current one in the same process, so their ratio is fair on a busy machine.
+
+Cold runs empty every memo first. The engine-only cold run hands each engine its own freshly built
+items (the previous engine the datetime-based `PreviousBusyItem`). The cold run "from Graph's answers"
+starts both sides from the same getSchedule `scheduleInformation` JSON, validated into pydantic models
+before the clock starts (that validation is identical for both and printed apart), and times the
+adapter's conversion plus the engine: `graph.free_busy_of` + `pooled_slots` against the conversion
+before round 2 (`previous_engine.PreviousMerged`, `parse_graph_datetime`) + the previous engine.
 """
 
 from __future__ import annotations
@@ -19,11 +26,19 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from bench import previous_engine
+from scheduling_core.adapters.graph import free_busy_of
+from scheduling_core.adapters.graph_models import (
+    ScheduleInformation,
+    clear_parse_memos,
+    format_graph_datetime,
+)
 from scheduling_core.domain import availability
 from scheduling_core.domain.availability import HostCalendar, PoolMode, pooled_slots, working_intervals
 from scheduling_core.domain.intervals import Interval
@@ -77,8 +92,10 @@ def make_host(rng: random.Random, index: int) -> Host:
     )
 
 
-def make_calendar(rng: random.Random, host: Host, window: Interval, items_per_day: int) -> HostCalendar:
-    busy: list[BusyItem] = []
+def make_calendar(
+    rng: random.Random, host: Host, window: Interval, items_per_day: int, item: type[Any] = BusyItem
+) -> HostCalendar:
+    busy: list[Any] = []
     commitments: list[Commitment] = []
     for hours in working_intervals(host, window):
         minutes = int(hours.duration / MINUTE)
@@ -86,7 +103,7 @@ def make_calendar(rng: random.Random, host: Host, window: Interval, items_per_da
         for _ in range(per_range):
             start = hours.start + rng.randrange(-30, minutes, 5) * MINUTE
             busy.append(
-                BusyItem(
+                item(
                     start=start,
                     end=start + rng.choice([15, 30, 45, 60]) * MINUTE,
                     show_as=rng.choices(list(SHOW_AS_WEIGHTS), weights=list(SHOW_AS_WEIGHTS.values()))[0],
@@ -110,13 +127,15 @@ def make_calendar(rng: random.Random, host: Host, window: Interval, items_per_da
 
 
 def build(
-    hosts: int, days: int, seed: int = 20270301
+    hosts: int, days: int, seed: int = 20270301, item: type[Any] = BusyItem
 ) -> tuple[list[HostCalendar], EventType, Interval, datetime]:
+    """The pool; `item` is the class of its Outlook items (`previous_engine.PreviousBusyItem` for the
+    previous engine, whose items held datetimes)."""
     rng = random.Random(seed)
     window = Interval(
         datetime(2027, 3, 1, tzinfo=UTC), datetime(2027, 3, 1, tzinfo=UTC) + timedelta(days=days)
     )
-    calendars = [make_calendar(rng, make_host(rng, i), window, 10) for i in range(hosts)]
+    calendars = [make_calendar(rng, make_host(rng, i), window, 10, item) for i in range(hosts)]
     event_type = EventType(
         slug="discovery-call",
         title="Discovery call",
@@ -217,30 +236,103 @@ def naive_pooled_slots(
     ]
 
 
+# --- Graph's answers --------------------------------------------------------------------------------
+
+
+def graph_answers(calendars: Sequence[HostCalendar]) -> list[dict[str, Any]]:
+    """Each host's items as getSchedule's `scheduleInformation` JSON (UTC wall times with seven
+    fractional digits, as Graph sends them when asked for UTC). A cancelled item is left out: getSchedule
+    lists none (and none blocks), so the slots are the same."""
+    answers = []
+    for calendar in calendars:
+        items = sorted((b for b in calendar.busy if not b.is_cancelled), key=lambda b: (b.start, b.end))
+        answers.append(
+            {
+                "scheduleId": calendar.host.email,
+                "scheduleItems": [
+                    {
+                        "status": b.show_as.value,
+                        "start": {"dateTime": format_graph_datetime(b.start), "timeZone": "UTC"},
+                        "end": {"dateTime": format_graph_datetime(b.end), "timeZone": "UTC"},
+                    }
+                    for b in items
+                ],
+            }
+        )
+    return answers
+
+
+#: What the adapter's conversion starts from: each host's validated `ScheduleInformation`, the hosts and
+#: commitments (from the same seed), and the rest of the ask.
+FromGraph = tuple[list[ScheduleInformation], list[HostCalendar], EventType, Interval, datetime]
+
+
+def current_from_graph(given: FromGraph) -> list[Slot]:
+    """The current side: the adapter's conversion (`dateTime` strings straight to integer microseconds,
+    `BusyItem`s, de-duplicated and sorted on ints), then the engine."""
+    infos, skeletons, event_type, window, now = given
+    calendars = [
+        HostCalendar(host=c.host, busy=free_busy_of([info]).items, commitments=c.commitments)
+        for info, c in zip(infos, skeletons, strict=True)
+    ]
+    return pooled_slots(calendars, event_type, window, now, PoolMode.ANY_OF)
+
+
+def previous_from_graph(given: FromGraph) -> list[Slot]:
+    """The previous side: the adapter's conversion before round 2 (`parse_graph_datetime` to aware
+    datetimes, datetime `BusyItem`s, sorted by datetime), then the previous engine."""
+    infos, skeletons, event_type, window, now = given
+    calendars = []
+    for info, c in zip(infos, skeletons, strict=True):
+        merged = previous_engine.PreviousMerged()
+        merged.add(info)
+        busy = cast(tuple[BusyItem, ...], merged.result())  # duck-typed: the previous engine reads datetimes
+        calendars.append(HostCalendar(host=c.host, busy=busy, commitments=c.commitments))
+    return previous_engine.pooled_slots(calendars, event_type, window, now, PoolMode.ANY_OF)
+
+
+def validated(answers: list[dict[str, Any]]) -> list[ScheduleInformation]:
+    return [ScheduleInformation.model_validate(answer) for answer in answers]
+
+
+def fresh_from_graph(hosts: int, days: int) -> Callable[[str], FromGraph]:
+    """Graph's answers as a fresh process would get them: JSON built anew and validated (untimed:
+    identical for both sides), hosts and commitments built anew, every memo emptied, garbage collected."""
+
+    def make(_: str) -> FromGraph:
+        calendars, event_type, window, now = build(hosts, days)
+        infos = validated(graph_answers(calendars))
+        skeletons = [replace(c, busy=()) for c in calendars]
+        forget_everything()
+        gc.collect()
+        return infos, skeletons, event_type, window, now
+
+    return make
+
+
 # --- main ----------------------------------------------------------------------------------------
 
 
 Inputs = tuple[list[HostCalendar], EventType, Interval, datetime]
-Engine = Callable[[Inputs], list[Slot]]
 
 
 def timed_interleaved(
-    engines: dict[str, Engine],
+    engines: Mapping[str, Callable[[Any], list[Slot]]],
     runs: int,
-    inputs: Callable[[], Inputs],
+    inputs: Callable[[str], Any],
     clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, list[float]]:
     """Milliseconds per call of each engine, taking turns run by run.
 
     The machine is shared: alternating the engines within one process exposes them to the same load,
-    so their ratio holds even when the absolute figures drift. `inputs` runs (untimed) before each call
-    and gives the call its inputs. `clock` is wall time, or `time.process_time` for the CPU time of this
-    process alone (what other processes on a loaded machine do not inflate).
+    so their ratio holds even when the absolute figures drift. `inputs(name)` runs (untimed) before each
+    call and gives engine `name` its inputs. `clock` is wall time, or `time.process_time` for the CPU time
+    of this process alone (what other processes on a loaded machine do not inflate).
     """
     timings: dict[str, list[float]] = {name: [] for name in engines}
     for _ in range(runs):
         for name, engine in engines.items():
-            given = inputs()
+            given = inputs(name)
             began = clock()
             engine(given)
             timings[name].append((clock() - began) * 1000)
@@ -248,23 +340,31 @@ def timed_interleaved(
 
 
 def forget_everything() -> None:
-    """Empty every memo of both engines, as in a fresh process."""
+    """Empty every memo of both engines and of the Graph adapter's parsing, as in a fresh process."""
     availability.clear_memos()
     previous_engine._local_ticks.cache_clear()
+    clear_parse_memos()
 
 
-def fresh_inputs(hosts: int, days: int) -> Callable[[], Inputs]:
+ITEM_CLASS: dict[str, type[Any]] = {"previous": previous_engine.PreviousBusyItem, "current": BusyItem}
+
+
+def fresh_inputs(hosts: int, days: int) -> Callable[[str], Inputs]:
     """Inputs as a fresh process (or new Outlook items) would see them: every object built anew (the same
-    seed, so equal values), every memo of both engines emptied, garbage collected beforehand so that
-    neither engine pays for the build's garbage."""
+    seed, so equal values; each engine gets its own `BusyItem` class), every memo emptied, garbage
+    collected beforehand so that neither engine pays for the build's garbage."""
 
-    def make() -> Inputs:
-        given = build(hosts, days)
+    def make(name: str) -> Inputs:
+        given = build(hosts, days, item=ITEM_CLASS[name])
         forget_everything()
         gc.collect()
         return given
 
     return make
+
+
+def medians(timings: dict[str, list[float]]) -> dict[str, float]:
+    return {name: statistics.median(t) for name, t in timings.items()}
 
 
 def main(argv: Sequence[str]) -> int:
@@ -276,26 +376,39 @@ def main(argv: Sequence[str]) -> int:
     runs = args.runs or runs
 
     data = build(hosts, days)
+    previous_data = build(hosts, days, item=previous_engine.PreviousBusyItem)
     calendars, event_type, window, now = data
     busy_items = sum(len(c.busy) for c in calendars)
-    engines: dict[str, Engine] = {
+    engines: dict[str, Callable[[Inputs], list[Slot]]] = {
         "previous": lambda given: previous_engine.pooled_slots(*given, PoolMode.ANY_OF),
         "current": lambda given: pooled_slots(*given, PoolMode.ANY_OF),
     }
+    both = {"previous": previous_data, "current": data}
     slots = engines["current"](data)  # warm-up (imports, zone caches)
-    if slots != engines["previous"](data):
+    if slots != engines["previous"](previous_data):
         print("MISMATCH: the engine and the previous engine disagree", file=sys.stderr)
         return 1
     cold_inputs = fresh_inputs(hosts, days)
-    if engines["current"](cold_inputs()) != slots:
+    if engines["current"](cold_inputs("current")) != slots:
         print("MISMATCH: the engine from empty memos disagrees with itself warm", file=sys.stderr)
         return 1
-    warm = {name: statistics.median(t) for name, t in timed_interleaved(engines, runs, lambda: data).items()}
-    cold = {name: statistics.median(t) for name, t in timed_interleaved(engines, runs, cold_inputs).items()}
-    cold_cpu = {
-        name: statistics.median(t)
-        for name, t in timed_interleaved(engines, runs, cold_inputs, time.process_time).items()
+    from_graph = fresh_from_graph(hosts, days)
+    sides: dict[str, Callable[[FromGraph], list[Slot]]] = {
+        "previous": previous_from_graph,
+        "current": current_from_graph,
     }
+    if sides["current"](from_graph("current")) != slots or sides["previous"](from_graph("previous")) != slots:
+        print("MISMATCH: the slots from Graph's answers differ from the engine's", file=sys.stderr)
+        return 1
+    answers = graph_answers(calendars)
+    graph_items = sum(len(a["scheduleItems"]) for a in answers)
+
+    warm = medians(timed_interleaved(engines, runs, both.__getitem__))
+    cold = medians(timed_interleaved(engines, runs, cold_inputs))
+    cold_cpu = medians(timed_interleaved(engines, runs, cold_inputs, time.process_time))
+    graph_wall = medians(timed_interleaved(sides, runs, from_graph))
+    graph_cpu = medians(timed_interleaved(sides, runs, from_graph, time.process_time))
+    validation = medians(timed_interleaved({"both": validated}, runs, lambda _: answers))["both"]
 
     began = time.perf_counter()
     baseline = naive_pooled_slots(calendars, event_type, window, now)
@@ -304,27 +417,41 @@ def main(argv: Sequence[str]) -> int:
         print("MISMATCH: the engine and the naive scan disagree", file=sys.stderr)
         return 1
 
-    print(f"hosts: {hosts}, days: {days}, busy items: {busy_items}")
+    def versus(figures: dict[str, float]) -> str:
+        ratio = figures["previous"] / figures["current"]
+        return f"{figures['current']:.1f} ms vs {figures['previous']:.1f} ms, {ratio:.1f}x faster"
+
+    print(f"hosts: {hosts}, days: {days}, busy items: {busy_items} (in Graph's answers: {graph_items})")
     print(f"slots found: {len(slots)} (host-slots: {sum(len(s.host_ids) for s in slots)})")
+    print(f"medians over {runs} runs, current vs previous (bench/previous_engine.py) taking turns:")
+    print(f"pooled_slots ANY_OF, warm (memos filled, the same inputs): {versus(warm)}")
     print(
-        f"pooled_slots ANY_OF: median {warm['current']:.1f} ms over {runs} runs "
-        f"(previous engine, same runs interleaved: {warm['previous']:.1f} ms, "
-        f"{warm['previous'] / warm['current']:.1f}x faster)"
+        "  cold, engine only (empty memos, every input object built anew; each side its own BusyItems, "
+        f"already built, untimed): wall {versus(cold)}; CPU {versus(cold_cpu)}"
     )
     print(
-        f"  cold (empty memos, freshly built inputs, as in a fresh process): median {cold['current']:.1f} ms "
-        f"over {runs} runs (previous engine, same runs interleaved: {cold['previous']:.1f} ms, "
-        f"{cold['previous'] / cold['current']:.1f}x faster)"
+        "  cold from Graph's answers (parse + compute; both start from the same freshly validated "
+        "ScheduleInformation models, every memo emptied): wall "
+        f"{versus(graph_wall)}; CPU {versus(graph_cpu)}"
     )
     print(
-        f"  cold, CPU time of this process: median {cold_cpu['current']:.1f} ms (previous engine: "
-        f"{cold_cpu['previous']:.1f} ms, {cold_cpu['previous'] / cold_cpu['current']:.1f}x faster)"
+        "    current side: graph.free_busy_of (dateTime strings straight to integer microseconds, "
+        "BusyItems, de-duplicated and sorted on ints) + pooled_slots"
+    )
+    print(
+        "    previous side: the adapter's conversion before round 2 (parse_graph_datetime to aware "
+        "datetimes, datetime BusyItems, sorted by datetime) + the previous engine"
+    )
+    print(
+        f"    on neither side: pydantic validation of the getSchedule JSON, {validation:.1f} ms "
+        "(the same models for both)"
     )
     print(f"target: median <= 12 ms: {'met' if warm['current'] <= 12 else 'MISSED'}")
-    ratio = cold["previous"] / cold["current"]
+    ratio = graph_wall["previous"] / graph_wall["current"]
     print(
-        f"target: cold >= 3x faster than the previous engine: {'met' if ratio >= 3 else 'MISSED'} "
-        f"({ratio:.1f}x)"
+        f"target: cold (from Graph's answers) >= 3x faster than the previous engine: "
+        f"{'met' if ratio >= 3 else 'MISSED'} ({ratio:.1f}x wall, "
+        f"{graph_cpu['previous'] / graph_cpu['current']:.1f}x CPU)"
     )
     print(f"naive minute-by-minute scan: {naive:.0f} ms, same slots: matched (previous engine: matched)")
     print(f"speed-up: {naive / warm['current']:.0f}x over the naive scan")

@@ -6,8 +6,9 @@ Invariants:
   `MAX_SCHEDULE_WINDOW` (62 days) ("Limits and error conditions" in Graph's
   "Get free/busy schedule of Outlook calendar users and resources"). Larger
   asks are split and the pieces merged, so callers never see the limits.
-- Every instant leaving this module is an aware UTC `datetime`; responses are
-  requested in UTC (`Prefer: outlook.timezone="UTC"`) and parsed zone-aware anyway.
+- Every instant leaving this module is UTC: an aware `datetime`, or a `BusyItem`'s integer
+  microseconds since 1970 (parsed straight from the `dateTime` strings, no datetime per stamp).
+  Responses are requested in UTC (`Prefer: outlook.timezone="UTC"`) and parsed zone-aware anyway.
 - A mailbox Graph cannot serve (`is_mailbox_fault`) never fails a getSchedule call for the others: the
   chunk is asked again as another of its mailboxes, and a schedule nobody could read is an error
   (unknown, never free). Only a 403 from every mailbox tried still raises (likely our permissions).
@@ -27,10 +28,12 @@ import threading
 import time
 import uuid
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import compress, islice
+from operator import attrgetter, lt, ne
 from random import Random
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -46,10 +49,11 @@ from scheduling_core.adapters.graph_models import (
     GetScheduleResponse,
     GraphError,
     ScheduleInformation,
+    schedule_item_bounds,
 )
 from scheduling_core.adapters.http_retry import RetryingSender
 from scheduling_core.domain.intervals import Interval
-from scheduling_core.domain.values import BusyItem
+from scheduling_core.domain.values import BusyItem, busy_items_of_microseconds, epoch_microseconds
 from scheduling_core.errors import GraphRequestRejected, UpstreamUnavailable
 from scheduling_core.ports import Clock, HostFreeBusy, Mailbox
 
@@ -312,29 +316,30 @@ class _CacheEntry:
     covered: Interval
     items: tuple[BusyItem, ...]  # sorted by start
     fetched_at: datetime
-    starts: tuple[datetime, ...]  # the items' starts, for bisect
-    longest: timedelta | None  # no item is longer (None: some item is empty): how far before a window
-    # an overlapping item can start
+    starts: tuple[int, ...]  # the items' starts (microseconds since 1970), for bisect
+    longest: int | None  # no item is longer (microseconds; None: some item is empty): how far before a
+    # window an overlapping item can start
 
     @classmethod
     def of(
         cls, email: str, covered: Interval, items: Sequence[BusyItem], fetched_at: datetime
     ) -> _CacheEntry:
-        ordered = tuple(sorted(items, key=lambda item: item.start))  # Graph's answer is sorted already
-        lengths = [item.end - item.start for item in ordered]
-        longest = None if any(length <= timedelta(0) for length in lengths) else max(lengths, default=None)
-        return cls(email, covered, ordered, fetched_at, tuple(item.start for item in ordered), longest)
+        ordered = tuple(sorted(items, key=lambda item: item.start_us))  # Graph's answer is sorted already
+        lengths = [item.end_us - item.start_us for item in ordered]
+        longest = None if any(length <= 0 for length in lengths) else max(lengths, default=None)
+        return cls(email, covered, ordered, fetched_at, tuple(item.start_us for item in ordered), longest)
 
     def overlapping(self, window: Interval) -> tuple[BusyItem, ...]:
         """`_overlapping(self.items, window)` by bisection: a warm `GET /slots` asks this per host, and
         testing every cached item costs more than the slot computation."""
         if self.longest is None:
             return _overlapping(self.items, window)
-        first = bisect_left(self.starts, window.start - self.longest)  # earlier items end before window
-        inside = bisect_left(self.starts, window.start, first)  # from here on, items start in the window
-        stop = bisect_left(self.starts, window.end, inside)
+        low, high = epoch_microseconds(window.start), epoch_microseconds(window.end)
+        first = bisect_left(self.starts, low - self.longest)  # earlier items end before window
+        inside = bisect_left(self.starts, low, first)  # from here on, items start in the window
+        stop = bisect_left(self.starts, high, inside)
         items = self.items
-        straddling = tuple(item for item in items[first:inside] if window.start < item.end)
+        straddling = tuple(item for item in items[first:inside] if low < item.end_us)
         return straddling + items[inside:stop] if straddling else items[inside:stop]
 
 
@@ -430,7 +435,7 @@ class _Merged:
     """One schedule's answers across window pieces: items de-duplicated, any error wins."""
 
     def __init__(self) -> None:
-        self.items: dict[tuple[datetime, datetime, str], BusyItem] = {}
+        self.items: list[BusyItem] = []
         self.error: str | None = None
         self.answered = False
 
@@ -439,19 +444,36 @@ class _Merged:
         if info.error is not None:
             self.error = self.error or info.error.describe()
             return
-        for item in info.schedule_items or ():
-            start, end = item.start.to_utc(), item.end.to_utc()
-            if start >= end:
-                continue
-            busy = BusyItem(start=start, end=end, show_as=item.status)
-            self.items[(start, end, busy.show_as.value)] = busy
+        # Bounds straight to integer microseconds (`BusyItem`'s form): no datetime per stamp.
+        self.items += busy_items_of_microseconds(schedule_item_bounds(info.schedule_items or ()))
 
     def result(self) -> HostFreeBusy:
         if self.error is not None:
             return HostFreeBusy(error=self.error)
         if not self.answered:
             return HostFreeBusy(error="Graph returned no schedule for this mailbox")
-        return HostFreeBusy(items=tuple(sorted(self.items.values(), key=lambda item: (item.start, item.end))))
+        # Sorted by (start, end, status) and equal neighbours dropped (an item straddling two window
+        # pieces comes twice), all in C: a cold pool has ~10^4 items. Graph's answer is usually sorted
+        # already, which one pass over the keys shows.
+        keys = list(map(_SORT_KEY, self.items))
+        if all(map(lt, keys, islice(keys, 1, None))):
+            return HostFreeBusy(items=tuple(self.items))
+        ordered = sorted(self.items, key=_SORT_KEY)
+        keys = list(map(_SORT_KEY, ordered))
+        fresh = [True, *map(ne, islice(keys, 1, None), keys)]
+        return HostFreeBusy(items=tuple(compress(ordered, fresh)))
+
+
+_SORT_KEY = attrgetter("start_us", "end_us", "show_as")
+
+
+def free_busy_of(answers: Iterable[ScheduleInformation]) -> HostFreeBusy:
+    """One schedule's free/busy from its getSchedule answers (one per window piece), as `get_schedule`
+    merges them; `bench/slots.py` times it with the slot computation."""
+    merged = _Merged()
+    for info in answers:
+        merged.add(info)
+    return merged.result()
 
 
 def _window_pieces(window: Interval) -> Iterator[Interval]:
@@ -473,7 +495,8 @@ def _whole_utc_days(window: Interval) -> Interval:
 
 
 def _overlapping(items: Sequence[BusyItem], window: Interval) -> tuple[BusyItem, ...]:
-    return tuple(item for item in items if item.start < window.end and window.start < item.end)
+    low, high = epoch_microseconds(window.start), epoch_microseconds(window.end)
+    return tuple(item for item in items if item.start_us < high and low < item.end_us)
 
 
 def _error_code(response: httpx.Response) -> str | None:

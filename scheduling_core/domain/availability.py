@@ -45,14 +45,13 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from functools import lru_cache
 from itertools import compress, islice, pairwise, repeat
-from operator import ge, sub
+from operator import attrgetter, ge, sub
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from scheduling_core.domain.intervals import Interval, merge_spans
 from scheduling_core.domain.timezones import UTC, resolve_time_zone
 from scheduling_core.domain.values import (
-    BLOCKING_SHOW_AS,
     WEEKDAYS,
     BusyItem,
     Commitment,
@@ -403,54 +402,33 @@ def _grid(hours: _Hours, forbidden: tuple[list[int], list[int]], ask: _Ask) -> _
 # --- Outlook items, compiled once ----------------------------------------------------------------
 
 
-#: The shared origin of Outlook items' whole seconds: near today, so the seconds are small ints.
-_BASE = datetime(2020, 1, 1, tzinfo=UTC)
-_BASE_SECONDS = (_BASE - _EPOCH) // timedelta(seconds=1)
-_BASES: dict[tzinfo | None, datetime] = {tz: _BASE.replace(tzinfo=tz) for tz in (UTC, STDLIB_UTC)}
-_TICKS_PER_SECOND = 1_000_000
-
-
-def _base_ticks(start: int, end: int) -> tuple[int, int]:
-    """Whole seconds since `_BASE` as ticks."""
-    return (start + _BASE_SECONDS) * _TICKS_PER_SECOND, (end + _BASE_SECONDS) * _TICKS_PER_SECOND
+_BLOCKS, _START_US, _END_US = attrgetter("blocks"), attrgetter("start_us"), attrgetter("end_us")
 
 
 class _OutlookBusy:
-    """One host's blocking Outlook items as sorted whole seconds, and the starts they forbid.
+    """One host's blocking Outlook items as sorted ticks, and the starts they forbid.
 
-    Compiling costs one datetime subtraction per bound, and cutting the grid a loop per working
-    span: most of a host's cold work. The free/busy cache hands the same `BusyItem` objects to
-    every request, so `_outlook_busy` memoises this object per item set, and it memoises the
+    `BusyItem` holds its bounds as integer microseconds since 1970, which are ticks: compiling
+    reads two ints per item (no datetime arithmetic) and sorts them. Cutting the grid is a loop per
+    working span: most of a host's cold work. The free/busy cache hands the same `BusyItem` objects
+    to every request, so `_outlook_busy` memoises this object per item set, and it memoises the
     forbidden ranges per event type shape and the grid per working hours too.
-
-    Bounds are rounded outward to whole seconds since `_BASE` (a start down, an end up): small
-    ints that convert, sort and compare faster than microseconds since 1970. That changes no
-    answer because every candidate start is a whole second (a working-hours bound is a wall
-    minute less a zone offset or at a zone transition, both whole seconds in tzdata, plus whole
-    minutes of slot interval), and widening by whole minutes (`_widen`) keeps an item's forbidden
-    whole seconds whichever of its original or rounded bounds it starts from.
     """
 
     __slots__ = ("_degenerate", "_ends", "_forbidden", "_gaps", "_grids", "_starts", "items")
 
     def __init__(self, items: tuple[BusyItem, ...]) -> None:
         self.items = items  # pins the items: their ids are the memo key
-        # `BusyItem.blocks` inlined (a property call per item is a fifth of the cost of compiling).
-        blocking = [item for item in items if not item.is_cancelled and item.show_as in BLOCKING_SHOW_AS]
-        # Any base of `_BASES` is exact for every item (items in another zone subtract through their
-        # offsets); the one sharing the items' tzinfo makes the subtraction skip `utcoffset`.
-        base = _BASES.get(blocking[0].start.tzinfo, _BASE) if blocking else _BASE
-        # A normalised timedelta's `days * 86400 + seconds` is its floor in seconds: half the cost of
-        # `// timedelta(microseconds=1)`. An end's ceiling is minus the floor of the negated delta.
-        starts = [(d := item.start - base).days * 86400 + d.seconds for item in blocking]
-        ends = [-((d := base - item.end).days * 86400 + d.seconds) for item in blocking]
+        blocking = list(compress(items, map(_BLOCKS, items)))
+        starts = list(map(_START_US, blocking))
+        ends = list(map(_END_US, blocking))
         self._forbidden: dict[tuple[int, int], tuple[list[int], list[int]]] = {}
         self._grids: dict[tuple[_Hours, int, int, int, int], _Grid] = {}
         if any(map(ge, starts, ends)):  # an empty or reversed item: rare, the general path
             raw = list(zip(starts, ends, strict=True))
             spans = merge_spans(raw)
             # An empty item (start >= end) still forbids the starts whose widened meeting straddles it.
-            self._degenerate = [_base_ticks(b0, b1) for b0, b1 in spans + [r for r in raw if r[0] >= r[1]]]
+            self._degenerate = spans + [r for r in raw if r[0] >= r[1]]
             starts, ends = [s for s, _ in spans], [e for _, e in spans]
         else:
             self._degenerate = []
@@ -479,15 +457,11 @@ class _OutlookBusy:
             found = [], []
         else:
             starts, ends = self._starts, self._ends
-            # g seconds exceed w ticks exactly when g > w // 10**6 (g whole, w >= 0).
-            apart = list(map(((lead + lag) // _TICKS_PER_SECOND).__lt__, self._gaps))  # True: gap stays
+            apart = list(map((lead + lag).__lt__, self._gaps))  # True: the gap stays
             kept_starts = [starts[0], *compress(islice(starts, 1, None), apart)]
             kept_ends = [*compress(ends, apart), ends[-1]]
-            low, high = _BASE_SECONDS * _TICKS_PER_SECOND - lead, _BASE_SECONDS * _TICKS_PER_SECOND + lag
-            found = (
-                [s * _TICKS_PER_SECOND + low for s in kept_starts],
-                [e * _TICKS_PER_SECOND + high for e in kept_ends],
-            )
+            # `s - lead` and `e + lag` of each, looped in C
+            found = list(map(lead.__rsub__, kept_starts)), list(map(lag.__add__, kept_ends))
         if len(self._forbidden) >= _SHAPES_PER_HOST:
             self._forbidden.clear()
         self._forbidden[(lead, lag)] = found
@@ -551,10 +525,28 @@ def _claim(c: Commitment, lead: int, lag: int) -> tuple[int, int]:
     return _widen(b0, b1, lead, lag)
 
 
-def _commitment_ranges(calendar: HostCalendar, ask: _Ask) -> list[tuple[int, int]]:
-    """Ranges of starts the host's commitments forbid (rule 3), each widened by its own buffers."""
+#: A commitment in ticks: the span it blocks, `[start - buffer_before, end + buffer_after)`.
+_Held = tuple[int, int]
+
+
+def _held(commitments: Sequence[Commitment]) -> list[_Held]:
+    """The commitments' blocked spans in ticks, once per host and computation (the claims of every
+    event type shape come from these, as `_claim` gives them one by one)."""
+    epochs, epoch, tick = _UTC_EPOCHS, _EPOCH, _TICK
+    return [
+        (
+            (c.start - c.buffer_before - epochs.get(c.start.tzinfo, epoch)) // tick,
+            (c.end + c.buffer_after - epochs.get(c.end.tzinfo, epoch)) // tick,
+        )
+        for c in commitments
+    ]
+
+
+def _commitment_ranges(held: Sequence[_Held], ask: _Ask) -> list[tuple[int, int]]:
+    """Ranges of starts the host's commitments forbid (rule 3), each widened by its own buffers
+    (`_claim` of each)."""
     lead, lag = ask.lead, ask.lag
-    return [(low, high) for low, high in (_claim(c, lead, lag) for c in calendar.commitments) if low < high]
+    return [(b0 - lead, b1 + lag) for b0, b1 in held if b0 - lead < b1 + lag]
 
 
 def _cap_counts(
@@ -590,9 +582,11 @@ def _host_starts(
     ask: _Ask,
     days: dict[ZoneInfo, tuple[date, date]],
     outlook: _OutlookBusy | None = None,
+    held: Sequence[_Held] | None = None,
 ) -> list[int]:
     """The host's valid starts, sorted and unique; `days` memoises `_local_days` per zone, and
-    `outlook` is `_outlook_busy(calendar.busy)` if the caller has it."""
+    `outlook` is `_outlook_busy(calendar.busy)` and `held` is `_held(calendar.commitments)` if the
+    caller has them."""
     zone = resolve_time_zone(calendar.host.time_zone)
     local_days = days.get(zone)
     if local_days is None:
@@ -602,17 +596,19 @@ def _host_starts(
         return []
     if outlook is None:
         outlook = _outlook_busy(calendar.busy)
+    if held is None:
+        held = _held(calendar.commitments)
     full_days = _full_days(calendar, ask.event_type, zone)
     if not hours.disjoint:  # overlapping working hours: one scan with everything, then sort
         forbidden = merge_spans(
-            [*zip(*outlook.forbidden(ask.lead, ask.lag), strict=True), *_commitment_ranges(calendar, ask)]
+            [*zip(*outlook.forbidden(ask.lead, ask.lag), strict=True), *_commitment_ranges(held, ask)]
         )
         cut = ([s for s, _ in forbidden], [e for _, e in forbidden])
         return sorted(set(_scan(hours, cut, ask, ask.lower, ask.upper, full_days)))
 
     grid = outlook.grid(hours, ask)
     starts = grid.starts[bisect_left(grid.starts, ask.lower) : bisect_left(grid.starts, ask.upper)]
-    for low, high in _commitment_ranges(calendar, ask):
+    for low, high in _commitment_ranges(held, ask):
         del starts[bisect_left(starts, low) : bisect_left(starts, high)]
     if full_days:
         for span in hours.spans:
@@ -666,7 +662,8 @@ def pooled_slots(
         # `now` only narrows the starts (notice, booking window): the answer over the whole window, cut
         # below, serves every request until commitments, items or configuration change.
         whole = replace(ask, lower=_ticks(window.start), upper=_ticks(window.end))
-        starts, slots = _pool(ordered, whole, mode, compiled)
+        held = [_held(calendar.commitments) for calendar in ordered]
+        starts, slots = _pool(ordered, whole, mode, compiled, held)
         found = _PoolAnswer(pins=(*(c.host for c in ordered), *compiled), starts=starts, slots=slots)
         with _outlook_memo_lock:
             global _pool_memo_hosts
@@ -695,20 +692,28 @@ _pool_memo_hosts = 0
 
 
 def _pool(
-    calendars: Sequence[HostCalendar], ask: _Ask, mode: PoolMode, compiled: Sequence[_OutlookBusy]
+    calendars: Sequence[HostCalendar],
+    ask: _Ask,
+    mode: PoolMode,
+    compiled: Sequence[_OutlookBusy],
+    held: Sequence[Sequence[_Held]],
 ) -> tuple[list[int], list[Slot]]:
-    """Starts and slots of `calendars` (sorted by host id, with their compiled items) over `ask`'s bounds."""
+    """Starts and slots of `calendars` (sorted by host id, with their compiled items and commitments in
+    ticks) over `ask`'s bounds."""
     days: dict[ZoneInfo, tuple[date, date]] = {}
     free_at: defaultdict[int, list[str]] = defaultdict(list)
-    for calendar, outlook in zip(calendars, compiled, strict=True):
+    for calendar, outlook, commitments in zip(calendars, compiled, held, strict=True):
         # `free_at[start].append(host_id)` for every start, looped in C: a pool has ~10^4 host-slots.
-        lists = map(free_at.__getitem__, _host_starts(calendar, ask, days, outlook))
+        lists = map(free_at.__getitem__, _host_starts(calendar, ask, days, outlook, commitments))
         deque(map(list.append, lists, repeat(calendar.host.id)), maxlen=0)
     needed = len(calendars) if mode == PoolMode.ALL_OF else 1
     repeated = len({c.host.id for c in calendars}) < len(calendars)  # the same host passed twice
-    chosen = [(start, ids) for start, ids in sorted(free_at.items()) if len(ids) >= needed]
-    starts = [start for start, _ in chosen]
-    host_ids = [tuple(dict.fromkeys(ids) if repeated else ids) for _, ids in chosen]
+    starts = sorted(free_at)
+    if needed > 1:
+        starts = [start for start in starts if len(free_at[start]) >= needed]
+    # Looped in C: a pool has ~2,000 starts.
+    lists = map(free_at.__getitem__, starts)
+    host_ids = list(map(tuple, map(dict.fromkeys, lists) if repeated else lists))
     return starts, _slots(starts, host_ids, ask.duration)
 
 

@@ -100,7 +100,7 @@ def explain_start(
     for item in calendar.busy:
         if not item.blocks:
             continue
-        b0, b1 = _ticks(item.start), _ticks(item.end)
+        b0, b1 = item.start_us, item.end_us  # microseconds since 1970: ticks
         low, high = _widen(b0, b1, lead, lag)
         if not low <= t < high:
             continue

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import types
 import typing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from scheduling_core.adapters import graph_models as gm
-from scheduling_core.domain.values import ShowAs
+from scheduling_core.adapters.graph import free_busy_of
+from scheduling_core.domain.values import BusyItem, ShowAs
 from tests.fixtures.graph import GraphSchema
 
 SCHEDULE_RESPONSE: dict[str, Any] = {
@@ -233,3 +237,97 @@ def test_every_wire_model_is_held_to_the_schema() -> None:
         if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == gm.__name__
     }
     assert models - exempt == set(SCHEMA_TYPES)
+
+
+# --- dateTime strings straight to integer microseconds (issue 17, round 2) ---------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    instant=st.datetimes(  # four-digit years, as Graph writes them
+        min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59, 999999)
+    ),
+    seventh=st.integers(0, 9),
+)
+def test_a_utc_graph_datetime_parses_to_the_microseconds_fromisoformat_gives(
+    instant: datetime, seventh: int
+) -> None:
+    """Graph's usual stamp (seven fractional digits, UTC) turned into integer microseconds without a
+    datetime equals what `datetime.fromisoformat` reads (the seventh digit dropped), from the memo too."""
+    stamp = f"{instant:%Y-%m-%dT%H:%M:%S}.{instant.microsecond:06d}{seventh}"
+    expected = (datetime.fromisoformat(stamp[:26]).replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+    gm.clear_parse_memos()
+    for zone in ("UTC", "tzone://Microsoft/Utc", None):
+        assert gm.graph_datetime_microseconds(stamp, zone) == expected
+        assert gm.graph_datetime_microseconds(stamp, zone) == expected  # a memo hit
+    assert gm.graph_datetime_microseconds(stamp, "UTC") == (
+        gm.parse_graph_datetime(stamp, "UTC") - _EPOCH
+    ) // timedelta(microseconds=1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    instant=st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1)),
+    form=st.sampled_from(
+        ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%fZ"]
+    ),
+    zone=st.sampled_from(["UTC", "Pacific Standard Time", "Europe/Berlin", "tzone://Microsoft/Utc"]),
+)
+def test_any_graph_datetime_parses_to_the_microseconds_of_parse_graph_datetime(
+    instant: datetime, form: str, zone: str
+) -> None:
+    """Other forms and zones take `parse_graph_datetime`: the same instant either way."""
+    stamp = instant.strftime(form)
+    expected = (gm.parse_graph_datetime(stamp, zone) - _EPOCH) // timedelta(microseconds=1)
+    assert gm.graph_datetime_microseconds(stamp, zone) == expected
+
+
+def test_a_busy_item_keeps_its_bounds_exactly_as_microseconds() -> None:
+    berlin = datetime(2027, 3, 28, 3, 0, 0, 123456, tzinfo=ZoneInfo("Europe/Berlin"))
+    item = BusyItem(start=berlin, end=berlin + timedelta(minutes=30), show_as=ShowAs.TENTATIVE)
+    assert item.start_us == 1_806_195_600_123_456
+    assert item.start == berlin and item.start.tzinfo is UTC
+    assert item.end == datetime(2027, 3, 28, 1, 30, 0, 123456, tzinfo=UTC)
+    assert item.blocks
+    same = BusyItem.of_microseconds(item.start_us, item.end_us, ShowAs.TENTATIVE)
+    assert same == item and hash(same) == hash(item)
+    assert not BusyItem.of_microseconds(0, 1, ShowAs.FREE).blocks
+    assert not BusyItem(start=berlin, end=berlin, show_as=ShowAs.BUSY, is_cancelled=True).blocks
+    with pytest.raises(ValueError, match="timezone-aware"):
+        BusyItem(start=datetime(2027, 3, 1), end=datetime(2027, 3, 2), show_as=ShowAs.BUSY)
+
+
+def test_schedule_items_become_busy_items_sorted_and_de_duplicated() -> None:
+    """Two window pieces both listing an item that straddles their boundary give it once; empty and
+    reversed items are dropped; items come sorted by (start, end, status)."""
+
+    def info(*items: tuple[str, str, str]) -> gm.ScheduleInformation:
+        return gm.ScheduleInformation.model_validate(
+            {
+                "scheduleItems": [
+                    {
+                        "status": status,
+                        "start": {"dateTime": f"2027-03-01T{a}:00.0000000", "timeZone": "UTC"},
+                        "end": {"dateTime": f"2027-03-01T{b}:00.0000000", "timeZone": "UTC"},
+                    }
+                    for a, b, status in items
+                ]
+            }
+        )
+
+    first = info(("10:00", "11:00", "busy"), ("09:00", "10:00", "free"), ("09:00", "10:00", "busy"))
+    second = info(("10:00", "11:00", "busy"), ("08:00", "08:00", "busy"), ("12:00", "11:00", "oof"))
+    items = free_busy_of([first, second]).items
+
+    def at(hhmm: str) -> datetime:
+        return datetime.fromisoformat(f"2027-03-01T{hhmm}+00:00")
+
+    assert items == (
+        BusyItem(start=at("09:00"), end=at("10:00"), show_as=ShowAs.BUSY),
+        BusyItem(start=at("09:00"), end=at("10:00"), show_as=ShowAs.FREE),
+        BusyItem(start=at("10:00"), end=at("11:00"), show_as=ShowAs.BUSY),
+    )
+    sorted_already = free_busy_of([info(("09:00", "10:00", "busy"), ("09:30", "09:45", "tentative"))])
+    assert [item.show_as for item in sorted_already.items] == [ShowAs.BUSY, ShowAs.TENTATIVE]
