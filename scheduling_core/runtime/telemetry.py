@@ -37,7 +37,6 @@ from scheduling_core.runtime.redaction import redact
 log = logging.getLogger(__name__)
 
 INSTRUMENTATION_NAME: Final = "dynamics-scheduling"
-CONNECTION_STRING_SETTING: Final = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 #: The Azure SDK logs every request and response at INFO; as exported log records that is noise and cost.
 NOISY_LOGGERS: Final = ("azure.core.pipeline.policies.http_logging_policy",)
 
