@@ -12,12 +12,11 @@
   var query = new URLSearchParams(window.location.search);
   var $ = function (id) { return document.getElementById(id); };
 
+  var page = window.SchedulingPage;  // common.js: dates in the visitor's zone, nodes built from text
+  var detectZone = page.detectZone, isoDateIn = page.isoDateIn, addDays = page.addDays;
+  var dayLabel = page.dayLabel, el = page.el;
+
   var detected = detectZone();
-  // "09:00" where the clock is 24-hour, "9:00 AM" (not "09:00 AM") where it is 12-hour.
-  var HOUR = (function () {
-    var cycle = new Intl.DateTimeFormat(undefined, { hour: "numeric" }).resolvedOptions().hourCycle;
-    return cycle === "h11" || cycle === "h12" ? "numeric" : "2-digit";
-  })();
   var state = {
     zone: detected,
     today: null,
@@ -43,34 +42,7 @@
   });
 
   // ---- small helpers ----------------------------------------------------------------------------------
-  function detectZone() {
-    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { return "UTC"; }
-  }
-
-  function isoDateIn(zone, date) {
-    var parts = {};
-    new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" })
-      .formatToParts(date).forEach(function (p) { parts[p.type] = p.value; });
-    return parts.year + "-" + parts.month + "-" + parts.day;
-  }
-
-  function addDays(isoDate, days) {
-    var d = new Date(isoDate + "T00:00:00Z");
-    d.setUTCDate(d.getUTCDate() + days);
-    return d.toISOString().slice(0, 10);
-  }
-
-  function dayLabel(isoDate, style) {
-    var opts = style === "long"
-      ? { weekday: "long", day: "numeric", month: "long", year: "numeric", timeZone: "UTC" }
-      : { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" };
-    return new Intl.DateTimeFormat(undefined, opts).format(new Date(isoDate + "T12:00:00Z"));
-  }
-
-  function timeLabel(instant) {
-    return new Intl.DateTimeFormat(undefined, { hour: HOUR, minute: "2-digit", timeZone: state.zone })
-      .format(new Date(instant));
-  }
+  function timeLabel(instant) { return page.timeLabel(instant, state.zone); }
 
   function whenLabel(start, end) {
     return dayLabel(start.slice(0, 10), "long") + ", " + timeLabel(start) + " – " + timeLabel(end) +
@@ -90,13 +62,6 @@
     var bytes = new Uint8Array(16);
     window.crypto.getRandomValues(bytes);
     return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
-  }
-
-  function el(tag, attrs, text) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
-    if (text !== undefined) { node.textContent = text; }
-    return node;
   }
 
   function say(text) { $("status").textContent = text; }

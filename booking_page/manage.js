@@ -7,51 +7,16 @@
   var config = JSON.parse(document.getElementById("manage-config").textContent);
   var RANGE_DAYS = 14;
   var $ = function (id) { return document.getElementById(id); };
-  var HOUR = (function () {
-    var cycle = new Intl.DateTimeFormat(undefined, { hour: "numeric" }).resolvedOptions().hourCycle;
-    return cycle === "h11" || cycle === "h12" ? "numeric" : "2-digit";
-  })();
+  var page = window.SchedulingPage;  // common.js: dates in the visitor's zone, nodes built from text
+  var detectZone = page.detectZone, isoDateIn = page.isoDateIn, addDays = page.addDays;
+  var dayLabel = page.dayLabel, el = page.el;
   var state = { zone: detectZone(), booking: null, today: null, rangeStart: null, slots: [], day: null, pick: null };
 
-  function detectZone() {
-    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { return "UTC"; }
-  }
-
-  function isoDateIn(zone, date) {
-    var parts = {};
-    new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" })
-      .formatToParts(date).forEach(function (p) { parts[p.type] = p.value; });
-    return parts.year + "-" + parts.month + "-" + parts.day;
-  }
-
-  function addDays(isoDate, days) {
-    var d = new Date(isoDate + "T00:00:00Z");
-    d.setUTCDate(d.getUTCDate() + days);
-    return d.toISOString().slice(0, 10);
-  }
-
-  function dayLabel(isoDate, style) {
-    var opts = style === "long"
-      ? { weekday: "long", day: "numeric", month: "long", year: "numeric", timeZone: "UTC" }
-      : { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" };
-    return new Intl.DateTimeFormat(undefined, opts).format(new Date(isoDate + "T12:00:00Z"));
-  }
-
-  function timeLabel(instant) {
-    return new Intl.DateTimeFormat(undefined, { hour: HOUR, minute: "2-digit", timeZone: state.zone })
-      .format(new Date(instant));
-  }
+  function timeLabel(instant) { return page.timeLabel(instant, state.zone); }
 
   function whenLabel(start, end) {
     return dayLabel(isoDateIn(state.zone, new Date(start)), "long") + ", " + timeLabel(start) + " – " +
       timeLabel(end) + " (" + state.zone.replace(/_/g, " ") + ")";
-  }
-
-  function el(tag, attrs, text) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
-    if (text !== undefined) { node.textContent = text; }
-    return node;
   }
 
   function say(text) { $("status").textContent = text; }

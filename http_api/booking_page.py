@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 ASSET_DIR = Path(__file__).resolve().parent.parent / "booking_page"
 ASSETS = {
     "booking.js": "text/javascript; charset=utf-8",
+    "common.js": "text/javascript; charset=utf-8",  # what booking.js and manage.js share
     "booking.css": "text/css; charset=utf-8",
     "manage.js": "text/javascript; charset=utf-8",  # the invitee's manage page (http_api.manage)
 }
@@ -207,6 +208,7 @@ def booking_page(req: func.HttpRequest) -> func.HttpResponse:
     return _html(
         _template("page.html").substitute(
             values,
+            common_js=html.escape(_asset_url(root, "common.js")),
             js=html.escape(_asset_url(root, "booking.js")),
             title=html.escape(event_type.title),
             duration=event_type.duration_minutes,

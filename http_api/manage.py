@@ -155,6 +155,7 @@ def manage_page(req: func.HttpRequest) -> func.HttpResponse:
     config = {"api": f"{root}/manage/{token}", "title": managed.event_type.title}
     body = _template("manage.html").substitute(
         values,
+        common_js=html.escape(_asset_url(book, "common.js")),
         js=html.escape(_asset_url(book, "manage.js")),
         title=html.escape(managed.event_type.title),
         config=_script_json(config),

@@ -25,6 +25,8 @@ from devstack.azurite import free_port
 ROOT = Path(__file__).resolve().parents[2]
 CONFORMANCE = ROOT.parent / "shared" / "conformance" / "test_contract.py"
 KEYS = {"x-functions-key": "dev-api-key"}
+#: The Graph simulator: any bearer token; times in UTC.
+GRAPH_HEADERS = {"Authorization": "Bearer e2e", "Prefer": 'outlook.timezone="UTC"'}
 
 
 @dataclass
@@ -82,6 +84,24 @@ def _stop(stack: Stack) -> str:
     stack.process.send_signal(signal.SIGINT)
     rest, _ = stack.process.communicate(timeout=30)
     return rest
+
+
+def _booking_events(stack: Stack, host: str, booking_id: str) -> list[dict[str, Any]]:
+    """The events of `host`'s calendar that carry `booking_id` in our extended property (times in UTC)."""
+    from scheduling_core.domain.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
+
+    listed = httpx.get(
+        f"{stack.graph}/users/{host}/events",
+        headers=GRAPH_HEADERS,
+        params={
+            "$expand": BOOKING_PROPERTY_EXPAND,
+            "$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq '{BOOKING_PROPERTY_ID}'"
+            f" and ep/value eq '{booking_id}')",
+        },
+        timeout=10,
+    )
+    assert listed.status_code == 200, listed.text
+    return list(listed.json()["value"])
 
 
 @pytest.fixture(scope="module")
@@ -243,7 +263,6 @@ def test_a_booking_over_http_keeps_one_outlook_event_through_reschedules_and_can
     from devstack.seed import HOSTS
 
     host = HOSTS[0][0]
-    graph = {"Authorization": "Bearer e2e", "Prefer": 'outlook.timezone="UTC"'}
     start = date.today() + timedelta(days=14)
     r = httpx.get(
         f"{stack.api}/slots",
@@ -266,22 +285,9 @@ def test_a_booking_over_http_keeps_one_outlook_event_through_reschedules_and_can
     booking_id = created.json()["id"]
 
     def events() -> list[dict[str, Any]]:
-        from scheduling_core.domain.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
-
-        listed = httpx.get(
-            f"{stack.graph}/users/{host}/events",
-            headers=graph,
-            params={
-                "$expand": BOOKING_PROPERTY_EXPAND,
-                "$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq '{BOOKING_PROPERTY_ID}'"
-                f" and ep/value eq '{booking_id}')",
-            },
-            timeout=10,
-        )
-        assert listed.status_code == 200, listed.text
         return [
             e
-            for e in listed.json()["value"]
+            for e in _booking_events(stack, host, booking_id)
             if any(p["value"] == booking_id for p in e.get("singleValueExtendedProperties", []))
         ]
 
@@ -312,10 +318,8 @@ def test_an_invitee_follows_the_manage_url_to_reschedule_and_cancel_with_a_reaso
     reason (cancelled by the invitee; appointment canceled with the reason; the cancellation's comment)."""
     from devstack.seed import HOSTS
     from scheduling_core.domain.bookings import appointment_id
-    from scheduling_core.domain.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
 
     host = HOSTS[0][0]
-    graph = {"Authorization": "Bearer e2e", "Prefer": 'outlook.timezone="UTC"'}
     dataverse = {"Authorization": "Bearer e2e"}
     start = date.today() + timedelta(days=21)
     r = httpx.get(
@@ -334,18 +338,7 @@ def test_an_invitee_follows_the_manage_url_to_reschedule_and_cancel_with_a_reaso
     assert manage_url.startswith(f"{stack.api}/manage/")  # PUBLIC_BASE_URL is the stack's own address
 
     def events() -> list[dict[str, Any]]:
-        listed = httpx.get(
-            f"{stack.graph}/users/{host}/events",
-            headers=graph,
-            params={
-                "$expand": BOOKING_PROPERTY_EXPAND,
-                "$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq '{BOOKING_PROPERTY_ID}'"
-                f" and ep/value eq '{booking_id}')",
-            },
-            timeout=10,
-        )
-        assert listed.status_code == 200, listed.text
-        return list(listed.json()["value"])
+        return _booking_events(stack, host, booking_id)
 
     def appointment() -> dict[str, Any]:
         got = httpx.get(f"{stack.dataverse}/appointments({appointment_id(booking_id)})", headers=dataverse)
@@ -376,7 +369,9 @@ def test_an_invitee_follows_the_manage_url_to_reschedule_and_cancel_with_a_reaso
     assert (stored["version"], stored["cancellation"]["by"]) == (3, "invitee")
     assert stored["cancellation"]["reason"] == "Plans changed"
     assert events() == []
-    sent = httpx.get(f"{stack.graph}/users/{host}/mailFolders/sentitems/messages", headers=graph, timeout=10)
+    sent = httpx.get(
+        f"{stack.graph}/users/{host}/mailFolders/sentitems/messages", headers=GRAPH_HEADERS, timeout=10
+    )
     comments = [
         m["body"]["content"]
         for m in sent.json()["value"]
@@ -402,11 +397,9 @@ def test_an_invitee_rerouted_to_a_colleague_leaves_one_outlook_event_and_one_app
 
     from devstack.seed import HOSTS, SYSTEMUSERS
     from scheduling_core.domain.bookings import appointment_id
-    from scheduling_core.domain.outlook import BOOKING_PROPERTY_EXPAND, BOOKING_PROPERTY_ID
 
     ana, chloe = HOSTS[0][0], HOSTS[2][0]  # Berlin and Paris: the same working hours
     admin = {"x-functions-key": "dev-admin-key"}
-    graph = {"Authorization": "Bearer e2e", "Prefer": 'outlook.timezone="UTC"'}
     slug = "reroute-" + uuid.uuid4().hex[:8]
     made = httpx.put(
         f"{stack.api}/admin/event-types/{slug}",
@@ -429,7 +422,7 @@ def test_an_invitee_rerouted_to_a_colleague_leaves_one_outlook_event_and_one_app
     # Ana is busy 13:00-14:00 Berlin time that day; Chloé is free.
     busy = httpx.post(
         f"{stack.graph}/users/{ana}/events",
-        headers=graph,
+        headers=GRAPH_HEADERS,
         json={
             "subject": "Dentist",
             "showAs": "busy",
@@ -451,18 +444,7 @@ def test_an_invitee_rerouted_to_a_colleague_leaves_one_outlook_event_and_one_app
     booking_id, manage_url = created.json()["id"], created.json()["manageUrl"]
 
     def events(host: str) -> list[dict[str, Any]]:
-        listed = httpx.get(
-            f"{stack.graph}/users/{host}/events",
-            headers=graph,
-            params={
-                "$expand": BOOKING_PROPERTY_EXPAND,
-                "$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq '{BOOKING_PROPERTY_ID}'"
-                f" and ep/value eq '{booking_id}')",
-            },
-            timeout=10,
-        )
-        assert listed.status_code == 200, listed.text
-        return list(listed.json()["value"])
+        return _booking_events(stack, host, booking_id)
 
     assert len(events(ana)) == 1 and events(chloe) == []
     offered = httpx.get(f"{manage_url}/slots", params={"start": str(day), "end": str(day)}, timeout=30)
