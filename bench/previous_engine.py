@@ -41,6 +41,7 @@ Original module docstring:
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -51,7 +52,10 @@ from functools import lru_cache
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from scheduling_core.adapters.graph_models import ScheduleInformation
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from scheduling_core.adapters.graph_models import resolve_graph_time_zone
 from scheduling_core.domain.availability import HostCalendar, PoolMode
 from scheduling_core.domain.intervals import Interval
 from scheduling_core.domain.timezones import UTC, resolve_time_zone
@@ -374,7 +378,7 @@ class PreviousMerged:
         self.error: str | None = None
         self.answered = False
 
-    def add(self, info: ScheduleInformation) -> None:
+    def add(self, info: PreviousScheduleInformation) -> None:
         self.answered = True
         if info.error is not None:
             self.error = self.error or info.error.describe()
@@ -388,3 +392,114 @@ class PreviousMerged:
 
     def result(self) -> tuple[PreviousBusyItem, ...]:
         return tuple(sorted(self.items.values(), key=lambda item: (item.start, item.end)))
+
+
+# --- getSchedule's wire models before issue 17 (commit 989c0a0) -------------------------------------------
+#
+# Kept so that `bench/slots.py` can time the previous side from getSchedule's JSON bytes: the adapter
+# then parsed the body (`response.json()`) and validated it into these models
+# (`GetScheduleResponse.model_validate`), three models per schedule item; `to_utc` called
+# `parse_graph_datetime`, not yet memoised, and `_show_as` built its lookup table per item. Verbatim
+# but for their names (prefixed `Previous`), `DateTimeTimeZone` reduced to the method read here,
+# and `DayOfWeek`, `GraphModel` and the `dateTime` pattern written out.
+
+_GRAPH_DATETIME = re.compile(
+    r"^(?P<base>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)(?:\.(?P<fraction>\d+))?(?P<offset>Z|[+-]\d{2}:?\d{2})?$"
+)
+PreviousDayOfWeek = Literal["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"]
+
+
+class PreviousGraphModel(BaseModel):
+    """Base of the wire models: camelCase on the wire, snake_case in Python, extra fields ignored."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        frozen=True,
+    )
+
+
+def previous_parse_graph_datetime(value: str, time_zone: str | None) -> datetime:
+    """The UTC instant a Graph `dateTime` denotes in `time_zone` (an explicit offset wins)."""
+    match = _GRAPH_DATETIME.match(value.strip())
+    if match is None:
+        raise ValueError(f"'{value}' is not a Graph dateTime")
+    fraction = (match["fraction"] or "")[:6].ljust(6, "0")
+    naive = datetime.fromisoformat(f"{match['base']}.{fraction}")
+    offset = match["offset"]
+    if offset is not None:
+        stamp = datetime.fromisoformat(f"{naive.isoformat()}{'+00:00' if offset == 'Z' else offset}")
+        return stamp.astimezone(UTC)
+    zone = resolve_graph_time_zone(time_zone or "UTC")
+    return naive.replace(tzinfo=zone).astimezone(UTC)
+
+
+class PreviousDateTimeTimeZone(PreviousGraphModel):
+    """`graph.dateTimeTimeZone`: a wall-clock time and the zone it is in."""
+
+    date_time: str
+    time_zone: str | None = None
+
+    def to_utc(self) -> datetime:
+        return previous_parse_graph_datetime(self.date_time, self.time_zone)
+
+
+def _previous_show_as(value: object) -> object:
+    """Graph's examples capitalise statuses ("Busy"); an unknown future member counts as unknown."""
+    if isinstance(value, ShowAs) or not isinstance(value, str):
+        return value
+    by_lower = {member.value.lower(): member for member in ShowAs}
+    return by_lower.get(value.lower(), ShowAs.UNKNOWN)
+
+
+class PreviousScheduleItem(PreviousGraphModel):
+    """`graph.scheduleItem`: one busy/free block of a schedule."""
+
+    start: PreviousDateTimeTimeZone
+    end: PreviousDateTimeTimeZone
+    status: ShowAs = ShowAs.UNKNOWN
+    is_private: bool | None = None
+    subject: str | None = None
+    location: str | None = None
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _lenient_status(cls, value: object) -> object:
+        return _previous_show_as(value)
+
+
+class PreviousFreeBusyError(PreviousGraphModel):
+    """`graph.freeBusyError`: why one schedule could not be read (the call itself succeeded)."""
+
+    message: str | None = None
+    response_code: str | None = None
+
+    def describe(self) -> str:
+        parts = [part for part in (self.response_code, self.message) if part]
+        return ": ".join(parts) or "Graph could not read this schedule"
+
+
+class PreviousTimeZoneBase(PreviousGraphModel):
+    name: str | None = None
+
+
+class PreviousWorkingHours(PreviousGraphModel):
+    days_of_week: list[PreviousDayOfWeek] | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    time_zone: PreviousTimeZoneBase | None = None
+
+
+class PreviousScheduleInformation(PreviousGraphModel):
+    """`graph.scheduleInformation`: one requested schedule's items, or its `error`."""
+
+    schedule_id: str | None = None
+    availability_view: str | None = None
+    schedule_items: list[PreviousScheduleItem] | None = None
+    working_hours: PreviousWorkingHours | None = None
+    error: PreviousFreeBusyError | None = None
+
+
+class PreviousGetScheduleResponse(PreviousGraphModel):
+    value: list[PreviousScheduleInformation] = Field(default_factory=list)

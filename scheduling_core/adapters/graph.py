@@ -44,11 +44,12 @@ from pydantic import ValidationError
 from scheduling_core.adapters.clock import SystemClock
 from scheduling_core.adapters.credentials import TokenProvider
 from scheduling_core.adapters.graph_models import (
+    GET_SCHEDULE_ANSWER,
     DateTimeTimeZone,
     GetScheduleRequest,
-    GetScheduleResponse,
     GraphError,
-    ScheduleInformation,
+    ScheduleInformationWire,
+    describe_free_busy_error,
     schedule_item_bounds,
 )
 from scheduling_core.adapters.http_retry import RetryingSender
@@ -160,7 +161,7 @@ class GraphClient:
         deadline = self._retrying.deadline()
         tasks = [(chunk, piece) for chunk in chunks for piece in pieces]
 
-        def fetch(task: tuple[list[str], Interval]) -> dict[str, ScheduleInformation]:
+        def fetch(task: tuple[list[str], Interval]) -> dict[str, ScheduleInformationWire]:
             chunk, piece = task
             # The call runs as one of the chunk's mailboxes; one Graph cannot serve (a mailbox fault)
             # must not cost the others their free/busy, so the next one asks. Its own schedule comes
@@ -209,29 +210,32 @@ class GraphClient:
 
     def _get_schedule_chunk(
         self, requester: str, emails: list[str], window: Interval, deadline: float
-    ) -> dict[str, ScheduleInformation]:
+    ) -> dict[str, ScheduleInformationWire]:
         body = GetScheduleRequest(
             schedules=emails,
             start_time=DateTimeTimeZone.utc(window.start),
             end_time=DateTimeTimeZone.utc(window.end),
             availability_view_interval=AVAILABILITY_VIEW_INTERVAL_MINUTES,
         )
-        payload = self.request_json(
+        response = self._send(
             "POST",
             f"/users/{quote(requester, safe='@')}/calendar/getSchedule",
             json=body.to_wire(),
+            params=None,
+            headers=None,
             deadline=deadline,
         )
         try:
-            response = GetScheduleResponse.model_validate(payload)
+            # From the bytes into typed dicts in one pass (pydantic-core): no Python JSON tree, no models.
+            infos = GET_SCHEDULE_ANSWER.validate_json(response.content).get("value", [])
         except ValidationError as exc:
             raise UpstreamUnavailable(
                 _SERVICE, f"Graph sent an unreadable getSchedule response: {exc}"
             ) from exc
         wanted = set(emails)
-        answers: dict[str, ScheduleInformation] = {}
-        for position, info in enumerate(response.value):
-            key = (info.schedule_id or "").strip().lower()
+        answers: dict[str, ScheduleInformationWire] = {}
+        for position, info in enumerate(infos):
+            key = (info.get("scheduleId") or "").strip().lower()
             if key not in wanted and position < len(emails):
                 key = emails[position]  # Graph answers in request order
             if key in wanted:
@@ -439,13 +443,14 @@ class _Merged:
         self.error: str | None = None
         self.answered = False
 
-    def add(self, info: ScheduleInformation) -> None:
+    def add(self, info: ScheduleInformationWire) -> None:
         self.answered = True
-        if info.error is not None:
-            self.error = self.error or info.error.describe()
+        error = info.get("error")
+        if error is not None:
+            self.error = self.error or describe_free_busy_error(error)
             return
         # Bounds straight to integer microseconds (`BusyItem`'s form): no datetime per stamp.
-        self.items += busy_items_of_microseconds(schedule_item_bounds(info.schedule_items or ()))
+        self.items += busy_items_of_microseconds(schedule_item_bounds(info.get("scheduleItems") or ()))
 
     def result(self) -> HostFreeBusy:
         if self.error is not None:
@@ -467,7 +472,7 @@ class _Merged:
 _SORT_KEY = attrgetter("start_us", "end_us", "show_as")
 
 
-def free_busy_of(answers: Iterable[ScheduleInformation]) -> HostFreeBusy:
+def free_busy_of(answers: Iterable[ScheduleInformationWire]) -> HostFreeBusy:
     """One schedule's free/busy from its getSchedule answers (one per window piece), as `get_schedule`
     merges them; `bench/slots.py` times it with the slot computation."""
     merged = _Merged()

@@ -14,11 +14,14 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 from pydantic.alias_generators import to_camel
+
+# pydantic reads TypedDicts from typing_extensions on Python < 3.12 (the Functions runtime is 3.11).
+from typing_extensions import TypedDict
 
 from scheduling_core.domain.timezones import resolve_time_zone
 from scheduling_core.domain.values import ShowAs
@@ -40,7 +43,6 @@ Importance = Literal["low", "normal", "high"]
 OnlineMeetingProviderType = Literal["unknown", "skypeForBusiness", "skypeForConsumer", "teamsForBusiness"]
 ResponseType = Literal["none", "organizer", "tentativelyAccepted", "accepted", "declined", "notResponded"]
 Sensitivity = Literal["normal", "personal", "private", "confidential"]
-DayOfWeek = Literal["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"]
 
 
 class GraphModel(BaseModel):
@@ -131,27 +133,31 @@ def graph_datetime_microseconds(value: str, time_zone: str | None) -> int:
     return (parse_graph_datetime(value, time_zone) - _AWARE_EPOCH) // _MICROSECOND
 
 
-def schedule_item_bounds(items: Iterable[ScheduleItem]) -> list[tuple[int, int, ShowAs]]:
-    """Each non-empty item's `(start, end, status)`, bounds as `graph_datetime_microseconds` gives them.
+def schedule_item_bounds(items: Iterable[ScheduleItemWire]) -> list[tuple[int, int, ShowAs]]:
+    """Each non-empty item's `(start, end, status)`, bounds as `graph_datetime_microseconds` gives them,
+    status as `show_as_of` reads it (`unknown` when absent, as Graph's default).
 
     The memos are consulted inline (a function call per stamp costs as much as two hits): a cold month
     of a 50-host pool has ~20,000 stamps.
     """
     days, times, utc, parse = _day_memo.get, _time_memo.get, _UTC_NAMES, graph_datetime_microseconds
+    statuses, unknown = _SHOW_AS_BY_VALUE.get, ShowAs.UNKNOWN
     bounds: list[tuple[int, int, ShowAs]] = []
     append = bounds.append
     for item in items:
-        start, end = item.start, item.end
-        stamp, zone = start.date_time, start.time_zone
+        start, end = item["start"], item["end"]
+        stamp, zone = start["dateTime"], start.get("timeZone")
         day = days(stamp[:11], -1) if zone in utc else -1  # -1: not memoised (a day is >= 0 after 1970)
         moment = times(stamp[11:], -1) if day >= 0 else -1
         begin = day + moment if moment >= 0 else parse(stamp, zone)
-        stamp, zone = end.date_time, end.time_zone
+        stamp, zone = end["dateTime"], end.get("timeZone")
         day = days(stamp[:11], -1) if zone in utc else -1
         moment = times(stamp[11:], -1) if day >= 0 else -1
         finish = day + moment if moment >= 0 else parse(stamp, zone)
         if begin < finish:  # an empty or reversed item blocks nothing
-            append((begin, finish, item.status))
+            status = item.get("status")
+            show_as = unknown if status is None else statuses(status) or show_as_of(status)
+            append((begin, finish, show_as))
     return bounds
 
 
@@ -233,63 +239,71 @@ _SHOW_AS_BY_VALUE: dict[str, ShowAs] = {member.value: member for member in ShowA
 _SHOW_AS_BY_LOWER: dict[str, ShowAs] = {member.value.lower(): member for member in ShowAs}
 
 
+def show_as_of(status: str) -> ShowAs:
+    """A `freeBusyStatus` read leniently: Graph's examples capitalise statuses ("Busy"), and an unknown
+    future member of this evolvable enum counts as unknown (which blocks)."""
+    found = _SHOW_AS_BY_VALUE.get(status)
+    return found if found is not None else _SHOW_AS_BY_LOWER.get(status.lower(), ShowAs.UNKNOWN)
+
+
 def _show_as(value: object) -> object:
-    """Graph's examples capitalise statuses ("Busy"); an unknown future member counts as unknown.
-
-    Runs once per schedule item (10^4 in a cold month of a pool): the lookups are built once.
-    """
-    if isinstance(value, ShowAs) or not isinstance(value, str):
-        return value
-    found = _SHOW_AS_BY_VALUE.get(value)
-    return found if found is not None else _SHOW_AS_BY_LOWER.get(value.lower(), ShowAs.UNKNOWN)
+    """`show_as_of` for a model's field validator: anything but a string is left to the field's type."""
+    return show_as_of(value) if isinstance(value, str) else value
 
 
-class ScheduleItem(GraphModel):
-    """`graph.scheduleItem`: one busy/free block of a schedule."""
-
-    start: DateTimeTimeZone
-    end: DateTimeTimeZone
-    status: ShowAs = ShowAs.UNKNOWN
-    is_private: bool | None = None
-    subject: str | None = None
-    location: str | None = None
-
-    @field_validator("status", mode="before")
-    @classmethod
-    def _lenient_status(cls, value: object) -> object:
-        return _show_as(value)
+# --- getSchedule's answer, as typed dicts ------------------------------------------------------------
+#
+# The one Graph answer read in bulk (~10^4 schedule items for a cold month of a 50-host pool), so it is
+# validated straight from the response bytes into plain dicts (`GET_SCHEDULE_ANSWER.validate_json`,
+# pydantic-core in Rust) instead of into three models per item: ~6x less CPU, most of it the garbage
+# collector walking ~30,000 fresh model objects (docs/decisions.md, "getSchedule validated into typed
+# dicts"). The keys are Graph's own (camelCase) and a unit test holds them to the schema, like the
+# models; only the properties we read are declared, the rest are ignored.
 
 
-class FreeBusyError(GraphModel):
+class DateTimeTimeZoneWire(TypedDict):
+    """`graph.dateTimeTimeZone` as getSchedule writes it (the `DateTimeTimeZone` model elsewhere)."""
+
+    dateTime: str
+    timeZone: NotRequired[str | None]
+
+
+class ScheduleItemWire(TypedDict):
+    """`graph.scheduleItem`: one busy/free block of a schedule; `status` read by `show_as_of`."""
+
+    start: DateTimeTimeZoneWire
+    end: DateTimeTimeZoneWire
+    status: NotRequired[str]
+
+
+class FreeBusyErrorWire(TypedDict):
     """`graph.freeBusyError`: why one schedule could not be read (the call itself succeeded)."""
 
-    message: str | None = None
-    response_code: str | None = None
-
-    def describe(self) -> str:
-        parts = [part for part in (self.response_code, self.message) if part]
-        return ": ".join(parts) or "Graph could not read this schedule"
+    message: NotRequired[str | None]
+    responseCode: NotRequired[str | None]
 
 
-class TimeZoneBase(GraphModel):
-    name: str | None = None
+def describe_free_busy_error(error: FreeBusyErrorWire) -> str:
+    parts = [part for part in (error.get("responseCode"), error.get("message")) if part]
+    return ": ".join(parts) or "Graph could not read this schedule"
 
 
-class WorkingHours(GraphModel):
-    days_of_week: list[DayOfWeek] | None = None
-    start_time: str | None = None
-    end_time: str | None = None
-    time_zone: TimeZoneBase | None = None
-
-
-class ScheduleInformation(GraphModel):
+class ScheduleInformationWire(TypedDict):
     """`graph.scheduleInformation`: one requested schedule's items, or its `error`."""
 
-    schedule_id: str | None = None
-    availability_view: str | None = None
-    schedule_items: list[ScheduleItem] | None = None
-    working_hours: WorkingHours | None = None
-    error: FreeBusyError | None = None
+    scheduleId: NotRequired[str | None]
+    scheduleItems: NotRequired[list[ScheduleItemWire] | None]
+    error: NotRequired[FreeBusyErrorWire | None]
+
+
+class GetScheduleAnswer(TypedDict):
+    """The body of getSchedule's answer: a collection of `graph.scheduleInformation`."""
+
+    value: NotRequired[list[ScheduleInformationWire]]
+
+
+#: Validates a getSchedule answer's JSON bytes (`validate_json`) or parsed JSON (`validate_python`).
+GET_SCHEDULE_ANSWER: TypeAdapter[GetScheduleAnswer] = TypeAdapter(GetScheduleAnswer)
 
 
 class GetScheduleRequest(GraphModel):
@@ -299,10 +313,6 @@ class GetScheduleRequest(GraphModel):
     start_time: DateTimeTimeZone
     end_time: DateTimeTimeZone
     availability_view_interval: int | None = Field(default=None, ge=5, le=1440)
-
-
-class GetScheduleResponse(GraphModel):
-    value: list[ScheduleInformation] = Field(default_factory=list)
 
 
 class SingleValueExtendedProperty(GraphModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from datetime import UTC, datetime, timedelta
@@ -9,9 +10,10 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import pytest
+import typing_extensions
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from scheduling_core.adapters import graph_models as gm
 from scheduling_core.adapters.graph import free_busy_of
@@ -64,30 +66,98 @@ SCHEDULE_RESPONSE: dict[str, Any] = {
 }
 
 
-def test_a_get_schedule_response_parses_into_utc_items() -> None:
-    response = gm.GetScheduleResponse.model_validate(SCHEDULE_RESPONSE)
-    found, missing = response.value
+def _microseconds(instant: datetime) -> int:
+    return (instant - _EPOCH) // timedelta(microseconds=1)
 
-    assert found.schedule_id == "rep@contoso.com"
-    assert found.error is None
-    assert found.schedule_items is not None
-    busy, tentative, novel = found.schedule_items
-    assert busy.status is ShowAs.BUSY
-    assert busy.subject == "Pipeline review"
-    assert busy.is_private is False
-    assert busy.start.to_utc() == datetime(2026, 12, 1, 9, tzinfo=UTC)
-    assert tentative.status is ShowAs.TENTATIVE
-    assert tentative.start.to_utc() == datetime(2026, 12, 1, 14, tzinfo=UTC)  # PST is UTC-8
-    assert tentative.end.to_utc() == datetime(2026, 12, 1, 6, 30, 0, 500000, tzinfo=UTC)
-    assert novel.status is ShowAs.UNKNOWN  # an evolvable enum's new member blocks, to be safe
-    assert novel.start.to_utc() == datetime(2026, 12, 1, 15, tzinfo=UTC)
-    assert novel.end.to_utc() == datetime(2026, 12, 1, 15, tzinfo=UTC)  # the explicit offset wins
-    assert found.working_hours is not None
-    assert found.working_hours.days_of_week == ["monday", "friday"]
 
-    assert missing.schedule_items is None
-    assert missing.error is not None
-    assert missing.error.describe() == "5009: Unable to resolve e-mail address."
+def test_a_get_schedule_answer_is_validated_from_its_bytes_into_utc_bounds() -> None:
+    answer = gm.GET_SCHEDULE_ANSWER.validate_json(json.dumps(SCHEDULE_RESPONSE).encode())
+    found, missing = answer["value"]
+
+    assert found == {  # only what we read is kept: `futureProperty`, `subject` & co. are ignored
+        "scheduleId": "rep@contoso.com",
+        "scheduleItems": [
+            {
+                "status": "busy",
+                "start": {"dateTime": "2026-12-01T09:00:00.0000000", "timeZone": "UTC"},
+                "end": {"dateTime": "2026-12-01T10:00:00.0000000", "timeZone": "UTC"},
+            },
+            {
+                "status": "Tentative",
+                "start": {"dateTime": "2026-12-01T06:00:00.0000000", "timeZone": "Pacific Standard Time"},
+                "end": {"dateTime": "2026-12-01T06:30:00.5000000", "timeZone": "tzone://Microsoft/Utc"},
+            },
+            {
+                "status": "somethingNew",
+                "start": {"dateTime": "2026-12-01T15:00:00Z", "timeZone": "UTC"},
+                "end": {"dateTime": "2026-12-01T16:00:00+01:00", "timeZone": "UTC"},
+            },
+        ],
+    }
+    busy, tentative, novel = found["scheduleItems"] or []
+    assert [gm.show_as_of(item.get("status", "")) for item in (busy, tentative, novel)] == [
+        ShowAs.BUSY,
+        ShowAs.TENTATIVE,  # Graph's own examples capitalise
+        ShowAs.UNKNOWN,  # an evolvable enum's new member blocks, to be safe
+    ]
+    stamps = [
+        gm.graph_datetime_microseconds(stamp["dateTime"], stamp.get("timeZone"))
+        for item in (busy, tentative, novel)
+        for stamp in (item["start"], item["end"])
+    ]
+    assert stamps == [
+        _microseconds(datetime(2026, 12, 1, 9, tzinfo=UTC)),
+        _microseconds(datetime(2026, 12, 1, 10, tzinfo=UTC)),
+        _microseconds(datetime(2026, 12, 1, 14, tzinfo=UTC)),  # PST is UTC-8
+        _microseconds(datetime(2026, 12, 1, 6, 30, 0, 500000, tzinfo=UTC)),
+        _microseconds(datetime(2026, 12, 1, 15, tzinfo=UTC)),
+        _microseconds(datetime(2026, 12, 1, 15, tzinfo=UTC)),  # the explicit offset wins
+    ]
+    # The tentative item ends before it starts and the new one is empty: neither blocks anything.
+    assert gm.schedule_item_bounds([busy, tentative, novel]) == [(stamps[0], stamps[1], ShowAs.BUSY)]
+
+    assert missing == {
+        "scheduleId": "nobody@contoso.com",
+        "error": {"message": "Unable to resolve e-mail address.", "responseCode": "5009"},
+    }
+    assert missing.get("error") is not None
+    assert gm.describe_free_busy_error(missing["error"] or {}) == "5009: Unable to resolve e-mail address."
+    assert gm.describe_free_busy_error({}) == "Graph could not read this schedule"
+
+
+def test_a_schedule_item_without_a_status_counts_as_unknown() -> None:
+    item: gm.ScheduleItemWire = {
+        "start": {"dateTime": "2026-12-01T09:00:00.0000000"},
+        "end": {"dateTime": "2026-12-01T09:30:00.0000000"},
+    }
+    assert gm.schedule_item_bounds([item]) == [
+        (
+            _microseconds(datetime(2026, 12, 1, 9, tzinfo=UTC)),
+            _microseconds(datetime(2026, 12, 1, 9, 30, tzinfo=UTC)),
+            ShowAs.UNKNOWN,
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "fault"),
+    [
+        (b"", "json_invalid"),
+        (b"<html>busy</html>", "json_invalid"),
+        (b'{"value": [{"scheduleItems": [{"start": {"dateTime": "2026-12-01T09:00:00"}}]}]}', "missing"),
+        (b'{"value": [{"scheduleItems": [{"start": {}, "end": {}}]}]}', "missing"),
+        (
+            b'{"value": [{"scheduleItems": [{"status": 3, "start": {"dateTime": "x"}, '
+            b'"end": {"dateTime": "y"}}]}]}',
+            "string_type",
+        ),
+        (b'{"value": {"scheduleId": "a"}}', "list_type"),
+    ],
+)
+def test_an_unreadable_get_schedule_answer_is_refused(body: bytes, fault: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        gm.GET_SCHEDULE_ANSWER.validate_json(body)
+    assert refused.value.errors()[0]["type"] == fault
 
 
 def test_a_get_schedule_request_is_written_with_graphs_names() -> None:
@@ -178,11 +248,6 @@ SCHEMA_TYPES: dict[type[BaseModel], str] = {
     gm.ItemBody: "graph.itemBody",
     gm.Location: "graph.location",
     gm.OnlineMeetingInfo: "graph.onlineMeetingInfo",
-    gm.ScheduleItem: "graph.scheduleItem",
-    gm.FreeBusyError: "graph.freeBusyError",
-    gm.TimeZoneBase: "graph.timeZoneBase",
-    gm.WorkingHours: "graph.workingHours",
-    gm.ScheduleInformation: "graph.scheduleInformation",
     gm.Event: "graph.event",
     gm.SingleValueExtendedProperty: "graph.singleValueLegacyExtendedProperty",
 }
@@ -224,7 +289,6 @@ def test_every_wire_model_is_held_to_the_schema() -> None:
     exempt = {
         gm.GraphModel,
         gm.GetScheduleRequest,
-        gm.GetScheduleResponse,
         gm.EventPage,
         gm.EventListing,
         gm.Removed,  # delta's `@removed` annotation: OData's, not a type of the schema
@@ -237,6 +301,31 @@ def test_every_wire_model_is_held_to_the_schema() -> None:
         if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == gm.__name__
     }
     assert models - exempt == set(SCHEMA_TYPES)
+
+
+#: getSchedule's answer is read into typed dicts (keys as on the wire), held to the schema like the models.
+WIRE_SCHEMA_TYPES: dict[type, str] = {
+    gm.DateTimeTimeZoneWire: "graph.dateTimeTimeZone",
+    gm.ScheduleItemWire: "graph.scheduleItem",
+    gm.FreeBusyErrorWire: "graph.freeBusyError",
+    gm.ScheduleInformationWire: "graph.scheduleInformation",
+}
+
+
+@pytest.mark.parametrize("shape", list(WIRE_SCHEMA_TYPES), ids=lambda shape: shape.__name__)
+def test_every_typed_dict_key_is_a_property_of_its_graph_type(shape: type, graph_schema: GraphSchema) -> None:
+    type_name = WIRE_SCHEMA_TYPES[shape]
+    properties = graph_schema.properties(type_name)
+    assert set(shape.__annotations__) <= set(properties), type_name
+
+
+def test_every_wire_typed_dict_is_held_to_the_schema() -> None:
+    shapes = {
+        value
+        for value in vars(gm).values()
+        if typing_extensions.is_typeddict(value) and value.__module__ == gm.__name__
+    }
+    assert shapes - {gm.GetScheduleAnswer} == set(WIRE_SCHEMA_TYPES)  # the answer is a collection
 
 
 # --- dateTime strings straight to integer microseconds (issue 17, round 2) ---------------------------
@@ -303,19 +392,22 @@ def test_schedule_items_become_busy_items_sorted_and_de_duplicated() -> None:
     """Two window pieces both listing an item that straddles their boundary give it once; empty and
     reversed items are dropped; items come sorted by (start, end, status)."""
 
-    def info(*items: tuple[str, str, str]) -> gm.ScheduleInformation:
-        return gm.ScheduleInformation.model_validate(
-            {
-                "scheduleItems": [
-                    {
-                        "status": status,
-                        "start": {"dateTime": f"2027-03-01T{a}:00.0000000", "timeZone": "UTC"},
-                        "end": {"dateTime": f"2027-03-01T{b}:00.0000000", "timeZone": "UTC"},
-                    }
-                    for a, b, status in items
-                ]
-            }
-        )
+    def info(*items: tuple[str, str, str]) -> gm.ScheduleInformationWire:
+        body = {
+            "value": [
+                {
+                    "scheduleItems": [
+                        {
+                            "status": status,
+                            "start": {"dateTime": f"2027-03-01T{a}:00.0000000", "timeZone": "UTC"},
+                            "end": {"dateTime": f"2027-03-01T{b}:00.0000000", "timeZone": "UTC"},
+                        }
+                        for a, b, status in items
+                    ]
+                }
+            ]
+        }
+        return gm.GET_SCHEDULE_ANSWER.validate_json(json.dumps(body))["value"][0]
 
     first = info(("10:00", "11:00", "busy"), ("09:00", "10:00", "free"), ("09:00", "10:00", "busy"))
     second = info(("10:00", "11:00", "busy"), ("08:00", "08:00", "busy"), ("12:00", "11:00", "oof"))
