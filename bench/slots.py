@@ -327,31 +327,20 @@ def validated(name: str, answers: list[dict[str, Any]]) -> list[Any]:
     return [PreviousScheduleInformation.model_validate(answer) for answer in answers]
 
 
-def fresh_from_graph(hosts: int, days: int) -> Callable[[str], FromGraph]:
-    """Graph's answers as a fresh process would get them: JSON built anew and validated (untimed),
-    hosts and commitments built anew, every memo emptied, garbage collected."""
+def fresh_from_graph(
+    hosts: int, days: int, prepare: Callable[[str, list[dict[str, Any]]], Any]
+) -> Callable[[str], Any]:
+    """Graph's answers as a fresh process would get them: JSON built anew and handed to side `name` as
+    `prepare(name, answers)` gives it (validated, or as bytes; untimed), hosts and commitments built
+    anew, every memo emptied, garbage collected."""
 
-    def make(name: str) -> FromGraph:
+    def make(name: str) -> Any:
         calendars, event_type, window, now = build(hosts, days)
-        infos = validated(name, graph_answers(calendars))
+        given = prepare(name, graph_answers(calendars))
         skeletons = [replace(c, busy=()) for c in calendars]
         forget_everything()
         gc.collect()
-        return infos, skeletons, event_type, window, now
-
-    return make
-
-
-def fresh_from_wire(hosts: int, days: int) -> Callable[[str], FromWire]:
-    """getSchedule's JSON bytes as a fresh process would get them, every memo emptied."""
-
-    def make(_: str) -> FromWire:
-        calendars, event_type, window, now = build(hosts, days)
-        body = wire(graph_answers(calendars))
-        skeletons = [replace(c, busy=()) for c in calendars]
-        forget_everything()
-        gc.collect()
-        return body, skeletons, event_type, window, now
+        return given, skeletons, event_type, window, now
 
     return make
 
@@ -442,22 +431,20 @@ def main(argv: Sequence[str]) -> int:
     if engines["current"](cold_inputs("current")) != slots:
         print("MISMATCH: the engine from empty memos disagrees with itself warm", file=sys.stderr)
         return 1
-    from_graph = fresh_from_graph(hosts, days)
+    from_graph = fresh_from_graph(hosts, days, validated)
     sides: dict[str, Callable[[FromGraph], list[Slot]]] = {
         "previous": previous_from_graph,
         "current": current_from_graph,
     }
-    if sides["current"](from_graph("current")) != slots or sides["previous"](from_graph("previous")) != slots:
-        print("MISMATCH: the slots from Graph's answers differ from the engine's", file=sys.stderr)
-        return 1
-    from_wire = fresh_from_wire(hosts, days)
+    from_wire = fresh_from_graph(hosts, days, lambda _, answers: wire(answers))
     wire_sides: dict[str, Callable[[FromWire], list[Slot]]] = {
         "previous": previous_from_wire,
         "current": current_from_wire,
     }
-    if wire_sides["current"](from_wire("")) != slots or wire_sides["previous"](from_wire("")) != slots:
-        print("MISMATCH: the slots from getSchedule's JSON differ from the engine's", file=sys.stderr)
-        return 1
+    for name in ("previous", "current"):
+        if sides[name](from_graph(name)) != slots or wire_sides[name](from_wire(name)) != slots:
+            print(f"MISMATCH: the {name} side's slots from Graph's answers differ", file=sys.stderr)
+            return 1
     answers = graph_answers(calendars)
     graph_items = sum(len(a["scheduleItems"]) for a in answers)
     body = wire(answers)

@@ -255,9 +255,9 @@ def _show_as(value: object) -> object:
 #
 # The one Graph answer read in bulk (~10^4 schedule items for a cold month of a 50-host pool), so it is
 # validated straight from the response bytes into plain dicts (`GET_SCHEDULE_ANSWER.validate_json`,
-# pydantic-core in Rust) instead of into three models per item: ~6x less CPU, most of it the garbage
-# collector walking ~30,000 fresh model objects (docs/decisions.md, "getSchedule validated into typed
-# dicts"). The keys are Graph's own (camelCase) and a unit test holds them to the schema, like the
+# pydantic-core in Rust) instead of into three models per item: ~6x less CPU, the difference mostly the
+# garbage collector walking ~30,000 fresh model objects (docs/decisions.md, cold slot computation,
+# round 4). The keys are Graph's own (camelCase) and a unit test holds them to the schema, like the
 # models; only the properties we read are declared, the rest are ignored.
 
 
