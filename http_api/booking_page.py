@@ -23,6 +23,7 @@ from functools import cache
 from pathlib import Path
 from string import Template
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import azure.functions as func
 
@@ -33,8 +34,11 @@ from http_api.page_headers import client_address, page_root, security_headers
 from http_api.schemas import Problem
 from scheduling_core.documents.config import SLUG_PATTERN
 from scheduling_core.domain.bookings import Booking
+from scheduling_core.domain.intervals import Interval
+from scheduling_core.domain.timezones import iana_name, resolve_time_zone
 from scheduling_core.domain.values import EventType, LocationKind
-from scheduling_core.errors import NotFound
+from scheduling_core.errors import FieldError, InvalidRequest, NotFound, UnknownTimeZone
+from scheduling_core.services.slots import resolve_window
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -83,6 +87,26 @@ def public_join_url(booking: Booking) -> str | None:
 def local_iso(at: datetime, zone: tzinfo) -> str:
     """An instant on the wire of the key-less pages: ISO 8601 in the visitor's zone."""
     return at.astimezone(zone).isoformat()
+
+
+def visitor_zone(req: func.HttpRequest, fallback: str) -> ZoneInfo:
+    """The `timeZone` query parameter of a key-less page's request (else `fallback`); an unknown zone is
+    the visitor's 422 naming the field."""
+    try:
+        return resolve_time_zone(iana_name(req.params.get("timeZone") or fallback))
+    except UnknownTimeZone as exc:
+        raise InvalidRequest(exc.detail, (FieldError(field="timeZone", message=exc.detail),)) from None
+
+
+def visitor_window(req: func.HttpRequest, zone: ZoneInfo) -> Interval:
+    """The required `start` and `end` query parameters of a key-less page's request (each cut to 40
+    characters before parsing) as a window in `zone`."""
+    start, end = req.params.get("start"), req.params.get("end")
+    if not start or not end:
+        given = (("start", start), ("end", end))
+        missing = [FieldError(field=name, message="required") for name, value in given if not value]
+        raise InvalidRequest("start and end are required.", tuple(missing))
+    return resolve_window(start[:40], end[:40], zone)
 
 
 @cache

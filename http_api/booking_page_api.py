@@ -25,22 +25,22 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from bootstrap.composition import services
 from http_api.auth import Access
-from http_api.booking_page import local_iso, public_join_url, public_location
+from http_api.booking_page import local_iso, public_join_url, public_location, visitor_window, visitor_zone
 from http_api.bookings import ID_PATTERN, InviteeIn
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response, read_json, route_param
 from http_api.idempotency import derived_id, run_idempotently
 from http_api.page_headers import client_address, page_root, security_headers
 from http_api.schemas import Problem
 from scheduling_core.documents.config import SLUG_PATTERN
+from scheduling_core.documents.fields import zone_name
 from scheduling_core.domain.bookings import Booking, Invitee
 from scheduling_core.domain.calendar_file import CalendarEntry, calendar_file
 from scheduling_core.domain.questions import answers_from_query
-from scheduling_core.domain.timezones import iana_name, resolve_time_zone
+from scheduling_core.domain.timezones import resolve_time_zone
 from scheduling_core.domain.values import EventType
-from scheduling_core.errors import FieldError, HoldExpired, InvalidRequest, PageHoldExpired, UnknownTimeZone
+from scheduling_core.errors import FieldError, HoldExpired, InvalidRequest, PageHoldExpired
 from scheduling_core.services.booking_page import CHANNEL, BookingPage
 from scheduling_core.services.bookings import BookingRequest
-from scheduling_core.services.slots import resolve_window
 
 bp = func.Blueprint()
 
@@ -49,13 +49,6 @@ GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 PAGE_CONTEXT = ("recordType", "recordId", "company")
 ContextValue = Annotated[str, Field(max_length=256)]
 AnswerValue = Annotated[str, Field(max_length=2000)]
-
-
-def _zone(value: str) -> str:
-    try:
-        return iana_name(value)
-    except UnknownTimeZone as exc:
-        raise ValueError(exc.detail) from None
 
 
 class Strict(BaseModel):
@@ -75,7 +68,7 @@ class PageHoldIn(Strict):
     invitee: PageHoldInvitee | None = None
     answers: dict[str, AnswerValue] = Field(default_factory=dict, max_length=50)
 
-    _tz = field_validator("timeZone")(_zone)
+    _tz = field_validator("timeZone")(zone_name)
 
 
 class PageBookingIn(Strict):
@@ -86,7 +79,7 @@ class PageBookingIn(Strict):
     context: dict[str, ContextValue] = Field(default_factory=dict, max_length=20)
     answers: dict[str, AnswerValue] = Field(default_factory=dict, max_length=50)
 
-    _tz = field_validator("timeZone")(_zone)
+    _tz = field_validator("timeZone")(zone_name)
 
 
 class PageSlot(BaseModel):
@@ -231,18 +224,8 @@ def page_slots(req: func.HttpRequest) -> func.HttpResponse:
     page, _ = _page(req)
     slug = _slug(req)
     event_type = page.event_type(slug)
-    try:
-        zone_name = _zone(req.params.get("timeZone") or "UTC")
-    except ValueError as exc:
-        raise InvalidRequest(str(exc), (FieldError(field="timeZone", message=str(exc)),)) from None
-    zone = resolve_time_zone(zone_name)
-    start, end = req.params.get("start"), req.params.get("end")
-    missing = [
-        FieldError(field=name, message="required") for name, v in (("start", start), ("end", end)) if not v
-    ]
-    if missing or start is None or end is None:
-        raise InvalidRequest("start and end are required.", tuple(missing))
-    window = resolve_window(start[:40], end[:40], zone)
+    zone = visitor_zone(req, "UTC")
+    window = visitor_window(req, zone)
     given = {
         k: v[:256]
         for k, v in req.params.items()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -17,11 +16,12 @@ from http_api.idempotency import derived_id, run_idempotently
 from http_api.problems import invalid_request
 from http_api.schemas import BookingList, BookingOut, HoldOut, Problem
 from scheduling_core.documents.config import HOST_ID_PATTERN, SLUG_PATTERN
+from scheduling_core.documents.fields import email_address, zone_name
 from scheduling_core.domain.booking_sections import AttendanceParty
 from scheduling_core.domain.bookings import Booking, Invitee, booking_snapshot
 from scheduling_core.domain.override import Override
-from scheduling_core.domain.timezones import iana_name, resolve_time_zone
-from scheduling_core.errors import InvalidRequest, UnknownTimeZone
+from scheduling_core.domain.timezones import resolve_time_zone
+from scheduling_core.errors import InvalidRequest
 from scheduling_core.services.bookings import BookingRequest
 
 bp = func.Blueprint()
@@ -42,7 +42,6 @@ def decode_offset(token: str | None) -> int:
 
 
 ID_PATTERN = r"^(bk|hd)_[a-f0-9]{24}$"
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 Bag = Annotated[dict[str, Any], Field(max_length=100)]
 
 
@@ -55,19 +54,7 @@ class InviteeIn(Strict):
     email: str = Field(max_length=320)
     phone: str | None = Field(default=None, max_length=64)
 
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        if not _EMAIL.match(value):
-            raise ValueError("must be an email address")
-        return value
-
-
-def _zone(value: str) -> str:
-    try:
-        return iana_name(value)
-    except UnknownTimeZone as exc:
-        raise ValueError(exc.detail) from None
+    _email = field_validator("email")(email_address)
 
 
 OverrideRuleName = Literal["outsideWorkingHours", "outlookBusy", "caps", "minimumNotice", "bookingWindow"]
@@ -103,7 +90,7 @@ class BookingIn(Strict):
     metadata: Bag = Field(default_factory=dict)
     override: OverrideIn | None = None
 
-    _tz = field_validator("timeZone")(_zone)
+    _tz = field_validator("timeZone")(zone_name)
 
 
 class HoldIn(Strict):
@@ -114,7 +101,7 @@ class HoldIn(Strict):
     context: Bag = Field(default_factory=dict)
     answers: Bag = Field(default_factory=dict)
 
-    _tz = field_validator("timeZone")(_zone)
+    _tz = field_validator("timeZone")(zone_name)
 
 
 class RescheduleIn(Strict):

@@ -21,8 +21,8 @@ from http_api.endpoint import Operation, QueryParam, endpoint, json_response
 from http_api.problems import invalid_request
 from http_api.schemas import Problem
 from scheduling_core.documents.config import SLUG_PATTERN
-from scheduling_core.domain.timezones import iana_name, resolve_time_zone
-from scheduling_core.errors import UnknownTimeZone
+from scheduling_core.documents.fields import zone_name
+from scheduling_core.domain.timezones import resolve_time_zone
 
 bp = func.Blueprint()
 #: A report reads every booking of the range; a year bounds that read.
@@ -37,13 +37,7 @@ class FairnessQuery(BaseModel):
     to: AwareDatetime
     timeZone: str = Field(default="UTC", max_length=64)
 
-    @field_validator("timeZone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            return iana_name(value)
-        except UnknownTimeZone as exc:
-            raise ValueError(exc.detail) from None
+    _zone = field_validator("timeZone")(zone_name)
 
     @model_validator(mode="after")
     def _range(self) -> FairnessQuery:

@@ -27,14 +27,15 @@ from http_api.booking_page import (
     local_iso,
     public_join_url,
     public_location,
+    visitor_window,
+    visitor_zone,
 )
 from http_api.endpoint import Operation, QueryParam, endpoint, json_response, read_json
 from http_api.page_headers import page_root, security_headers
 from http_api.schemas import Problem
-from scheduling_core.domain.timezones import iana_name, resolve_time_zone
-from scheduling_core.errors import FieldError, InvalidRequest, NotFound, UnknownTimeZone
+from scheduling_core.domain.timezones import resolve_time_zone
+from scheduling_core.errors import NotFound
 from scheduling_core.services.manage import ManagedBooking
-from scheduling_core.services.slots import resolve_window
 
 bp = func.Blueprint()
 
@@ -95,13 +96,6 @@ def _token(req: func.HttpRequest) -> str:
     if not re.match(TOKEN_PATTERN, token):
         raise NotFound("booking", "from this link")
     return token
-
-
-def _zone_name(value: str | None, fallback: str) -> str:
-    try:
-        return iana_name(value or fallback)
-    except UnknownTimeZone as exc:
-        raise InvalidRequest(exc.detail, (FieldError(field="timeZone", message=exc.detail),)) from None
 
 
 def view(managed: ManagedBooking) -> ManageView:
@@ -212,13 +206,8 @@ def managed_booking_slots(req: func.HttpRequest) -> func.HttpResponse:
     token = _token(req)
     manage = services().manage
     current = manage.view(token)
-    zone = resolve_time_zone(_zone_name(req.params.get("timeZone"), current.booking.time_zone))
-    start, end = req.params.get("start"), req.params.get("end")
-    if not start or not end:
-        given = (("start", start), ("end", end))
-        missing = [FieldError(field=n, message="required") for n, v in given if not v]
-        raise InvalidRequest("start and end are required.", tuple(missing))
-    window = resolve_window(start[:40], end[:40], zone)
+    zone = visitor_zone(req, current.booking.time_zone)
+    window = visitor_window(req, zone)
     managed, slots = manage.slots(token, window)
     return json_response(
         ManageSlots(

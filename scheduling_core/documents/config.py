@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from scheduling_core.domain.timezones import iana_name
+from scheduling_core.documents.fields import email_address, zone_name
 from scheduling_core.domain.values import (
     GRID_MINUTES,
     MINUTES_PER_DAY,
@@ -34,7 +34,6 @@ from scheduling_core.domain.values import (
     Weekday,
     WorkingHoursRule,
 )
-from scheduling_core.errors import UnknownTimeZone
 
 #: Every time a booking can start, last or be buffered by sits on this grid, which bounds how many claims
 #: one day row can hold (see `bookings.MAX_ENTRIES_PER_DAY`).
@@ -42,7 +41,6 @@ from scheduling_core.errors import UnknownTimeZone
 #: three UTC day rows (docs/decisions.md, "Long meetings").
 MAX_BUFFER_MINUTES = 480
 _CLOCK = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: Azure Table keys may not contain / \ # ? or control characters; ids are used as keys.
 HOST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$"
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
@@ -125,20 +123,8 @@ class HostDoc(Document):
     active: bool = True
     dynamicsUserId: str | None = Field(default=None, max_length=64)
 
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        if not _EMAIL.match(value):
-            raise ValueError("must be an email address")
-        return value
-
-    @field_validator("timeZone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            return iana_name(value)
-        except UnknownTimeZone as exc:
-            raise ValueError(exc.detail) from None
+    _email = field_validator("email")(email_address)
+    _zone = field_validator("timeZone")(zone_name)
 
     @model_validator(mode="after")
     def _consistent(self) -> HostDoc:

@@ -20,11 +20,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from scheduling_core.domain.values import EventType, Question, QuestionKind
+from scheduling_core.domain.values import EMAIL_SHAPE, EventType, Question, QuestionKind
 from scheduling_core.errors import FieldError, InvalidRequest
 
 MAX_ANSWER_LENGTH = 2000
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: E.164 allows 15 digits; people type spaces, dots, dashes, brackets and an extension-free `+`.
 _PHONE = re.compile(r"^\+?[0-9][0-9 ().-]{2,31}$")
 
@@ -46,7 +45,7 @@ def _problem(question: Question, text: str) -> str | None:
     if len(text) > MAX_ANSWER_LENGTH:
         return f"at most {MAX_ANSWER_LENGTH} characters"
     kind = question.kind
-    if kind is QuestionKind.EMAIL and not _EMAIL.match(text):
+    if kind is QuestionKind.EMAIL and not EMAIL_SHAPE.match(text):
         return "must be an email address"
     if kind is QuestionKind.PHONE and (
         not _PHONE.match(text) or not 3 <= sum(c.isdigit() for c in text) <= 15

@@ -8,6 +8,7 @@ working day is tied to a zone only when `availability` expands it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -19,6 +20,9 @@ WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun"
 #: Times of day, durations and buffers are whole multiples of this many minutes (event types, hours).
 GRID_MINUTES = 5
 MINUTES_PER_DAY = 24 * 60
+#: What this service takes for an email address (hosts, invitees, answers): a shape check only;
+#: Outlook and Dataverse decide whether the mailbox or record exists.
+EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class ShowAs(StrEnum):
